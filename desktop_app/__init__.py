@@ -1,0 +1,3 @@
+"""FaceGate: face-recognition attendance and door access control."""
+
+__version__ = "0.1.0"
