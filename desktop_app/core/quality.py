@@ -1,0 +1,89 @@
+"""Face quality: size, sharpness, brightness and a rough head pose from the five landmarks."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .alignment import ARCFACE_TEMPLATE
+from .types import Detection, FaceQuality
+
+# Where the nose sits between the eye line and the mouth line on the template (frontal face), 0..1.
+_FRONTAL_NOSE_DROP = float(
+    (ARCFACE_TEMPLATE[2, 1] - ARCFACE_TEMPLATE[:2, 1].mean())
+    / (ARCFACE_TEMPLATE[3:, 1].mean() - ARCFACE_TEMPLATE[:2, 1].mean())
+)
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    """Acceptance limits for enrolment shots.
+
+    min_inter_ocular_px: eye distance in the source image, pixels; min_sharpness: variance of the
+    Laplacian of the grey aligned crop; brightness range: mean grey of the crop, 0..255; max_yaw,
+    max_pitch, max_roll: degrees.
+    """
+
+    min_inter_ocular_px: float = 28.0
+    min_sharpness: float = 40.0
+    min_brightness: float = 45.0
+    max_brightness: float = 215.0
+    max_yaw: float = 30.0
+    max_pitch: float = 25.0
+    max_roll: float = 25.0
+
+
+def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
+    """Rough (yaw, pitch, roll) in degrees from (5, 2) landmarks; (0, 0, 0) for a frontal face.
+
+    roll: angle of the eye line; yaw: sideways offset of the nose from the eye-mouth midline relative
+    to half the eye distance, mapped by arcsin; pitch: how far the nose drops between the eye line and
+    the mouth line compared with the frontal template, scaled to degrees. Good to +-10 degrees, which
+    is all enrolment guidance needs.
+    """
+    lm = np.asarray(landmarks, dtype=np.float64).reshape(5, 2)
+    re, le, nose, rm, lmouth = lm
+    dx, dy = le - re
+    roll = math.degrees(math.atan2(dy, dx))
+    c, s = math.cos(-math.radians(roll)), math.sin(-math.radians(roll))
+    rot = np.array([[c, -s], [s, c]])
+    p = (lm - lm[:2].mean(axis=0)) @ rot.T
+    half_iod = max(float(np.linalg.norm(le - re)) / 2.0, 1e-6)
+    mid_x = (p[0, 0] + p[1, 0] + p[3, 0] + p[4, 0]) / 4.0
+    yaw = math.degrees(math.asin(float(np.clip((p[2, 0] - mid_x) / (1.6 * half_iod), -1.0, 1.0))))
+    mouth_y = (p[3, 1] + p[4, 1]) / 2.0
+    drop = p[2, 1] / mouth_y if abs(mouth_y) > 1e-6 else _FRONTAL_NOSE_DROP
+    pitch = (drop - _FRONTAL_NOSE_DROP) * 150.0
+    return yaw, pitch, roll
+
+
+def assess(detection: Detection, crop: np.ndarray, config: QualityConfig | None = None) -> FaceQuality:
+    """Quality of one face: ``crop`` is its aligned (112, 112, 3) uint8 BGR crop."""
+    cfg = config or QualityConfig()
+    grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    sharp = float(cv2.Laplacian(grey, cv2.CV_64F).var())
+    bright = float(grey[20:100, 20:92].mean())
+    yaw, pitch, roll = head_pose(detection.landmarks)
+    iod = detection.inter_ocular
+    reasons: list[str] = []
+    if iod < cfg.min_inter_ocular_px:
+        reasons.append(f"too far: eyes {iod:.0f} px apart, need {cfg.min_inter_ocular_px:.0f}")
+    if sharp < cfg.min_sharpness:
+        reasons.append(f"blurred (sharpness {sharp:.0f} < {cfg.min_sharpness:.0f})")
+    if bright < cfg.min_brightness:
+        reasons.append(f"too dark (brightness {bright:.0f})")
+    elif bright > cfg.max_brightness:
+        reasons.append(f"too bright (brightness {bright:.0f})")
+    if abs(yaw) > cfg.max_yaw:
+        reasons.append(f"not frontal: head turned {yaw:+.0f} degrees")
+    if abs(pitch) > cfg.max_pitch:
+        reasons.append(f"not frontal: head tilted {'up' if pitch < 0 else 'down'} {abs(pitch):.0f} degrees")
+    if abs(roll) > cfg.max_roll:
+        reasons.append(f"head leaning {roll:+.0f} degrees")
+    return FaceQuality(
+        inter_ocular_px=iod, sharpness=sharp, brightness=bright, yaw=yaw, pitch=pitch, roll=roll,
+        reasons=tuple(reasons),
+    )
