@@ -119,3 +119,14 @@ def save_onnx_atomic(model: onnx.ModelProto, dst: Path) -> Path:
     onnx.save(model, str(tmp))
     tmp.replace(dst)
     return dst
+
+
+def ensure_fp32_copy(src: Path, dst: Path) -> Path:
+    """The fp32 dequantised copy of ``src`` at ``dst``, converted once and re-made if unreadable."""
+    if dst.is_file():
+        try:
+            onnx.checker.check_model(str(dst))
+            return dst
+        except Exception:  # a truncated or damaged cache file: rebuild it
+            dst.unlink(missing_ok=True)
+    return save_onnx_atomic(dequantize_blockwise(load_onnx(src)), dst)

@@ -1,0 +1,304 @@
+"""``facegate`` command line: the GUI by default, and headless sub-commands.
+
+    facegate [--db DB] [--source SRC]             open the desktop app (door view)
+    facegate enroll --db DB --name NAME IMAGE...  enrol a person from photos or folders
+    facegate identify --db DB [--json] IMAGE...   identify every face in images
+    facegate run --db DB --source SRC --headless [--max-frames N]
+    facegate eval --pairs PAIRS --images DIR --json
+    facegate calibrate --db DB [--fpir 0.001] [--strangers DIR]
+    facegate bench [--clip FILE]
+    facegate people / erase / events / models    administration
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .core.errors import FaceGateError
+from .paths import default_db
+
+
+def _db_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", type=Path, default=None, help=f"database file (default {default_db()})")
+
+
+def _device_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", choices=["auto", "cuda", "cpu"], default=None,
+                   help="ONNX Runtime device (default: the setting, 'auto' = CUDA if present)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="facegate", description="Face-recognition door access and attendance.")
+    ap.add_argument("-v", "--verbose", action="store_true", help="log more")
+    _db_arg(ap)
+    ap.add_argument("--source", default=None, help="camera index, video file, image folder or URL for the door view")
+    ap.add_argument("--kiosk", action="store_true", help="full screen door view without admin controls")
+    sub = ap.add_subparsers(dest="command")
+
+    p = sub.add_parser("gui", help="open the desktop app (the default)")
+    _db_arg(p)
+    p.add_argument("--source", default=None)
+    p.add_argument("--kiosk", action="store_true")
+
+    p = sub.add_parser("enroll", help="enrol a person from photos (files or folders)")
+    _db_arg(p)
+    _device_arg(p)
+    p.add_argument("--name", required=True)
+    p.add_argument("--employee-id", default=None)
+    p.add_argument("--department", default=None)
+    p.add_argument("--no-quality-check", action="store_true", help="store shots even when quality is poor")
+    p.add_argument("images", nargs="+", type=Path)
+
+    p = sub.add_parser("identify", help="identify the faces in images")
+    _db_arg(p)
+    _device_arg(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per face and line")
+    p.add_argument("images", nargs="+", type=Path)
+
+    p = sub.add_parser("run", help="live recognition loop")
+    _db_arg(p)
+    _device_arg(p)
+    p.add_argument("--source", required=True)
+    p.add_argument("--headless", action="store_true", help="no window: log events, print latency")
+    p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--realtime", action="store_true", help="pace a video file at its frame rate")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    p = sub.add_parser("eval", help="LFW view-2 verification protocol")
+    p.add_argument("--pairs", type=Path, required=True)
+    p.add_argument("--images", type=Path, required=True)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--model", type=Path, default=None, help="ONNX embedder (default: shipped SFace, fp32)")
+    p.add_argument("--int8", action="store_true", help="evaluate the shipped int8 file as is")
+    p.add_argument("--no-flip", action="store_true", help="no test-time flip")
+    p.add_argument("--folds", type=int, default=10, help="use only the first N folds (quick checks)")
+    _device_arg(p)
+
+    p = sub.add_parser("calibrate", help="choose the threshold for a target false-accept rate")
+    _db_arg(p)
+    _device_arg(p)
+    p.add_argument("--fpir", type=float, default=None, help="target open-set false-accept rate (default 0.001)")
+    p.add_argument("--strangers", type=Path, nargs="*", default=[],
+                   help="photos/folders of people NOT enrolled, added to the stranger pool")
+
+    p = sub.add_parser("bench", help="per-stage latency and gallery search benchmark")
+    p.add_argument("--clip", type=Path, default=None, help="video file (default: the shared Hamilton clip)")
+    p.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000, 100000])
+    p.add_argument("--frames", type=int, default=60)
+    p.add_argument("--json", action="store_true")
+    _device_arg(p)
+
+    p = sub.add_parser("people", help="list enrolled people")
+    _db_arg(p)
+    p = sub.add_parser("erase", help="erase a person and every trace of their face")
+    _db_arg(p)
+    p.add_argument("--name", required=True)
+    p = sub.add_parser("events", help="list or export events")
+    _db_arg(p)
+    p.add_argument("--csv", type=Path, default=None, help="export to this CSV file")
+    p.add_argument("--limit", type=int, default=20)
+    p = sub.add_parser("models", help="list registered models, or roll back")
+    _db_arg(p)
+    p.add_argument("--rollback", action="store_true")
+    return ap
+
+
+def _gate(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from .core.service import FaceGate
+
+    return FaceGate(args.db or default_db(), device=getattr(args, "device", None))
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    with _gate(args) as gate:
+        rep = gate.enrol_images(args.name, args.images, employee_id=args.employee_id,
+                                department=args.department, check_quality=not args.no_quality_check,
+                                actor="cli")
+        for shot in rep.added:
+            print(f"added   {shot.source}")
+        for shot in rep.rejected:
+            print(f"REJECT  {shot.source}: {shot.reason}")
+        for w in rep.warnings:
+            print(f"WARNING {w}")
+        print(f"{rep.name}: {len(rep.added)} shot(s) enrolled, {len(rep.rejected)} rejected; "
+              f"gallery {len(gate.gallery)} templates of {gate.gallery.person_count} people")
+        return 0 if rep.added else 1
+
+
+def cmd_identify(args: argparse.Namespace) -> int:
+    from .core.imageio import expand_image_args, read_image
+
+    status = 0
+    with _gate(args) as gate:
+        for path in expand_image_args(args.images):
+            try:
+                results = gate.identify(read_image(path))
+            except FaceGateError as exc:
+                print(f"{path}: error: {exc}", file=sys.stderr)
+                status = 1
+                continue
+            if not results and not args.json:
+                print(f"{path}: no face")
+            for r in results:
+                if args.json:
+                    print(json.dumps({"image": str(path), "name": r.name, "score": round(r.score, 4),
+                                      "box": [round(v, 1) for v in r.box], "too_small": r.too_small}))
+                else:
+                    label = r.name or ("too small" if r.too_small else "unknown")
+                    print(f"{path}: {label} {r.score:.3f}")
+    return status
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if not args.headless:
+        return cmd_gui(args)
+    from .core.live import run_headless
+
+    with _gate(args) as gate:
+        def on_state(state: str, message: str) -> None:
+            print(f"[camera] {state}: {message}", file=sys.stderr)
+
+        def on_frame(result) -> None:  # type: ignore[no-untyped-def]
+            for ev in result.events:
+                who = ev.name or "unknown"
+                print(f"frame {result.index}: {ev.decision} {who} score {ev.score:.3f} (track {ev.track_id})",
+                      flush=True)
+
+        summary = run_headless(gate, args.source, max_frames=args.max_frames, realtime=args.realtime,
+                               on_frame=on_frame, on_state=on_state)
+        table = summary.latency_table()
+        out = {
+            "frames": summary.frames, "events": [e.__dict__ for e in summary.events],
+            "faces_seen": summary.faces_seen, "frames_with_too_small_faces": summary.too_small_frames,
+            "threshold": gate.threshold, "provider": gate.provider, "latency_ms": table,
+            "source_state": summary.final_state,
+        }
+        if args.json:
+            print(json.dumps(out))
+        else:
+            print(f"{summary.frames} frames, {len(summary.events)} events, provider {gate.provider}, "
+                  f"threshold {gate.threshold:.3f}")
+            print("stage     mean ms   p50 ms   p95 ms")
+            for stage, row in table.items():
+                print(f"{stage:8s} {row['mean']:8.1f} {row['p50']:8.1f} {row['p95']:8.1f}")
+        return 0 if summary.final_state != "failed" else 2
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .core.evaluation import evaluate_lfw
+
+    result = evaluate_lfw(args.pairs, args.images, model=args.model, int8=args.int8, flip=not args.no_flip,
+                          device=args.device or "auto", folds=args.folds)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k}: {v}")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    with _gate(args) as gate:
+        cal = gate.calibrate(args.fpir, stranger_images=args.strangers)
+        print(json.dumps({
+            "threshold": round(cal.threshold, 4), "target_fpir": cal.target_fpir,
+            "gallery_persons": cal.gallery_persons, "gallery_templates": cal.gallery_templates,
+            "est_fpir": cal.est_fpir, "est_fnir": cal.est_fnir, "n_genuine": cal.n_genuine,
+            "n_impostor": cal.n_impostor, "method": cal.method, "notes": list(cal.notes),
+        }))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .core.benchmark import run_benchmark
+
+    result = run_benchmark(clip=args.clip, sizes=args.sizes, frames=args.frames, device=args.device or "auto")
+    print(json.dumps(result, indent=None if args.json else 2))
+    return 0
+
+
+def cmd_people(args: argparse.Namespace) -> int:
+    from .core.storage.store import Store
+
+    with Store(args.db or default_db()) as store:
+        for p in store.list_people():
+            print(f"{p.id:5d}  {p.name:30s} {p.employee_id or '':12s} {p.n_samples} shots"
+                  f"{'' if p.active else '  (inactive)'}")
+    return 0
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    with _gate(args) as gate:
+        person = gate.store.find_person(args.name)
+        if person is None:
+            print(f"No person named {args.name!r}.", file=sys.stderr)
+            return 1
+        rep = gate.erase_person(person.id, actor="cli")
+        print(f"Erased {args.name}: {rep.samples} shots, {rep.templates} templates, "
+              f"{rep.events_anonymised} events anonymised as {rep.person_ref}.")
+    return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    from .core.storage.store import Store
+
+    with Store(args.db or default_db()) as store:
+        if args.csv:
+            n = store.export_events_csv(args.csv)
+            print(f"{n} events written to {args.csv}")
+            return 0
+        for e in store.query_events(limit=args.limit):
+            print(f"{e.ts.astimezone():%Y-%m-%d %H:%M:%S}  {e.decision:8s} {e.name or e.person_ref or 'unknown':25s} "
+                  f"{e.score:.3f}  {e.camera}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    with _gate(args) as gate:
+        if args.rollback:
+            rec = gate.rollback_model(actor="cli")
+            print(f"Active model is now {rec.name} ({rec.sha256[:12]})")
+        active = gate.model.sha256
+        for m in gate.store.list_models():
+            flag = "*" if m.sha256 == active else " "
+            print(f"{flag} {m.name:30s} {m.sha256[:12]}  dim {m.embedding_dim}  threshold {m.threshold}")
+    return 0
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    try:
+        from .ui.app import run_app
+    except ImportError as exc:
+        print(f"The desktop app cannot start: {exc}", file=sys.stderr)
+        return 2
+    return run_app(db=args.db or default_db(), source=getattr(args, "source", None),
+                   kiosk=getattr(args, "kiosk", False))
+
+
+COMMANDS = {
+    "enroll": cmd_enroll, "identify": cmd_identify, "run": cmd_run, "eval": cmd_eval, "calibrate": cmd_calibrate,
+    "bench": cmd_bench, "people": cmd_people, "erase": cmd_erase, "events": cmd_events, "models": cmd_models,
+    "gui": cmd_gui,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[args.command or "gui"](args)
+    except FaceGateError as exc:
+        print(f"facegate: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""The live recognition loop, without any UI: frames in, tracked faces and logged events out.
+
+``LiveSession.process`` is what the GUI's capture worker and ``facegate run --headless`` call for
+every frame. ``run_headless`` drives a source to the end (or ``max_frames``) and summarises latency.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .decision import DecisionConfig, DecisionEvent, DecisionPolicy, FrameObservation
+from .latest_frame import LatestFrameReader
+from .service import FaceGate
+from .sources import Frame, open_source
+from .types import StageTimes
+
+#: Side (pixels) of the snapshot stored with each event (the aligned face crop).
+SNAPSHOT_SIDE = 112
+
+
+@dataclass(frozen=True)
+class TrackedFace:
+    """One face in one frame. box: (x, y, w, h) pixels; name None when not (yet) recognised;
+    score: best person cosine of this frame (-1 when not embedded); status: "recognised" (a granted
+    decision holds for its track), "match" (this frame votes for name), "unknown", or "too-small"."""
+
+    track_id: int
+    box: tuple[float, float, float, float]
+    name: str | None
+    person_id: int | None
+    score: float
+    status: str
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """An event written to the store: id, person (None for unknown), decision, score, track."""
+
+    event_id: int
+    person_id: int | None
+    name: str | None
+    decision: str
+    score: float
+    track_id: int
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """What one frame produced: faces, the events logged, per-stage timings (ms)."""
+
+    index: int
+    faces: tuple[TrackedFace, ...]
+    events: tuple[LoggedEvent, ...]
+    times: StageTimes
+
+
+class LiveSession:
+    """Per-camera live state: face tracks, votes, cooldowns. Not thread-safe: one caller thread."""
+
+    def __init__(self, gate: FaceGate, camera: str | None = None, log_unknown: bool = True) -> None:
+        self.gate = gate
+        self.camera = camera or gate.config.camera.name
+        self.log_unknown = log_unknown
+        self.policy = DecisionPolicy(self._decision_config())
+        self._granted: dict[int, tuple[int, str]] = {}  # track id -> (person id, name)
+
+    def _decision_config(self) -> DecisionConfig:
+        d = self.gate.config.decision
+        return DecisionConfig(
+            threshold=self.gate.threshold, margin=self.gate.config.recognition.margin,
+            votes_needed=d.votes_needed, window=d.window, cooldown_s=d.cooldown_s, unknown_after=d.unknown_after,
+        )
+
+    def refresh(self) -> None:
+        """Take new settings / threshold (after enrolment, calibration or a settings change)."""
+        self.policy = DecisionPolicy(self._decision_config())
+        self._granted.clear()
+
+    def process(self, frame: Frame) -> FrameResult:
+        gate = self.gate
+        analysis = gate.engine.analyze(frame.image)
+        t0 = time.perf_counter()
+        embs = np.stack([f.embedding for f in analysis.faces]) if analysis.faces else np.zeros((0, 1), np.float32)
+        matches = gate.match(embs) if analysis.faces else []
+        search_ms = (time.perf_counter() - t0) * 1e3
+        obs = [FrameObservation(box=f.detection.box, match=m, quality_ok=True)
+               for f, m in zip(analysis.faces, matches, strict=True)]
+        track_ids, decisions = self.policy.update(frame.ts, obs)
+        events = tuple(self._log(ev, analysis.faces, obs, frame) for ev in decisions
+                       if ev.decision == "granted" or self.log_unknown)
+        faces: list[TrackedFace] = []
+        for tid, face, m in zip(track_ids, analysis.faces, matches, strict=True):
+            held = self._granted.get(tid)
+            if held is not None:
+                faces.append(TrackedFace(tid, face.detection.box, held[1], held[0],
+                                         m.score if m else -1.0, "recognised"))
+            elif gate.accepts(m) and m is not None:
+                person = gate.store.get_person(m.person_id)
+                faces.append(TrackedFace(tid, face.detection.box, person.name if person else None,
+                                         m.person_id, m.score, "match"))
+            else:
+                faces.append(TrackedFace(tid, face.detection.box, None, None, m.score if m else -1.0, "unknown"))
+        faces.extend(TrackedFace(-1, d.box, None, None, -1.0, "too-small") for d in analysis.too_small)
+        t = analysis.times
+        times = StageTimes(detect_ms=t.detect_ms, align_ms=t.align_ms, embed_ms=t.embed_ms, search_ms=search_ms)
+        return FrameResult(index=frame.index, faces=tuple(faces), events=events, times=times)
+
+    def _log(self, ev: DecisionEvent, faces: list, obs: list[FrameObservation], frame: Frame) -> LoggedEvent:  # type: ignore[type-arg]
+        gate = self.gate
+        snapshot = self._snapshot(ev, faces, obs, frame.image)
+        person_id = ev.person_id if ev.decision == "granted" else None
+        name = None
+        if person_id is not None:
+            person = gate.store.get_person(person_id)
+            name = person.name if person else None
+            self._granted[ev.track_id] = (person_id, name or "")
+        event_id = gate.store.log_event(
+            person_id=person_id, score=float(ev.score), decision=ev.decision, camera=self.camera,
+            model_sha256=gate.model.sha256, snapshot=snapshot, track_id=ev.track_id,
+        )
+        return LoggedEvent(event_id, person_id, name, ev.decision, float(ev.score), ev.track_id)
+
+    @staticmethod
+    def _snapshot(ev: DecisionEvent, faces: list, obs: list[FrameObservation], image: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
+        for face, o in zip(faces, obs, strict=True):
+            if o.box == ev.box:
+                return np.asarray(face.crop)
+        x, y, w, h = (int(round(v)) for v in ev.box)
+        crop = image[max(0, y):max(0, y) + max(1, h), max(0, x):max(0, x) + max(1, w)]
+        return crop if crop.size else image
+
+
+@dataclass
+class RunSummary:
+    """Result of a headless run: frames processed, events, per-stage latency percentiles (ms)."""
+
+    frames: int = 0
+    events: list[LoggedEvent] = field(default_factory=list)
+    too_small_frames: int = 0
+    faces_seen: int = 0
+    stage_ms: dict[str, list[float]] = field(default_factory=lambda: {
+        "detect": [], "align": [], "embed": [], "search": [], "total": []})
+    final_state: str = ""
+
+    def latency_table(self) -> dict[str, dict[str, float]]:
+        """{stage: {"mean", "p50", "p95"}} in milliseconds."""
+        out = {}
+        for stage, values in self.stage_ms.items():
+            arr = np.asarray(values or [0.0])
+            out[stage] = {"mean": float(arr.mean()), "p50": float(np.percentile(arr, 50)),
+                          "p95": float(np.percentile(arr, 95))}
+        return out
+
+
+def run_headless(gate: FaceGate, source: str, *, max_frames: int | None = None, realtime: bool = False,
+                 on_frame: Callable[[FrameResult], None] | None = None,
+                 on_state: Callable[[str, str], None] | None = None) -> RunSummary:
+    """Run the live loop on ``source`` without a window, logging events; stops at the end of a file
+    source, after ``max_frames``, or when a live source is lost for good."""
+    summary = RunSummary()
+    session = LiveSession(gate)
+    probe = open_source(source)
+    live = probe.is_live
+    reader = LatestFrameReader(lambda: open_source(source), drop_stale=live or realtime, on_state=on_state)
+    reader.start()
+    try:
+        while max_frames is None or summary.frames < max_frames:
+            frame = reader.get(timeout=5.0)
+            if frame is None:
+                if reader.state in ("ended", "failed") or not reader.running:
+                    break
+                continue
+            result = session.process(frame)
+            summary.frames += 1
+            summary.events.extend(result.events)
+            summary.faces_seen += sum(f.status != "too-small" for f in result.faces)
+            summary.too_small_frames += any(f.status == "too-small" for f in result.faces)
+            t = result.times
+            for k, v in (("detect", t.detect_ms), ("align", t.align_ms), ("embed", t.embed_ms),
+                         ("search", t.search_ms), ("total", t.total_ms)):
+                summary.stage_ms[k].append(v)
+            if on_frame:
+                on_frame(result)
+    finally:
+        reader.stop()
+        summary.final_state = reader.state
+    return summary
