@@ -91,7 +91,8 @@ def stage_latency(clip: Path, frames: int = 60, device: str = "auto") -> dict[st
     totals = {n: detect_ms + align_ms + e + search_ms for n, e in embed.items()}
     return {
         "frames": k, "frame_size": "640x480", "provider": provider, "threads": os.cpu_count(),
-        "detect_ms": round(detect_ms, 2), "align_ms": round(align_ms, 3), "embed_ms": {n: round(v, 2) for n, v in embed.items()},
+        "detect_ms": round(detect_ms, 2), "align_ms": round(align_ms, 3),
+        "embed_ms": {n: round(v, 2) for n, v in embed.items()},
         "search_ms_1k_exact": round(search_ms, 3),
         "total_ms": {n: round(v, 2) for n, v in totals.items()},
         "speedup_vs_int8_noflip": {n: round(base / v, 3) for n, v in totals.items()},
@@ -129,8 +130,8 @@ def gallery_scaling(sizes: list[int], dim: int = 128) -> list[dict[str, float]]:
         hnsw = HnswGallery(dim, initial_capacity=n)
         hnsw.add(ids, persons, vecs)
         build_s = time.perf_counter() - t
-        ex_ms = _ms(lambda e=exact: [e.match(q[None]) for q in queries], 1) / len(queries)  # type: ignore[misc]
-        hn_ms = _ms(lambda h=hnsw: [h.match(q[None]) for q in queries], 1) / len(queries)  # type: ignore[misc]
+        ex_ms = _ms(lambda e=exact, qs=queries: [e.match(q[None]) for q in qs], 1) / len(queries)  # type: ignore[misc]
+        hn_ms = _ms(lambda h=hnsw, qs=queries: [h.match(q[None]) for q in qs], 1) / len(queries)  # type: ignore[misc]
         ex_top = [m.person_id if m else -1 for m in exact.match(queries)]
         hn_top = [m.person_id if m else -1 for m in hnsw.match(queries)]
         recall = float(np.mean(np.array(ex_top) == np.array(hn_top)))

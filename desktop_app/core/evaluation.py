@@ -44,6 +44,8 @@ def evaluate_lfw(pairs_txt: Path, images_dir: Path, *, model: Path | None = None
                  engine: FaceEngine | None = None) -> dict[str, object]:
     """LFW view-2 protocol on ``pairs_txt``: accuracy (10-fold, threshold fitted on 9 folds), its std,
     TAR at FAR 1e-2 and 1e-3, images with no face found, images embedded and seconds taken."""
+    if folds < 2:
+        raise ValueError("The LFW protocol needs at least 2 folds (the threshold is fitted on the others).")
     eng = engine or build_engine(model, int8=int8, flip=flip, device=device)
     pairs = [p for p in read_pairs(Path(pairs_txt), Path(images_dir)) if p.fold < folds]
 

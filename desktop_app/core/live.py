@@ -129,7 +129,7 @@ class LiveSession:
         for face, o in zip(faces, obs, strict=True):
             if o.box == ev.box:
                 return np.asarray(face.crop)
-        x, y, w, h = (int(round(v)) for v in ev.box)
+        x, y, w, h = (round(v) for v in ev.box)
         crop = image[max(0, y):max(0, y) + max(1, h), max(0, x):max(0, x) + max(1, w)]
         return crop if crop.size else image
 

@@ -45,7 +45,7 @@ def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
     is all enrolment guidance needs.
     """
     lm = np.asarray(landmarks, dtype=np.float64).reshape(5, 2)
-    re, le, nose, rm, lmouth = lm
+    re, le = lm[0], lm[1]
     dx, dy = le - re
     roll = math.degrees(math.atan2(dy, dx))
     c, s = math.cos(-math.radians(roll)), math.sin(-math.radians(roll))

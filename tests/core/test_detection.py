@@ -131,7 +131,7 @@ def test_head_pose_signs() -> None:
 def test_unreadable_files_give_clear_errors(tmp_path: Path, content: bytes) -> None:
     f = tmp_path / "photo.jpg"
     f.write_bytes(content)
-    with pytest.raises(ImageError, match="photo.jpg"):
+    with pytest.raises(ImageError, match=r"photo\.jpg"):
         read_image(f)
 
 

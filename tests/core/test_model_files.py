@@ -44,7 +44,7 @@ def test_missing_model_is_reported(tmp_path: Path) -> None:
 def test_truncated_onnx_gives_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "broken.onnx"
     bad.write_bytes(shipped_model_path(EMBEDDER).read_bytes()[:5000])
-    with pytest.raises(ModelError, match="broken.onnx"):
+    with pytest.raises(ModelError, match=r"broken\.onnx"):
         Embedder(bad, device="cpu")
     with pytest.raises(ModelError):
         FaceDetector(model_path=bad)
@@ -59,7 +59,8 @@ def test_raw_sface_file_is_refused_by_ort_and_pruning_fixes_it() -> None:
         raw.run(None, {"data": x})
     pruned = prune_initializer_inputs(model)
     assert [i.name for i in pruned.graph.input] == ["data"]
-    out = ort.InferenceSession(pruned.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"data": x})
+    session = ort.InferenceSession(pruned.SerializeToString(), providers=["CPUExecutionProvider"])
+    out = session.run(None, {"data": x})
     assert out[0].shape == (1, 128)
 
 

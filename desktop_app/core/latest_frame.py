@@ -1,0 +1,300 @@
+"""Background reading of a frame source, keeping only the newest frame, with reconnection.
+
+:class:`LatestFrameReader` runs one thread that opens a source (through a factory, so it can
+build a fresh one to reconnect), reads frames and hands the newest one to :meth:`get`. On a live
+camera, the consumer (detector) is slower than the camera, so stale frames are dropped and the
+consumer always works on the most recent picture. For files it can run in lock-step
+(``drop_stale=False``): every frame is delivered, in order, and the reader waits for the consumer.
+
+States (reported through ``on_state(state, message)``, called from the reader thread):
+
+- ``"idle"``: created, ``start()`` not called yet;
+- ``"connecting"``: opening the source for the first time;
+- ``"live"``: frames are flowing (again);
+- ``"reconnecting"``: the source was lost (read failure/exception) or could not be reopened; a
+  new attempt follows after an exponential back-off delay;
+- ``"ended"``: a finite source (file, folder) reached its end;
+- ``"failed"``: the source could not be opened, or every reconnection attempt failed;
+- ``"stopped"``: ``stop()`` was called.
+
+``ended``, ``failed`` and ``stopped`` are final.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from desktop_app.core.errors import FaceGateError
+from desktop_app.core.sources import Frame, FrameSource
+
+logger = logging.getLogger(__name__)
+
+IDLE = "idle"
+CONNECTING = "connecting"
+LIVE = "live"
+RECONNECTING = "reconnecting"
+ENDED = "ended"
+FAILED = "failed"
+STOPPED = "stopped"
+FINAL_STATES: frozenset[str] = frozenset({ENDED, FAILED, STOPPED})
+
+
+@dataclass(frozen=True)
+class BackoffPolicy:
+    """Reconnection schedule: attempt n (1-based) waits ``min(initial_s * factor**(n-1), max_delay_s)``
+    seconds before reopening; after ``max_attempts`` failed attempts in a row the reader gives up.
+    The attempt counter resets as soon as a frame is read again."""
+
+    initial_s: float = 0.5
+    factor: float = 2.0
+    max_delay_s: float = 10.0
+    max_attempts: int = 6
+
+    def __post_init__(self) -> None:
+        if self.initial_s < 0 or self.max_delay_s < 0:
+            raise ValueError("Back-off delays must be 0 or more seconds.")
+        if self.factor < 1.0:
+            raise ValueError("Back-off factor must be 1 or more.")
+        if self.max_attempts < 0:
+            raise ValueError("max_attempts must be 0 or more.")
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before reconnection attempt ``attempt`` (1-based)."""
+        return float(min(self.initial_s * self.factor ** max(attempt - 1, 0), self.max_delay_s))
+
+
+DEFAULT_BACKOFF = BackoffPolicy()
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, FaceGateError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _safe_close(source: FrameSource | None) -> None:
+    if source is None:
+        return
+    try:
+        source.close()
+    except Exception:
+        logger.warning("Closing %s failed", getattr(source, "name", "source"), exc_info=True)
+
+
+class LatestFrameReader:
+    """Background thread reading a source, keeping only the newest frame.
+
+    source_factory: builds a new, unopened source (called again on every reconnection);
+    drop_stale: True keeps only the newest frame (frames not taken by :meth:`get` in time are
+    dropped and counted in :attr:`dropped`); False runs in lock-step: the thread waits until the
+    previous frame was taken, so every frame is delivered in order (meant for files/folders);
+    on_state: ``callback(state, message)``, called from the reader thread on every state change
+    (exceptions it raises are logged and ignored; a Qt caller should forward it with a signal);
+    backoff: reconnection schedule; retry_first_open: also retry (with back-off) when the very
+    first open fails, instead of going to ``"failed"`` at once (useful for a stream that may
+    still be booting; a wrong camera index or file name should fail at once, the default).
+    """
+
+    def __init__(
+        self,
+        source_factory: Callable[[], FrameSource],
+        *,
+        drop_stale: bool = True,
+        on_state: Callable[[str, str], None] | None = None,
+        backoff: BackoffPolicy = DEFAULT_BACKOFF,
+        retry_first_open: bool = False,
+    ) -> None:
+        self._factory = source_factory
+        self._drop_stale = drop_stale
+        self._on_state = on_state
+        self._backoff = backoff
+        self._retry_first_open = retry_first_open
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._slot: Frame | None = None
+        self._state = IDLE
+        self._message = ""
+        self._dropped = 0
+        self._frames_read = 0
+        self._attempt = 0
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def state(self) -> str:
+        """Current state (see the module docstring)."""
+        with self._cond:
+            return self._state
+
+    @property
+    def message(self) -> str:
+        """Human-readable message that came with the last state change."""
+        with self._cond:
+            return self._message
+
+    @property
+    def dropped(self) -> int:
+        """Frames read but replaced by a newer one before :meth:`get` took them."""
+        with self._cond:
+            return self._dropped
+
+    @property
+    def frames_read(self) -> int:
+        """Frames read from the source(s) so far."""
+        with self._cond:
+            return self._frames_read
+
+    @property
+    def running(self) -> bool:
+        """True while the reader thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """Start the reader thread (once)."""
+        if self._thread is not None:
+            raise RuntimeError("LatestFrameReader.start() can be called only once; create a new reader.")
+        self._thread = threading.Thread(target=self._run, name="LatestFrameReader", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Ask the thread to stop, wake it up, and join it (at most ``timeout`` seconds).
+
+        The source is closed by the thread as it exits. If the thread is blocked inside a source's
+        ``read()`` longer than ``timeout`` it is left to finish on its own (it is a daemon thread).
+        """
+        self._stop.set()
+        self._set_state(STOPPED, "Stopped")
+        with self._cond:
+            self._cond.notify_all()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            if thread.is_alive():
+                logger.warning("Frame reader thread did not stop within %.1f s (blocked in read?)", timeout)
+
+    def get(self, timeout: float | None = None) -> Frame | None:
+        """The newest frame not yet returned, waiting for one up to ``timeout`` seconds (None: no
+        limit). Returns None on timeout, or once the reader is ended/failed/stopped and no frame is
+        left to hand out."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            if self._state == IDLE:
+                raise RuntimeError("Call start() before get().")
+            while True:
+                if self._slot is not None:
+                    frame, self._slot = self._slot, None
+                    self._cond.notify_all()
+                    return frame
+                if self._state in FINAL_STATES:
+                    return None
+                if deadline is None:
+                    self._cond.wait()
+                else:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return None
+                    self._cond.wait(remaining)
+
+    # ------------------------------------------------------------------ thread side
+    def _set_state(self, state: str, message: str) -> None:
+        with self._cond:
+            if self._state in FINAL_STATES or (state == self._state and message == self._message):
+                return
+            self._state = state
+            self._message = message
+            self._cond.notify_all()
+        logger.info("Frame source %s: %s", state, message)
+        if self._on_state is not None:
+            try:
+                self._on_state(state, message)
+            except Exception:
+                logger.exception("on_state callback raised")
+
+    def _publish(self, frame: Frame) -> None:
+        with self._cond:
+            if not self._drop_stale:
+                while self._slot is not None and not self._stop.is_set():
+                    self._cond.wait()
+                if self._stop.is_set():
+                    return
+            elif self._slot is not None:
+                self._dropped += 1
+            self._frames_read += 1
+            self._slot = frame
+            self._cond.notify_all()
+
+    def _retry_after(self, reason: str) -> bool:
+        """Count one reconnection attempt and wait its back-off; False when giving up or stopping."""
+        self._attempt += 1
+        limit = self._backoff.max_attempts
+        if self._attempt > limit:
+            self._set_state(FAILED, f"{reason}. Gave up after {limit} reconnection attempts.")
+            return False
+        delay = self._backoff.delay(self._attempt)
+        self._set_state(
+            RECONNECTING, f"{reason}. Reconnecting in {delay:.1f} s (attempt {self._attempt} of {limit})."
+        )
+        self._stop.wait(delay)
+        return not self._stop.is_set()
+
+    def _open(self) -> FrameSource | None:
+        source: FrameSource | None = None
+        try:
+            source = self._factory()
+            source.open()
+            return source
+        except Exception as exc:
+            _safe_close(source)
+            reason = _describe(exc)
+            logger.debug("Opening the frame source failed", exc_info=True)
+            if self._state == CONNECTING and not self._retry_first_open:
+                self._set_state(FAILED, reason)
+                self._stop.set()
+                return None
+            if not self._retry_after(reason):
+                self._stop.set()
+            return None
+
+    def _run(self) -> None:
+        source: FrameSource | None = None
+        first_frame_after_open = True
+        try:
+            self._set_state(CONNECTING, "Opening the source")
+            while not self._stop.is_set():
+                if source is None:
+                    source = self._open()
+                    if source is None:
+                        continue
+                    first_frame_after_open = True
+                    self._set_state(LIVE, f"Reading {source.name}")
+                try:
+                    frame = source.read()
+                except Exception as exc:
+                    reason = f"Lost {source.name}: {_describe(exc)}"
+                    frame = None
+                else:
+                    if frame is None and not source.is_live:
+                        self._set_state(ENDED, f"End of {source.name}")
+                        return
+                    reason = f"{source.name} returned no frame"
+                if frame is None:
+                    _safe_close(source)
+                    source = None
+                    if not self._retry_after(reason):
+                        return
+                    continue
+                if first_frame_after_open:
+                    self._attempt = 0
+                    first_frame_after_open = False
+                self._publish(frame)
+        except Exception as exc:  # a bug, not a source failure: report it rather than die silently
+            logger.exception("Frame reader thread crashed")
+            self._set_state(FAILED, f"Frame reader crashed: {_describe(exc)}")
+        finally:
+            _safe_close(source)
+            with self._cond:
+                self._cond.notify_all()

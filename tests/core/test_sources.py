@@ -1,0 +1,446 @@
+"""Frame sources and the background latest-frame reader, on the real Hamilton clip."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from desktop_app.core.errors import SourceError
+from desktop_app.core.latest_frame import BackoffPolicy, LatestFrameReader
+from desktop_app.core.sources import (
+    Frame,
+    FrameSource,
+    ImageFolderSource,
+    StreamSource,
+    VideoFileSource,
+    WebcamSource,
+    list_cameras,
+    open_source,
+    to_bgr,
+)
+
+# /work/main/tests/core/<this file> -> /work/shared/data (beside the checkout).
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+CLIP = DATA / "clips" / "short_hamilton_clip.mp4"
+CLIP_FRAMES = 275
+
+needs_clip = pytest.mark.skipif(not CLIP.is_file(), reason=f"shared test clip missing: {CLIP}")
+
+FAST = BackoffPolicy(initial_s=0.01, factor=2.0, max_delay_s=0.04, max_attempts=3)
+
+
+def _reference_frames(n: int) -> list[np.ndarray]:
+    """The first n frames decoded directly with cv2.VideoCapture (naive reference)."""
+    cap = cv2.VideoCapture(str(CLIP))
+    frames = []
+    for _ in range(n):
+        ok, img = cap.read()
+        assert ok
+        frames.append(img)
+    cap.release()
+    return frames
+
+
+class FailingAfter:
+    """Test-only live source: the real clip, whose read() raises after ``k`` frames
+    (a camera that gets unplugged)."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.inner = VideoFileSource(CLIP)
+        self.name = "flaky camera"
+        self.inner.name = self.name
+        self.closed = False
+
+    @property
+    def is_live(self) -> bool:
+        return True
+
+    def open(self) -> None:
+        self.inner.open()
+
+    def read(self) -> Frame | None:
+        frame = self.inner.read()
+        assert frame is not None
+        if frame.index >= self.k:
+            raise SourceError("camera unplugged")
+        return frame
+
+    def close(self) -> None:
+        self.closed = True
+        self.inner.close()
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+        self.events: dict[str, threading.Event] = {}
+
+    def __call__(self, state: str, message: str) -> None:
+        with self.lock:
+            self.calls.append((state, message))
+            self.events.setdefault(state, threading.Event()).set()
+
+    @property
+    def states(self) -> list[str]:
+        with self.lock:
+            return [s for s, _ in self.calls]
+
+    def wait_for(self, state: str, timeout: float = 10.0) -> bool:
+        with self.lock:
+            event = self.events.setdefault(state, threading.Event())
+        return event.wait(timeout)
+
+
+def _factory_sequence(*makers: Callable[[], FrameSource]) -> tuple[Callable[[], FrameSource], list[int]]:
+    """A factory returning makers[0](), makers[1](), ... (the last one repeated); counts calls."""
+    calls = [0]
+
+    def factory() -> FrameSource:
+        i = min(calls[0], len(makers) - 1)
+        calls[0] += 1
+        return makers[i]()
+
+    return factory, calls
+
+
+# ----------------------------------------------------------------------------- plain sources
+
+
+@needs_clip
+def test_video_file_reads_every_frame_like_opencv() -> None:
+    src = VideoFileSource(CLIP)
+    assert isinstance(src, FrameSource)
+    assert not src.is_live
+    src.open()
+    assert src.frame_count == CLIP_FRAMES
+    assert src.fps == pytest.approx(29.97, abs=0.01)
+    ref = _reference_frames(3)
+    frames = []
+    while (f := src.read()) is not None:
+        frames.append(f)
+    assert src.read() is None  # stays at the end
+    src.close()
+    src.close()  # idempotent
+    assert len(frames) == CLIP_FRAMES
+    assert [f.index for f in frames] == list(range(CLIP_FRAMES))
+    assert all(f.image.shape == (360, 640, 3) and f.image.dtype == np.uint8 for f in frames)
+    assert all(f.source == CLIP.name for f in frames)
+    assert all(b.ts >= a.ts for a, b in itertools.pairwise(frames))
+    for got, want in zip(frames, ref, strict=False):
+        np.testing.assert_array_equal(got.image, want)
+
+
+@needs_clip
+def test_video_file_loop_restarts_at_first_frame() -> None:
+    src = VideoFileSource(CLIP, loop=True)
+    src.open()
+    frames = [src.read() for _ in range(CLIP_FRAMES + 2)]
+    src.close()
+    assert all(f is not None for f in frames)
+    first, wrapped = frames[0], frames[CLIP_FRAMES]
+    assert first is not None and wrapped is not None
+    assert wrapped.index == CLIP_FRAMES  # index keeps counting across loops
+    np.testing.assert_array_equal(wrapped.image, first.image)
+
+
+def test_video_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="not found"):
+        VideoFileSource(tmp_path / "missing.mp4").open()
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("this is not a video")
+    with pytest.raises(SourceError, match="Cannot play"):
+        VideoFileSource(fake).open()
+    with pytest.raises(SourceError, match="open"):
+        VideoFileSource(tmp_path / "x.mp4").read()
+
+
+def test_grayscale_video_comes_out_bgr(tmp_path: Path) -> None:
+    path = tmp_path / "gray.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (64, 48), isColor=False)
+    assert writer.isOpened()
+    for v in (20, 120, 220):
+        writer.write(np.full((48, 64), v, np.uint8))
+    writer.release()
+    src = VideoFileSource(path)
+    src.open()
+    frames = [f for f in iter(src.read, None)]
+    src.close()
+    assert len(frames) == 3
+    for f, v in zip(frames, (20, 120, 220), strict=True):
+        assert f.image.shape == (48, 64, 3) and f.image.dtype == np.uint8
+        assert abs(float(f.image.mean()) - v) < 4
+
+
+def test_to_bgr_shapes() -> None:
+    gray = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    for img in (gray, gray[:, :, None]):
+        out = to_bgr(img)
+        assert out.shape == (3, 4, 3)
+        for c in range(3):
+            np.testing.assert_array_equal(out[:, :, c], gray)
+    bgra = np.dstack([gray, gray + 1, gray + 2, np.full_like(gray, 7)])
+    np.testing.assert_array_equal(to_bgr(bgra), bgra[:, :, :3])
+    np.testing.assert_array_equal(to_bgr(gray.astype(np.uint16) << 8), to_bgr(gray))
+    with pytest.raises(SourceError):
+        to_bgr(np.zeros((3, 4, 2), np.uint8))
+    with pytest.raises(SourceError):
+        to_bgr(np.zeros((3, 4), np.float32))
+
+
+def test_image_folder_sorted_skips_corrupt_files(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    rng = np.random.default_rng(0)
+    color = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    gray = rng.integers(0, 256, (20, 25), dtype=np.uint8)
+    assert cv2.imwrite(str(tmp_path / "img10.png"), color)
+    assert cv2.imwrite(str(tmp_path / "img2.png"), gray)
+    (tmp_path / "img3.jpg").write_bytes(b"\xff\xd8\xff garbage, not a jpeg")
+    (tmp_path / "img4.png").write_bytes(b"")
+    (tmp_path / "readme.txt").write_text("not an image")
+    (tmp_path / "sub.png").mkdir()
+    src = ImageFolderSource(tmp_path)
+    assert not src.is_live
+    src.open()
+    assert [p.name for p in src.files] == ["img2.png", "img3.jpg", "img4.png", "img10.png"]
+    with caplog.at_level(logging.WARNING, logger="desktop_app.core.sources"):
+        frames = [f for f in iter(src.read, None)]
+    src.close()
+    assert [f.source for f in frames] == ["img2.png", "img10.png"]
+    assert [f.index for f in frames] == [0, 1]
+    assert src.skipped == 2
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert "img3.jpg" in warned and "img4.png" in warned
+    assert frames[0].image.shape == (20, 25, 3)
+    for c in range(3):
+        np.testing.assert_array_equal(frames[0].image[:, :, c], gray)
+    np.testing.assert_array_equal(frames[1].image, color)
+
+
+def test_image_folder_errors(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="not found"):
+        ImageFolderSource(tmp_path / "nope").open()
+    (tmp_path / "a.txt").write_text("x")
+    with pytest.raises(SourceError, match="No images"):
+        ImageFolderSource(tmp_path).open()
+
+
+@needs_clip
+def test_open_source_dispatch(tmp_path: Path) -> None:
+    for spec in (0, "0", " 0 "):
+        src = open_source(spec)
+        assert isinstance(src, WebcamSource) and src.index == 0
+    cam = open_source("2")
+    assert isinstance(cam, WebcamSource) and cam.index == 2
+    assert isinstance(open_source(tmp_path), ImageFolderSource)
+    assert isinstance(open_source(str(tmp_path)), ImageFolderSource)
+    assert isinstance(open_source(CLIP), VideoFileSource)
+    assert isinstance(open_source(str(CLIP)), VideoFileSource)
+    for url in ("rtsp://10.0.0.5:554/stream1", "http://cam.local/video.mjpg", "https://x/y.m3u8"):
+        stream = open_source(url)
+        assert isinstance(stream, StreamSource) and stream.is_live
+    secret = open_source("rtsp://admin:hunter2@10.0.0.5:554/s")
+    assert "hunter2" not in secret.name and "admin" in secret.name
+
+
+def test_open_source_errors(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.mp4"
+    with pytest.raises(SourceError, match="No such file or folder") as err:
+        open_source(missing)
+    assert str(missing) in str(err.value)
+    with pytest.raises(SourceError, match="No such file or folder"):
+        open_source(str(missing))
+    with pytest.raises(SourceError, match=r"scheme 'ftp'.*rtsp://"):
+        open_source("ftp://example.com/video.mp4")
+    with pytest.raises(SourceError, match="scheme"):
+        StreamSource("cam.local/video")
+    with pytest.raises(SourceError, match="No source given"):
+        open_source("  ")
+    with pytest.raises(SourceError):
+        open_source(-1)
+
+
+def test_stream_refused_raises_source_error() -> None:
+    # Port 9 (discard) on the loopback interface: nothing listens, the connection is refused.
+    for url in ("rtsp://127.0.0.1:9/none", "http://127.0.0.1:9/video.mjpg"):
+        with pytest.raises(SourceError, match="Cannot open the stream"):
+            StreamSource(url, open_timeout_s=2.0, read_timeout_s=2.0).open()
+
+
+def test_no_webcam_here_raises_clear_error_quietly(capfd: pytest.CaptureFixture[str]) -> None:
+    if list_cameras(1):
+        pytest.skip("this machine has a camera at index 0")
+    cam = WebcamSource(0)
+    assert cam.is_live
+    with pytest.raises(SourceError, match=r"No camera at index 0.*video file or a stream URL"):
+        cam.open()
+    cam.close()
+    assert list_cameras() == []
+    out, errs = capfd.readouterr()
+    assert "WARN" not in out + errs  # OpenCV's "can't open camera by index" is silenced
+
+
+# ----------------------------------------------------------------------------- LatestFrameReader
+
+
+@needs_clip
+def test_reader_lock_step_delivers_every_frame_in_order() -> None:
+    rec = Recorder()
+    reader = LatestFrameReader(lambda: VideoFileSource(CLIP), drop_stale=False, on_state=rec)
+    assert reader.state == "idle"
+    reader.start()
+    frames = []
+    while (f := reader.get(timeout=10.0)) is not None:
+        frames.append(f.index)
+    reader.stop()
+    assert frames == list(range(CLIP_FRAMES))
+    assert reader.dropped == 0
+    assert reader.frames_read == CLIP_FRAMES
+    assert reader.state == "ended"
+    assert rec.states == ["connecting", "live", "ended"]
+    assert not reader.running
+    assert reader.get(timeout=0.01) is None
+
+
+@needs_clip
+def test_reader_drop_stale_slow_consumer_gets_newest() -> None:
+    reader = LatestFrameReader(lambda: VideoFileSource(CLIP), drop_stale=True)
+    reader.start()
+    got: list[int] = []
+    while True:
+        # Slow consumer: let the reader get at least two frames ahead before taking one.
+        last = got[-1] if got else -1
+        read_before = reader.frames_read
+        while read_before < last + 3 and reader.state not in ("ended", "failed"):
+            threading.Event().wait(0.002)
+            read_before = reader.frames_read
+        f = reader.get(timeout=10.0)
+        if f is None:
+            break
+        # Newest: every frame counted before get() was already published, so none newer is skipped.
+        assert f.index >= read_before - 1
+        got.append(f.index)
+    reader.stop()
+    assert got == sorted(set(got))
+    assert got[-1] == CLIP_FRAMES - 1  # the last frame is never dropped
+    assert reader.frames_read == CLIP_FRAMES
+    assert reader.dropped == CLIP_FRAMES - len(got)
+    assert reader.dropped >= len(got) - 1  # at least one dropped between consecutive gets
+
+
+@needs_clip
+def test_reader_source_disappears_then_fails_after_max_attempts(tmp_path: Path) -> None:
+    rec = Recorder()
+    flaky: list[FailingAfter] = []
+
+    def first() -> FrameSource:
+        flaky.append(FailingAfter(10))
+        return flaky[-1]
+
+    factory, calls = _factory_sequence(first, lambda: VideoFileSource(tmp_path / "unplugged.mp4"))
+    reader = LatestFrameReader(factory, drop_stale=False, on_state=rec, backoff=FAST)
+    reader.start()
+    got = []
+    while (f := reader.get(timeout=10.0)) is not None:
+        got.append(f.index)
+    assert got == list(range(10))
+    assert rec.wait_for("failed")
+    assert rec.states == ["connecting", "live", "reconnecting", "reconnecting", "reconnecting", "failed"]
+    messages = [m for _, m in rec.calls]
+    assert "camera unplugged" in messages[2] and "attempt 1 of 3" in messages[2]
+    assert "not found" in messages[3] and "attempt 2 of 3" in messages[3]
+    assert "Gave up after 3" in messages[-1]
+    assert calls[0] == 1 + FAST.max_attempts
+    assert flaky[0].closed
+    reader.stop(timeout=2.0)
+    assert not reader.running
+    assert reader.state == "failed"
+
+
+@needs_clip
+def test_reader_reconnects_and_resumes() -> None:
+    rec = Recorder()
+    factory, calls = _factory_sequence(lambda: FailingAfter(5), lambda: VideoFileSource(CLIP))
+    reader = LatestFrameReader(factory, drop_stale=False, on_state=rec, backoff=FAST)
+    reader.start()
+    got = []
+    while (f := reader.get(timeout=10.0)) is not None:
+        got.append((f.source, f.index))
+    reader.stop()
+    assert got == [("flaky camera", i) for i in range(5)] + [(CLIP.name, i) for i in range(CLIP_FRAMES)]
+    assert rec.states == ["connecting", "live", "reconnecting", "live", "ended"]
+    assert calls[0] == 2
+
+
+@needs_clip
+def test_reader_stop_is_prompt_during_backoff_and_when_blocked() -> None:
+    rec = Recorder()
+    slow = BackoffPolicy(initial_s=60.0, max_delay_s=60.0, max_attempts=3)
+    reader = LatestFrameReader(lambda: FailingAfter(0), on_state=rec, backoff=slow)
+    reader.start()
+    assert rec.wait_for("reconnecting")
+    reader.stop(timeout=2.0)
+    assert not reader.running
+    assert reader.state == "stopped"
+    assert rec.states[-1] == "stopped"
+    assert reader.get() is None  # no wait once stopped
+
+    # Lock-step producer blocked because nobody consumes.
+    blocked = LatestFrameReader(lambda: VideoFileSource(CLIP), drop_stale=False)
+    blocked.start()
+    first = blocked.get(timeout=10.0)
+    assert first is not None and first.index == 0
+    while blocked.frames_read < 2:
+        threading.Event().wait(0.005)
+    blocked.stop(timeout=2.0)
+    assert not blocked.running
+    assert blocked.frames_read == 2
+
+
+def test_reader_first_open_failure(tmp_path: Path) -> None:
+    rec = Recorder()
+    reader = LatestFrameReader(lambda: VideoFileSource(tmp_path / "nope.mp4"), on_state=rec, backoff=FAST)
+    reader.start()
+    assert reader.get(timeout=10.0) is None
+    assert reader.state == "failed"
+    assert "not found" in reader.message
+    assert rec.states == ["connecting", "failed"]
+    reader.stop()
+
+    rec2 = Recorder()
+    factory, calls = _factory_sequence(lambda: VideoFileSource(tmp_path / "nope.mp4"))
+    retry = LatestFrameReader(factory, on_state=rec2, backoff=FAST, retry_first_open=True)
+    retry.start()
+    assert retry.get(timeout=10.0) is None
+    retry.stop()
+    assert rec2.states == ["connecting", "reconnecting", "reconnecting", "reconnecting", "failed"]
+    assert calls[0] == 1 + FAST.max_attempts
+
+
+@needs_clip
+def test_reader_survives_callback_errors() -> None:
+    def bad_callback(state: str, message: str) -> None:
+        raise RuntimeError("UI bug")
+
+    reader = LatestFrameReader(lambda: VideoFileSource(CLIP), drop_stale=False, on_state=bad_callback)
+    reader.start()
+    n = sum(1 for _ in iter(lambda: reader.get(timeout=10.0), None))
+    reader.stop()
+    assert n == CLIP_FRAMES
+    assert reader.state == "ended"
+
+
+def test_backoff_policy_delays() -> None:
+    policy = BackoffPolicy(initial_s=0.5, factor=2.0, max_delay_s=10.0, max_attempts=8)
+    assert [policy.delay(n) for n in range(1, 8)] == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    with pytest.raises(ValueError):
+        BackoffPolicy(factor=0.5)
+    with pytest.raises(ValueError):
+        BackoffPolicy(initial_s=-1)
