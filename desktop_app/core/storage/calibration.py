@@ -1,0 +1,103 @@
+"""Calibration history (decision thresholds per model) and the stranger pool (embeddings of
+non-enrolled faces used as impostors when calibrating)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..types import Calibration
+from . import codecs, times
+from .base import StoreBase, api
+from .validate import as_int, required_text
+
+_CAL_COLUMNS = (
+    "model_sha256", "created_at", "threshold", "target_fpir", "gallery_persons", "gallery_templates",
+    "est_fpir", "est_fnir", "n_genuine", "n_impostor", "method", "notes_json",
+)  # fmt: skip
+
+
+class CalibrationMixin(StoreBase):
+    """Calibration and stranger-pool methods of ``Store``."""
+
+    @api("saving a calibration")
+    def save_calibration(self, cal: Calibration) -> None:
+        """Append a calibration to the history of its model (``cal.model_sha256``)."""
+        if not isinstance(cal, Calibration):
+            raise ValueError(f"expected a Calibration, got {type(cal).__name__}")
+        for what in ("threshold", "target_fpir", "est_fpir", "est_fnir"):
+            if not math.isfinite(float(getattr(cal, what))):
+                raise ValueError(f"calibration {what} must be finite, got {getattr(cal, what)}")
+        values = (
+            required_text(cal.model_sha256, "model_sha256"),
+            times.now_db(),
+            float(cal.threshold),
+            float(cal.target_fpir),
+            as_int(cal.gallery_persons, "gallery_persons"),
+            as_int(cal.gallery_templates, "gallery_templates"),
+            float(cal.est_fpir),
+            float(cal.est_fnir),
+            as_int(cal.n_genuine, "n_genuine"),
+            as_int(cal.n_impostor, "n_impostor"),
+            str(cal.method),
+            codecs.to_json([str(n) for n in cal.notes], "calibration notes"),
+        )
+        with self.transaction():
+            self.db.execute(
+                f"INSERT INTO calibrations ({', '.join(_CAL_COLUMNS)}) VALUES ({', '.join('?' * len(_CAL_COLUMNS))})",
+                values,
+            )
+
+    @api("reading a calibration")
+    def latest_calibration(self, model_sha256: str) -> Calibration | None:
+        """The calibration of a model saved last, or None."""
+        rows = list(
+            self.db.query("SELECT * FROM calibrations WHERE model_sha256 = ? ORDER BY id DESC LIMIT 1", [model_sha256])
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        notes = codecs.from_json(r["notes_json"])
+        return Calibration(
+            threshold=float(r["threshold"]),
+            target_fpir=float(r["target_fpir"]),
+            gallery_persons=int(r["gallery_persons"]),
+            gallery_templates=int(r["gallery_templates"]),
+            model_sha256=str(r["model_sha256"]),
+            est_fpir=float(r["est_fpir"]),
+            est_fnir=float(r["est_fnir"]),
+            n_genuine=int(r["n_genuine"]),
+            n_impostor=int(r["n_impostor"]),
+            method=str(r["method"]),
+            notes=tuple(str(n) for n in notes) if isinstance(notes, list) else (),
+        )
+
+    @api("saving stranger embeddings")
+    def add_strangers(self, vectors: np.ndarray, model_sha256: str, source: str) -> int:
+        """Add embeddings of non-enrolled faces, (M, D) float32 (or one (D,)); returns M.
+
+        D must match the model's embedding length (ValueError).
+        """
+        mat = codecs.as_matrix(vectors, "stranger embeddings")
+        model = required_text(model_sha256, "model_sha256")
+        src = required_text(source, "source")
+        if mat.shape[0] == 0:
+            return 0
+        dim = int(mat.shape[1])
+        now = times.now_db()
+        with self.transaction():
+            self._check_dim(model, dim, "stranger embedding")
+            self.db.conn.executemany(
+                "INSERT INTO strangers (model_sha256, dim, source, created_at, vector) VALUES (?, ?, ?, ?, ?)",
+                ((model, dim, src, now, codecs.vector_to_blob(v)) for v in mat),
+            )
+        return int(mat.shape[0])
+
+    @api("loading stranger embeddings")
+    def strangers(self, model_sha256: str) -> np.ndarray:
+        """All stranger embeddings of a model, (M, D) float32 in insertion order; (0, 0) when none."""
+        rows = self.db.execute(
+            "SELECT dim, vector FROM strangers WHERE model_sha256 = ? ORDER BY id", (model_sha256,)
+        ).fetchall()
+        return codecs.stack_vectors([r[0] for r in rows], [bytes(r[1]) for r in rows], "stranger embeddings")

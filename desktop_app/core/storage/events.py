@@ -1,0 +1,178 @@
+"""Recognition events and the attendance (first in / last out per person per local day) they feed."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import numpy as np
+
+from . import codecs, times
+from .base import StoreBase, api
+from .records import DECISIONS, AttendanceRow, EventRecord
+from .rows import EVENT_SELECT, event_from_row
+from .validate import as_day, as_int, as_score, required_text
+
+
+def _check_decision(decision: object) -> str:
+    if not isinstance(decision, str) or decision not in DECISIONS:
+        raise ValueError(f"decision must be one of {sorted(DECISIONS)}, got {decision!r}")
+    return decision
+
+
+class EventsMixin(StoreBase):
+    """Event and attendance methods of ``Store``."""
+
+    @api("saving an event")
+    def log_event(
+        self,
+        *,
+        person_id: int | None,
+        score: float,
+        decision: str,
+        camera: str,
+        model_sha256: str,
+        ts: datetime | None = None,
+        snapshot: np.ndarray | None = None,
+        track_id: int | None = None,
+    ) -> int:
+        """Record a recognition event; returns its id.
+
+        decision: "granted", "unknown" or "denied"; "granted" needs a person and moves that
+        person's first-in / last-out of the local day of ``ts``. score: cosine similarity of the
+        best match; ts: when (default now; naive means local time); snapshot: small (H, W, 3)
+        uint8 BGR image, stored as JPEG (shrunk to 320 px on the longer side at most).
+        StorageError when the person does not exist.
+        """
+        kind = _check_decision(decision)
+        pid = None if person_id is None else as_int(person_id, "person_id")
+        if kind == "granted" and pid is None:
+            raise ValueError("a 'granted' event needs the person_id of who was let in")
+        value = as_score(score)
+        cam = required_text(camera, "camera")
+        model = required_text(model_sha256, "model_sha256")
+        when = times.aware(ts, self.local_tz) if ts is not None else datetime.now().astimezone()
+        track = None if track_id is None else as_int(track_id, "track_id")
+        jpeg = None if snapshot is None else codecs.encode_snapshot(snapshot)
+        stamp = times.to_db(when)
+        ref = None if pid is None else f"person-{pid}"
+        with self.transaction():
+            if pid is not None:
+                self._require_person(pid)
+            cur = self.db.execute(
+                "INSERT INTO events (ts, person_id, person_ref, score, decision, camera, model_sha256,"
+                " track_id, snapshot_jpg) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (stamp, pid, ref, value, kind, cam, model, track, jpeg),
+            )
+            if kind == "granted":
+                day = times.local_day(when, self.local_tz).isoformat()
+                self.db.execute(
+                    "INSERT INTO attendance (person_id, day, first_in, last_out) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (person_id, day) DO UPDATE SET"
+                    " first_in = min(first_in, excluded.first_in),"
+                    " last_out = max(last_out, excluded.last_out)",
+                    (pid, day, stamp, stamp),
+                )
+            return as_int(cur.lastrowid, "new event id")
+
+    def _event_filter(
+        self,
+        start: datetime | None,
+        end: datetime | None,
+        person_id: int | None,
+        decision: str | None,
+    ) -> tuple[str, list[object]]:
+        """WHERE clause (or "") and parameters for events with ``start <= ts < end``."""
+        where: list[str] = []
+        params: list[object] = []
+        if start is not None:
+            where.append("e.ts >= ?")
+            params.append(times.to_db(start, self.local_tz))
+        if end is not None:
+            where.append("e.ts < ?")
+            params.append(times.to_db(end, self.local_tz))
+        if person_id is not None:
+            where.append("e.person_id = ?")
+            params.append(as_int(person_id, "person_id"))
+        if decision is not None:
+            where.append("e.decision = ?")
+            params.append(_check_decision(decision))
+        return (" WHERE " + " AND ".join(where) if where else ""), params
+
+    @api("reading events")
+    def query_events(
+        self,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        person_id: int | None = None,
+        decision: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[EventRecord]:
+        """Events with ``start <= ts < end`` (either bound optional; naive = local time), of one
+        person and/or one decision, newest first, paged by ``limit`` / ``offset``."""
+        where, params = self._event_filter(start, end, person_id, decision)
+        lim = -1 if limit is None else as_int(limit, "limit")
+        off = as_int(offset, "offset")
+        if (limit is not None and lim < 0) or off < 0:
+            raise ValueError("limit and offset must not be negative")
+        sql = f"{EVENT_SELECT}{where} ORDER BY e.ts DESC, e.id DESC LIMIT ? OFFSET ?"
+        return [event_from_row(row) for row in self.db.query(sql, [*params, lim, off])]
+
+    @api("counting events")
+    def count_events(
+        self,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        person_id: int | None = None,
+        decision: str | None = None,
+    ) -> int:
+        """Number of events matching the filters of ``query_events``."""
+        where, params = self._event_filter(start, end, person_id, decision)
+        return int(self.db.execute(f"SELECT count(*) FROM events e{where}", params).fetchone()[0])
+
+    @api("reading an event snapshot")
+    def event_snapshot(self, event_id: int) -> np.ndarray | None:
+        """The event's snapshot, (H, W, 3) uint8 BGR; None when it has none (or was erased, or
+        there is no such event)."""
+        eid = as_int(event_id, "event_id")
+        row = self.db.execute("SELECT snapshot_jpg FROM events WHERE id = ?", (eid,)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return codecs.decode_snapshot(bytes(row[0]))
+
+    @api("reading attendance")
+    def attendance(self, day_from: date, day_to: date, person_id: int | None = None) -> list[AttendanceRow]:
+        """First-in / last-out of local days ``day_from..day_to`` (both included), by day then name.
+
+        A day appears for a person when at least one "granted" event fell on it (local time).
+        """
+        first = as_day(day_from, "day_from")
+        last = as_day(day_to, "day_to")
+        if first > last:
+            raise ValueError(f"day_from {first} is after day_to {last}")
+        sql = (
+            "SELECT a.person_id, p.name, a.day, a.first_in, a.last_out FROM attendance a"
+            " JOIN people p ON p.id = a.person_id WHERE a.day BETWEEN ? AND ?"
+        )
+        params: list[object] = [first.isoformat(), last.isoformat()]
+        if person_id is not None:
+            sql += " AND a.person_id = ?"
+            params.append(as_int(person_id, "person_id"))
+        sql += " ORDER BY a.day, p.name_key, a.person_id"
+        out: list[AttendanceRow] = []
+        for row in self.db.query(sql, params):
+            first_in = times.from_db(row["first_in"])
+            last_out = times.from_db(row["last_out"])
+            out.append(
+                AttendanceRow(
+                    person_id=int(row["person_id"]),
+                    name=str(row["name"]),
+                    day=date.fromisoformat(row["day"]),
+                    first_in=first_in,
+                    last_out=last_out,
+                    hours=(last_out - first_in).total_seconds() / 3600.0,
+                )
+            )
+        return out

@@ -1,0 +1,208 @@
+"""People: enrolment, look-up, edits, and erasure of everything the store holds about a person."""
+
+from __future__ import annotations
+
+import secrets
+from types import EllipsisType
+
+import numpy as np
+
+from ..errors import StorageError
+from . import codecs, times
+from .base import StoreBase, api
+from .records import ErasureReport, Person
+from .rows import PERSON_SELECT, json_object, person_from_row
+from .validate import as_int, clean_text, like_pattern, name_key, required_text
+
+
+class PeopleMixin(StoreBase):
+    """People methods of ``Store``."""
+
+    def _check_person_unique(self, key: str, employee_id: str | None, exclude: int | None) -> None:
+        """StorageError when another person (not ``exclude``) has this name key or employee ID."""
+        row = self.db.execute(
+            "SELECT id, name FROM people WHERE name_key = ? AND id IS NOT ?", (key, exclude)
+        ).fetchone()
+        if row is not None:
+            raise StorageError(
+                f"A person named {row[1]!r} already exists (id {row[0]}). "
+                "Use another name, for example with the department or a middle initial."
+            )
+        if employee_id is not None:
+            row = self.db.execute(
+                "SELECT id, name FROM people WHERE employee_id = ? AND id IS NOT ?", (employee_id, exclude)
+            ).fetchone()
+            if row is not None:
+                raise StorageError(f"Employee ID {employee_id!r} is already used by {row[1]!r} (id {row[0]}).")
+
+    @api("adding a person")
+    def add_person(self, name: str, employee_id: str | None = None, department: str | None = None) -> int:
+        """Enrol a new person (no samples yet); returns their id.
+
+        Whitespace is trimmed and collapsed. The name must be unique ignoring case and the
+        employee ID unique when given (StorageError otherwise); empty names raise ValueError.
+        """
+        clean = required_text(name, "name")
+        emp = clean_text(employee_id, "employee ID", required=False)
+        dept = clean_text(department, "department", required=False)
+        with self.transaction():
+            self._check_person_unique(name_key(clean), emp, None)
+            now = times.now_db()
+            table = self.db.table("people").insert(
+                {
+                    "name": clean,
+                    "name_key": name_key(clean),
+                    "employee_id": emp,
+                    "department": dept,
+                    "active": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            return as_int(table.last_pk, "new person id")
+
+    @api("reading a person")
+    def get_person(self, person_id: int) -> Person | None:
+        """The person with this id, or None."""
+        return self._person_or_none(as_int(person_id, "person_id"))
+
+    @api("looking up a person")
+    def find_person(self, name: str) -> Person | None:
+        """The person with exactly this name, ignoring case and surrounding whitespace, or None."""
+        clean = clean_text(name, "name", required=False)
+        if clean is None:
+            return None
+        rows = list(self.db.query(f"{PERSON_SELECT} WHERE p.name_key = ?", [name_key(clean)]))
+        return person_from_row(rows[0]) if rows else None
+
+    @api("listing people")
+    def list_people(self, search: str | None = None, active_only: bool = False) -> list[Person]:
+        """People sorted by name; ``search`` matches part of the name, employee ID or department,
+        ignoring case; ``active_only`` leaves out deactivated people."""
+        where: list[str] = []
+        params: list[object] = []
+        if active_only:
+            where.append("p.active = 1")
+        text = clean_text(search, "search", required=False)
+        if text:
+            pattern = like_pattern(name_key(text))
+            where.append(
+                "(p.name_key LIKE ? ESCAPE '\\'"
+                " OR facegate_fold(p.employee_id) LIKE ? ESCAPE '\\'"
+                " OR facegate_fold(p.department) LIKE ? ESCAPE '\\')"
+            )
+            params += [pattern, pattern, pattern]
+        sql = PERSON_SELECT + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY p.name_key, p.id"
+        return [person_from_row(row) for row in self.db.query(sql, params)]
+
+    @api("updating a person")
+    def update_person(
+        self,
+        person_id: int,
+        *,
+        name: str | EllipsisType = ...,
+        employee_id: str | EllipsisType | None = ...,
+        department: str | EllipsisType | None = ...,
+        active: bool | EllipsisType = ...,
+    ) -> Person:
+        """Change the given fields (``...`` leaves a field as is, None clears an optional one);
+        returns the updated person.
+
+        StorageError when the person does not exist or the new name / employee ID is taken.
+        """
+        pid = as_int(person_id, "person_id")
+        updates: dict[str, object] = {}
+        if not isinstance(name, EllipsisType):
+            clean = required_text(name, "name")
+            updates["name"] = clean
+            updates["name_key"] = name_key(clean)
+        if not isinstance(employee_id, EllipsisType):
+            updates["employee_id"] = clean_text(employee_id, "employee ID", required=False)
+        if not isinstance(department, EllipsisType):
+            updates["department"] = clean_text(department, "department", required=False)
+        if not isinstance(active, EllipsisType):
+            if not isinstance(active, (bool, np.bool_)):
+                raise ValueError(f"active must be True or False, got {active!r}")
+            updates["active"] = int(bool(active))
+        with self.transaction():
+            current = self._require_person(pid)
+            if not updates:
+                return current
+            key = str(updates.get("name_key", name_key(current.name)))
+            emp = updates.get("employee_id", current.employee_id)
+            self._check_person_unique(key, None if emp is None else str(emp), pid)
+            updates["updated_at"] = times.now_db()
+            self.db.table("people").update(pid, updates)
+            return self._require_person(pid)
+
+    @api("erasing a person")
+    def erase_person(self, person_id: int, actor: str = "admin") -> ErasureReport:
+        """Erase a person and all their biometric data (right to erasure).
+
+        Deletes the person, their samples (crops), templates and attendance. Their events stay in
+        the access log but lose the person link and the snapshot, and carry
+        ``person_ref = "erased-<8 random hex>"`` instead. Audit rows whose details name the person
+        (``person_id`` or ``name`` keys) are pseudonymised the same way. An audit row by ``actor``
+        records the erasure. ``secure_delete`` zeroes the freed pages, and the write-ahead log is
+        checkpointed and truncated so that no copy stays on disk (``purged``; False when called
+        inside an outer transaction or while another connection reads). StorageError when the
+        person does not exist.
+        """
+        pid = as_int(person_id, "person_id")
+        who = required_text(actor, "actor")
+        with self.transaction():
+            person = self._require_person(pid)
+            ref = f"erased-{secrets.token_hex(4)}"
+            n_templates = self._count(
+                "SELECT count(*) FROM templates t JOIN samples s ON s.id = t.sample_id WHERE s.person_id = ?",
+                pid,
+            )
+            n_snapshots = self._count(
+                "SELECT count(*) FROM events WHERE person_id = ? AND snapshot_jpg IS NOT NULL", pid
+            )
+            n_events = self.db.execute(
+                "UPDATE events SET person_id = NULL, person_ref = ?, snapshot_jpg = NULL WHERE person_id = ?",
+                (ref, pid),
+            ).rowcount
+            n_audit = self._scrub_audit(pid, person, ref)
+            n_attendance = self.db.execute("DELETE FROM attendance WHERE person_id = ?", (pid,)).rowcount
+            self.db.execute(
+                "DELETE FROM templates WHERE sample_id IN (SELECT id FROM samples WHERE person_id = ?)",
+                (pid,),
+            )
+            n_samples = self.db.execute("DELETE FROM samples WHERE person_id = ?", (pid,)).rowcount
+            self.db.execute("DELETE FROM people WHERE id = ?", (pid,))
+            counts = {
+                "samples": n_samples,
+                "templates": n_templates,
+                "attendance_days": n_attendance,
+                "events_anonymised": n_events,
+                "snapshots_deleted": n_snapshots,
+                "audit_rows_scrubbed": n_audit,
+            }
+            self._insert_audit(who, "erase_person", {"person_ref": ref, **counts})
+        purged = self._checkpoint()
+        return ErasureReport(person_id=pid, person_ref=ref, purged=purged, **counts)
+
+    def _count(self, sql: str, *params: object) -> int:
+        return int(self.db.execute(sql, params).fetchone()[0])
+
+    def _scrub_audit(self, pid: int, person: Person, ref: str) -> int:
+        """Replace identifying details of ``person`` in audit rows by ``ref``; returns rows changed."""
+        rows = self.db.execute(
+            "SELECT id, details_json FROM audit WHERE json_valid(details_json) AND ("
+            "json_extract(details_json, '$.person_id') = ?"
+            " OR json_extract(details_json, '$.name') = ? COLLATE NOCASE)",
+            (pid, person.name),
+        ).fetchall()
+        for audit_id, text in rows:
+            details = json_object(str(text))
+            for key in ("person_id", "name", "employee_id", "department"):
+                details.pop(key, None)
+            details["person_ref"] = ref
+            self.db.execute(
+                "UPDATE audit SET details_json = ? WHERE id = ?",
+                (codecs.to_json(details, "details"), audit_id),
+            )
+        return len(rows)

@@ -1,0 +1,144 @@
+"""Rows returned by the event store: frozen dataclasses, plain Python values.
+
+Times are timezone-aware ``datetime`` objects in UTC (convert with ``.astimezone()`` for display);
+attendance days are ``date`` objects in the store's local time zone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Final
+
+DECISIONS: Final[frozenset[str]] = frozenset({"granted", "unknown", "denied"})
+"""Allowed values of an event's ``decision``."""
+
+
+@dataclass(frozen=True)
+class Person:
+    """An enrolled person.
+
+    name: unique, case-insensitively; employee_id: unique when set; active: inactive people keep
+    their samples but are left out of recognition; n_samples: face samples stored for them.
+    """
+
+    id: int
+    name: str
+    employee_id: str | None
+    department: str | None
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+    n_samples: int = 0
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One enrolled face sample, without its crop bytes (see ``Store.sample_crop``).
+
+    quality: the quality measures given at enrolment (JSON object); source: where the face came
+    from (file name, "camera:0", ...); models: sha256 of every model a template exists for.
+    """
+
+    id: int
+    person_id: int
+    quality: Mapping[str, object]
+    source: str
+    created_at: datetime
+    models: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One recognition event.
+
+    name: the person's current name, None for unknown faces and erased people; person_ref:
+    ``"person-<id>"`` for a known person, ``"erased-<8 hex>"`` once that person was erased, None for
+    unknown faces; score: cosine similarity of the best match; has_snapshot: a JPEG is stored.
+    """
+
+    id: int
+    ts: datetime
+    person_id: int | None
+    person_ref: str | None
+    name: str | None
+    score: float
+    decision: str
+    camera: str
+    model_sha256: str
+    track_id: int | None
+    has_snapshot: bool
+
+
+@dataclass(frozen=True)
+class AttendanceRow:
+    """First "granted" passage and last one of a person on one local day.
+
+    first_in/last_out: aware UTC datetimes; hours: ``last_out - first_in`` in hours (0.0 for a single
+    passage).
+    """
+
+    person_id: int
+    name: str
+    day: date
+    first_in: datetime
+    last_out: datetime
+    hours: float
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """A registered embedding model (its file lives in a folder managed elsewhere).
+
+    path: file location as text; input_size: side of the square aligned face in pixels (112);
+    embedding_dim: length D of its embeddings; threshold: calibrated cosine threshold or None;
+    target_fpir: false positive identification rate the threshold was chosen for; gallery_size:
+    persons in the gallery at calibration; parent_sha256: model it was fine-tuned from;
+    metrics_json: free-form evaluation results as JSON text.
+    """
+
+    name: str
+    sha256: str
+    path: str
+    input_size: int = 112
+    embedding_dim: int = 128
+    threshold: float | None = None
+    target_fpir: float | None = None
+    gallery_size: int | None = None
+    created_at: datetime = field(default_factory=lambda: datetime.now().astimezone())
+    parent_sha256: str | None = None
+    metrics_json: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One administrative action: who did what, when, with JSON details."""
+
+    id: int
+    ts: datetime
+    actor: str
+    action: str
+    details: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class ErasureReport:
+    """What ``Store.erase_person`` removed.
+
+    person_ref: the anonymous reference now held by the person's former events; samples /
+    templates / attendance_days: rows deleted; events_anonymised: events whose person link was
+    cut; snapshots_deleted: event JPEGs removed; audit_rows_scrubbed: audit rows whose details
+    named the person; purged: the write-ahead log was checkpointed and truncated, so no copy of
+    the deleted pages is left on disk (False when another connection held it open).
+    """
+
+    person_id: int
+    person_ref: str
+    samples: int
+    templates: int
+    attendance_days: int
+    events_anonymised: int
+    snapshots_deleted: int
+    audit_rows_scrubbed: int
+    purged: bool

@@ -1,0 +1,211 @@
+"""Database schema, kept as an ordered list of migrations.
+
+The schema version is ``PRAGMA user_version``: version N means the first N functions of
+``MIGRATIONS`` were applied. Opening a database applies the missing ones, each in its own
+``BEGIN IMMEDIATE`` transaction together with the version bump, so a failed migration leaves the
+file at the previous version. To change the schema, append ``migration_2`` (never edit a migration
+that has shipped). Foreign keys cannot be switched off inside a transaction: a migration that
+rebuilds a table must use ``PRAGMA defer_foreign_keys = ON`` and ``PRAGMA foreign_key_check``.
+
+``PRAGMA application_id`` marks the file as FaceGate's, so that another program's SQLite database
+is refused rather than altered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from sqlite_utils import Database
+
+from ..errors import StorageError
+
+APPLICATION_ID: Final[int] = 0x46476174  # "FGat"
+
+Migration = Callable[[Database], None]
+
+_SCHEMA_1: Final[tuple[str, ...]] = (
+    # Enrolled people. name_key = NFC-normalised, case-folded name: names are unique ignoring case.
+    """CREATE TABLE people (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL CHECK (length(trim(name)) > 0),
+        name_key TEXT NOT NULL UNIQUE,
+        employee_id TEXT UNIQUE,
+        department TEXT,
+        active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    # Face samples: the aligned 112x112 BGR crop as PNG (last column, so listing skips its pages).
+    """CREATE TABLE samples (
+        id INTEGER PRIMARY KEY,
+        person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        quality_json TEXT NOT NULL,
+        source TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        crop_png BLOB NOT NULL
+    )""",
+    "CREATE INDEX samples_person ON samples(person_id)",
+    # One embedding per (sample, model): little-endian float32 bytes of length 4 * dim.
+    """CREATE TABLE templates (
+        sample_id INTEGER NOT NULL REFERENCES samples(id) ON DELETE CASCADE,
+        model_sha256 TEXT NOT NULL,
+        dim INTEGER NOT NULL CHECK (dim > 0),
+        created_at TEXT NOT NULL,
+        vector BLOB NOT NULL CHECK (length(vector) = 4 * dim),
+        PRIMARY KEY (sample_id, model_sha256)
+    )""",
+    "CREATE INDEX templates_model ON templates(model_sha256)",
+    # Recognition events; person_ref survives erasure as "erased-<8 hex>".
+    """CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        ts TEXT NOT NULL,
+        person_id INTEGER REFERENCES people(id) ON DELETE SET NULL,
+        person_ref TEXT,
+        score REAL NOT NULL,
+        decision TEXT NOT NULL CHECK (decision IN ('granted', 'unknown', 'denied')),
+        camera TEXT NOT NULL,
+        model_sha256 TEXT NOT NULL,
+        track_id INTEGER,
+        snapshot_jpg BLOB
+    )""",
+    "CREATE INDEX events_ts ON events(ts)",
+    "CREATE INDEX events_person_ts ON events(person_id, ts)",
+    # First in / last out per person per local calendar day (YYYY-MM-DD).
+    """CREATE TABLE attendance (
+        person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        day TEXT NOT NULL,
+        first_in TEXT NOT NULL,
+        last_out TEXT NOT NULL,
+        PRIMARY KEY (person_id, day)
+    )""",
+    "CREATE INDEX attendance_day ON attendance(day)",
+    """CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        ts TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        details_json TEXT NOT NULL DEFAULT '{}'
+    )""",
+    """CREATE TABLE models (
+        sha256 TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        path TEXT NOT NULL,
+        input_size INTEGER NOT NULL CHECK (input_size > 0),
+        embedding_dim INTEGER NOT NULL CHECK (embedding_dim > 0),
+        threshold REAL,
+        target_fpir REAL,
+        gallery_size INTEGER,
+        created_at TEXT NOT NULL,
+        parent_sha256 TEXT,
+        metrics_json TEXT,
+        registered_at TEXT NOT NULL
+    )""",
+    # Every activation, newest last: the active model is the last row, the previous one is the
+    # last row naming another model.
+    """CREATE TABLE model_activations (
+        id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL REFERENCES models(sha256),
+        activated_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE calibrations (
+        id INTEGER PRIMARY KEY,
+        model_sha256 TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        threshold REAL NOT NULL,
+        target_fpir REAL NOT NULL,
+        gallery_persons INTEGER NOT NULL,
+        gallery_templates INTEGER NOT NULL,
+        est_fpir REAL NOT NULL,
+        est_fnir REAL NOT NULL,
+        n_genuine INTEGER NOT NULL,
+        n_impostor INTEGER NOT NULL,
+        method TEXT NOT NULL,
+        notes_json TEXT NOT NULL
+    )""",
+    "CREATE INDEX calibrations_model ON calibrations(model_sha256, id)",
+    # Embeddings of faces of non-enrolled people, for threshold calibration.
+    """CREATE TABLE strangers (
+        id INTEGER PRIMARY KEY,
+        model_sha256 TEXT NOT NULL,
+        dim INTEGER NOT NULL CHECK (dim > 0),
+        source TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        vector BLOB NOT NULL CHECK (length(vector) = 4 * dim)
+    )""",
+    "CREATE INDEX strangers_model ON strangers(model_sha256)",
+    """CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value_json TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+)
+
+
+def migration_1(db: Database) -> None:
+    """Create every table of the first schema and mark the file as FaceGate's."""
+    for statement in _SCHEMA_1:
+        db.execute(statement)
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+
+MIGRATIONS: Final[tuple[Migration, ...]] = (migration_1,)
+SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
+
+
+def user_version(db: Database) -> int:
+    """Schema version recorded in the file (``PRAGMA user_version``)."""
+    return int(db.conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _check_ours(db: Database, version: int) -> None:
+    """StorageError unless the file is empty, or a FaceGate database."""
+    app_id = int(db.conn.execute("PRAGMA application_id").fetchone()[0])
+    if app_id == APPLICATION_ID:
+        return
+    n_objects = int(db.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
+    if app_id != 0 or version != 0 or n_objects:
+        raise StorageError(
+            "This file is an SQLite database of another program, not a FaceGate database. "
+            "Choose another file, or a new file name to start an empty database."
+        )
+
+
+def check_file(db: Database, known: int = SCHEMA_VERSION) -> int:
+    """Schema version of the file; StorageError when it is newer than ``known`` or the file is
+    another program's SQLite database. Reads only: safe to call before anything is written."""
+    version = user_version(db)
+    if version > known:
+        raise StorageError(
+            f"This database has schema version {version}, but this FaceGate knows only up to {known}: "
+            "it was written by a newer FaceGate. Update FaceGate to open it."
+        )
+    _check_ours(db, version)
+    return version
+
+
+def migrate(db: Database, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    """Bring the database up to ``len(migrations)``; returns the schema version it was at before.
+
+    Safe to call on every open and from several processes: the version is re-read inside the
+    write transaction. Raises StorageError for a file written by a newer FaceGate (higher version)
+    or a file that is not a FaceGate database; sqlite3 errors pass through to the caller.
+    """
+    known = len(migrations)
+    start = check_file(db, known)
+    conn = db.conn
+    while True:
+        current = user_version(db)
+        if current >= known:
+            return start
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = check_file(db, known)  # another process may have migrated meanwhile
+            if current < known:
+                migrations[current](db)
+                conn.execute(f"PRAGMA user_version = {current + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise

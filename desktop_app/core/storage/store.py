@@ -1,0 +1,116 @@
+"""The event store: one SQLite file holding people, face samples, templates, events, attendance,
+audit log, model registry, calibrations, stranger embeddings and settings.
+
+Connection settings: WAL journal, foreign keys on, ``secure_delete`` on (erased data is
+overwritten, not left in free pages), busy timeout ``timeout_s`` (5 s by default). Every sqlite3
+error is re-raised as ``StorageError`` with a message a person can act on (locked by another
+program, database or disk full, not a database / corrupt, read-only); malformed arguments raise
+``ValueError``. Each write method is atomic; ``transaction()`` groups several into one.
+
+A ``Store`` may be shared between threads: calls are serialised by a re-entrant lock, and an
+open ``transaction()`` holds that lock until it ends.
+
+Times (see ``times``): instants are stored in UTC, naive datetimes given to the store are local
+time, and attendance days are local calendar days (``local_tz``, the machine's zone by default).
+
+The methods live in mixins, one module per concept: people.py, samples.py, events.py,
+exports.py, audit.py, registry.py, calibration.py, settings.py; base.py holds transactions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+import threading
+from datetime import tzinfo
+from pathlib import Path
+from types import TracebackType
+
+from sqlite_utils import Database
+
+from ..errors import StorageError
+from .audit import AuditMixin
+from .calibration import CalibrationMixin
+from .exports import ExportsMixin
+from .registry import RegistryMixin
+from .samples import SamplesMixin
+from .schema import check_file, migrate
+from .settings import SettingsMixin
+from .sqlerrors import mapped
+from .validate import fold
+
+
+class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMixin, SettingsMixin):
+    """FaceGate's SQLite event store (see the module docstring for conventions).
+
+    path: the database file (created with its parent folders when missing, migrated to the
+    current schema when older); timeout_s: how long to wait, in seconds, for another program's
+    lock before raising StorageError; local_tz: time zone of attendance days and of naive
+    datetimes (None: the machine's zone). StorageError when the file cannot be opened, is not a
+    FaceGate database, or was written by a newer FaceGate.
+    """
+
+    def __init__(self, path: Path, *, timeout_s: float = 5.0, local_tz: tzinfo | None = None) -> None:
+        self.path = Path(path)
+        self.timeout_s = float(timeout_s)
+        if not self.timeout_s >= 0:
+            raise ValueError(f"timeout_s must be >= 0 seconds, got {timeout_s}")
+        self.local_tz = local_tz
+        self._lock = threading.RLock()
+        self._savepoints = itertools.count(1)
+        self._actions = []
+        self._closed = False
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(
+                f"Cannot create the folder {self.path.parent} for the database: {exc.strerror or exc}"
+            ) from exc
+        if self.path.is_dir():
+            raise StorageError(f"{self.path} is a folder; choose a file name for the database")
+        action = "opening the database"
+        with mapped(self.path, action, self.timeout_s):
+            conn = sqlite3.connect(
+                str(self.path), timeout=self.timeout_s, isolation_level=None, check_same_thread=False
+            )
+        try:
+            with mapped(self.path, action, self.timeout_s):
+                conn.execute(f"PRAGMA busy_timeout = {round(self.timeout_s * 1000)}")
+                conn.execute("PRAGMA foreign_keys = ON")
+                conn.execute("PRAGMA secure_delete = ON")
+                self.db = Database(conn, execute_plugins=False)
+                self.db.register_function(fold, deterministic=True, name="facegate_fold")
+                check_file(self.db)  # before WAL mode rewrites the header of a foreign file
+                mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+                if mode != "wal":
+                    raise StorageError(
+                        f"The database {self.path} cannot use write-ahead logging (journal mode stays "
+                        f"{mode!r}); keep it on a local disk rather than a network share."
+                    )
+                if conn.execute("PRAGMA foreign_keys").fetchone()[0] != 1:
+                    raise StorageError("This SQLite library cannot enforce foreign keys; update Python")
+                migrate(self.db)
+        except BaseException:
+            conn.close()
+            raise
+
+    def close(self) -> None:
+        """Close the database (idempotent); an unfinished transaction is rolled back."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            with mapped(self.path, "closing the database", self.timeout_s):
+                self._rollback_quietly()
+                self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
