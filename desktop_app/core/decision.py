@@ -1,0 +1,182 @@
+"""Turning per-frame matches into door/attendance decisions: N-of-M voting per track, a per-person
+cooldown, and one "unknown" event per stranger track.
+
+Per frame, every face is associated to a track (:class:`~desktop_app.core.tracking.IouTracker`).
+A frame *votes* for person P when its face passed the quality gate, its best match is P with
+``score >= threshold`` and ``score - second_score >= margin``. Then, per track:
+
+- **granted**: P has at least ``votes_needed`` votes among the track's last ``window`` frames and
+  no other person has a vote in that window (a track whose votes are split between people never
+  grants; after a stray vote for someone else, P must wait until it slides out of the window).
+  One event per (track, person). Frames whose face failed the quality gate take a place in the
+  window without voting, so votes must be close together in time.
+- **cooldown**: a person is announced at most once per ``cooldown_s`` seconds, across tracks
+  (stepping out of view and back in yields one event). The clock starts at the last *announced*
+  event; a grant inside the cooldown is silent and does not extend it.
+- **unknown**: a track that has not been granted emits one "unknown" event once it has had
+  ``unknown_after`` quality-passing frames without an accepted vote (cumulative, not necessarily
+  consecutive). A track that later reaches a grant still grants.
+
+Timestamps are seconds from a monotonic clock; the policy never reads a clock itself.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .tracking import Box, IouTracker, as_box
+from .types import PersonMatch
+
+GRANTED = "granted"
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class DecisionConfig:
+    """Decision parameters.
+
+    threshold: cosine a person's score must reach (from calibration); margin: how far it must
+    lead the second-best person; votes_needed / window: N of the last M frames of a track;
+    cooldown_s: seconds before the same person is announced again; unknown_after: quality-passing
+    frames without an accepted vote before a track is reported unknown; iou_threshold / max_missed:
+    tracker settings (box overlap to continue a track, frames a track survives unseen).
+    """
+
+    threshold: float
+    margin: float = 0.05
+    votes_needed: int = 3
+    window: int = 5
+    cooldown_s: float = 10.0
+    unknown_after: int = 8
+    iou_threshold: float = 0.3
+    max_missed: int = 5
+
+    def __post_init__(self) -> None:
+        if not -1.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold is a cosine in [-1, 1], got {self.threshold}.")
+        if self.margin < 0.0:
+            raise ValueError(f"margin must be >= 0, got {self.margin}.")
+        if self.votes_needed < 1 or self.window < self.votes_needed:
+            raise ValueError(
+                f"need 1 <= votes_needed <= window, got votes_needed={self.votes_needed}, window={self.window}."
+            )
+        if self.cooldown_s < 0.0:
+            raise ValueError(f"cooldown_s must be >= 0, got {self.cooldown_s}.")
+        if self.unknown_after < 1:
+            raise ValueError(f"unknown_after must be >= 1, got {self.unknown_after}.")
+
+
+@dataclass(frozen=True)
+class FrameObservation:
+    """One face in one frame: box (x, y, w, h) pixels, its best gallery match (None when the
+    gallery is empty or the face was not embedded), and whether it passed the quality gate."""
+
+    box: Box
+    match: PersonMatch | None
+    quality_ok: bool = True
+
+
+@dataclass(frozen=True)
+class DecisionEvent:
+    """A decision for a track.
+
+    decision: "granted" (person_id set) or "unknown" (person_id None); score: for a grant the best
+    voting score of that person in the window, for unknown the best match score the track ever had
+    (-1.0 if none); box: the face box in the frame that triggered it; votes: the person's votes in
+    the window (0 for unknown); frames: frames the track has been seen in; ts: that frame's time.
+    """
+
+    track_id: int
+    person_id: int | None
+    decision: str
+    score: float
+    box: Box
+    votes: int
+    frames: int
+    ts: float
+
+
+@dataclass
+class _TrackState:
+    window: deque[tuple[int, float] | None]
+    frames: int = 0
+    unaccepted: int = 0
+    best_score: float = -1.0
+    granted: set[int] = field(default_factory=set)
+    unknown_sent: bool = False
+
+
+class DecisionPolicy:
+    """Stateful decision policy; call :meth:`update` once per processed frame."""
+
+    def __init__(self, config: DecisionConfig) -> None:
+        self.config = config
+        self._tracker = IouTracker(config.iou_threshold, config.max_missed)
+        self._tracks: dict[int, _TrackState] = {}
+        self._last_announced: dict[int, float] = {}
+
+    def _vote(self, obs: FrameObservation) -> tuple[int, float] | None:
+        m = obs.match
+        if not obs.quality_ok or m is None:
+            return None
+        if m.score >= self.config.threshold and m.score - m.second_score >= self.config.margin:
+            return (m.person_id, m.score)
+        return None
+
+    def _announce(self, person_id: int, ts: float) -> bool:
+        last = self._last_announced.get(person_id)
+        if last is not None and 0.0 <= ts - last < self.config.cooldown_s:
+            return False
+        self._last_announced[person_id] = ts
+        return True
+
+    def update(
+        self, ts: float, observations: Sequence[FrameObservation]
+    ) -> tuple[list[tuple[int, FrameObservation]], list[DecisionEvent]]:
+        """Process one frame at time ``ts`` (seconds, monotonic).
+
+        Returns the track id of each observation (same order) and the events this frame produced.
+        """
+        cfg = self.config
+        track_ids = self._tracker.update([as_box(o.box) for o in observations])
+        for gone in self._tracker.pop_expired():
+            self._tracks.pop(gone, None)
+        cutoff = ts - cfg.cooldown_s
+        for pid in [p for p, t in self._last_announced.items() if t < cutoff or t > ts]:
+            del self._last_announced[pid]
+        events: list[DecisionEvent] = []
+        for tid, obs in zip(track_ids, observations, strict=True):
+            st = self._tracks.get(tid)
+            if st is None:
+                st = self._tracks[tid] = _TrackState(window=deque(maxlen=cfg.window))
+            st.frames += 1
+            if obs.quality_ok and obs.match is not None:
+                st.best_score = max(st.best_score, float(obs.match.score))
+            vote = self._vote(obs)
+            st.window.append(vote)
+            box = as_box(obs.box)
+            if vote is None:
+                if obs.quality_ok:
+                    st.unaccepted += 1
+                if not st.granted and not st.unknown_sent and st.unaccepted >= cfg.unknown_after:
+                    st.unknown_sent = True
+                    events.append(DecisionEvent(tid, None, UNKNOWN, st.best_score, box, 0, st.frames, ts))
+                continue
+            person = vote[0]
+            votes = [v for v in st.window if v is not None]
+            mine = [s for p, s in votes if p == person]
+            if len(mine) < cfg.votes_needed or len(mine) != len(votes) or person in st.granted:
+                continue
+            st.granted.add(person)
+            if self._announce(person, ts):
+                events.append(DecisionEvent(tid, person, GRANTED, max(mine), box, len(mine), st.frames, ts))
+        return [(t, o) for t, o in zip(track_ids, observations, strict=True)], events
+
+    def reset(self) -> None:
+        """Forget all tracks and cooldowns (e.g. when the camera changes)."""
+        self._tracker.reset()
+        self._tracker.pop_expired()
+        self._tracks.clear()
+        self._last_announced.clear()
