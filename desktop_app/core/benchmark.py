@@ -79,7 +79,7 @@ def stage_latency(clip: Path, frames: int = 60, device: str = "auto") -> dict[st
     for name, (int8, flip) in setups.items():
         emb = Embedder(eval_model_path(None, int8), device=device, flip=flip)
         provider = emb.provider
-        embed[name] = _ms(lambda e=emb: [e.embed(c) for c in crops], 1) / k  # type: ignore[misc]
+        embed[name] = _ms(lambda e=emb: [e.embed(c) for c in crops], 1) / k
     gal = ExactGallery(128)
     rng = np.random.default_rng(0)
     vecs = rng.standard_normal((1000, 128)).astype(np.float32)
@@ -130,8 +130,8 @@ def gallery_scaling(sizes: list[int], dim: int = 128) -> list[dict[str, float]]:
         hnsw = HnswGallery(dim, initial_capacity=n)
         hnsw.add(ids, persons, vecs)
         build_s = time.perf_counter() - t
-        ex_ms = _ms(lambda e=exact, qs=queries: [e.match(q[None]) for q in qs], 1) / len(queries)  # type: ignore[misc]
-        hn_ms = _ms(lambda h=hnsw, qs=queries: [h.match(q[None]) for q in qs], 1) / len(queries)  # type: ignore[misc]
+        ex_ms = _ms(lambda e=exact, qs=queries: [e.match(q[None]) for q in qs], 1) / len(queries)
+        hn_ms = _ms(lambda h=hnsw, qs=queries: [h.match(q[None]) for q in qs], 1) / len(queries)
         ex_top = [m.person_id if m else -1 for m in exact.match(queries)]
         hn_top = [m.person_id if m else -1 for m in hnsw.match(queries)]
         recall = float(np.mean(np.array(ex_top) == np.array(hn_top)))

@@ -395,6 +395,11 @@ def _suspects(nm: _NonMated, p: np.ndarray, above: float, limit: int = 3) -> lis
     return out
 
 
+#: With a model prior available, a site's own tail model is used only from this many per-person
+#: non-mated scores on (with fewer, the "tail" of the fit is most of the distribution).
+TAIL_MIN_SCORES_WITH_PRIOR = 2000
+
+
 def calibrate(
     vectors: np.ndarray,
     person_ids: np.ndarray,
@@ -500,6 +505,11 @@ def calibrate(
     vals = nm.tail_values
     if n_pp < 10:
         notes.append(f"only {n_pp} per-person scores: no tail model, empirical threshold only")
+    elif prior_threshold is not None and n_pp < TAIL_MIN_SCORES_WITH_PRIOR:
+        notes.append(
+            f"only {n_pp} per-person scores: too few for a tail of their own (the fit would span the "
+            f"bulk of the distribution); the model prior stands in for the tail"
+        )
     else:
         use_emp = expected >= min_exceedances
         model_kind = "tail-empirical" if use_emp else f"tail-{tail_model}"

@@ -46,6 +46,8 @@ class FaceDetector:
     def __init__(self, model_path: Path | None = None, config: DetectorConfig | None = None) -> None:
         self.config = config or DetectorConfig()
         self.model_path = model_path if model_path is not None else shipped_model_path(DETECTOR)
+        quiet = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # OpenCV 5 warns about dnn targets
         try:
             self._net = cv2.FaceDetectorYN.create(
                 str(self.model_path), "", (320, 320),
@@ -53,6 +55,8 @@ class FaceDetector:
             )
         except cv2.error as exc:
             raise ModelError(f"Face detector model {self.model_path} cannot be loaded: {exc}") from exc
+        finally:
+            cv2.utils.logging.setLogLevel(quiet)
         self._size = (320, 320)
         self._lock = threading.Lock()
 
@@ -66,7 +70,7 @@ class FaceDetector:
         return np.zeros((0, 15), np.float32) if faces is None else np.asarray(faces, np.float32)
 
     def _scale_for(self, image: np.ndarray) -> float:
-        h, w = image.shape[:2]
+        h, w = int(image.shape[0]), int(image.shape[1])
         if max(h, w) > self.config.max_side:
             return self.config.max_side / max(h, w)
         if min(h, w) < self.config.min_side:

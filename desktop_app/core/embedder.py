@@ -23,7 +23,8 @@ from .providers import CPU, session_options, short_name, wanted_providers
 def l2_normalise(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     """Rows of (N, D) scaled to unit length (float32)."""
     x = np.asarray(x, dtype=np.float32)
-    return (x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), eps)).astype(np.float32)
+    out: np.ndarray = (x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), eps)).astype(np.float32)
+    return out
 
 
 class Embedder:
@@ -72,7 +73,7 @@ class Embedder:
 
     @property
     def on_gpu(self) -> bool:
-        return self._session.get_providers()[0] != CPU
+        return bool(self._session.get_providers()[0] != CPU)
 
     def _probe_dim(self) -> int:
         x = np.zeros((1, 3, 112, 112), np.float32)

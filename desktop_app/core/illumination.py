@@ -7,6 +7,8 @@ far too dark or bright to read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -50,7 +52,11 @@ def clahe(image: np.ndarray, clip_limit: float = 3.0, tiles: int = 8) -> np.ndar
     return cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
 
 
-ENHANCERS = {"gamma": gamma_correct, "clahe": clahe}
+def _gamma_auto(image: np.ndarray) -> np.ndarray:
+    return gamma_correct(image)
+
+
+ENHANCERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"gamma": _gamma_auto, "clahe": clahe}
 
 
 def normalise_face_crop(crop: np.ndarray, low: float = 60.0, high: float = 200.0) -> np.ndarray:

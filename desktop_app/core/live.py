@@ -14,6 +14,7 @@ import numpy as np
 
 from .decision import DecisionConfig, DecisionEvent, DecisionPolicy, FrameObservation
 from .latest_frame import LatestFrameReader
+from .quality import recognition_issues
 from .service import FaceGate
 from .sources import Frame, open_source
 from .types import StageTimes
@@ -25,8 +26,9 @@ SNAPSHOT_SIDE = 112
 @dataclass(frozen=True)
 class TrackedFace:
     """One face in one frame. box: (x, y, w, h) pixels; name None when not (yet) recognised;
-    score: best person cosine of this frame (-1 when not embedded); status: "recognised" (a granted
-    decision holds for its track), "match" (this frame votes for name), "unknown", or "too-small"."""
+    score: best person cosine of this frame (-1 when not matched); status: "recognised" (a granted
+    decision holds for its track), "match" (this frame votes for name), "unknown", "poor-view"
+    (profile or blurred: tracked, not matched), or "too-small"."""
 
     track_id: int
     box: tuple[float, float, float, float]
@@ -87,13 +89,16 @@ class LiveSession:
         embs = np.stack([f.embedding for f in analysis.faces]) if analysis.faces else np.zeros((0, 1), np.float32)
         matches = gate.match(embs) if analysis.faces else []
         search_ms = (time.perf_counter() - t0) * 1e3
-        obs = [FrameObservation(box=f.detection.box, match=m, quality_ok=True)
-               for f, m in zip(analysis.faces, matches, strict=True)]
-        track_ids, decisions = self.policy.update(frame.ts, obs)
+        usable = [not recognition_issues(f.quality) for f in analysis.faces]
+        matches = [m if ok else None for m, ok in zip(matches, usable, strict=True)]
+        obs = [FrameObservation(box=f.detection.box, match=m, quality_ok=ok)
+               for f, m, ok in zip(analysis.faces, matches, usable, strict=True)]
+        assigned, decisions = self.policy.update(frame.ts, obs)
+        track_ids = [tid for tid, _ in assigned]
         events = tuple(self._log(ev, analysis.faces, obs, frame) for ev in decisions
                        if ev.decision == "granted" or self.log_unknown)
         faces: list[TrackedFace] = []
-        for tid, face, m in zip(track_ids, analysis.faces, matches, strict=True):
+        for tid, face, m, ok in zip(track_ids, analysis.faces, matches, usable, strict=True):
             held = self._granted.get(tid)
             if held is not None:
                 faces.append(TrackedFace(tid, face.detection.box, held[1], held[0],
@@ -102,6 +107,8 @@ class LiveSession:
                 person = gate.store.get_person(m.person_id)
                 faces.append(TrackedFace(tid, face.detection.box, person.name if person else None,
                                          m.person_id, m.score, "match"))
+            elif not ok:
+                faces.append(TrackedFace(tid, face.detection.box, None, None, -1.0, "poor-view"))
             else:
                 faces.append(TrackedFace(tid, face.detection.box, None, None, m.score if m else -1.0, "unknown"))
         faces.extend(TrackedFace(-1, d.box, None, None, -1.0, "too-small") for d in analysis.too_small)

@@ -36,6 +36,33 @@ class QualityConfig:
     max_roll: float = 25.0
 
 
+@dataclass(frozen=True)
+class RecognitionLimits:
+    """Looser limits a face must meet to *vote* at the door (to be matched at all).
+
+    Profile and badly blurred faces are outside what the embedder was trained on: their impostor
+    scores run high (a 70-degree profile in the real test clip scored 0.49 against a stranger), so
+    they are tracked and shown but never matched. Degrees and Laplacian variance as in QualityConfig.
+    """
+
+    max_yaw: float = 40.0
+    max_pitch: float = 35.0
+    min_sharpness: float = 15.0
+
+
+def recognition_issues(q: FaceQuality, limits: RecognitionLimits | None = None) -> tuple[str, ...]:
+    """Reasons why a face should not be matched (empty when it may be)."""
+    lim = limits or RecognitionLimits()
+    issues: list[str] = []
+    if abs(q.yaw) > lim.max_yaw:
+        issues.append(f"profile ({q.yaw:+.0f} degrees)")
+    if abs(q.pitch) > lim.max_pitch:
+        issues.append(f"head tilted {q.pitch:+.0f} degrees")
+    if q.sharpness < lim.min_sharpness:
+        issues.append(f"blurred (sharpness {q.sharpness:.0f})")
+    return tuple(issues)
+
+
 def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
     """Rough (yaw, pitch, roll) in degrees from (5, 2) landmarks; (0, 0, 0) for a frontal face.
 

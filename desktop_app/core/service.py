@@ -24,6 +24,8 @@ from .engine import Analysis, EngineConfig, FaceEngine
 from .errors import FaceGateError, ImageError, ManyFacesError, NoFaceError, QualityError
 from .gallery import Gallery, build_gallery
 from .imageio import expand_image_args, read_image
+from .model_prior import load_prior
+from .quality import recognition_issues
 from .registry import ModelRegistry
 from .storage.records import ErasureReport, ModelRecord, Person
 from .storage.store import Store
@@ -36,6 +38,8 @@ ProgressFn = Callable[[int, int, str], None]
 CancelFn = Callable[[], bool]
 """cancelled() -> True to stop a long job"""
 
+#: Galleries with fewer templates use exact search: as fast as HNSW up to about 20k templates (bench).
+EXACT_BELOW = 20_000
 #: A second face counts as "another person in the photo" when its area is at least this share of the largest.
 MANY_FACES_AREA_RATIO = 0.35
 
@@ -75,6 +79,7 @@ class Identification:
     second_score: float
     accepted: bool
     too_small: bool = False
+    #: why the face was not matched although found (profile, blurred): empty when it was matchable
     quality_reasons: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -145,7 +150,7 @@ class FaceGate:
     # ----------------------------------------------------------------- gallery
     def _load_gallery(self) -> Gallery:
         ids, persons, vecs = self.store.templates(self.model.sha256)
-        return build_gallery(ids, persons, vecs, kind=self.config.recognition.gallery,
+        return build_gallery(ids, persons, vecs, kind=self.config.recognition.gallery, exact_below=EXACT_BELOW,
                              dim=self.engine.embedder.dim, model_sha256=self.model.sha256)
 
     def rebuild_gallery(self) -> int:
@@ -201,9 +206,11 @@ class FaceGate:
             target = target_fpir if target_fpir is not None else self.config.recognition.target_fpir
             _, persons, vecs = self.store.templates(self.model.sha256)
             strangers = self.store.strangers(self.model.sha256)
+            prior = load_prior(self.model.sha256, self.engine.embedder.flip, (self.registry.folder,))
+            floor = prior.threshold_for_gallery(target, len(persons)) if prior is not None else None
             cal = calibrate_scores(
                 vecs, persons, strangers, target_fpir=target, model_sha256=self.model.sha256,
-                fallback=None,
+                fallback=None, prior_threshold=floor,
             )
             self.store.save_calibration(cal)
             self._calibration = cal
@@ -252,13 +259,14 @@ class FaceGate:
         matches = self.match(np.stack([f.embedding for f in analysis.faces])) if analysis.faces else []
         out: list[Identification] = []
         for face, m in zip(analysis.faces, matches, strict=True):
-            ok = self.accepts(m)
+            issues = recognition_issues(face.quality)
+            ok = self.accepts(m) and not issues
             person = self.store.get_person(m.person_id) if (ok and m is not None) else None
             out.append(Identification(
                 box=face.detection.box, name=person.name if person else None,
                 person_id=person.id if person else None,
                 score=m.score if m else -1.0, second_score=m.second_score if m else -1.0,
-                accepted=ok and person is not None, quality_reasons=face.quality.reasons,
+                accepted=ok and person is not None, quality_reasons=issues,
             ))
         out.extend(
             Identification(box=d.box, name=None, person_id=None, score=-1.0, second_score=-1.0,
