@@ -468,6 +468,10 @@ class HnswGallery:
         """Sorted person ids (P,) int64 with at least one live template."""
         return np.array(sorted(self._person_counts), dtype=np.int64)
 
+    def template_ids(self) -> np.ndarray:
+        """Sorted ids (N,) int64 of the live templates."""
+        return self._labels[self._alive].copy()
+
     def _max_templates_per_person(self) -> int:
         if self._max_tpp_cache is None:
             self._max_tpp_cache = max(self._person_counts.values(), default=0)

@@ -21,8 +21,8 @@ from .config import AppConfig
 from .detector import FaceDetector
 from .embedder import Embedder
 from .engine import Analysis, EngineConfig, FaceEngine
-from .errors import FaceGateError, ImageError, ManyFacesError, NoFaceError, QualityError
-from .gallery import Gallery, build_gallery
+from .errors import FaceGateError, GalleryError, ImageError, ManyFacesError, NoFaceError, QualityError
+from .gallery import Gallery, HnswGallery, build_gallery
 from .imageio import expand_image_args, read_image
 from .model_prior import load_prior
 from .quality import recognition_issues
@@ -148,14 +148,41 @@ class FaceGate:
         return self.engine.embedder.provider
 
     # ----------------------------------------------------------------- gallery
+    def _gallery_file(self) -> Path:
+        return self.data_dir / "gallery" / f"{self.model.sha256[:16]}.hnsw"
+
     def _load_gallery(self) -> Gallery:
+        """The gallery for the active model. Small galleries are exact and rebuilt from the database
+        in milliseconds; HNSW galleries are persisted beside the database and reloaded when the
+        file matches the database's templates, else rebuilt and saved."""
         ids, persons, vecs = self.store.templates(self.model.sha256)
-        return build_gallery(ids, persons, vecs, kind=self.config.recognition.gallery, exact_below=EXACT_BELOW,
-                             dim=self.engine.embedder.dim, model_sha256=self.model.sha256)
+        kind = self.config.recognition.gallery
+        if kind == "exact" or (kind == "auto" and len(ids) < EXACT_BELOW):
+            return build_gallery(ids, persons, vecs, kind="exact", dim=self.engine.embedder.dim)
+        path = self._gallery_file()
+        if path.is_file():
+            try:
+                saved = HnswGallery.load(path, model_sha256=self.model.sha256)
+                if np.array_equal(saved.template_ids(), np.sort(ids)):
+                    return saved
+                log.info("Saved gallery %s is out of date; rebuilding it from the database.", path)
+            except GalleryError as exc:
+                log.warning("Saved gallery unusable (%s); rebuilding it from the database.", exc)
+        gallery = build_gallery(ids, persons, vecs, kind="hnsw", dim=self.engine.embedder.dim,
+                                model_sha256=self.model.sha256)
+        self._persist_gallery(gallery)
+        return gallery
+
+    def _persist_gallery(self, gallery: Gallery | None = None) -> None:
+        g = gallery if gallery is not None else self.gallery
+        if isinstance(g, HnswGallery):
+            self._gallery_file().parent.mkdir(parents=True, exist_ok=True)
+            g.save(self._gallery_file())
 
     def rebuild_gallery(self) -> int:
         """Rebuild the gallery from the database's templates for the active model; returns its size."""
         with self._lock:
+            self._gallery_file().unlink(missing_ok=True)
             self.gallery = self._load_gallery()
             self._calibration = None
             return len(self.gallery)
@@ -345,6 +372,7 @@ class FaceGate:
                 np.array([a.sample_id for a in added], np.int64), np.full(len(added), pid, np.int64),
                 np.stack([f.embedding for _, f in faces]),
             )
+            self._persist_gallery()
             self._calibration = None
             return EnrolReport(person_id=pid, name=name, added=tuple(added), rejected=tuple(rejected),
                                warnings=tuple(warnings))
@@ -376,6 +404,7 @@ class FaceGate:
         with self._lock:
             report = self.store.erase_person(person_id, actor=actor)
             self.gallery.remove_person(person_id)
+            self._persist_gallery()
             self._calibration = None
             return report
 
@@ -383,6 +412,7 @@ class FaceGate:
         with self._lock:
             self.store.delete_sample(sample_id)
             self.gallery.remove_templates([sample_id])
+            self._persist_gallery()
             self.store.audit(actor, "sample.delete", {"sample_id": sample_id})
             self._calibration = None
 

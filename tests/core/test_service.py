@@ -187,3 +187,27 @@ def test_camera_that_disappears_mid_run(gate: FaceGate, clips: Path, tmp_path: P
     assert 20 < summary.frames < 120
     assert summary.final_state in ("ended", "failed")
     assert any(e.name == LIN for e in summary.events)
+
+
+def test_hnsw_gallery_persists_beside_the_database_and_forgets_erased(tmp_path: Path, clips: Path) -> None:
+    from desktop_app.core.config import AppConfig, RecognitionSettings
+    from desktop_app.core.gallery import HnswGallery
+
+    cfg = AppConfig(recognition=RecognitionSettings(gallery="hnsw"))
+    db = tmp_path / "h" / "facegate.db"
+    with FaceGate(db, device="cpu", config=cfg) as g:
+        g.enrol_images("obama", [clips / "knn_examples" / "train" / "obama"])
+        g.enrol_images("biden", [clips / "knn_examples" / "train" / "biden"])
+        files = list((db.parent / "gallery").glob("*.hnsw"))
+        assert len(files) == 1
+    stamp = files[0].stat().st_mtime_ns
+    with FaceGate(db, device="cpu") as g:  # reloaded from the file, not rebuilt (and so not re-saved)
+        assert isinstance(g.gallery, HnswGallery) and len(g.gallery) == 4
+        assert files[0].stat().st_mtime_ns == stamp
+        probe = g.identify(read_image(clips / "knn_examples" / "test" / "obama1.jpg"))
+        assert [r.name for r in probe if r.accepted] == ["obama"]
+        obama = g.store.find_person("obama")
+        assert obama is not None
+        g.erase_person(obama.id)
+    with FaceGate(db, device="cpu") as g:
+        assert len(g.gallery) == 2 and obama.id not in g.gallery.person_ids().tolist()
