@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import onnxruntime as ort
@@ -27,10 +28,9 @@ def preload_cuda_libraries() -> None:
     _preloaded = True
     preload = getattr(ort, "preload_dlls", None)
     if preload is not None:
-        try:
+        # missing libraries only mean CUDA falls back to CPU, which the embedder reports
+        with contextlib.suppress(Exception):
             preload()
-        except Exception:  # missing libraries only mean CUDA falls back to CPU, which is reported
-            pass
 
 
 #: CUDA provider options: no TF32 in convolutions, so GPU embeddings equal CPU ones to ~1e-6
