@@ -173,7 +173,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                on_frame=on_frame, on_state=on_state)
         table = summary.latency_table()
         out = {
-            "frames": summary.frames, "events": [e.__dict__ for e in summary.events],
+            "frames": summary.frames, "events": [{**e.__dict__, "ts": e.ts.isoformat()} for e in summary.events],
             "faces_seen": summary.faces_seen, "frames_with_too_small_faces": summary.too_small_frames,
             "threshold": gate.threshold, "provider": gate.provider, "latency_ms": table,
             "source_state": summary.final_state,

@@ -26,6 +26,8 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .tracking import Box, IouTracker, as_box
 from .types import PersonMatch
 
@@ -76,6 +78,8 @@ class FrameObservation:
     box: Box
     match: PersonMatch | None
     quality_ok: bool = True
+    #: the face's (D,) unit embedding, used to keep a track on the same face (None: boxes only)
+    embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,8 @@ class DecisionPolicy:
         Returns the track id of each observation (same order) and the events this frame produced.
         """
         cfg = self.config
-        track_ids = self._tracker.update([as_box(o.box) for o in observations])
+        track_ids = self._tracker.update([as_box(o.box) for o in observations],
+                                         [o.embedding for o in observations])
         for gone in self._tracker.pop_expired():
             self._tracks.pop(gone, None)
         cutoff = ts - cfg.cooldown_s

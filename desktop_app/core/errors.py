@@ -41,3 +41,7 @@ class StorageError(FaceGateError):
 
 class GalleryError(FaceGateError):
     """The face gallery index is inconsistent or cannot be loaded."""
+
+
+class CancelledError(FaceGateError):
+    """A long job was cancelled by the user; nothing of it was kept."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +14,11 @@ from .embedder import Embedder
 from .engine import FaceEngine
 from .errors import ImageError
 from .imageio import read_image
-from .lfw import evaluate_pairs, read_pairs
+from .lfw import evaluate_pairs, lfw_people_with_min_images, lfw_single_image_people, read_pairs
 from .model_convert import ensure_fp32_copy
 from .model_files import EMBEDDER, shipped_model_path
+from .model_prior import load_prior
+from .service import FaceGate
 
 
 def default_cache_dir() -> Path:
@@ -62,3 +66,58 @@ def evaluate_lfw(pairs_txt: Path, images_dir: Path, *, model: Path | None = None
     result["flip"] = eng.embedder.flip
     result["folds"] = folds
     return result
+
+
+def open_set_lfw(lfw: Path, people: int, shots: int, strangers: int, probes_per_person: int, fpir: float,
+        seed: int = 0) -> dict[str, object]:
+    """Open-set identification on LFW through a real FaceGate database (see bench/open_set.py):
+    FPIR/TPIR of the per-comparison FAR-1e-3 threshold vs the product's calibrated threshold."""
+    rng = np.random.default_rng(seed)
+    eligible = lfw_people_with_min_images(lfw, shots + 1)
+    names = sorted(eligible)
+    chosen = [names[i] for i in rng.choice(len(names), size=min(people, len(names)), replace=False)]
+    stranger_files = lfw_single_image_people(lfw)
+    stranger_files = [stranger_files[i] for i in rng.choice(len(stranger_files), strangers, replace=False)]
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp, FaceGate(Path(tmp) / "facegate.db", device="cpu") as gate:
+        probes: list[tuple[str, Path]] = []
+        for name in chosen:
+            files = eligible[name]
+            rep = gate.enrol_images(name, files[:shots], check_quality=False)
+            if not rep.added:
+                continue
+            probes += [(name, f) for f in files[shots: shots + probes_per_person]]
+        cal = gate.calibrate(fpir)
+        prior = load_prior(gate.model.sha256, gate.engine.embedder.flip)
+        per_comparison = prior.threshold_at_far(1e-3) if prior else float("nan")
+
+        def best(path: Path) -> tuple[str | None, float, float]:
+            face = gate.engine.main_face(read_image(path))
+            if face is None:
+                return None, -1.0, -1.0
+            m = gate.match(face.embedding[None])[0]
+            if m is None:
+                return None, -1.0, -1.0
+            person = gate.store.get_person(m.person_id)
+            return (person.name if person else None), m.score, m.second_score
+
+        probe_hits = [(name, *best(f)) for name, f in probes]
+        stranger_hits = [best(f) for f in stranger_files]
+        out: dict[str, object] = {
+            "gallery_persons": gate.gallery.person_count, "gallery_templates": len(gate.gallery),
+            "enrolled_probes": len(probe_hits), "strangers": len(stranger_hits), "target_fpir": fpir,
+            "calibration_method": cal.method, "seconds": round(time.perf_counter() - t0, 1),
+        }
+        margin = gate.config.recognition.margin
+        for label, thr, use_margin in (("per_comparison_far_1e-3", per_comparison, False),
+                                       ("product_calibrated", cal.threshold, True)):
+            def ok(score: float, second: float, thr: float = thr, use_margin: bool = use_margin) -> bool:
+                return score >= thr and (not use_margin or score - second >= margin)
+
+            fp = sum(ok(s, s2) for _, s, s2 in stranger_hits)
+            tp = sum(ok(s, s2) and got == name for name, got, s, s2 in probe_hits)
+            wrong = sum(ok(s, s2) and got != name for name, got, s, s2 in probe_hits)
+            out[label] = {"threshold": round(float(thr), 4), "strangers_accepted": fp,
+                          "fpir": round(fp / max(1, len(stranger_hits)), 4),
+                          "tpir": round(tp / max(1, len(probe_hits)), 4), "wrong_person_accepts": wrong}
+        return out

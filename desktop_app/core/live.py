@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -19,6 +20,8 @@ from .service import FaceGate
 from .sources import Frame, open_source
 from .types import StageTimes
 
+#: Granted names remembered for at most this many tracks (track ids never repeat).
+MAX_HELD_TRACKS = 64
 #: Side (pixels) of the snapshot stored with each event (the aligned face crop).
 SNAPSHOT_SIDE = 112
 
@@ -40,7 +43,8 @@ class TrackedFace:
 
 @dataclass(frozen=True)
 class LoggedEvent:
-    """An event written to the store: id, person (None for unknown), decision, score, track."""
+    """An event written to the store: id, person (None for unknown), decision, score, track, and
+    its time (aware UTC datetime, the same as stored)."""
 
     event_id: int
     person_id: int | None
@@ -48,6 +52,7 @@ class LoggedEvent:
     decision: str
     score: float
     track_id: int
+    ts: datetime
 
 
 @dataclass(frozen=True)
@@ -91,10 +96,13 @@ class LiveSession:
         search_ms = (time.perf_counter() - t0) * 1e3
         usable = [not recognition_issues(f.quality) for f in analysis.faces]
         matches = [m if ok else None for m, ok in zip(matches, usable, strict=True)]
-        obs = [FrameObservation(box=f.detection.box, match=m, quality_ok=ok)
+        obs = [FrameObservation(box=f.detection.box, match=m, quality_ok=ok, embedding=f.embedding)
                for f, m, ok in zip(analysis.faces, matches, usable, strict=True)]
         assigned, decisions = self.policy.update(frame.ts, obs)
         track_ids = [tid for tid, _ in assigned]
+        if len(self._granted) > MAX_HELD_TRACKS:  # ids only grow: forget the oldest tracks
+            for tid in sorted(self._granted)[: len(self._granted) - MAX_HELD_TRACKS]:
+                del self._granted[tid]
         events = tuple(self._log(ev, analysis.faces, obs, frame) for ev in decisions
                        if ev.decision == "granted" or self.log_unknown)
         faces: list[TrackedFace] = []
@@ -125,11 +133,12 @@ class LiveSession:
             person = gate.store.get_person(person_id)
             name = person.name if person else None
             self._granted[ev.track_id] = (person_id, name or "")
+        ts = datetime.now(UTC)
         event_id = gate.store.log_event(
             person_id=person_id, score=float(ev.score), decision=ev.decision, camera=self.camera,
-            model_sha256=gate.model.sha256, snapshot=snapshot, track_id=ev.track_id,
+            model_sha256=gate.model.sha256, snapshot=snapshot, track_id=ev.track_id, ts=ts,
         )
-        return LoggedEvent(event_id, person_id, name, ev.decision, float(ev.score), ev.track_id)
+        return LoggedEvent(event_id, person_id, name, ev.decision, float(ev.score), ev.track_id, ts)
 
     @staticmethod
     def _snapshot(ev: DecisionEvent, faces: list, obs: list[FrameObservation], image: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]

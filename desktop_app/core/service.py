@@ -21,7 +21,7 @@ from .config import AppConfig
 from .detector import FaceDetector
 from .embedder import Embedder
 from .engine import Analysis, EngineConfig, FaceEngine
-from .errors import FaceGateError, GalleryError, ImageError, ManyFacesError, NoFaceError, QualityError
+from .errors import CancelledError, FaceGateError, GalleryError, ImageError, ManyFacesError, NoFaceError, QualityError
 from .gallery import Gallery, HnswGallery, build_gallery
 from .imageio import expand_image_args, read_image
 from .model_prior import load_prior
@@ -326,7 +326,8 @@ class FaceGate:
 
         Every image is judged on its own: unreadable files, no face, several faces and poor quality
         are rejected with the reason, and the good ones are stored. The person is only created
-        when at least one shot is good.
+        when at least one shot is good. ``cancelled()`` returning True stops the job with
+        CancelledError before anything is stored (all or nothing).
         """
         files = expand_image_args(list(images))
         if not files:
@@ -335,7 +336,7 @@ class FaceGate:
         rejected: list[EnrolShot] = []
         for i, path in enumerate(files):
             if cancelled and cancelled():
-                break
+                raise CancelledError(f"Enrolment of {name} cancelled: nothing was saved.")
             try:
                 faces.append((str(path), self.enrol_face_from_image(read_image(path), check_quality=check_quality)))
             except FaceGateError as exc:

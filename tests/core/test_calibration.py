@@ -283,9 +283,24 @@ def test_prior_threshold_is_a_floor_under_the_site_estimate() -> None:
     vecs, pids = world.gallery(50)
     strangers = world.samples(world.persons(300), 1)
     own = calibrate(vecs, pids, strangers, target_fpir=1e-2)
-    low = calibrate(vecs, pids, strangers, target_fpir=1e-2, prior_threshold=own.threshold - 0.1)
+    low = calibrate(vecs, pids, strangers, target_fpir=1e-2, prior_threshold=own.threshold - 0.1, site_tail=True)
     assert (low.threshold, low.method) == (own.threshold, own.method)
     high = calibrate(vecs, pids, strangers, target_fpir=1e-2, prior_threshold=own.threshold + 0.1)
     assert high.method == "person-max+prior" and high.threshold == pytest.approx(own.threshold + 0.1)
     nonmated = nonmated_top_scores(vecs, pids, strangers)
     assert high.est_fpir == pytest.approx(float(np.mean(nonmated >= high.threshold)))
+
+
+def test_with_a_prior_the_site_tail_is_only_fitted_on_request() -> None:
+    """By default the prior stands in for the site's tail model; the empirical check stays."""
+    world = World(seed=19)
+    vecs, pids = world.gallery(50)
+    strangers = world.samples(world.persons(300), 1)
+    own = calibrate(vecs, pids, strangers, target_fpir=1e-2)
+    floor = own.threshold - 0.1
+    default = calibrate(vecs, pids, strangers, target_fpir=1e-2, prior_threshold=floor)
+    assert not any("modelled threshold" in n for n in default.notes)
+    nonmated = nonmated_top_scores(vecs, pids, strangers)
+    emp = float(np.quantile(nonmated, 1 - 1e-2))
+    assert default.threshold >= min(floor, emp) - 1e-6
+    assert default.threshold <= own.threshold

@@ -232,3 +232,18 @@ def test_tracker_greedy_assignment_prefers_the_larger_overlap() -> None:
         t2 = IouTracker(iou_threshold=0.1)
         first = t2.update(list(perm))
         assert t2.update(list(perm)) == first
+
+
+def test_tracker_splits_a_track_when_the_face_changes_in_place() -> None:
+    """A scene cut: the box stays, the face changes; the new face must not inherit the track."""
+    from desktop_app.core.tracking import IouTracker
+
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 128))
+    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    tr = IouTracker(min_similarity=0.4)
+    box = (100.0, 100.0, 80.0, 100.0)
+    first = tr.update([box], [a])
+    assert tr.update([box], [a + 0.05 * b / np.linalg.norm(a + 0.05 * b)]) == first  # same face
+    assert tr.update([box], [b]) != first  # another face in the same place
+    assert tr.update([box]) == tr.update([box])  # without features: boxes only

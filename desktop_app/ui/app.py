@@ -1,0 +1,133 @@
+"""``run_app``: the desktop app's entry point. A splash screen shows while the face models load in
+a pool thread (about a second); then the main window opens. Returns the process exit code."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QRectF, Qt, QThreadPool, Signal
+from PySide6.QtGui import QColor, QFont, QPainter, QPixmap
+from PySide6.QtWidgets import QApplication, QMessageBox, QSplashScreen
+
+from desktop_app.core.service import FaceGate
+
+from . import theme
+from .icon import app_icon, paint_icon
+from .jobs import CancelledFn, Job, ProgressFn
+from .main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+
+def splash_pixmap(message: str = "Loading face models…") -> QPixmap:
+    """The splash picture: icon, name, and a line of text (480 x 270)."""
+    pix = QPixmap(480, 270)
+    pix.fill(QColor("#263238"))
+    p = QPainter(pix)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.drawPixmap(40, 75, paint_icon(120))
+    font = QFont()
+    font.setPixelSize(40)
+    font.setBold(True)
+    p.setFont(font)
+    p.setPen(QColor("white"))
+    p.drawText(QRectF(180, 80, 290, 60), Qt.AlignmentFlag.AlignVCenter, "FaceGate")
+    font.setPixelSize(15)
+    font.setBold(False)
+    p.setFont(font)
+    p.setPen(QColor("#b0bec5"))
+    p.drawText(QRectF(182, 140, 290, 50), Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap,
+               "Face recognition door access and attendance")
+    p.drawText(QRectF(40, 225, 400, 30), Qt.AlignmentFlag.AlignVCenter, message)
+    p.end()
+    return pix
+
+
+class GateLoader(QObject):
+    """Builds the ``FaceGate`` in the global thread pool; ``loaded(gate)`` or ``failed(message)``."""
+
+    loaded = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, db: Path) -> None:
+        super().__init__()
+        self.db = db
+        self.job: Job | None = None
+
+    def start(self) -> None:
+        db = self.db
+
+        def work(progress: ProgressFn, cancelled: CancelledFn) -> FaceGate:
+            return FaceGate(db)
+
+        self.job = Job(work, "load models")
+        self.job.signals.succeeded.connect(self.loaded)
+        self.job.signals.failed.connect(lambda msg, _exc: self.failed.emit(msg))
+        QThreadPool.globalInstance().start(self.job)
+
+
+def run_app(db: Path, source: str | None = None, kiosk: bool = False) -> int:
+    """Open FaceGate's window on database ``db`` (created when missing) reading ``source`` (camera
+    index, video file, folder or URL; None: the configured one); ``kiosk``: full screen door view
+    without admin controls. Blocks until the window is closed; returns 0, or 1 when it could not start."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("FaceGate")
+    app.setApplicationDisplayName("FaceGate")
+    app.setOrganizationName("FaceGate")
+    app.setWindowIcon(app_icon())
+    app.setStyleSheet(theme.STYLE_SHEET)
+    previous_quit = app.quitOnLastWindowClosed()
+    app.setQuitOnLastWindowClosed(False)  # the splash closing must not end the app
+
+    splash = QSplashScreen(splash_pixmap())
+    splash.show()
+    state: dict[str, object] = {"code": 0}
+    loader = GateLoader(Path(db))
+
+    def on_loaded(gate: FaceGate) -> None:
+        state["gate"] = gate
+        try:
+            win = MainWindow(gate, source=source, kiosk=kiosk)
+        except Exception as exc:
+            log.exception("The window could not open")
+            on_failed(str(exc))
+            return
+        state["window"] = win
+        win.destroyed.connect(app.quit)
+        win.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        if kiosk:
+            screen = app.primaryScreen()
+            if screen is not None:
+                win.setGeometry(screen.geometry())
+            win.showFullScreen()
+        else:
+            win.show()
+        splash.finish(win)
+
+    def on_failed(message: str) -> None:
+        splash.close()
+        state["code"] = 1
+        QMessageBox.critical(None, "FaceGate cannot start",
+                             f"FaceGate could not open its database or models:\n\n{message}\n\nDatabase: {db}")
+        app.quit()
+
+    loader.loaded.connect(on_loaded)
+    loader.failed.connect(on_failed)
+    loader.start()
+    try:
+        app.exec()
+    finally:
+        app.setQuitOnLastWindowClosed(previous_quit)
+        win = state.get("window")
+        if isinstance(win, MainWindow):
+            win.shutdown()
+        if loader.job is not None:
+            loader.job.wait(30.0)
+        gate = state.get("gate")
+        if isinstance(gate, FaceGate):
+            gate.close()
+    code = state["code"]
+    return code if isinstance(code, int) else 1

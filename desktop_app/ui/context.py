@@ -1,0 +1,38 @@
+"""What every screen of the app shares: the core, the job pool, the camera worker, the admin lock,
+and a hub of change notifications (so pages refresh when another page changed the data)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, Signal
+
+from desktop_app.core.service import FaceGate
+
+from .capture import CaptureController
+from .jobs import JobRunner
+from .pin import AdminLock
+
+
+class ChangeHub(QObject):
+    """people_changed: people/samples added, edited or erased (the gallery changed with them);
+    events_changed: new events logged; settings_changed: configuration saved."""
+
+    people_changed = Signal()
+    events_changed = Signal()
+    settings_changed = Signal()
+
+
+@dataclass
+class AppContext:
+    """gate: the core; jobs: the QThreadPool runner; capture: the camera worker; lock: the admin
+    lock; require_admin(action): asks for the PIN when needed, True when the admin may go on;
+    hub: change notifications."""
+
+    gate: FaceGate
+    jobs: JobRunner
+    capture: CaptureController
+    lock: AdminLock
+    require_admin: Callable[[str], bool]
+    hub: ChangeHub

@@ -1,0 +1,116 @@
+"""The large decision panel of the door view: ACCESS GRANTED (green, name, enrolled photo), UNKNOWN
+(amber), DENIED (red); it fades back to "waiting" a few seconds after the last decision."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEasingCurve, Qt, QTimer, QVariantAnimation, Signal
+from PySide6.QtGui import QColor, QPixmap
+from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from . import theme
+from .capture import DoorEvent
+from .qtimage import bgr_to_pixmap, initials_pixmap
+
+PHOTO_SIDE = 150
+
+
+class DecisionPanel(QFrame):
+    """Shows the latest decision in large type; ``hold_ms`` later it fades back to waiting.
+
+    announced(decision, name) is emitted for every decision shown (name "" for unknown faces).
+    """
+
+    announced = Signal(str, str)
+
+    def __init__(self, parent: QWidget | None = None, hold_ms: int = 4000, fade_ms: int = 700) -> None:
+        super().__init__(parent)
+        self.hold_ms = hold_ms
+        self.setObjectName("decisionPanel")
+        self.setMinimumHeight(300)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.title = QLabel()
+        self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.title.setWordWrap(True)
+        self.photo = QLabel()
+        self.photo.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.photo.setFixedHeight(PHOTO_SIDE + 8)
+        self.name = QLabel()
+        self.name.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.name.setWordWrap(True)
+        self.detail = QLabel()
+        self.detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        for label, size, bold in ((self.title, 30, True), (self.name, 22, True), (self.detail, 13, False)):
+            font = label.font()
+            font.setPixelSize(size)
+            font.setBold(bold)
+            label.setFont(font)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(16, 16, 16, 16)
+        lay.addStretch(1)
+        lay.addWidget(self.title)
+        lay.addWidget(self.photo)
+        lay.addWidget(self.name)
+        lay.addWidget(self.detail)
+        lay.addStretch(1)
+        self.decision = "waiting"
+        self._colour = QColor(theme.WAITING)
+        self._hold = QTimer(self)
+        self._hold.setSingleShot(True)
+        self._hold.timeout.connect(self._fade_out)
+        self._fade = QVariantAnimation(self)
+        self._fade.setDuration(fade_ms)
+        self._fade.setEasingCurve(QEasingCurve.Type.InOutQuad)
+        self._fade.valueChanged.connect(self._set_colour)
+        self._fade.finished.connect(self.show_waiting)
+        self.show_waiting()
+
+    def _set_colour(self, colour: QColor | str) -> None:
+        """Background ``colour``; text dark on amber, white otherwise (a style sheet, so that the
+        application's style sheet cannot override it)."""
+        bg = QColor(colour)
+        self._colour = bg
+        text = "#101418" if self.decision == "unknown" else "white"
+        self.setStyleSheet(f"#decisionPanel {{ background: {bg.name()}; border-radius: 8px; }}"
+                           f" #decisionPanel QLabel {{ color: {text}; background: transparent; }}")
+
+    @property
+    def colour(self) -> str:
+        """Current background colour, "#rrggbb"."""
+        return str(self._colour.name())
+
+    def show_waiting(self) -> None:
+        self._fade.stop()
+        self.decision = "waiting"
+        self._set_colour(theme.WAITING)
+        self.title.setText("Waiting")
+        self.photo.clear()
+        self.photo.hide()
+        self.name.setText("Look at the camera")
+        self.detail.setText("")
+
+    def show_event(self, ev: DoorEvent) -> None:
+        """Announce ``ev`` (granted: name + enrolled photo; unknown / denied: snapshot if any)."""
+        self._fade.stop()
+        self.decision = ev.decision
+        self._set_colour(theme.DECISION_COLOURS.get(ev.decision, theme.DENIED))
+        self.title.setText(theme.DECISION_LABELS.get(ev.decision, ev.decision.upper()))
+        if ev.decision == "granted":
+            self.name.setText(ev.name or "")
+            pix = (bgr_to_pixmap(ev.photo, PHOTO_SIDE) if ev.photo is not None
+                   else initials_pixmap(ev.name or "?", PHOTO_SIDE))
+        elif ev.decision == "unknown":
+            self.name.setText("Face not recognised")
+            pix = bgr_to_pixmap(ev.snapshot, PHOTO_SIDE) if ev.snapshot is not None else QPixmap()
+        else:
+            self.name.setText(ev.name or "Access denied")
+            pix = bgr_to_pixmap(ev.snapshot, PHOTO_SIDE) if ev.snapshot is not None else QPixmap()
+        self.photo.setPixmap(pix)
+        self.photo.setVisible(not pix.isNull())
+        self.detail.setText(f"{ev.ts:%H:%M:%S}   score {ev.score:.2f}")
+        self._hold.start(self.hold_ms)
+        self.announced.emit(ev.decision, ev.name or "")
+
+    def _fade_out(self) -> None:
+        self._fade.setStartValue(self._colour)
+        self._fade.setEndValue(QColor(theme.WAITING))
+        self._fade.start()

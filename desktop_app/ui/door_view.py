@@ -1,0 +1,149 @@
+"""The door view: live picture with face boxes, the decision panel, and the latest events beside it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QColor, QIcon
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from . import theme
+from .capture import DoorEvent, LiveFrame
+from .decision_panel import DecisionPanel
+from .qtimage import bgr_to_pixmap
+from .video_view import VideoView, overlays_for_faces
+
+MAX_RECENT = 50
+
+STATE_TEXT = {
+    "connecting": "Connecting to the camera…",
+    "reconnecting": "Camera lost: reconnecting…",
+    "ended": "End of the video.",
+    "failed": "No picture.",
+    "closed": "Camera closed.",
+    "stopped": "Camera stopped.",
+}
+
+
+class DoorView(QWidget):
+    """Video (left), decision panel and recent events (right), and a source bar under the video.
+
+    source_requested(kind) asks the window for a new source: "file", "url", "camera" or "replay".
+    """
+
+    source_requested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None, kiosk: bool = False) -> None:
+        super().__init__(parent)
+        self.kiosk = kiosk
+        self.video = VideoView()
+        self.decision = DecisionPanel()
+        self.recent = QListWidget()
+        self.recent.setIconSize(QSize(40, 40))
+        self.recent.setAlternatingRowColors(True)
+        self.recent.setUniformItemSizes(True)
+        self.recent.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.state = "idle"
+        self.state_message = ""
+
+        self.source_bar = QWidget()
+        bar = QHBoxLayout(self.source_bar)
+        bar.setContentsMargins(0, 4, 0, 0)
+        self.source_label = QLabel("No source")
+        self.source_label.setProperty("role", "hint")
+        self.btn_camera = QPushButton("Camera")
+        self.btn_file = QPushButton("Video file…")
+        self.btn_url = QPushButton("Stream URL…")
+        self.btn_replay = QPushButton("Play again")
+        self.btn_replay.hide()
+        for b, kind in ((self.btn_camera, "camera"), (self.btn_file, "file"), (self.btn_url, "url"),
+                        (self.btn_replay, "replay")):
+            b.clicked.connect(lambda _=False, k=kind: self.source_requested.emit(k))
+        bar.addWidget(self.source_label, 1)
+        bar.addWidget(self.btn_replay)
+        bar.addWidget(self.btn_camera)
+        bar.addWidget(self.btn_file)
+        bar.addWidget(self.btn_url)
+        self.source_bar.setVisible(not kiosk)
+
+        left = QVBoxLayout()
+        left.setContentsMargins(0, 0, 0, 0)
+        left.addWidget(self.video, 1)
+        left.addWidget(self.source_bar)
+
+        right = QVBoxLayout()
+        right.setContentsMargins(0, 0, 0, 0)
+        right.addWidget(self.decision, 3)
+        recent_title = QLabel("Latest events")
+        recent_title.setProperty("role", "title")
+        right.addWidget(recent_title)
+        right.addWidget(self.recent, 2)
+        side = QWidget()
+        side.setLayout(right)
+        side.setFixedWidth(380 if not kiosk else 460)
+
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(8, 8, 8, 8)
+        lay.addLayout(left, 1)
+        lay.addWidget(side)
+        self.video.set_message("Starting…")
+
+    # ------------------------------------------------------------------ slots
+    def show_frame(self, frame: LiveFrame) -> None:
+        self.video.set_frame(frame.image, overlays_for_faces(frame.result.faces))
+
+    def add_events(self, events: Sequence[DoorEvent]) -> None:
+        """New decisions: the newest granted one (else the newest) goes to the panel; all to the list."""
+        if not events:
+            return
+        for ev in events:
+            self._add_recent(ev)
+        granted = [e for e in events if e.decision == "granted"]
+        self.decision.show_event(granted[-1] if granted else events[-1])
+
+    def _add_recent(self, ev: DoorEvent) -> None:
+        who = ev.name or ("Unknown face" if ev.decision == "unknown" else "Denied")
+        item = QListWidgetItem(f"{ev.ts:%H:%M:%S}  {who}\n{theme.DECISION_LABELS.get(ev.decision, ev.decision)}"
+                               f"  ·  score {ev.score:.2f}")
+        image = ev.snapshot if ev.snapshot is not None else ev.photo
+        if image is not None:
+            item.setIcon(QIcon(bgr_to_pixmap(image, 40)))
+        item.setForeground(QColor(theme.DECISION_COLOURS.get(ev.decision, theme.DENIED)).darker(130))
+        item.setData(Qt.ItemDataRole.UserRole, ev.event_id)
+        self.recent.insertItem(0, item)
+        while self.recent.count() > MAX_RECENT:
+            self.recent.takeItem(self.recent.count() - 1)
+
+    def set_state(self, state: str, message: str) -> None:
+        """Camera state from the worker: a message over the picture unless frames are flowing."""
+        self.state, self.state_message = state, message
+        self.btn_replay.setVisible(state == "ended" and not self.kiosk)
+        if state == "live":
+            self.video.set_message("")
+            return
+        text = STATE_TEXT.get(state, state)
+        if state == "failed":
+            hint = "" if self.kiosk else "\nChoose a video file or a stream URL below."
+            text = f"{message}{hint}" if message else f"No picture.{hint}"
+        elif state == "reconnecting" and message:
+            text = message
+        self.video.set_message(text)
+
+    def set_source_label(self, text: str) -> None:
+        self.source_label.setText(text)
+
+    def show_no_camera(self) -> None:
+        """No webcam on this computer: say so and point at the alternatives."""
+        self.state = "failed"
+        hint = "" if self.kiosk else "\nOpen a video file or a network camera (stream URL) below."
+        self.video.clear()
+        self.video.set_message("No camera was found on this computer." + hint)

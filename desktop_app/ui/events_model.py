@@ -1,0 +1,194 @@
+"""Table models of events (lazily paged from the store) and of the daily attendance sheet.
+
+:class:`EventsTableModel` is a ``QAbstractTableModel``: the view asks for more rows as it scrolls
+(``canFetchMore`` / ``fetchMore``), each page one ``Store.query_events(limit, offset)``; the total
+comes from ``Store.count_events``. Rows are de-duplicated by event id, so events logged while
+paging (they shift offsets) are not shown twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor
+
+from desktop_app.core.storage.records import AttendanceRow, EventRecord
+from desktop_app.core.storage.store import Store
+
+from . import theme
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events to show: local days ``day_from..day_to`` (both included, None = open), one
+    person (id) and/or one decision ("granted", "unknown", "denied")."""
+
+    day_from: date | None = None
+    day_to: date | None = None
+    person_id: int | None = None
+    decision: str | None = None
+
+    def query_args(self) -> dict[str, Any]:
+        """Keyword arguments of ``query_events`` / ``count_events`` / ``export_events_csv``."""
+        start = datetime(self.day_from.year, self.day_from.month, self.day_from.day) if self.day_from else None
+        end = None
+        if self.day_to is not None:
+            nxt = self.day_to + timedelta(days=1)
+            end = datetime(nxt.year, nxt.month, nxt.day)
+        return {"start": start, "end": end, "person_id": self.person_id, "decision": self.decision}
+
+
+def _local(ts: datetime) -> datetime:
+    return ts.astimezone()
+
+
+class EventsTableModel(QAbstractTableModel):
+    """Events, newest first, ``page_size`` rows fetched at a time. Role ``Qt.UserRole`` gives the
+    ``EventRecord`` of a row."""
+
+    COLUMNS = ("Time", "Person", "Decision", "Score", "Camera")
+
+    def __init__(self, store: Store, page_size: int = 100) -> None:
+        super().__init__()
+        self.store = store
+        self.page_size = page_size
+        self.filter = EventFilter()
+        self._rows: list[EventRecord] = []
+        self._ids: set[int] = set()
+        self._total = 0
+        self.pages_fetched = 0
+
+    # ------------------------------------------------------------------ loading
+    @property
+    def total(self) -> int:
+        """Events matching the filter in the store (at the last refresh)."""
+        return self._total
+
+    def set_filter(self, flt: EventFilter) -> None:
+        self.filter = flt
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Reload from the store: the count and the first page."""
+        self.beginResetModel()
+        self._rows = []
+        self._ids = set()
+        self._total = self.store.count_events(**self.filter.query_args())
+        self.pages_fetched = 0
+        self.endResetModel()
+        if self.canFetchMore(QModelIndex()):
+            self.fetchMore(QModelIndex())
+
+    def canFetchMore(self, parent: Index = QModelIndex()) -> bool:  # noqa: B008
+        return not parent.isValid() and len(self._rows) < self._total
+
+    def fetchMore(self, parent: Index = QModelIndex()) -> None:  # noqa: B008
+        if parent.isValid():
+            return
+        page = self.store.query_events(limit=self.page_size, offset=len(self._rows), **self.filter.query_args())
+        self.pages_fetched += 1
+        new = [ev for ev in page if ev.id not in self._ids]
+        if not page:
+            self._total = len(self._rows)  # events were deleted meanwhile: stop asking
+            return
+        if not new:
+            return
+        first = len(self._rows)
+        self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
+        self._rows.extend(new)
+        self._ids.update(ev.id for ev in new)
+        self.endInsertRows()
+
+    def event_at(self, row: int) -> EventRecord | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    # ------------------------------------------------------------------ model API
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.COLUMNS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        ev = self._rows[index.row()]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == 0:
+                return f"{_local(ev.ts):%Y-%m-%d %H:%M:%S}"
+            if col == 1:
+                if ev.name:
+                    return ev.name
+                return "(erased person)" if ev.person_ref and ev.person_ref.startswith("erased") else "—"
+            if col == 2:
+                return ev.decision
+            if col == 3:
+                return f"{ev.score:.2f}"
+            if col == 4:
+                return ev.camera
+        elif role == Qt.ItemDataRole.ForegroundRole and col == 2:
+            return QColor(theme.DECISION_COLOURS.get(ev.decision, theme.DENIED)).darker(120)
+        elif role == Qt.ItemDataRole.TextAlignmentRole and col == 3:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        elif role == Qt.ItemDataRole.UserRole:
+            return ev
+        return None
+
+
+class AttendanceTableModel(QAbstractTableModel):
+    """The attendance sheet: one row per person and local day (first in, last out, hours)."""
+
+    COLUMNS = ("Day", "Person", "First in", "Last out", "Hours")
+
+    def __init__(self, store: Store) -> None:
+        super().__init__()
+        self.store = store
+        self._rows: list[AttendanceRow] = []
+        self.day_from = date.today() - timedelta(days=6)
+        self.day_to = date.today()
+
+    def load(self, day_from: date, day_to: date) -> None:
+        self.beginResetModel()
+        self.day_from, self.day_to = day_from, day_to
+        self._rows = self.store.attendance(day_from, day_to)
+        self.endResetModel()
+
+    def row_at(self, row: int) -> AttendanceRow | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.COLUMNS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        r = self._rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (
+                f"{r.day:%a %Y-%m-%d}", r.name, f"{_local(r.first_in):%H:%M:%S}", f"{_local(r.last_out):%H:%M:%S}",
+                f"{r.hours:.2f}",
+            )[index.column()]
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() == 4:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.UserRole:
+            return r
+        return None

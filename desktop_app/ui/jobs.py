@@ -1,0 +1,114 @@
+"""One-off background jobs (bulk enrolment, re-embedding, exports) in a ``QThreadPool``.
+
+A :class:`Job` runs ``fn(progress, cancelled)`` in a pool thread; ``progress(done, total, message)``
+and the outcome reach the GUI thread through queued signals. ``cancel()`` only sets a flag that the
+function polls through ``cancelled()``; a job that raises :class:`JobCancelled` ends as cancelled.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int, str], None]
+CancelledFn = Callable[[], bool]
+
+
+class JobCancelled(Exception):
+    """Raised inside a job to stop it at once; the job then reports ``cancelled``."""
+
+
+class JobSignals(QObject):
+    """progress(done, total, message); succeeded(result); failed(message, exception); cancelled();
+    finished() always comes last."""
+
+    progress = Signal(int, int, str)
+    succeeded = Signal(object)
+    failed = Signal(str, object)
+    cancelled = Signal()
+    finished = Signal()
+
+
+class Job(QRunnable):
+    """A cancellable function run in a QThreadPool, reporting through :attr:`signals`.
+
+    fn: ``fn(progress, cancelled) -> result``; name: shown in logs.
+    """
+
+    def __init__(self, fn: Callable[[ProgressFn, CancelledFn], Any], name: str = "job") -> None:
+        super().__init__()
+        self.setAutoDelete(False)  # the Python object owns it; kept alive by the JobRunner
+        self.fn = fn
+        self.name = name
+        self.signals = JobSignals()
+        self._cancel = threading.Event()
+        self._done = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job ended (tests, shutdown); True when it did."""
+        return self._done.wait(timeout)
+
+    def run(self) -> None:
+        try:
+            result = self.fn(self._progress, self._cancel.is_set)
+        except JobCancelled:
+            self.signals.cancelled.emit()
+        except Exception as exc:
+            log.warning("Job %s failed: %s", self.name, exc, exc_info=True)
+            self.signals.failed.emit(str(exc) or type(exc).__name__, exc)
+        else:
+            if self._cancel.is_set():
+                self.signals.cancelled.emit()
+            else:
+                self.signals.succeeded.emit(result)
+        finally:
+            self._done.set()
+            self.signals.finished.emit()
+
+    def _progress(self, done: int, total: int, message: str) -> None:
+        self.signals.progress.emit(int(done), int(total), str(message))
+
+
+class JobRunner(QObject):
+    """Starts jobs on a thread pool and keeps them alive until they finish; ``shutdown`` cancels all."""
+
+    def __init__(self, pool: QThreadPool | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.pool = pool or QThreadPool(self)
+        if pool is None:
+            self.pool.setMaxThreadCount(2)
+        self._jobs: set[Job] = set()
+
+    def start(self, fn: Callable[[ProgressFn, CancelledFn], Any], name: str = "job") -> Job:
+        job = Job(fn, name)
+        self._jobs.add(job)
+        job.signals.finished.connect(lambda j=job: self._jobs.discard(j))
+        self.pool.start(job)
+        return job
+
+    @property
+    def active(self) -> int:
+        return sum(not j.done for j in self._jobs)
+
+    def shutdown(self, timeout_ms: int = 10000) -> bool:
+        """Cancel every job and wait for the pool; True when all ended in time."""
+        for job in list(self._jobs):
+            job.cancel()
+        return bool(self.pool.waitForDone(timeout_ms))

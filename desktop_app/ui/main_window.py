@@ -1,0 +1,347 @@
+"""The main window: the door view, and behind the admin PIN the people, events, attendance and
+settings screens and the enrolment wizard; a status bar with fps, latency, execution provider,
+camera state and gallery size. Kiosk mode: full screen door view only."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSizePolicy,
+    QStackedWidget,
+    QToolBar,
+    QWidget,
+)
+
+from desktop_app.core.service import FaceGate
+from desktop_app.core.sources import list_cameras
+
+from .capture import CaptureController, CaptureStats, DoorEvent, LiveFrame, SourceRequest
+from .context import AppContext, ChangeHub
+from .door_view import DoorView
+from .enrol_wizard import EnrolWizard
+from .events_page import AttendancePage, EventsPage
+from .icon import app_icon, lock_icon
+from .jobs import JobRunner
+from .people_page import PeoplePage
+from .pin import AdminLock
+from .pin_dialogs import PinDialog, SetPinDialog
+from .settings_page import SettingsPage
+
+log = logging.getLogger(__name__)
+
+PAGES = ("door", "people", "events", "attendance", "settings")
+ADMIN_PAGES = frozenset({"people", "settings"})
+PAGE_TITLES = {"door": "Door", "people": "People", "events": "Events", "attendance": "Attendance",
+               "settings": "Settings"}
+
+
+class MainWindow(QMainWindow):
+    """FaceGate's window for one ``FaceGate`` (the caller owns and closes it).
+
+    source: what the door camera reads (None: the configured source); kiosk: full-screen door
+    view without admin controls; realtime: play video files at their frame rate like a camera
+    (False: every frame, as fast as recognition goes). ``page_changed(name)`` after navigation.
+    """
+
+    page_changed = Signal(str)
+
+    def __init__(self, gate: FaceGate, source: str | None = None, kiosk: bool = False,
+                 realtime: bool = True, start_camera: bool = True) -> None:
+        super().__init__()
+        self.gate = gate
+        self.kiosk = kiosk
+        self.realtime = realtime
+        self.setWindowTitle("FaceGate")
+        self.setWindowIcon(app_icon())
+        self.resize(1400, 860)
+        self.hub = ChangeHub(self)
+        self.jobs = JobRunner(parent=self)
+        self.capture = CaptureController(gate, self)
+        self.lock = AdminLock(gate.store)
+        self.ctx = AppContext(gate=gate, jobs=self.jobs, capture=self.capture, lock=self.lock,
+                              require_admin=self.require_admin, hub=self.hub)
+        self.wizard: EnrolWizard | None = None
+        self._closed = False
+
+        self.stack = QStackedWidget()
+        self.door = DoorView(kiosk=kiosk)
+        self.pages: dict[str, QWidget] = {"door": self.door}
+        if not kiosk:
+            self.people = PeoplePage(self.ctx)
+            self.events = EventsPage(self.ctx)
+            self.attendance = AttendancePage(self.ctx)
+            self.settings = SettingsPage(self.ctx)
+            self.pages.update(people=self.people, events=self.events, attendance=self.attendance,
+                              settings=self.settings)
+            self.people.enrol_requested.connect(lambda name, mode: self.open_enrolment(name, mode))
+            self.settings.applied.connect(self._settings_applied)
+        for w in self.pages.values():
+            self.stack.addWidget(w)
+        self.setCentralWidget(self.stack)
+        self.current_page = "door"
+        self._build_toolbar()
+        self._build_status_bar()
+
+        worker = self.capture.worker
+        worker.frame_ready.connect(self._on_frame)
+        worker.events_logged.connect(self._on_events)
+        worker.state_changed.connect(self._on_state)
+        worker.stats_updated.connect(self._on_stats)
+        worker.error.connect(lambda msg: self.statusBar().showMessage(msg, 8000))
+        self.door.source_requested.connect(self._source_requested)
+
+        self._lock_timer = QTimer(self)
+        self._lock_timer.setInterval(1000)
+        self._lock_timer.timeout.connect(self.refresh_lock_state)
+        self._lock_timer.start()
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)
+        if kiosk:
+            leave = QShortcut(QKeySequence("Ctrl+Shift+Q"), self)
+            leave.activated.connect(self._leave_kiosk)
+        self.capture.start()
+        if start_camera:
+            self.start_source(source)
+
+    # ------------------------------------------------------------------ chrome
+    def _build_toolbar(self) -> None:
+        self.nav_actions: dict[str, QAction] = {}
+        if self.kiosk:
+            return
+        bar = QToolBar("Navigation")
+        bar.setMovable(False)
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        bar.setIconSize(QSize(16, 16))
+        padlock = lock_icon(True, "#b0bec5")
+        group = QActionGroup(self)
+        group.setExclusive(True)
+        for name in PAGES:
+            act = QAction(PAGE_TITLES[name], self, checkable=True)
+            if name in ADMIN_PAGES:
+                act.setIcon(padlock)
+                act.setToolTip(f"{PAGE_TITLES[name]} (needs the admin PIN)")
+            act.triggered.connect(lambda _=False, n=name: self.navigate(n))
+            group.addAction(act)
+            bar.addAction(act)
+            self.nav_actions[name] = act
+            if name == "door":
+                act.setChecked(True)
+                enrol = QAction(padlock, "Enrol…", self)
+                enrol.setToolTip("Enrol a person (needs the admin PIN)")
+                enrol.triggered.connect(lambda: self.open_enrolment())
+                bar.addAction(enrol)
+                self.enrol_action = enrol
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        bar.addWidget(spacer)
+        self.lock_action = QAction(lock_icon(True), "Locked", self)
+        self.lock_action.triggered.connect(self._toggle_lock)
+        bar.addAction(self.lock_action)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+        self.toolbar = bar
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.fps_label = QLabel("— fps")
+        self.latency_label = QLabel("— ms/frame")
+        self.provider_label = QLabel(f"Provider: {self.gate.provider}")
+        self.camera_label = QLabel("Camera: —")
+        self.gallery_label = QLabel(self._gallery_text(len(self.gate.gallery), self.gate.gallery.person_count))
+        for w in (self.camera_label, self.fps_label, self.latency_label, self.provider_label, self.gallery_label):
+            sb.addPermanentWidget(w)
+
+    @staticmethod
+    def _gallery_text(templates: int, persons: int) -> str:
+        return (f"Gallery: {persons} {'person' if persons == 1 else 'people'} · "
+                f"{templates} {'shot' if templates == 1 else 'shots'}")
+
+    def _update_lock_action(self) -> None:
+        if not self.kiosk:
+            unlocked = self.lock.unlocked
+            self.lock_action.setText("Admin: click to lock" if unlocked else "Locked")
+            self.lock_action.setIcon(lock_icon(not unlocked, "#a5d6a7" if unlocked else "white"))
+
+    # ------------------------------------------------------------------ admin
+    def require_admin(self, action: str = "continue") -> bool:
+        """True when the admin screens are unlocked, asking for the PIN (or to set one) when needed."""
+        if self.kiosk:
+            return False
+        if self.lock.unlocked:
+            self.lock.touch()
+            return True
+        dialog = SetPinDialog(self.lock, self) if not self.lock.has_pin else PinDialog(self.lock, action, self)
+        ok = dialog.exec() == PinDialog.DialogCode.Accepted and self.lock.unlocked
+        self._update_lock_action()
+        return ok
+
+    def _toggle_lock(self) -> None:
+        if self.lock.unlocked:
+            self.lock.lock()
+            if self.current_page in ADMIN_PAGES:
+                self.navigate("door")
+        else:
+            self.require_admin("unlock the admin screens")
+        self._update_lock_action()
+
+    def refresh_lock_state(self) -> None:
+        """Leave an admin page once the lock closed (idle timeout) and show the lock state."""
+        if not self.lock.unlocked and self.current_page in ADMIN_PAGES:
+            self.navigate("door")
+        self._update_lock_action()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in (QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress):
+            self.lock.touch()
+        return False
+
+    # ------------------------------------------------------------------ navigation
+    def navigate(self, name: str) -> bool:
+        """Show page ``name``; admin pages ask for the PIN first. True when shown."""
+        if name not in self.pages:
+            return False
+        if name in ADMIN_PAGES and not self.require_admin(f"open {PAGE_TITLES[name]}"):
+            self._check_nav(self.current_page)
+            return False
+        self.stack.setCurrentWidget(self.pages[name])
+        self.current_page = name
+        self._check_nav(name)
+        self.page_changed.emit(name)
+        return True
+
+    def _check_nav(self, name: str) -> None:
+        act = self.nav_actions.get(name)
+        if act is not None:
+            act.setChecked(True)
+
+    def open_enrolment(self, name: str = "", mode: str = "camera") -> EnrolWizard | None:
+        """The enrolment wizard (after the PIN), prefilled with ``name`` when adding shots."""
+        if not self.require_admin("enrol people"):
+            return None
+        if self.wizard is not None and self.wizard.isVisible():
+            self.wizard.raise_()
+            return self.wizard
+        person = self.gate.store.find_person(name) if name else None
+        self.wizard = EnrolWizard(self.ctx, self, name=name, mode=mode,
+                                  employee_id=person.employee_id if person else None,
+                                  department=person.department if person else None)
+        self.wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.wizard.destroyed.connect(lambda: setattr(self, "wizard", None))
+        self.wizard.show()
+        return self.wizard
+
+    # ------------------------------------------------------------------ camera
+    def start_source(self, source: str | None = None) -> None:
+        """Open ``source`` (None: the configured one) on the door camera; with no webcam, say so."""
+        cfg = self.gate.config.camera
+        spec = (source if source is not None else cfg.source).strip()
+        if spec.isdigit() and int(spec) not in list_cameras(max(int(spec) + 1, 5)):
+            self.door.show_no_camera()
+            self.camera_label.setText("Camera: none found")
+            self.door.set_source_label(f"Camera {spec} not found")
+            return
+        self.open_request(SourceRequest(spec, realtime=self.realtime, width=cfg.width, height=cfg.height))
+
+    def open_request(self, request: SourceRequest) -> None:
+        spec = request.spec
+        self.door.set_source_label(f"Source: {'camera ' + spec if spec.isdigit() else Path(spec).name or spec}")
+        self.capture.open(request)
+
+    def _source_requested(self, kind: str) -> None:
+        if kind == "replay" and self.capture.request is not None:
+            self.capture.open(self.capture.request)
+            return
+        if not self.require_admin("change the camera"):
+            return
+        spec: str | None = None
+        if kind == "file":
+            path, _ = QFileDialog.getOpenFileName(self, "Play a video file as the camera", str(Path.home()),
+                                                  "Videos (*.mp4 *.avi *.mkv *.mov *.webm);;All files (*)")
+            spec = path or None
+        elif kind == "url":
+            text, ok = QInputDialog.getText(self, "Network camera",
+                                            "Stream address (rtsp://, http://…):")
+            spec = text.strip() if ok and text.strip() else None
+        elif kind == "camera":
+            cams = list_cameras()
+            if not cams:
+                QMessageBox.information(self, "No camera", "No camera was found on this computer. Connect one, "
+                                        "or use a video file or a network camera.")
+                return
+            spec = str(cams[0])
+        if spec:
+            self._save_source(spec)
+            self.start_source(spec)
+
+    def _save_source(self, spec: str) -> None:
+        cfg = self.gate.config
+        try:
+            self.gate.update_config(cfg.model_copy(update={"camera": cfg.camera.model_copy(update={"source": spec})}))
+        except Exception as exc:
+            log.warning("Could not save the source: %s", exc)
+
+    def _settings_applied(self, camera_changed: bool) -> None:
+        if camera_changed:
+            self.start_source(None)
+
+    # ------------------------------------------------------------------ worker signals
+    def _on_frame(self, frame: LiveFrame) -> None:
+        try:
+            self.door.show_frame(frame)
+        finally:
+            self.capture.worker.frame_consumed()
+
+    def _on_events(self, events: Sequence[DoorEvent]) -> None:
+        self.door.add_events(events)
+        self.hub.events_changed.emit()
+
+    def _on_state(self, state: str, message: str) -> None:
+        self.door.set_state(state, message)
+        names = {"live": "live", "connecting": "connecting…", "reconnecting": "reconnecting…",
+                 "ended": "video ended", "failed": "no picture", "closed": "closed", "stopped": "stopped"}
+        self.camera_label.setText(f"Camera: {names.get(state, state)}")
+        if state in ("failed", "reconnecting") and message:
+            self.camera_label.setToolTip(message)
+
+    def _on_stats(self, s: CaptureStats) -> None:
+        self.fps_label.setText(f"{s.fps:.1f} fps")
+        self.latency_label.setText(f"{s.latency_ms:.0f} ms/frame")
+        self.provider_label.setText(f"Provider: {s.provider}")
+        self.gallery_label.setText(self._gallery_text(s.gallery_templates, s.gallery_persons))
+
+    # ------------------------------------------------------------------ closing
+    def _leave_kiosk(self) -> None:
+        if self.lock.has_pin:
+            dialog = PinDialog(self.lock, "leave kiosk mode", self)
+            if dialog.exec() != PinDialog.DialogCode.Accepted:
+                return
+        self.close()
+
+    def shutdown(self) -> None:
+        """Stop the camera thread and the jobs (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._lock_timer.stop()
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
+        if self.wizard is not None:
+            self.wizard.close()
+        self.capture.shutdown()
+        self.jobs.shutdown()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        super().closeEvent(event)

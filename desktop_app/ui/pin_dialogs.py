@@ -1,0 +1,124 @@
+"""Dialogs of the admin lock: enter the PIN, and set (first run) or change it."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QRegularExpressionValidator
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .pin import MAX_LENGTH, MIN_LENGTH, AdminLock, check_pin_format
+
+
+def _pin_edit() -> QLineEdit:
+    edit = QLineEdit()
+    edit.setEchoMode(QLineEdit.EchoMode.Password)
+    edit.setMaxLength(MAX_LENGTH)
+    edit.setValidator(QRegularExpressionValidator(r"\d*"))
+    edit.setInputMethodHints(Qt.InputMethodHint.ImhDigitsOnly)
+    font = edit.font()
+    font.setPixelSize(22)
+    edit.setFont(font)
+    return edit
+
+
+class PinDialog(QDialog):
+    """Asks for the admin PIN; accepts only when it is right (wrong ones are refused and counted)."""
+
+    def __init__(self, lock: AdminLock, action: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.lock = lock
+        self.setWindowTitle("Administrator PIN")
+        self.setModal(True)
+        self.setMinimumWidth(380)
+        title = QLabel(f"Enter the administrator PIN to {action}.")
+        title.setWordWrap(True)
+        self.pin = _pin_edit()
+        self.error = QLabel("")
+        self.error.setProperty("role", "error")
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Unlock")
+        self.buttons.accepted.connect(self.try_unlock)
+        self.buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(title)
+        lay.addWidget(self.pin)
+        lay.addWidget(self.error)
+        lay.addWidget(self.buttons)
+        self.attempts = 0
+
+    def try_unlock(self) -> bool:
+        wait = self.lock.retry_in()
+        if wait > 0:
+            self.error.setText(f"Too many wrong PINs: wait {wait:.0f} s.")
+            return False
+        self.attempts += 1
+        if self.lock.unlock(self.pin.text()):
+            self.accept()
+            return True
+        self.pin.clear()
+        self.error.setText("Wrong PIN. Try again.")
+        return False
+
+
+class SetPinDialog(QDialog):
+    """Set the admin PIN on first run, or change it (the current PIN is asked then)."""
+
+    def __init__(self, lock: AdminLock, parent: QWidget | None = None, first_run: bool | None = None) -> None:
+        super().__init__(parent)
+        self.lock = lock
+        first = not lock.has_pin if first_run is None else first_run
+        self.setWindowTitle("Set the administrator PIN" if first else "Change the administrator PIN")
+        self.setModal(True)
+        self.setMinimumWidth(420)
+        intro = QLabel(
+            ("Welcome to FaceGate. Choose an administrator PIN: it protects enrolment, people, settings "
+             "and exports. The door view works without it." if first else
+             "Enter the current PIN, then the new one twice.")
+            + f"\nThe PIN has {MIN_LENGTH} to {MAX_LENGTH} digits."
+        )
+        intro.setWordWrap(True)
+        self.current = _pin_edit()
+        self.new = _pin_edit()
+        self.confirm = _pin_edit()
+        form = QFormLayout()
+        if not first:
+            form.addRow("Current PIN", self.current)
+        form.addRow("New PIN", self.new)
+        form.addRow("Repeat it", self.confirm)
+        self.error = QLabel("")
+        self.error.setProperty("role", "error")
+        self.error.setWordWrap(True)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Save PIN")
+        self.buttons.accepted.connect(self.try_set)
+        self.buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(intro)
+        lay.addLayout(form)
+        lay.addWidget(self.error)
+        lay.addWidget(self.buttons)
+        self.first = first
+
+    def try_set(self) -> bool:
+        new, again = self.new.text(), self.confirm.text()
+        problem = check_pin_format(new)
+        if problem is None and new != again:
+            problem = "The two new PINs differ."
+        if problem is None:
+            try:
+                self.lock.set_pin(new, None if self.first else self.current.text())
+            except ValueError as exc:
+                problem = str(exc)
+        if problem:
+            self.error.setText(problem)
+            return False
+        self.accept()
+        return True

@@ -1,0 +1,40 @@
+"""Colours and the application style sheet (one place, so every window looks the same)."""
+
+from __future__ import annotations
+
+GRANTED = "#2e7d32"
+"""Green of ACCESS GRANTED and recognised faces."""
+UNKNOWN = "#f9a825"
+"""Amber of unknown faces."""
+DENIED = "#c62828"
+"""Red of denied decisions."""
+WAITING = "#37474f"
+"""Slate of the idle decision panel."""
+TOO_SMALL = "#90a4ae"
+"""Grey of faces too small to recognise."""
+MATCH = "#9ccc65"
+"""Light green of a face that votes for a person before the decision is made."""
+ACCENT = "#1565c0"
+
+DECISION_COLOURS: dict[str, str] = {"granted": GRANTED, "unknown": UNKNOWN, "denied": DENIED}
+DECISION_LABELS: dict[str, str] = {"granted": "ACCESS GRANTED", "unknown": "UNKNOWN", "denied": "DENIED"}
+
+STYLE_SHEET = f"""
+QMainWindow, QDialog {{ background: #fafafa; }}
+QToolBar {{ background: #263238; spacing: 4px; padding: 4px; border: none; }}
+QToolBar QToolButton {{ color: white; padding: 6px 12px; border-radius: 4px; font-size: 14px; }}
+QToolBar QToolButton:checked {{ background: {ACCENT}; }}
+QToolBar QToolButton:hover {{ background: #37474f; }}
+QStatusBar {{ background: #eceff1; }}
+QStatusBar QLabel {{ padding: 0 8px; }}
+QPushButton {{ padding: 6px 14px; }}
+QPushButton[primary="true"] {{ background: {ACCENT}; color: white; border-radius: 4px; border: none; }}
+QPushButton[primary="true"]:disabled {{ background: #90a4ae; }}
+QPushButton[danger="true"] {{ background: {DENIED}; color: white; border-radius: 4px; border: none; }}
+QLabel[role="title"] {{ font-size: 20px; font-weight: bold; }}
+QLabel[role="hint"] {{ color: #546e7a; }}
+QLabel[role="warning"] {{ color: #8d6e00; background: #fff8e1; border: 1px solid {UNKNOWN};
+                         border-radius: 4px; padding: 6px; }}
+QLabel[role="error"] {{ color: {DENIED}; }}
+QFrame[role="card"] {{ background: white; border: 1px solid #cfd8dc; border-radius: 6px; }}
+"""

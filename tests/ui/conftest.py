@@ -1,0 +1,70 @@
+"""Fixtures of the GUI tests: the real clip as the camera, a real FaceGate on a SQLite file in tmp."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from desktop_app.core.sources import Frame, VideoFileSource
+
+
+class ClipSegment:
+    """Frames ``start..stop-1`` of a real video file, as a (non-live) frame source.
+
+    Frame indices and timestamps are those the VideoFileSource gives (index counts from the first
+    frame delivered). Used to keep the GUI tests short on a slow machine: the part of the Hamilton
+    clip where Lin-Manuel Miranda faces the camera.
+    """
+
+    def __init__(self, path: Path, start: int, stop: int) -> None:
+        self.inner = VideoFileSource(path)
+        self.start = start
+        self.stop = stop
+        self.name = f"{path.name}[{start}:{stop}]"
+        self._pos = 0
+
+    @property
+    def is_live(self) -> bool:
+        return False
+
+    def open(self) -> None:
+        self.inner.open()
+        self._pos = 0
+        while self._pos < self.start and self.inner.read() is not None:
+            self._pos += 1
+
+    def read(self) -> Frame | None:
+        if self._pos >= self.stop:
+            return None
+        frame = self.inner.read()
+        self._pos += 1
+        return frame
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.fixture(scope="session")
+def clip(clips: Path) -> Path:
+    path = clips / "short_hamilton_clip.mp4"
+    if not path.is_file():
+        pytest.skip(f"the Hamilton clip is missing: {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def clip_segment(clip: Path) -> type[ClipSegment]:
+    """The ClipSegment class (test modules are not a package, so they get it from here)."""
+    return ClipSegment
+
+
+@pytest.fixture(scope="module")
+def module_gate(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[object]:
+    """One FaceGate (real models, CPU) on a fresh database per test module."""
+    from desktop_app.core.service import FaceGate
+
+    gate = FaceGate(tmp_path_factory.mktemp("facegate") / "facegate.db", device="cpu")
+    yield gate
+    gate.close()
