@@ -138,7 +138,8 @@ class VideoView(QWidget):
                 tw = metrics.horizontalAdvance(ov.label) + 12
                 th = metrics.height() + 6
                 top = rect.top() - th if rect.top() - th >= target.top() else rect.bottom()
-                band = QRectF(rect.left() - 1.5, top, tw, th)
+                left = min(rect.left() - 1.5, target.right() - tw)  # keep the name inside the picture
+                band = QRectF(max(target.left(), left), top, tw, th)
                 p.fillRect(band, QColor(ov.color))
                 p.setPen(QColor("#101418") if ov.color in (theme.UNKNOWN, theme.MATCH) else QColor("white"))
                 p.drawText(band.adjusted(6, 0, 0, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
