@@ -2,4 +2,11 @@
 
 Sub-packages: ``trainer.model`` (PyTorch port of SFace, ONNX import/export) and ``trainer.losses``
 (classification heads and metric-learning losses, with a name registry).
+
+Modules: ``trainer.data`` (aligned crops from a database or images, held-out split, augmentation,
+P-K batches), ``trainer.train`` (``TrainConfig``, ``train``: warm-up, partial unfreezing, early
+stopping, checkpoints), ``trainer.evaluate`` (candidate vs current model: identification, open set,
+LFW, JSON + PNG report), ``trainer.gate`` (deploy only if not worse), ``trainer.pipeline``
+(``retrain``: train, export, evaluate, gate, register, switch, recalibrate) and ``trainer.cli``
+(the ``facegate-train`` command).
 """

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -240,6 +240,9 @@ class FaceGate:
                 fallback=None, prior_threshold=floor,
             )
             self.store.save_calibration(cal)
+            self.model = replace(self.model, threshold=cal.threshold, target_fpir=cal.target_fpir,
+                                 gallery_size=cal.gallery_persons)
+            self.store.register_model(self.model)  # the registry row carries the threshold in force
             self._calibration = cal
             return cal
 

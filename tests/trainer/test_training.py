@@ -278,7 +278,8 @@ def test_cli_dry_run_trains_and_evaluates_without_deploying(enrolled_dir: Path, 
     assert code == 0, out
     assert "train: epoch 1/1 (warmup)" in out and "gate: held-out rank-1" in out and "dry run" in out
     assert (tmp_path / "run" / "report.json").is_file() and (tmp_path / "run" / "report.png").is_file()
-    assert (tmp_path / "run" / "checkpoints" / "last.pt").is_file()
+    assert "train: checkpoint removed (the run is complete)" in out
+    assert not (tmp_path / "run" / "checkpoints" / "last.pt").exists()
     with FaceGate(site / "facegate.db", device="cpu") as fg:
         assert fg.model.sha256 == before and len(fg.store.list_models()) == 1
     assert cli_main(["--db", str(tmp_path / "missing.db")]) == 2
