@@ -40,6 +40,8 @@ def prune_initializer_inputs(model: onnx.ModelProto) -> onnx.ModelProto:
     consumed = {i for n in out.graph.node for i in n.input}
     constants = {t.name for t in out.graph.initializer}
     keep = [i for i in out.graph.input if i.name in consumed and i.name not in constants]
+    if not keep:
+        raise ModelError("The ONNX model has no input left after pruning its constant inputs.")
     del out.graph.input[:]
     out.graph.input.extend(keep)
     return out
@@ -55,28 +57,39 @@ def make_batch_dynamic(model: onnx.ModelProto, name: str = "batch") -> onnx.Mode
     return model
 
 
-def _expand_blocks(param: np.ndarray, axis: int, block_size: int, length: int) -> np.ndarray:
-    """Repeat a per-block scale/zero-point ``block_size`` times along ``axis``, cut to ``length``."""
-    return np.repeat(param, block_size, axis=axis).take(np.arange(length), axis=axis)
+def dequantize_tensor(q: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, axis: int = 1,
+                      block_size: int = 0) -> np.ndarray:
+    """ONNX ``DequantizeLinear`` in numpy: ``(q - zero_point) * scale`` as float32, any shape.
 
-
-def dequantize_tensor(q: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, axis: int,
-                      block_size: int) -> np.ndarray:
-    """Float32 value of a DequantizeLinear node: per-tensor, per-axis or block-wise."""
-    qf = q.astype(np.float32)
-    zp = np.zeros_like(scale, dtype=np.float32) if zero_point is None else zero_point.astype(np.float32)
-    sc = scale.astype(np.float32)
+    scale: a scalar (per tensor), ``q.shape[axis]`` values (per axis, ``block_size`` 0), or for
+    ``block_size`` B > 0 an array shaped like ``q`` except ``ceil(q.shape[axis] / B)`` along ``axis``
+    (each value covers B consecutive elements); zero_point: like ``scale``, None means 0. The
+    subtraction is done in int32 and the product in float32, the arithmetic of ONNX Runtime, so the
+    results agree bit for bit. Used by the app's fp32 conversion and by the trainer's PyTorch port.
+    """
+    q32 = q.astype(np.int32)
+    zp = np.zeros_like(scale, dtype=np.int32) if zero_point is None else zero_point.astype(np.int32)
     ax = axis % q.ndim if q.ndim else 0
-    if sc.ndim == 0 or sc.size == 1:
-        return ((qf - zp.reshape(())) * sc.reshape(())).astype(np.float32)
-    if block_size > 0:
-        sc = _expand_blocks(sc, ax, block_size, q.shape[ax])
-        zp = _expand_blocks(zp, ax, block_size, q.shape[ax])
-    elif sc.ndim == 1:
+    if scale.ndim == 0 or (scale.size == 1 and block_size == 0):
+        out: np.ndarray = (q32 - zp.reshape(())).astype(np.float32) * scale.reshape(()).astype(np.float32)
+        return out.astype(np.float32)
+    if block_size == 0:
         shape = [1] * q.ndim
-        shape[ax] = -1
-        sc, zp = sc.reshape(shape), zp.reshape(shape)
-    return ((qf - zp) * sc).astype(np.float32)
+        shape[ax] = q.shape[ax]
+        s = scale.astype(np.float32).reshape(shape)
+        z = zp.reshape(shape)
+    else:
+        n = q.shape[ax]
+        expected = -(-n // block_size)
+        if scale.shape[ax] != expected:
+            raise ModelError(
+                f"Cannot dequantise a weight of shape {q.shape}: its scale has {scale.shape[ax]} blocks "
+                f"along axis {ax}, expected {expected} for block_size {block_size}."
+            )
+        s = np.repeat(scale.astype(np.float32), block_size, axis=ax).take(np.arange(n), axis=ax)
+        z = np.repeat(zp, block_size, axis=ax).take(np.arange(n), axis=ax)
+    result: np.ndarray = ((q32 - z).astype(np.float32) * s).astype(np.float32)
+    return result
 
 
 def dequantize_blockwise(model: onnx.ModelProto) -> onnx.ModelProto:

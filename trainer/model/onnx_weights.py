@@ -24,6 +24,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from desktop_app.core.errors import ModelError
+from desktop_app.core.model_convert import dequantize_tensor, make_batch_dynamic, prune_initializer_inputs
 from desktop_app.core.model_files import EMBEDDER, shipped_model_path
 
 INPUT_NAME = "data"
@@ -52,78 +53,9 @@ class OnnxLayer:
     attrs: Mapping[str, Any] = field(default_factory=dict)
 
 
-def dequantize_blockwise(
-    q: np.ndarray,
-    scale: np.ndarray,
-    zero_point: np.ndarray | None,
-    axis: int = 1,
-    block_size: int = 0,
-) -> np.ndarray:
-    """ONNX ``DequantizeLinear`` in numpy: ``(q - zero_point) * scale`` as float32.
-
-    Args:
-        q: quantised integers (int8/uint8/int32), any shape.
-        scale: float32; a scalar (per tensor), a 1-D array of ``q.shape[axis]`` values (per axis,
-            ``block_size`` 0), or for ``block_size`` B > 0 an array shaped like ``q`` except
-            ``ceil(q.shape[axis] / B)`` along ``axis`` (each value covers B consecutive elements).
-        zero_point: same shape as ``scale``, integer; None means 0.
-        axis: the quantisation axis (negative counts from the end).
-        block_size: block length along ``axis``; 0 for per-tensor / per-axis quantisation.
-
-    Returns:
-        float32 array of ``q``'s shape. The subtraction is done in int32 and the product in float32,
-        the same arithmetic as ONNX Runtime, so results agree bit for bit.
-    """
-    q32 = q.astype(np.int32)
-    zp = np.zeros_like(scale, dtype=np.int32) if zero_point is None else zero_point.astype(np.int32)
-    ax = axis % q.ndim if q.ndim else 0
-    if scale.ndim == 0 or (scale.size == 1 and block_size == 0):
-        return ((q32 - zp.reshape(())).astype(np.float32) * scale.reshape(()).astype(np.float32)).astype(np.float32)
-    if block_size == 0:
-        shape = [1] * q.ndim
-        shape[ax] = q.shape[ax]
-        s = scale.astype(np.float32).reshape(shape)
-        z = zp.reshape(shape)
-    else:
-        n = q.shape[ax]
-        expected = -(-n // block_size)
-        if scale.shape[ax] != expected:
-            raise ModelError(
-                f"Cannot dequantise a weight of shape {q.shape}: its scale has {scale.shape[ax]} blocks "
-                f"along axis {ax}, expected {expected} for block_size {block_size}. The model file is "
-                f"not a supported SFace variant."
-            )
-        s = np.repeat(scale.astype(np.float32), block_size, axis=ax).take(np.arange(n), axis=ax)
-        z = np.repeat(zp, block_size, axis=ax).take(np.arange(n), axis=ax)
-    return ((q32 - z).astype(np.float32) * s).astype(np.float32)
-
-
-def prune_graph_inputs(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Copy of ``model`` whose graph inputs are only the real feeds.
-
-    A real feed is a graph input that is not an initializer and that some node consumes; the
-    shipped int8 SFace file has exactly one (``data``). Raises ModelError if none remains.
-    """
-    pruned = onnx.ModelProto()
-    pruned.CopyFrom(model)
-    graph = pruned.graph
-    init_names = {t.name for t in graph.initializer}
-    consumed = {name for node in graph.node for name in node.input}
-    keep = [inp for inp in graph.input if inp.name not in init_names and inp.name in consumed]
-    if not keep:
-        raise ModelError("The ONNX model has no image input left after pruning; it is not an SFace model.")
-    del graph.input[:]
-    graph.input.extend(keep)
-    return pruned
-
-
-def _set_dynamic_batch(model: onnx.ModelProto) -> None:
-    """Make dim 0 of every graph input and output symbolic ('batch'), in place."""
-    for value in [*model.graph.input, *model.graph.output]:
-        dims = value.type.tensor_type.shape.dim
-        if dims:
-            dims[0].Clear()
-            dims[0].dim_param = "batch"
+#: One implementation of DequantizeLinear, graph-input pruning and dynamic batch for app and trainer.
+dequantize_blockwise = dequantize_tensor
+prune_graph_inputs = prune_initializer_inputs
 
 
 def load_sface_onnx(path: Path | None = None, *, dynamic_batch: bool = False) -> onnx.ModelProto:
@@ -148,7 +80,7 @@ def load_sface_onnx(path: Path | None = None, *, dynamic_batch: bool = False) ->
         raise ModelError(f"Cannot read {src} as an ONNX model ({exc}). Restore or re-export the file.") from exc
     pruned = prune_graph_inputs(model)
     if dynamic_batch:
-        _set_dynamic_batch(pruned)
+        make_batch_dynamic(pruned, "batch")
     return pruned
 
 
