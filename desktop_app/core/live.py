@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -18,12 +18,10 @@ from .latest_frame import LatestFrameReader
 from .quality import recognition_issues
 from .service import FaceGate
 from .sources import Frame, open_source
-from .types import StageTimes
+from .types import Face, StageTimes
 
 #: Granted names remembered for at most this many tracks (track ids never repeat).
 MAX_HELD_TRACKS = 64
-#: Side (pixels) of the snapshot stored with each event (the aligned face crop).
-SNAPSHOT_SIDE = 112
 
 
 @dataclass(frozen=True)
@@ -89,6 +87,9 @@ class LiveSession:
 
     def process(self, frame: Frame) -> FrameResult:
         gate = self.gate
+        threshold = gate.threshold  # recalibrated after enrolment or erasure: follow it, keep the tracks
+        if threshold != self.policy.config.threshold:
+            self.policy.config = replace(self.policy.config, threshold=threshold)
         analysis = gate.engine.analyze(frame.image)
         t0 = time.perf_counter()
         embs = np.stack([f.embedding for f in analysis.faces]) if analysis.faces else np.zeros((0, 1), np.float32)
@@ -124,7 +125,7 @@ class LiveSession:
         times = StageTimes(detect_ms=t.detect_ms, align_ms=t.align_ms, embed_ms=t.embed_ms, search_ms=search_ms)
         return FrameResult(index=frame.index, faces=tuple(faces), events=events, times=times)
 
-    def _log(self, ev: DecisionEvent, faces: list, obs: list[FrameObservation], frame: Frame) -> LoggedEvent:  # type: ignore[type-arg]
+    def _log(self, ev: DecisionEvent, faces: list[Face], obs: list[FrameObservation], frame: Frame) -> LoggedEvent:
         gate = self.gate
         snapshot = self._snapshot(ev, faces, obs, frame.image)
         person_id = ev.person_id if ev.decision == "granted" else None
@@ -141,7 +142,8 @@ class LiveSession:
         return LoggedEvent(event_id, person_id, name, ev.decision, float(ev.score), ev.track_id, ts)
 
     @staticmethod
-    def _snapshot(ev: DecisionEvent, faces: list, obs: list[FrameObservation], image: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
+    def _snapshot(ev: DecisionEvent, faces: list[Face], obs: list[FrameObservation], image: np.ndarray) -> np.ndarray:
+        """The event's face: its aligned crop, else the box cut from the frame."""
         for face, o in zip(faces, obs, strict=True):
             if o.box == ev.box:
                 return np.asarray(face.crop)
