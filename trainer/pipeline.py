@@ -25,11 +25,12 @@ from typing import Any
 import numpy as np
 
 from desktop_app.core.errors import FaceGateError, ModelError
+from desktop_app.core.model_prior import measure_prior, prior_path
 from desktop_app.core.service import FaceGate
 from desktop_app.core.storage.records import ModelRecord
 
 from .data import CropCache, TrainSplit, check_trainable, crops_from_store, split_held_out, to_tensor
-from .evaluate import Comparison, build_eval_data, compare_models, save_report
+from .evaluate import Comparison, build_eval_data, compare_models, save_report, stranger_crops
 from .gate import GateConfig, GateDecision, decide
 from .model.sface import SFaceNet, export_onnx, onnx_parity
 from .train import EpochStats, TrainConfig, TrainResult, train
@@ -110,8 +111,13 @@ def deploy_candidate(fg: FaceGate, model: SFaceNet, split: TrainSplit, *, work_d
                      n_strangers: int = 200, gate_config: GateConfig | None = None, dry_run: bool = False,
                      device: str = "cpu", name: str | None = None, training: TrainResult | None = None,
                      progress: ProgressFn | None = None, cancelled: CancelFn | None = None,
-                     actor: str = "trainer", cache: CropCache | None = None) -> RetrainOutcome:
+                     actor: str = "trainer", cache: CropCache | None = None,
+                     prior_strangers: int = 2000) -> RetrainOutcome:
     """Export, evaluate against the active model, gate, and (unless ``dry_run``) deploy ``model``.
+
+    On deploy with ``lfw_dir``, the new model's per-comparison impostor tail is measured on
+    ``prior_strangers`` LFW single-image people and saved beside it in the registry folder, so the
+    app calibrates the new model's threshold with a prior as it does for the shipped one (0 skips).
 
     ``split`` gives the roster evaluation: ``split.train`` crops are the gallery, ``split.held_out``
     the probes. The evaluation data (LFW subset, strangers) is described in :mod:`trainer.evaluate`;
@@ -195,6 +201,8 @@ def deploy_candidate(fg: FaceGate, model: SFaceNet, split: TrainSplit, *, work_d
         vecs = fg.engine.embedder.embed(data.strangers)
         fg.store.add_strangers(vecs, rec.sha256, "lfw-single-image")
         say(0, 0, f"deploy: {len(vecs)} LFW stranger faces added to the calibration pool of the new model")
+    if lfw_dir is not None and prior_strangers > 0:
+        _write_score_prior(fg, rec, lfw_dir, prior_strangers, cache or data.cache, say)
     try:
         cal = fg.calibrate()
         say(1, 1, f"deploy: threshold recalibrated to {cal.threshold:.4f} for FPIR {cal.target_fpir:g}")
@@ -203,6 +211,22 @@ def deploy_candidate(fg: FaceGate, model: SFaceNet, split: TrainSplit, *, work_d
     fg.store.audit(actor, "model.retrain.deployed", {"sha256": rec.sha256, "name": rec.name,
                                                       "parent_sha256": previous.sha256})
     return outcome("deployed", comparison, decision, rec)
+
+
+def _write_score_prior(fg: FaceGate, rec: ModelRecord, lfw_dir: Path, count: int, cache: CropCache,
+                       say: Callable[[int, int, str], None]) -> None:
+    """Measure and save the score prior of the newly active model (see desktop_app.core.model_prior)."""
+    say(0, 1, f"deploy: measuring the new model's impostor score tail on {count} LFW strangers")
+    crops = stranger_crops(lfw_dir, count, cache, seed=1)
+    flip = fg.engine.embedder.flip
+    try:
+        prior = measure_prior(fg.engine.embedder.embed(crops), rec.sha256, flip, "LFW single-image people")
+    except ValueError as exc:
+        say(0, 0, f"deploy: no score prior ({exc})")
+        return
+    dst = prior_path(fg.registry.folder, rec.sha256, flip)
+    dst.write_text(prior.to_json() + "\n")
+    say(1, 1, f"deploy: score prior saved to {dst.name} ({prior.comparisons} comparisons)")
 
 
 def retrain(db_path: Path | FaceGate, config: TrainConfig | None = None, lfw_dir: Path | None = None,

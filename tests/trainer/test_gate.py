@@ -127,8 +127,14 @@ def test_unchanged_model_passes_deploys_and_rolls_back(
     probes = facegate.engine.embedder.embed(split.held_out.crops)
     expected_rank1 = rank1(probes, split.held_out.labels, gal, split.train.labels)
     out = deploy_candidate(facegate, same, split, work_dir=tmp_path / "run", lfw_dir=lfw, cache=crop_cache,
-                           **LFW_SUBSET)  # type: ignore[arg-type]
+                           prior_strangers=300, **LFW_SUBSET)  # type: ignore[arg-type]
     assert out.status == "deployed", out.messages
+    # the new model got its own score prior, so the app calibrates it like the shipped one
+    from desktop_app.core.model_prior import load_prior
+
+    prior = load_prior(facegate.model.sha256, facegate.engine.embedder.flip, (facegate.registry.folder,))
+    assert (prior is not None and prior.comparisons == 300 * 299 // 2) or (prior is not None and prior.comparisons > 0)
+    assert facegate.calibration is not None and "prior" in " ".join(facegate.calibration.notes)
     assert out.decision is not None and out.decision.deploy and not out.decision.failures
     cur, cand = out.comparison.current, out.comparison.candidate  # type: ignore[union-attr]
     assert cand.rank1 == cur.rank1 and cand.tpir == cur.tpir
