@@ -179,6 +179,14 @@ class DecisionPolicy:
                 events.append(DecisionEvent(tid, person, GRANTED, max(mine), box, len(mine), st.frames, ts))
         return [(t, o) for t, o in zip(track_ids, observations, strict=True)], events
 
+    def granted(self, track_id: int) -> int | None:
+        """The person this live track was granted as (also when the event was held back by the
+        cooldown), or None."""
+        st = self._tracks.get(track_id)
+        if st is None or not st.granted:
+            return None
+        return next(iter(st.granted))
+
     def reset(self) -> None:
         """Forget all tracks and cooldowns (e.g. when the camera changes)."""
         self._tracker.reset()

@@ -20,9 +20,6 @@ from .service import FaceGate
 from .sources import Frame, open_source
 from .types import Face, StageTimes
 
-#: Granted names remembered for at most this many tracks (track ids never repeat).
-MAX_HELD_TRACKS = 64
-
 
 @dataclass(frozen=True)
 class TrackedFace:
@@ -71,7 +68,6 @@ class LiveSession:
         self.camera = camera or gate.config.camera.name
         self.log_unknown = log_unknown
         self.policy = DecisionPolicy(self._decision_config())
-        self._granted: dict[int, tuple[int, str]] = {}  # track id -> (person id, name)
 
     def _decision_config(self) -> DecisionConfig:
         d = self.gate.config.decision
@@ -83,7 +79,6 @@ class LiveSession:
     def refresh(self) -> None:
         """Take new settings / threshold (after enrolment, calibration or a settings change)."""
         self.policy = DecisionPolicy(self._decision_config())
-        self._granted.clear()
 
     def process(self, frame: Frame) -> FrameResult:
         gate = self.gate
@@ -101,20 +96,18 @@ class LiveSession:
                for f, m, ok in zip(analysis.faces, matches, usable, strict=True)]
         assigned, decisions = self.policy.update(frame.ts, obs)
         track_ids = [tid for tid, _ in assigned]
-        if len(self._granted) > MAX_HELD_TRACKS:  # ids only grow: forget the oldest tracks
-            for tid in sorted(self._granted)[: len(self._granted) - MAX_HELD_TRACKS]:
-                del self._granted[tid]
         events = tuple(self._log(ev, analysis.faces, obs, frame) for ev in decisions
                        if ev.decision == "granted" or self.log_unknown)
         faces: list[TrackedFace] = []
         for tid, face, m, ok in zip(track_ids, analysis.faces, matches, usable, strict=True):
-            held = self._granted.get(tid)
-            if held is not None:
-                faces.append(TrackedFace(tid, face.detection.box, held[1], held[0],
+            held = self.policy.granted(tid)
+            person = gate.store.get_person(held) if held is not None else None
+            if person is not None:
+                faces.append(TrackedFace(tid, face.detection.box, person.name, person.id,
                                          m.score if m else -1.0, "recognised"))
             elif gate.accepts(m) and m is not None:
-                person = gate.store.get_person(m.person_id)
-                faces.append(TrackedFace(tid, face.detection.box, person.name if person else None,
+                voted = gate.store.get_person(m.person_id)
+                faces.append(TrackedFace(tid, face.detection.box, voted.name if voted else None,
                                          m.person_id, m.score, "match"))
             elif not ok:
                 faces.append(TrackedFace(tid, face.detection.box, None, None, -1.0, "poor-view"))
@@ -133,7 +126,6 @@ class LiveSession:
         if person_id is not None:
             person = gate.store.get_person(person_id)
             name = person.name if person else None
-            self._granted[ev.track_id] = (person_id, name or "")
         ts = datetime.now(UTC)
         event_id = gate.store.log_event(
             person_id=person_id, score=float(ev.score), decision=ev.decision, camera=self.camera,

@@ -198,6 +198,7 @@ class VideoFileSource:
         self._fps = 0.0
         self._frame_count = 0
         self._t0 = 0.0
+        self._clock0 = 0.0
         self._paced = 0
 
     @property
@@ -237,6 +238,7 @@ class VideoFileSource:
         self._count = 0
         self._since_rewind = 0
         self._paced = 0
+        self._clock0 = time.monotonic()
 
     def _decode_next(self) -> np.ndarray | None:
         assert self._cap is not None
@@ -273,7 +275,10 @@ class VideoFileSource:
             return None
         if self.realtime and self._fps > 0:
             self._pace()
-        frame = Frame(to_bgr(image), self._count, time.monotonic(), self.name)
+        # Unpaced files run on the video's own clock (open time + index / fps), so cooldowns and
+        # votes mean the same in footage processed faster or slower than real time.
+        ts = self._clock0 + self._count / self._fps if not self.realtime and self._fps > 0 else time.monotonic()
+        frame = Frame(to_bgr(image), self._count, ts, self.name)
         self._count += 1
         self._since_rewind += 1
         return frame
