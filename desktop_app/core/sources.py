@@ -125,7 +125,33 @@ def _release(capture: cv2.VideoCapture | None) -> None:
             logger.debug("VideoCapture.release failed", exc_info=True)
 
 
-class WebcamSource:
+class _LiveCapture:
+    """Reading and closing shared by the live OpenCV captures (webcam, stream): a failed read means
+    the camera is gone, reported as SourceError so the reader reconnects."""
+
+    name: str
+    _cap: cv2.VideoCapture | None
+    _count: int
+
+    def _lost_message(self) -> str:
+        raise NotImplementedError
+
+    def read(self) -> Frame | None:
+        if self._cap is None:
+            raise SourceError(f"{self.name} is not open; call open() first.")
+        ok, image = self._cap.read()
+        if not ok or image is None:
+            raise SourceError(self._lost_message())
+        frame = Frame(to_bgr(image), self._count, time.monotonic(), self.name)
+        self._count += 1
+        return frame
+
+    def close(self) -> None:
+        _release(self._cap)
+        self._cap = None
+
+
+class WebcamSource(_LiveCapture):
     """A local camera by OpenCV index (0 is the default camera). Live.
 
     width/height: requested capture size in pixels (the driver may pick the nearest it supports).
@@ -163,19 +189,8 @@ class WebcamSource:
         self._cap = cap
         self._count = 0
 
-    def read(self) -> Frame | None:
-        if self._cap is None:
-            raise SourceError(f"{self.name} is not open; call open() first.")
-        ok, image = self._cap.read()
-        if not ok or image is None:
-            raise SourceError(f"Camera {self.index} stopped delivering frames (unplugged or in use?).")
-        frame = Frame(to_bgr(image), self._count, time.monotonic(), self.name)
-        self._count += 1
-        return frame
-
-    def close(self) -> None:
-        _release(self._cap)
-        self._cap = None
+    def _lost_message(self) -> str:
+        return f"Camera {self.index} stopped delivering frames (unplugged or in use?)."
 
 
 class VideoFileSource:
@@ -304,7 +319,7 @@ def _mask_credentials(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-class StreamSource:
+class StreamSource(_LiveCapture):
     """A network stream (rtsp://, rtsps://, rtmp://, http://, https://) read through FFmpeg. Live.
 
     open_timeout_s / read_timeout_s: how long FFmpeg may wait to connect / for a frame, seconds.
@@ -350,19 +365,8 @@ class StreamSource:
         self._cap = cap
         self._count = 0
 
-    def read(self) -> Frame | None:
-        if self._cap is None:
-            raise SourceError(f"{self.name} is not open; call open() first.")
-        ok, image = self._cap.read()
-        if not ok or image is None:
-            raise SourceError(f"The stream {self.name} stopped delivering frames (network or camera down?).")
-        frame = Frame(to_bgr(image), self._count, time.monotonic(), self.name)
-        self._count += 1
-        return frame
-
-    def close(self) -> None:
-        _release(self._cap)
-        self._cap = None
+    def _lost_message(self) -> str:
+        return f"The stream {self.name} stopped delivering frames (network or camera down?)."
 
 
 def _natural_key(path: Path) -> tuple[tuple[int, int | str], ...]:

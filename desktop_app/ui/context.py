@@ -17,11 +17,13 @@ from .pin import AdminLock
 
 class ChangeHub(QObject):
     """people_changed: people/samples added, edited or erased (the gallery changed with them);
-    events_changed: new events logged; settings_changed: configuration saved."""
+    events_changed: new events logged; settings_changed: configuration saved; model_changed: another
+    embedding model became active (retrain deployed, roll back), with its gallery and threshold."""
 
     people_changed = Signal()
     events_changed = Signal()
     settings_changed = Signal()
+    model_changed = Signal()
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""The main window: the door view, and behind the admin PIN the people, events, attendance and
-settings screens and the enrolment wizard; a status bar with fps, latency, execution provider,
+"""The main window: the door view, and behind the admin PIN the people, events, attendance, models
+(retrain, roll back) and settings screens and the enrolment wizard; a status bar with fps, latency, execution provider,
 camera state and gallery size. Kiosk mode: full screen door view only."""
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from .enrol_wizard import EnrolWizard
 from .events_page import AttendancePage, EventsPage
 from .icon import app_icon, lock_icon
 from .jobs import JobRunner
+from .models_page import ModelsPage
 from .people_page import PeoplePage
 from .pin import AdminLock
 from .pin_dialogs import PinDialog, SetPinDialog
@@ -40,10 +41,10 @@ from .settings_page import SettingsPage
 
 log = logging.getLogger(__name__)
 
-PAGES = ("door", "people", "events", "attendance", "settings")
-ADMIN_PAGES = frozenset({"people", "settings"})
+PAGES = ("door", "people", "events", "attendance", "models", "settings")
+ADMIN_PAGES = frozenset({"people", "models", "settings"})
 PAGE_TITLES = {"door": "Door", "people": "People", "events": "Events", "attendance": "Attendance",
-               "settings": "Settings"}
+               "models": "Models", "settings": "Settings"}
 
 
 class MainWindow(QMainWindow):
@@ -82,8 +83,9 @@ class MainWindow(QMainWindow):
             self.events = EventsPage(self.ctx)
             self.attendance = AttendancePage(self.ctx)
             self.settings = SettingsPage(self.ctx)
+            self.models = ModelsPage(self.ctx)
             self.pages.update(people=self.people, events=self.events, attendance=self.attendance,
-                              settings=self.settings)
+                              models=self.models, settings=self.settings)
             self.people.enrol_requested.connect(lambda name, mode: self.open_enrolment(name, mode))
             self.settings.applied.connect(self._settings_applied)
         for w in self.pages.values():
@@ -100,6 +102,7 @@ class MainWindow(QMainWindow):
         worker.stats_updated.connect(self._on_stats)
         worker.error.connect(lambda msg: self.statusBar().showMessage(msg, 8000))
         self.door.source_requested.connect(self._source_requested)
+        self.hub.model_changed.connect(self.refresh_status)
 
         self._lock_timer = QTimer(self)
         self._lock_timer.setInterval(1000)
@@ -161,6 +164,11 @@ class MainWindow(QMainWindow):
         self.gallery_label = QLabel(self._gallery_text(len(self.gate.gallery), self.gate.gallery.person_count))
         for w in (self.camera_label, self.fps_label, self.latency_label, self.provider_label, self.gallery_label):
             sb.addPermanentWidget(w)
+
+    def refresh_status(self) -> None:
+        """Show the gate's execution provider and gallery size now (after a model change)."""
+        self.provider_label.setText(f"Provider: {self.gate.provider}")
+        self.gallery_label.setText(self._gallery_text(len(self.gate.gallery), self.gate.gallery.person_count))
 
     @staticmethod
     def _gallery_text(templates: int, persons: int) -> str:
