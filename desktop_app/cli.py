@@ -147,9 +147,11 @@ def cmd_identify(args: argparse.Namespace) -> int:
             for r in results:
                 if args.json:
                     print(json.dumps({"image": str(path), "name": r.name, "score": round(r.score, 4),
-                                      "box": [round(v, 1) for v in r.box], "too_small": r.too_small}))
+                                      "box": [round(v, 1) for v in r.box], "too_small": r.too_small,
+                                      "allowed": r.allowed}))
                 else:
                     label = r.name or ("too small" if r.too_small else "unknown")
+                    label += "" if r.allowed else " (deactivated: not allowed)"
                     print(f"{path}: {label} {r.score:.3f}")
     return status
 

@@ -25,7 +25,8 @@ from .types import Face, StageTimes
 class TrackedFace:
     """One face in one frame. box: (x, y, w, h) pixels; name None when not (yet) recognised;
     score: best person cosine of this frame (-1 when not matched); status: "recognised" (a granted
-    decision holds for its track), "match" (this frame votes for name), "unknown", "poor-view"
+    decision holds for its track), "denied" (recognised as a deactivated person), "match" (this frame
+    votes for name), "unknown", "poor-view"
     (profile or blurred: tracked, not matched), or "too-small"."""
 
     track_id: int
@@ -38,7 +39,8 @@ class TrackedFace:
 
 @dataclass(frozen=True)
 class LoggedEvent:
-    """An event written to the store: id, person (None for unknown), decision, score, track, and
+    """An event written to the store: id, person (None for unknown), decision ("granted", "denied" for
+    a recognised but deactivated person, "unknown"), score, track, and
     its time (aware UTC datetime, the same as stored)."""
 
     event_id: int
@@ -104,7 +106,7 @@ class LiveSession:
             person = gate.store.get_person(held) if held is not None else None
             if person is not None:
                 faces.append(TrackedFace(tid, face.detection.box, person.name, person.id,
-                                         m.score if m else -1.0, "recognised"))
+                                         m.score if m else -1.0, "recognised" if person.active else "denied"))
             elif gate.accepts(m) and m is not None:
                 voted = gate.store.get_person(m.person_id)
                 faces.append(TrackedFace(tid, face.detection.box, voted.name if voted else None,
@@ -123,15 +125,18 @@ class LiveSession:
         snapshot = self._snapshot(ev, faces, obs, frame.image)
         person_id = ev.person_id if ev.decision == "granted" else None
         name = None
+        decision = ev.decision
         if person_id is not None:
             person = gate.store.get_person(person_id)
             name = person.name if person else None
+            if person is not None and not person.active:
+                decision = "denied"  # recognised, but deactivated: the guard sees who was refused
         ts = datetime.now(UTC)
         event_id = gate.store.log_event(
-            person_id=person_id, score=float(ev.score), decision=ev.decision, camera=self.camera,
+            person_id=person_id, score=float(ev.score), decision=decision, camera=self.camera,
             model_sha256=gate.model.sha256, snapshot=snapshot, track_id=ev.track_id, ts=ts,
         )
-        return LoggedEvent(event_id, person_id, name, ev.decision, float(ev.score), ev.track_id, ts)
+        return LoggedEvent(event_id, person_id, name, decision, float(ev.score), ev.track_id, ts)
 
     @staticmethod
     def _snapshot(ev: DecisionEvent, faces: list[Face], obs: list[FrameObservation], image: np.ndarray) -> np.ndarray:

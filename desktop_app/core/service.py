@@ -79,6 +79,8 @@ class Identification:
     second_score: float
     accepted: bool
     too_small: bool = False
+    #: False when the face was recognised as a person who is not allowed in (deactivated)
+    allowed: bool = True
     #: why the face was not matched although found (profile, blurred): empty when it was matchable
     quality_reasons: tuple[str, ...] = field(default_factory=tuple)
 
@@ -155,7 +157,7 @@ class FaceGate:
         """The gallery for the active model. Small galleries are exact and rebuilt from the database
         in milliseconds; HNSW galleries are persisted beside the database and reloaded when the
         file matches the database's templates, else rebuilt and saved."""
-        ids, persons, vecs = self.store.templates(self.model.sha256)
+        ids, persons, vecs = self.store.templates(self.model.sha256, active_only=False)
         kind = self.config.recognition.gallery
         if kind == "exact" or (kind == "auto" and len(ids) < EXACT_BELOW):
             return build_gallery(ids, persons, vecs, kind="exact", dim=self.engine.embedder.dim)
@@ -231,7 +233,7 @@ class FaceGate:
             if stranger_images:
                 self.add_strangers(stranger_images)
             target = target_fpir if target_fpir is not None else self.config.recognition.target_fpir
-            _, persons, vecs = self.store.templates(self.model.sha256)
+            _, persons, vecs = self.store.templates(self.model.sha256, active_only=False)
             strangers = self.store.strangers(self.model.sha256)
             prior = load_prior(self.model.sha256, self.engine.embedder.flip, (self.registry.folder,))
             floor = prior.threshold_for_gallery(target, len(persons)) if prior is not None else None
@@ -297,6 +299,7 @@ class FaceGate:
                 person_id=person.id if person else None,
                 score=m.score if m else -1.0, second_score=m.second_score if m else -1.0,
                 accepted=ok and person is not None, quality_reasons=issues,
+                allowed=person.active if person is not None else True,
             ))
         out.extend(
             Identification(box=d.box, name=None, person_id=None, score=-1.0, second_score=-1.0,

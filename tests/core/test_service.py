@@ -4,6 +4,7 @@ headless, erase, and the bad inputs a real site produces."""
 from __future__ import annotations
 
 import shutil
+from datetime import date
 import sqlite3
 from pathlib import Path
 
@@ -211,3 +212,18 @@ def test_hnsw_gallery_persists_beside_the_database_and_forgets_erased(tmp_path: 
         g.erase_person(obama.id)
     with FaceGate(db, device="cpu") as g:
         assert len(g.gallery) == 2 and obama.id not in g.gallery.person_ids().tolist()
+
+
+def test_deactivated_person_is_denied_by_name_not_granted(gate: FaceGate, clips: Path) -> None:
+    lin = gate.store.find_person(LIN)
+    assert lin is not None
+    gate.store.update_person(lin.id, active=False)
+    gate.rebuild_gallery()
+    assert lin.id in gate.gallery.person_ids().tolist()  # still recognised...
+    summary = run_headless(gate, str(clips / "short_hamilton_clip.mp4"), max_frames=60)
+    decisions = {(e.decision, e.name) for e in summary.events}
+    assert ("denied", LIN) in decisions  # ...and refused by name
+    assert not any(e.decision == "granted" for e in summary.events)
+    assert gate.store.attendance(date.today(), date.today(), person_id=lin.id) == []
+    photo = gate.identify(read_image(clips / "lin-manuel-miranda.png"))
+    assert [(r.name, r.allowed) for r in photo if r.accepted] == [(LIN, False)]

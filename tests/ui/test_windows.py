@@ -85,7 +85,7 @@ def test_lookalike_warning_and_people_editing(qtbot: object, window: MainWindow,
     assert wizard.warnings.isVisible() and LIN in wizard.warnings.text()
     wizard.close()
 
-    # edit that person: rename, department, inactive (left out of the gallery), then active again
+    # edit that person: rename, department, inactive (denied at the door), then active again
     assert win.navigate("people")
     page = win.people
     double = gate.store.find_person("Lin Double")
@@ -94,7 +94,9 @@ def test_lookalike_warning_and_people_editing(qtbot: object, window: MainWindow,
     page.department_edit.setText("Testing")
     page.active_box.setChecked(False)
     assert page.save()
-    qtbot.waitUntil(lambda: double.id not in set(gate.gallery.person_ids().tolist()), timeout=20000)  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: not gate.store.get_person(double.id).active, timeout=20000)  # type: ignore[attr-defined,union-attr]
+    # a deactivated person stays in the gallery: the door recognises and refuses them by name ("denied")
+    assert double.id in set(gate.gallery.person_ids().tolist())
     edited = gate.store.get_person(double.id)
     assert edited is not None and edited.name == "Lin Double II" and edited.department == "Testing"
     assert not edited.active
