@@ -21,15 +21,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
-from desktop_app.core.engine import Analysis
 from desktop_app.core.latest_frame import FINAL_STATES, LatestFrameReader
 from desktop_app.core.live import FrameResult, LiveSession, LoggedEvent
 from desktop_app.core.service import MANY_FACES_AREA_RATIO, FaceGate
@@ -149,79 +148,6 @@ class _Window:
         return fps, float(np.mean([t[1] for t in recent])), float(np.mean([t[2] for t in recent]))
 
 
-class _RecordingEngine:
-    """The gate's face engine, keeping the last analysis it made (so the worker sees the embeddings
-    behind a FrameResult). Everything else is delegated."""
-
-    def __init__(self, gate: FaceGate) -> None:
-        self._gate = gate
-        self.last: Analysis | None = None
-
-    def analyze(self, image: np.ndarray, **kwargs: Any) -> Analysis:
-        analysis = self._gate.engine.analyze(image, **kwargs)
-        self.last = analysis
-        return analysis
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._gate.engine, name)
-
-
-class _GateView:
-    """The FaceGate as the LiveSession sees it: the same object, but with a recording engine."""
-
-    def __init__(self, gate: FaceGate) -> None:
-        self._gate = gate
-        self.engine = _RecordingEngine(gate)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._gate, name)
-
-
-class TrackContinuity:
-    """Keeps a held name on the face it belongs to (adapter over ``LiveSession``).
-
-    ``LiveSession`` shows a granted person's name on their track for as long as the track lives; the
-    IoU tracker may carry a track over a scene cut or a swap onto another person's face. Here each
-    track's face embedding is compared with the one of its previous frame: the same person stays
-    above ``min_cosine`` (0.66 at the lowest on the Hamilton clip), another person falls far below
-    (0.17 at its cut). Once broken, a track never shows the held name again. Embeddings: (D,)
-    float32, L2-normalised; scores are cosines.
-    """
-
-    def __init__(self, min_cosine: float = 0.4, forget_after: int = 300) -> None:
-        self.min_cosine = min_cosine
-        self.forget_after = forget_after
-        self._last: dict[int, tuple[np.ndarray, int]] = {}
-        self.broken: set[int] = set()
-        self._frame = 0
-
-    def apply(self, result: FrameResult, analysis: Analysis | None) -> FrameResult:
-        """``result`` with held names removed from tracks whose face changed identity."""
-        self._frame += 1
-        if analysis is None:
-            return result
-        faces = list(result.faces)
-        changed = False
-        for i, face in enumerate(analysis.faces[: len(faces)]):
-            tf = faces[i]
-            if tf.track_id < 0:
-                continue
-            emb = np.asarray(face.embedding, np.float32)
-            prev = self._last.get(tf.track_id)
-            if prev is not None and float(prev[0] @ emb) < self.min_cosine:
-                self.broken.add(tf.track_id)
-            self._last[tf.track_id] = (emb, self._frame)
-            if tf.track_id in self.broken and tf.status == "recognised":
-                faces[i] = replace(tf, name=None, person_id=None, status="unknown")
-                changed = True
-        if self._frame % 50 == 0:
-            old = [t for t, (_, seen) in self._last.items() if self._frame - seen > self.forget_after]
-            for t in old:
-                del self._last[t]
-                self.broken.discard(t)
-        return replace(result, faces=tuple(faces)) if changed else result
-
-
 class CaptureSignals(QObject):
     """The worker's signals, on an object that lives in the GUI thread, so that every receiver,
     a plain function or lambda included, runs in the GUI thread (PySide6 runs a callable that is
@@ -266,8 +192,6 @@ class CaptureWorker(QObject):
         self._slot_free.set()
         self._reader: LatestFrameReader | None = None
         self._session: LiveSession | None = None
-        self._view = _GateView(gate)
-        self._continuity = TrackContinuity()
         self._generation = 0
         self._mode = LIVE
         self._photos: dict[int, np.ndarray | None] = {}
@@ -385,9 +309,7 @@ class CaptureWorker(QObject):
         def factory() -> FrameSource:
             return first.pop() if first else request.build()
 
-        self._view = _GateView(self.gate)
-        self._session = LiveSession(cast(FaceGate, self._view))
-        self._continuity = TrackContinuity()
+        self._session = LiveSession(self.gate)  # its tracker keeps a name on the face it belongs to
         self._threshold = self.gate.threshold
         self._window = _Window()
         self._reader = LatestFrameReader(factory, drop_stale=live or request.realtime, on_state=on_state)
@@ -429,7 +351,7 @@ class CaptureWorker(QObject):
 
     def _process_live(self, frame: Any) -> float:
         assert self._session is not None
-        result = self._continuity.apply(self._session.process(frame), self._view.engine.last)
+        result = self._session.process(frame)
         if result.events:
             self.events_logged.emit(tuple(self._door_event(ev) for ev in result.events))
         if self._slot_free.is_set():

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +96,17 @@ class JobRunner(QObject):
             self.pool.setMaxThreadCount(2)
         self._jobs: set[Job] = set()
 
-    def start(self, fn: Callable[[ProgressFn, CancelledFn], Any], name: str = "job") -> Job:
+    def start(self, fn: Callable[[ProgressFn, CancelledFn], Any], name: str = "job",
+              setup: Callable[[Job], object] | None = None) -> Job:
+        """Run ``fn`` in the pool. The job is queued on the next turn of the event loop, so signals
+        connected right after ``start`` returns (in the same GUI-thread call) are never missed, even
+        by a job that finishes at once. ``setup(job)`` runs before that too."""
         job = Job(fn, name)
         self._jobs.add(job)
         job.signals.finished.connect(lambda j=job: self._jobs.discard(j))
-        self.pool.start(job)
+        if setup is not None:
+            setup(job)
+        QTimer.singleShot(0, lambda: self.pool.start(job))
         return job
 
     @property

@@ -130,7 +130,7 @@ class PeoplePage(QWidget):
         self.name_edit = QLineEdit()
         self.employee_edit = QLineEdit()
         self.department_edit = QLineEdit()
-        self.active_box = QCheckBox("Active (recognised at the door)")
+        self.active_box = QCheckBox("Active (allowed through the door; inactive people are refused by name)")
         self.save_btn = QPushButton("Save changes")
         self.save_btn.setProperty("primary", True)
         self.status = QLabel("")

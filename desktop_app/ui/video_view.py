@@ -24,8 +24,8 @@ class Overlay:
 
 
 def overlays_for_faces(faces: Sequence[object]) -> list[Overlay]:
-    """Overlays for ``TrackedFace`` objects of a FrameResult (recognised green, votes light green,
-    unknown amber, profile/blurred grey, too small grey and dashed)."""
+    """Overlays for ``TrackedFace`` objects of a FrameResult (recognised green, deactivated red,
+    votes light green, unknown amber, profile/blurred grey, too small grey and dashed)."""
     out: list[Overlay] = []
     for f in faces:
         status = getattr(f, "status", "unknown")
@@ -39,6 +39,8 @@ def overlays_for_faces(faces: Sequence[object]) -> list[Overlay]:
         elif status == "recognised":
             out.append(Overlay(box, f"{name}  {score:.2f}" if score > -1.0 else str(name),  # type: ignore[arg-type]
                                theme.GRANTED))
+        elif status == "denied":  # recognised as a deactivated person
+            out.append(Overlay(box, f"{name}  DENIED", theme.DENIED))  # type: ignore[arg-type]
         elif status == "match":
             out.append(Overlay(box, f"{name}?  {score:.2f}", theme.MATCH))  # type: ignore[arg-type]
         else:
