@@ -37,6 +37,7 @@ from desktop_app.core.calibration import calibrate
 from desktop_app.core.embedder import Embedder
 from desktop_app.core.lfw import LfwPair, evaluate_pairs, lfw_single_image_people, read_pairs
 from desktop_app.core.metrics import map_at_r, open_set_identification, rank1, recall_at_k, roc
+from desktop_app.core.model_prior import measure_prior
 
 from .data import CropCache, FaceCrops
 
@@ -178,7 +179,7 @@ def stranger_crops(lfw_dir: Path, count: int, cache: CropCache, seed: int = 0,
 
 
 def build_eval_data(gallery: FaceCrops, probes: FaceCrops, *, lfw_dir: Path | None = None,
-                    lfw_folds: int = 10, lfw_pairs_per_fold: int | None = None, n_strangers: int = 200,
+                    lfw_folds: int = 10, lfw_pairs_per_fold: int | None = None, n_strangers: int = 600,
                     target_fpir: float = 1e-3, cache: CropCache | None = None,
                     progress: StageProgress | None = None) -> EvalData:
     """Gather the evaluation data; with ``lfw_dir`` the LFW pairs' crops and the strangers are
@@ -235,6 +236,17 @@ def _person_top(queries: np.ndarray, gallery: np.ndarray, labels: np.ndarray,
     return classes[best], per[np.arange(per.shape[0]), best]
 
 
+def _prior_floor(strangers: np.ndarray, templates: int, target_fpir: float) -> float | None:
+    """Threshold floor from this model's own impostor tail measured on the calibration strangers, as
+    the app calibrates (desktop_app.core.model_prior): each model gets its own, so the comparison is
+    fair; None when there are too few strangers (then the site-data tail model alone decides)."""
+    try:
+        prior = measure_prior(strangers, "", flip=True, source="evaluation strangers")
+    except ValueError:
+        return None
+    return prior.threshold_for_gallery(target_fpir, templates)
+
+
 def evaluate_model(model_path: Path, data: EvalData, *, name: str = "", device: str = "cpu",
                    flip: bool = True, progress: StageProgress | None = None) -> tuple[ModelReport, Scores]:
     """Evaluate one ONNX embedder on ``data`` through the app's Embedder (see the module docstring)."""
@@ -266,7 +278,8 @@ def evaluate_model(model_path: Path, data: EvalData, *, name: str = "", device: 
         source = "leave-one-person-out"
     try:
         cal = calibrate(g_vec, g_lab, cal_strangers if len(cal_strangers) else None,
-                        target_fpir=data.target_fpir)
+                        target_fpir=data.target_fpir, prior_threshold=_prior_floor(cal_strangers, len(g_lab),
+                                                                                   data.target_fpir))
         threshold = cal.threshold
     except ValueError:
         pass

@@ -108,7 +108,7 @@ def export_candidate(model: SFaceNet, path: Path, check_images: np.ndarray,
 
 def deploy_candidate(fg: FaceGate, model: SFaceNet, split: TrainSplit, *, work_dir: Path,
                      lfw_dir: Path | None = None, lfw_folds: int = 10, lfw_pairs_per_fold: int | None = None,
-                     n_strangers: int = 200, gate_config: GateConfig | None = None, dry_run: bool = False,
+                     n_strangers: int = 600, gate_config: GateConfig | None = None, dry_run: bool = False,
                      device: str = "cpu", name: str | None = None, training: TrainResult | None = None,
                      progress: ProgressFn | None = None, cancelled: CancelFn | None = None,
                      actor: str = "trainer", cache: CropCache | None = None,
@@ -233,7 +233,7 @@ def retrain(db_path: Path | FaceGate, config: TrainConfig | None = None, lfw_dir
             progress: ProgressFn | None = None, cancelled: CancelFn | None = None, *,
             gate_config: GateConfig | None = None, dry_run: bool = False, resume: Path | None = None,
             work_dir: Path | None = None, lfw_folds: int = 10, lfw_pairs_per_fold: int | None = None,
-            n_strangers: int = 200) -> RetrainOutcome:
+            n_strangers: int = 600) -> RetrainOutcome:
     """Fine-tune the active model of the FaceGate database ``db_path`` and deploy it if the gate passes.
 
     Args:
