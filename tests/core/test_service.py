@@ -4,8 +4,8 @@ headless, erase, and the bad inputs a real site produces."""
 from __future__ import annotations
 
 import shutil
-from datetime import date
 import sqlite3
+from datetime import date
 from pathlib import Path
 
 import numpy as np
