@@ -40,9 +40,9 @@ def main() -> int:
         return 0
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         print("facegate: no display found (DISPLAY/WAYLAND_DISPLAY unset). Run it on a desktop session, or "
-              "try it headless: QT_QPA_PLATFORM=offscreen, or `facegate run --headless --source FILE`.",
+              "try it headless: `.venv/bin/facegate run --headless --source FILE`.",
               file=sys.stderr)
-        return 0
+        return 1
     missing = missing_qt_packages()
     if missing and platform != "wayland":
         print("facegate: Qt needs system libraries that are missing:\n"
