@@ -52,6 +52,7 @@ def test_default_model_is_registered_fp32_and_verified(gate: FaceGate) -> None:
     assert gate.model.name == "sface-2021dec-fp32"
     # the fp32 conversion is deterministic, so the score priors shipped for its hash apply to it
     assert load_prior(gate.model.sha256, flip=True) is not None
+    assert load_prior(gate.model.sha256, flip=False) is not None
     assert gate.provider == "CPU"
     assert gate.engine.embedder.dim == 128
     assert len(gate.gallery) == 10 and gate.gallery.person_count == 6
