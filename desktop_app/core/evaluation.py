@@ -106,7 +106,8 @@ def open_set_lfw(lfw: Path, people: int, shots: int, strangers: int, probes_per_
         out: dict[str, object] = {
             "gallery_persons": gate.gallery.person_count, "gallery_templates": len(gate.gallery),
             "enrolled_probes": len(probe_hits), "strangers": len(stranger_hits), "target_fpir": fpir,
-            "calibration_method": cal.method, "seconds": round(time.perf_counter() - t0, 1),
+            "calibration_method": cal.method, "calibration_notes": list(cal.notes),
+            "seconds": round(time.perf_counter() - t0, 1),
         }
         margin = gate.config.recognition.margin
         for label, thr, use_margin in (("per_comparison_far_1e-3", per_comparison, False),

@@ -304,3 +304,24 @@ def test_with_a_prior_the_site_tail_is_only_fitted_on_request() -> None:
     emp = float(np.quantile(nonmated, 1 - 1e-2))
     assert default.threshold >= min(floor, emp) - 1e-6
     assert default.threshold <= own.threshold
+
+
+def test_a_face_enrolled_twice_is_reported_not_allowed_to_lock_everyone_out() -> None:
+    """Two names, one face: each is the other's best match. With a prior, the coarse empirical
+    maximum (that pair's score) must not become the threshold; the pair is named in the notes."""
+    rng = np.random.default_rng(3)
+    d, persons = 64, 40
+    centres = rng.standard_normal((persons, d))
+    centres[1] = centres[0]  # person 1 is person 0 under another name
+    vecs, pids = [], []
+    for pid in range(persons):
+        for _ in range(3):
+            x = centres[pid] + 0.35 * rng.standard_normal(d) * np.linalg.norm(centres[pid]) / np.sqrt(d)
+            vecs.append(x / np.linalg.norm(x))
+            pids.append(pid)
+    v, p = np.asarray(vecs, np.float32), np.asarray(pids)
+    cal = calibrate(v, p, None, target_fpir=1e-3, prior_threshold=0.5)
+    assert cal.threshold == pytest.approx(0.5)
+    assert any("0 and 1" in n and "enrolled twice" in n for n in cal.notes), cal.notes
+    plain = calibrate(v, p, None, target_fpir=1e-3, prior_threshold=None)
+    assert plain.threshold > 0.8  # without a prior the duplicate pair sets the bar
