@@ -17,9 +17,3 @@ def data_home() -> Path:
 
 def default_db() -> Path:
     return data_home() / "facegate.db"
-
-
-def cache_dir() -> Path:
-    """Cache for derived files (the fp32 model for evaluation without a database)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "facegate"
