@@ -492,19 +492,21 @@ def calibrate(
         f"{nm.loo_top.size} leave-one-person-out), {mated.size} mated (leave-one-out); "
         f"{n_pp} per-person non-mated scores",
     ]
-    if prior_threshold is not None and mated.size:
-        # An enrolled person whose best *other* person scores like a genuine match is most likely
-        # enrolled twice (two names, one face): no threshold separates those, and letting them set
-        # the empirical quantile would lock everyone out. With the model prior standing for the tail,
-        # they are reported and left out of the empirical threshold.
-        same_like = float(np.median(mated))
-        dup = nm.loo_top >= same_like
+    if prior_threshold is not None:
+        # Two enrolled persons who are each other's best match above the prior threshold are most
+        # likely one face enrolled under two names (LFW has such pairs): no threshold separates them,
+        # and letting them set the empirical quantile would lock everyone out. With the model prior
+        # standing for the tail, they are reported and left out of the site's searches.
+        hit_rows = np.flatnonzero(nm.loo_top >= prior_threshold)
+        hit_pairs = {(int(p[i]), int(nm.loo_best[i])) for i in hit_rows}
+        mutual = {(x, y) for x, y in hit_pairs if (y, x) in hit_pairs}
+        dup = np.array([(int(p[i]), int(nm.loo_best[i])) in mutual for i in range(nm.loo_top.size)], dtype=bool)
         if dup.any():
+            shown = sorted({(min(x, y), max(x, y)) for x, y in mutual})[:5]
             notes.append(
-                f"{int(dup.sum())} leave-one-person-out searches score like the same person (>= the median "
-                f"mated score {same_like:.3f}): likely duplicate enrolments, left out of the empirical threshold"
+                f"persons {', '.join(f'{x} and {y}' for x, y in shown)} are each other's best match above the "
+                "prior threshold: likely the same face enrolled twice; check them (left out of the searches)"
             )
-            notes.extend(_suspects(nm, p, same_like))
             nonmated = np.concatenate([nm.stranger_top, nm.loo_top[~dup]])
 
     # 1. empirical threshold on the non-mated searches
@@ -518,19 +520,7 @@ def calibrate(
         # Too few searches to resolve the target: the "quantile" is just the single highest search,
         # one look-alike away from locking everyone out. The prior decides, unless the site's searches
         # contradict it (clearly more of them above the prior's threshold than the target allows).
-        # Two enrolled persons who are each other's best match above the prior threshold are most
-        # likely one face enrolled under two names (LFW has such pairs): reported, not counted.
-        hit_rows = np.flatnonzero(nm.loo_top >= prior_threshold)
-        hit_pairs = {(int(p[i]), int(nm.loo_best[i])) for i in hit_rows}
-        mutual = {(a, b) for a, b in hit_pairs if (b, a) in hit_pairs}
-        dup_rows = [i for i in hit_rows if (int(p[i]), int(nm.loo_best[i])) in mutual]
-        if dup_rows:
-            shown = sorted({(min(a, b), max(a, b)) for a, b in mutual})[:5]
-            notes.append(
-                f"persons {', '.join(f'{a} and {b}' for a, b in shown)} are each other's best match above the "
-                "prior threshold: likely the same face enrolled twice; check them (left out of the site check)"
-            )
-        above = int(np.sum(nonmated >= prior_threshold)) - len(dup_rows)
+        above = int(np.sum(nonmated >= prior_threshold))
         expected = nonmated.size * target_fpir
         allowed = max(2.0, expected + 3.0 * math.sqrt(expected))
         if above <= allowed:
