@@ -133,6 +133,10 @@ class _LiveCapture:
     _cap: cv2.VideoCapture | None
     _count: int
 
+    @property
+    def is_live(self) -> bool:
+        return True
+
     def _lost_message(self) -> str:
         raise NotImplementedError
 
@@ -166,10 +170,6 @@ class WebcamSource(_LiveCapture):
         self.name = f"camera {index}"
         self._cap: cv2.VideoCapture | None = None
         self._count = 0
-
-    @property
-    def is_live(self) -> bool:
-        return True
 
     def open(self) -> None:
         self.close()
@@ -340,10 +340,6 @@ class StreamSource(_LiveCapture):
         self.name = _mask_credentials(url)
         self._cap: cv2.VideoCapture | None = None
         self._count = 0
-
-    @property
-    def is_live(self) -> bool:
-        return True
 
     def open(self) -> None:
         self.close()

@@ -47,7 +47,25 @@ def _local(ts: datetime) -> datetime:
     return ts.astimezone()
 
 
-class EventsTableModel(QAbstractTableModel):
+class _RowsTableModel(QAbstractTableModel):
+    """A flat table over ``self._rows`` with fixed ``COLUMNS`` headers: the shared model plumbing."""
+
+    COLUMNS: tuple[str, ...] = ()
+    _rows: list[Any]
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.COLUMNS[section]
+        return None
+
+
+class EventsTableModel(_RowsTableModel):
     """Events, newest first, ``page_size`` rows fetched at a time. Role ``Qt.UserRole`` gives the
     ``EventRecord`` of a row."""
 
@@ -108,17 +126,6 @@ class EventsTableModel(QAbstractTableModel):
         return self._rows[row] if 0 <= row < len(self._rows) else None
 
     # ------------------------------------------------------------------ model API
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self.COLUMNS[section]
-        return None
-
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
             return None
@@ -146,7 +153,7 @@ class EventsTableModel(QAbstractTableModel):
         return None
 
 
-class AttendanceTableModel(QAbstractTableModel):
+class AttendanceTableModel(_RowsTableModel):
     """The attendance sheet: one row per person and local day (first in, last out, hours)."""
 
     COLUMNS = ("Day", "Person", "First in", "Last out", "Hours")
@@ -166,17 +173,6 @@ class AttendanceTableModel(QAbstractTableModel):
 
     def row_at(self, row: int) -> AttendanceRow | None:
         return self._rows[row] if 0 <= row < len(self._rows) else None
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self.COLUMNS[section]
-        return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
