@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,3 +69,22 @@ def module_gate(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> 
     gate = FaceGate(tmp_path_factory.mktemp("facegate") / "facegate.db", device="cpu")
     yield gate
     gate.close()
+
+
+@pytest.fixture()
+def open_admin_window(qtbot: Any) -> Any:
+    """``open(gate, pin)``: a shown MainWindow on ``gate`` (camera not started, files read in
+    lock-step) with the admin unlocked by ``pin`` (set on first use)."""
+    from desktop_app.ui.main_window import MainWindow
+
+    def open_window(gate: Any, pin: str) -> MainWindow:
+        win = MainWindow(gate, start_camera=False, realtime=False)
+        qtbot.addWidget(win)
+        win.show()
+        if not win.lock.has_pin:
+            win.lock.set_pin(pin)
+        elif not win.lock.unlocked:
+            assert win.lock.unlock(pin)
+        return win
+
+    return open_window

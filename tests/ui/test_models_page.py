@@ -48,14 +48,8 @@ def gate(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterato
 
 
 @pytest.fixture()
-def window(qtbot: Any, gate: FaceGate) -> Iterator[MainWindow]:
-    win = MainWindow(gate, start_camera=False, realtime=False)
-    qtbot.addWidget(win)
-    win.show()
-    if not win.lock.has_pin:
-        win.lock.set_pin(PIN)
-    elif not win.lock.unlocked:
-        assert win.lock.unlock(PIN)
+def window(open_admin_window: Any, gate: FaceGate) -> Iterator[MainWindow]:
+    win = open_admin_window(gate, PIN)
     yield win
     win.close()
     assert win.jobs.active == 0

@@ -4,6 +4,7 @@ real clip, look-alike warnings, people editing, settings, kiosk mode, no webcam,
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import QTimer
@@ -22,14 +23,8 @@ CAMERA_SEGMENT = (136, 210)  # 74 frames all passing enrolment quality: robust t
 
 
 @pytest.fixture()
-def window(qtbot: object, module_gate: object) -> MainWindow:
-    win = MainWindow(module_gate, start_camera=False, realtime=False)  # type: ignore[arg-type]
-    qtbot.addWidget(win)  # type: ignore[attr-defined]
-    win.show()
-    if not win.lock.has_pin:
-        win.lock.set_pin(PIN)
-    elif not win.lock.unlocked:
-        assert win.lock.unlock(PIN)
+def window(open_admin_window: Any, module_gate: object) -> MainWindow:
+    win = open_admin_window(module_gate, PIN)
     yield win
     win.close()
     assert not win.capture.qthread.isRunning()
