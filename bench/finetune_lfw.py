@@ -33,7 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from desktop_app.core.lfw import lfw_people_with_min_images
+from desktop_app.core.evaluation.lfw import lfw_people_with_min_images
 from desktop_app.core.service import FaceGate
 from trainer.data import CropCache, FaceCrops, crops_from_images, crops_from_store, split_held_out
 from trainer.evaluate import Comparison, ModelReport, build_eval_data, evaluate_model, save_report

@@ -25,9 +25,9 @@ def _time(fn, reps: int = 20) -> float:  # type: ignore[no-untyped-def]
 def main() -> None:
     import onnxruntime as ort
 
-    from desktop_app.core.embedder import Embedder
-    from desktop_app.core.model_convert import ensure_fp32_copy
-    from desktop_app.core.model_files import EMBEDDER, shipped_model_path
+    from desktop_app.core.embedding.embedder import Embedder
+    from desktop_app.core.embedding.model_convert import ensure_fp32_copy
+    from desktop_app.core.embedding.model_files import EMBEDDER, shipped_model_path
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", type=Path, default=None)

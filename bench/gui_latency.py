@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
-from desktop_app.core.latest_frame import FINAL_STATES
 from desktop_app.core.service import FaceGate
+from desktop_app.core.video.latest_frame import FINAL_STATES
 from desktop_app.ui import theme
 from desktop_app.ui.capture import CaptureStats, SourceRequest
 from desktop_app.ui.latency_probe import LoopLatencyProbe

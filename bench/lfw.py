@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from desktop_app.core.evaluation import build_engine, evaluate_lfw
+from desktop_app.core.evaluation.models import build_engine, evaluate_lfw
 
 DEFAULT_LFW = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw"
 

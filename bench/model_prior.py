@@ -4,7 +4,7 @@ The open-set threshold must hold the false-accept rate of a *gallery* (FPIR ~ N_
 per-comparison rate), which a small site cannot measure from its own few enrolled people. This script
 measures the per-comparison rate once per model from LFW's 4,069 single-image people (8.3 M distinct
 impostor comparisons) and writes a small table of (far, threshold) quantiles: statistics only, no
-images or embeddings. ``desktop_app.core.calibration`` uses it as a floor under its own estimate.
+images or embeddings. ``desktop_app.core.matching.calibration`` uses it as a floor under its own estimate.
 
     .venv/bin/python bench/model_prior.py [--lfw ../shared/data/lfw] [--limit 4069] [--no-flip]
 """
@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from desktop_app.core.evaluation import build_engine
-from desktop_app.core.imageio import read_image
-from desktop_app.core.lfw import lfw_single_image_people
+from desktop_app.core.evaluation.lfw import lfw_single_image_people
+from desktop_app.core.evaluation.models import build_engine
+from desktop_app.core.video.imageio import read_image
 
 DEFAULT_LFW = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw"
-OUT = Path(__file__).resolve().parents[1] / "desktop_app" / "core" / "priors"
+OUT = Path(__file__).resolve().parents[1] / "desktop_app" / "core" / "embedding" / "priors"
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ import argparse
 import json
 from pathlib import Path
 
-from desktop_app.core.evaluation import open_set_lfw
+from desktop_app.core.evaluation.models import open_set_lfw
 
 DEFAULT_LFW = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw"
 

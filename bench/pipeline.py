@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from desktop_app.core.benchmark import run_benchmark
+from desktop_app.core.evaluation.benchmark import run_benchmark
 
 
 def main() -> None:

@@ -19,7 +19,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .core.errors import FaceGateError
+from desktop_app.core.errors import FaceGateError
+
 from .paths import default_db
 
 
@@ -109,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _gate(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from .core.service import FaceGate
+    from desktop_app.core.service import FaceGate
 
     return FaceGate(args.db or default_db(), device=getattr(args, "device", None))
 
@@ -131,7 +132,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 
 def cmd_identify(args: argparse.Namespace) -> int:
-    from .core.imageio import expand_image_args, read_image
+    from desktop_app.core.video.imageio import expand_image_args, read_image
 
     status = 0
     with _gate(args) as gate:
@@ -159,7 +160,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     if not args.headless:
         return cmd_gui(args)
-    from .core.live import run_headless
+    from desktop_app.core.live.session import run_headless
 
     with _gate(args) as gate:
         def on_state(state: str, message: str) -> None:
@@ -192,7 +193,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .core.evaluation import evaluate_lfw
+    from desktop_app.core.evaluation.models import evaluate_lfw
 
     result = evaluate_lfw(args.pairs, args.images, model=args.model, int8=args.int8, flip=not args.no_flip,
                           device=args.device or "auto", folds=args.folds)
@@ -217,7 +218,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .core.benchmark import run_benchmark
+    from desktop_app.core.evaluation.benchmark import run_benchmark
 
     result = run_benchmark(clip=args.clip, sizes=args.sizes, frames=args.frames, device=args.device or "auto")
     print(json.dumps(result, indent=None if args.json else 2))
@@ -225,7 +226,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_people(args: argparse.Namespace) -> int:
-    from .core.storage.store import Store
+    from desktop_app.core.storage.store import Store
 
     with Store(args.db or default_db()) as store:
         for p in store.list_people():
@@ -247,7 +248,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    from .core.storage.store import Store
+    from desktop_app.core.storage.store import Store
 
     with Store(args.db or default_db()) as store:
         if args.csv:

@@ -57,7 +57,7 @@ def shoot(out: Path) -> int:
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication, QWidget
 
-    from desktop_app.core.latest_frame import FINAL_STATES
+    from desktop_app.core.video.latest_frame import FINAL_STATES
     from desktop_app.core.service import FaceGate
     from desktop_app.ui import theme
     from desktop_app.ui.app import splash_pixmap

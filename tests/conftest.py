@@ -33,8 +33,8 @@ def clips(shared_data: Path) -> Path:
 @pytest.fixture(scope="session")
 def fp32_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shipped SFace converted to fp32 once per session."""
-    from desktop_app.core.model_convert import ensure_fp32_copy
-    from desktop_app.core.model_files import EMBEDDER, shipped_model_path
+    from desktop_app.core.embedding.model_convert import ensure_fp32_copy
+    from desktop_app.core.embedding.model_files import EMBEDDER, shipped_model_path
 
     return ensure_fp32_copy(shipped_model_path(EMBEDDER), tmp_path_factory.mktemp("models") / "sface-fp32.onnx")
 
@@ -42,8 +42,8 @@ def fp32_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def engine(fp32_model: Path):  # type: ignore[no-untyped-def]
     """A FaceEngine (YuNet + fp32 SFace, flip on, CPU) shared by the session's tests."""
-    from desktop_app.core.detector import FaceDetector
-    from desktop_app.core.embedder import Embedder
-    from desktop_app.core.engine import FaceEngine
+    from desktop_app.core.embedding.embedder import Embedder
+    from desktop_app.core.face.detector import FaceDetector
+    from desktop_app.core.face.engine import FaceEngine
 
     return FaceEngine(FaceDetector(), Embedder(fp32_model, device="cpu", flip=True))

@@ -2,7 +2,7 @@
 
 Crops come either from a FaceGate database (the aligned crops it stored at enrolment) or from
 image files, detected and aligned by the core's own engine (``FaceEngine.main_face``, i.e. YuNet
-+ :func:`desktop_app.core.alignment.align_face`), so training sees exactly the crops inference
++ :func:`desktop_app.core.face.alignment.align_face`), so training sees exactly the crops inference
 sees. Crops are (112, 112, 3) uint8 BGR throughout; the network input built from them is
 (B, 3, 112, 112) float32 BGR 0..255 (the graph normalises internally).
 
@@ -23,11 +23,11 @@ import cv2
 import numpy as np
 import torch
 
-from desktop_app.core.engine import FaceEngine
 from desktop_app.core.errors import FaceGateError, ImageError
-from desktop_app.core.illumination import normalise_face_crop
-from desktop_app.core.imageio import read_image
+from desktop_app.core.face.engine import FaceEngine
+from desktop_app.core.face.illumination import normalise_face_crop
 from desktop_app.core.storage.store import Store
+from desktop_app.core.video.imageio import read_image
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class CropCache:
     @property
     def engine(self) -> FaceEngine:
         if self._engine is None:
-            from desktop_app.core.evaluation import build_engine
+            from desktop_app.core.evaluation.models import build_engine
 
             self._engine = build_engine(None, flip=False, device=self._device)
         return self._engine

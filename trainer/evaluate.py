@@ -1,6 +1,6 @@
 """Candidate vs current model on the same data: identification, open-set, LFW verification, plots.
 
-Both models run through the app's own inference path (:class:`desktop_app.core.embedder.Embedder`:
+Both models run through the app's own inference path (:class:`desktop_app.core.embedding.embedder.Embedder`:
 illumination normalisation, flip test-time augmentation, L2 normalisation) on the same aligned
 crops, so the report says what the app would do with each model.
 
@@ -8,7 +8,7 @@ Per model (:class:`ModelReport`):
 
 * closed-set rank-1 of the held-out crops ("probes") of enrolled people against their enrolled
   crops ("gallery"), person-level (best template per person);
-* open-set: the threshold the core's :func:`~desktop_app.core.calibration.calibrate` picks for
+* open-set: the threshold the core's :func:`~desktop_app.core.matching.calibration.calibrate` picks for
   ``target_fpir`` on this gallery (with half of the stranger faces when given), then TPIR (mated
   searches identified correctly at or above it) and the FPIR measured there on non-mated searches:
   the other half of the strangers (LFW single-image people), or, without strangers, each probe
@@ -26,23 +26,23 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from desktop_app.core.calibration import calibrate
-from desktop_app.core.embedder import Embedder
-from desktop_app.core.lfw import LfwPair, evaluate_pairs, lfw_single_image_people, read_pairs
-from desktop_app.core.metrics import map_at_r, open_set_identification, rank1, recall_at_k, roc
-from desktop_app.core.model_prior import measure_prior
+from desktop_app.core.embedding.embedder import Embedder
+from desktop_app.core.embedding.model_prior import measure_prior
+from desktop_app.core.evaluation.lfw import LfwPair, evaluate_pairs, lfw_single_image_people, read_pairs
+from desktop_app.core.evaluation.metrics import map_at_r, open_set_identification, rank1, recall_at_k, roc
+from desktop_app.core.matching.calibration import calibrate
+from desktop_app.core.progress import ProgressFn
 
 from .data import CropCache, FaceCrops
 
 RECALL_KS: tuple[int, ...] = (1, 2, 4, 8)
-StageProgress = Callable[[int, int, str], None]
 """progress(done, total, message)"""
 
 
@@ -181,7 +181,7 @@ def stranger_crops(lfw_dir: Path, count: int, cache: CropCache, seed: int = 0,
 def build_eval_data(gallery: FaceCrops, probes: FaceCrops, *, lfw_dir: Path | None = None,
                     lfw_folds: int = 10, lfw_pairs_per_fold: int | None = None, n_strangers: int = 600,
                     target_fpir: float = 1e-3, cache: CropCache | None = None,
-                    progress: StageProgress | None = None) -> EvalData:
+                    progress: ProgressFn | None = None) -> EvalData:
     """Gather the evaluation data; with ``lfw_dir`` the LFW pairs' crops and the strangers are
     computed (detect + align) once here and kept in ``cache``."""
     cache = cache or CropCache()
@@ -238,7 +238,7 @@ def _person_top(queries: np.ndarray, gallery: np.ndarray, labels: np.ndarray,
 
 def _prior_floor(strangers: np.ndarray, templates: int, target_fpir: float) -> float | None:
     """Threshold floor from this model's own impostor tail measured on the calibration strangers, as
-    the app calibrates (desktop_app.core.model_prior): each model gets its own, so the comparison is
+    the app calibrates (desktop_app.core.embedding.model_prior): each model gets its own, so the comparison is
     fair; None when there are too few strangers (then the site-data tail model alone decides)."""
     try:
         prior = measure_prior(strangers, "", flip=True, source="evaluation strangers")
@@ -248,7 +248,7 @@ def _prior_floor(strangers: np.ndarray, templates: int, target_fpir: float) -> f
 
 
 def evaluate_model(model_path: Path, data: EvalData, *, name: str = "", device: str = "cpu",
-                   flip: bool = True, progress: StageProgress | None = None) -> tuple[ModelReport, Scores]:
+                   flip: bool = True, progress: ProgressFn | None = None) -> tuple[ModelReport, Scores]:
     """Evaluate one ONNX embedder on ``data`` through the app's Embedder (see the module docstring)."""
     embedder = Embedder(Path(model_path), device=device, flip=flip)
     label = name or Path(model_path).stem
@@ -344,7 +344,7 @@ def _evaluate_lfw(embedder: Embedder, data: EvalData) -> tuple[LfwReport, tuple[
 
 def compare_models(current_path: Path, candidate_path: Path, data: EvalData, *, device: str = "cpu",
                    flip: bool = True, out_dir: Path | None = None, current_name: str = "current",
-                   candidate_name: str = "candidate", progress: StageProgress | None = None) -> Comparison:
+                   candidate_name: str = "candidate", progress: ProgressFn | None = None) -> Comparison:
     """Evaluate the current and the candidate model on ``data``; with ``out_dir`` also
     :func:`save_report` there."""
     cur, cur_scores = evaluate_model(current_path, data, name=current_name, device=device, flip=flip,

@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from desktop_app.core.embedding.model_prior import measure_prior, prior_path
 from desktop_app.core.errors import FaceGateError, ModelError
-from desktop_app.core.model_prior import measure_prior, prior_path
+from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.service import FaceGate
 from desktop_app.core.storage.records import ModelRecord
 
@@ -37,9 +38,6 @@ from .train import EpochStats, TrainConfig, TrainResult, train
 
 log = logging.getLogger(__name__)
 
-ProgressFn = Callable[[int, int, str], None]
-"""progress(done, total, message): the core's progress signature; messages start with the stage."""
-CancelFn = Callable[[], bool]
 
 PARITY_LIMIT = 1e-4
 """Largest allowed |PyTorch - ONNX Runtime| difference of the raw embeddings of an export."""
@@ -215,7 +213,7 @@ def deploy_candidate(fg: FaceGate, model: SFaceNet, split: TrainSplit, *, work_d
 
 def _write_score_prior(fg: FaceGate, rec: ModelRecord, lfw_dir: Path, count: int, cache: CropCache,
                        say: Callable[[int, int, str], None]) -> None:
-    """Measure and save the score prior of the newly active model (see desktop_app.core.model_prior)."""
+    """Measure and save the score prior of the newly active model (see desktop_app.core.embedding.model_prior)."""
     say(0, 1, f"deploy: measuring the new model's impostor score tail on {count} LFW strangers")
     crops = stranger_crops(lfw_dir, count, cache, seed=1)
     flip = fg.engine.embedder.flip

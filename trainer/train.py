@@ -33,7 +33,8 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from desktop_app.core.metrics import rank1
+from desktop_app.core.evaluation.metrics import rank1
+from desktop_app.core.progress import CancelFn
 
 from .data import AugmentConfig, PKSampler, TrainSplit, augment, check_trainable, prepare_crops, to_tensor
 from .losses import CombinedLoss, MetricLoss, get_loss
@@ -149,7 +150,6 @@ class TrainResult:
 
 
 ProgressCallback = Callable[[EpochStats], None]
-CancelCallback = Callable[[], bool]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -397,7 +397,7 @@ class _Trainer:
         self.model.freeze(self.config.unfreeze_blocks, train_head=True)
         return "finetune"
 
-    def run_epoch(self, epoch: int, cancelled: CancelCallback | None) -> EpochStats | None:
+    def run_epoch(self, epoch: int, cancelled: CancelFn | None) -> EpochStats | None:
         """Train one epoch; None when cancelled before it finished."""
         t0 = time.perf_counter()
         cfg = self.config
@@ -539,7 +539,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def train(config: TrainConfig, dataset: TrainSplit, progress: ProgressCallback | None = None,
-          cancelled: CancelCallback | None = None, resume: Path | None = None) -> TrainResult:
+          cancelled: CancelFn | None = None, resume: Path | None = None) -> TrainResult:
     """Fine-tune SFace on ``dataset.train``, selecting the epoch on ``dataset.held_out``.
 
     Args:

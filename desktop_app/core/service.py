@@ -10,33 +10,38 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from .calibration import calibrate as calibrate_scores
-from .config import AppConfig
-from .detector import FaceDetector
-from .embedder import Embedder
-from .engine import Analysis, EngineConfig, FaceEngine
-from .errors import CancelledError, FaceGateError, GalleryError, ImageError, ManyFacesError, NoFaceError, QualityError
-from .gallery import Gallery, HnswGallery, build_gallery
-from .imageio import expand_image_args, read_image
-from .model_prior import load_prior
-from .quality import recognition_issues
-from .registry import ModelRegistry
-from .storage.records import ErasureReport, ModelRecord, Person
-from .storage.store import Store
-from .types import Calibration, Face, PersonMatch
+from desktop_app.core.config import AppConfig
+from desktop_app.core.embedding.embedder import Embedder
+from desktop_app.core.embedding.model_prior import load_prior
+from desktop_app.core.embedding.model_registry import ModelRegistry
+from desktop_app.core.errors import (
+    CancelledError,
+    FaceGateError,
+    GalleryError,
+    ImageError,
+    ManyFacesError,
+    NoFaceError,
+    QualityError,
+)
+from desktop_app.core.face.detector import FaceDetector
+from desktop_app.core.face.engine import Analysis, EngineConfig, FaceEngine
+from desktop_app.core.face.quality import recognition_issues
+from desktop_app.core.matching.calibration import calibrate as calibrate_scores
+from desktop_app.core.matching.gallery import Gallery, HnswGallery, build_gallery
+from desktop_app.core.progress import CancelFn, ProgressFn
+from desktop_app.core.storage.records import ErasureReport, ModelRecord, Person
+from desktop_app.core.storage.store import Store
+from desktop_app.core.types import Calibration, Face, PersonMatch
+from desktop_app.core.video.imageio import expand_image_args, read_image
 
 log = logging.getLogger(__name__)
 
-ProgressFn = Callable[[int, int, str], None]
-"""progress(done, total, message)"""
-CancelFn = Callable[[], bool]
-"""cancelled() -> True to stop a long job"""
 
 #: Galleries with fewer templates use exact search: as fast as HNSW up to about 20k templates (bench).
 EXACT_BELOW = 20_000

@@ -11,11 +11,12 @@ from PySide6.QtCore import QObject, QRectF, Qt, QThreadPool, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPixmap
 from PySide6.QtWidgets import QApplication, QMessageBox, QSplashScreen
 
+from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.service import FaceGate
 
 from . import theme
 from .icon import app_icon, paint_icon
-from .jobs import CancelledFn, Job, ProgressFn
+from .jobs import Job
 from .main_window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class GateLoader(QObject):
     def start(self) -> None:
         db = self.db
 
-        def work(progress: ProgressFn, cancelled: CancelledFn) -> FaceGate:
+        def work(progress: ProgressFn, cancelled: CancelFn) -> FaceGate:
             return FaceGate(db)
 
         self.job = Job(work, "load models")

@@ -1,7 +1,7 @@
 """The capture worker: one long-lived QThread that reads the camera and runs recognition.
 
 :class:`CaptureWorker` (a QObject moved to a QThread by :class:`CaptureController`) loops in its
-thread: it keeps a :class:`~desktop_app.core.latest_frame.LatestFrameReader` on the chosen source
+thread: it keeps a :class:`~desktop_app.core.video.latest_frame.LatestFrameReader` on the chosen source
 (only the newest frame is kept, reconnection with back-off), runs ``LiveSession.process`` on each
 frame (or the enrolment analysis in ``"enrol"`` mode) and emits signals that Qt queues to the GUI
 thread. Commands (open a source, close it, refresh settings, change mode, quit) come in through a
@@ -29,11 +29,11 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
-from desktop_app.core.latest_frame import FINAL_STATES, LatestFrameReader
-from desktop_app.core.live import FrameResult, LiveSession, LoggedEvent
+from desktop_app.core.live.session import FrameResult, LiveSession, LoggedEvent
 from desktop_app.core.service import MANY_FACES_AREA_RATIO, FaceGate
-from desktop_app.core.sources import FrameSource, VideoFileSource, WebcamSource, open_source
 from desktop_app.core.types import Face
+from desktop_app.core.video.latest_frame import FINAL_STATES, LatestFrameReader
+from desktop_app.core.video.sources import FrameSource, VideoFileSource, WebcamSource, open_source
 
 from .qtimage import bgr_to_qimage
 

@@ -29,15 +29,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.imageio import read_image
+from desktop_app.core.errors import CancelledError
+from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.service import EnrolReport
-from desktop_app.core.sources import IMAGE_EXTENSIONS
+from desktop_app.core.video.imageio import read_image
+from desktop_app.core.video.sources import IMAGE_EXTENSIONS
 
 from . import theme
 from .capture import ENROL, LIVE, EnrolFrame
 from .context import AppContext
 from .guided_capture import Feedback, GuidedCapture, Shot
-from .jobs import CancelledFn, Job, JobCancelled, ProgressFn
+from .jobs import Job
 from .qtimage import bgr_to_pixmap
 from .video_view import Overlay, VideoView
 
@@ -502,7 +504,7 @@ class EnrolWizard(QDialog):
         faces = [(s.source, s.face) for s in shots]
         gate = self.ctx.gate
 
-        def work(progress: ProgressFn, cancelled: CancelledFn) -> EnrolReport:
+        def work(progress: ProgressFn, cancelled: CancelFn) -> EnrolReport:
             return gate.enrol_faces(name, faces, employee_id=emp, department=dept)
 
         self._start_job(work, "save shots")
@@ -524,11 +526,12 @@ class EnrolWizard(QDialog):
         name, emp, dept = self._details()
         gate = self.ctx.gate
 
-        def work(progress: ProgressFn, cancelled: CancelledFn) -> EnrolReport:
+        def work(progress: ProgressFn, cancelled: CancelFn) -> EnrolReport:
             def step(done: int, total: int, message: str) -> None:
                 progress(done, total, message)
                 if cancelled():
-                    raise JobCancelled()  # before anything is stored: a cancel keeps the database as it was
+                    # before anything is stored: a cancel keeps the database as it was
+                    raise CancelledError("Enrolment cancelled: nothing was saved.")
 
             return gate.enrol_images(name, files, employee_id=emp, department=dept, progress=step)
 

@@ -2,7 +2,8 @@
 
 A :class:`Job` runs ``fn(progress, cancelled)`` in a pool thread; ``progress(done, total, message)``
 and the outcome reach the GUI thread through queued signals. ``cancel()`` only sets a flag that the
-function polls through ``cancelled()``; a job that raises :class:`JobCancelled` ends as cancelled.
+function polls through ``cancelled()``; a job that raises
+:class:`~desktop_app.core.errors.CancelledError` ends as cancelled.
 """
 
 from __future__ import annotations
@@ -14,14 +15,10 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
+from desktop_app.core.errors import CancelledError
+from desktop_app.core.progress import CancelFn, ProgressFn
+
 log = logging.getLogger(__name__)
-
-ProgressFn = Callable[[int, int, str], None]
-CancelledFn = Callable[[], bool]
-
-
-class JobCancelled(Exception):
-    """Raised inside a job to stop it at once; the job then reports ``cancelled``."""
 
 
 class JobSignals(QObject):
@@ -41,7 +38,7 @@ class Job(QRunnable):
     fn: ``fn(progress, cancelled) -> result``; name: shown in logs.
     """
 
-    def __init__(self, fn: Callable[[ProgressFn, CancelledFn], Any], name: str = "job") -> None:
+    def __init__(self, fn: Callable[[ProgressFn, CancelFn], Any], name: str = "job") -> None:
         super().__init__()
         self.setAutoDelete(False)  # the Python object owns it; kept alive by the JobRunner
         self.fn = fn
@@ -68,7 +65,7 @@ class Job(QRunnable):
     def run(self) -> None:
         try:
             result = self.fn(self._progress, self._cancel.is_set)
-        except JobCancelled:
+        except CancelledError:
             self.signals.cancelled.emit()
         except Exception as exc:
             log.warning("Job %s failed: %s", self.name, exc, exc_info=True)
@@ -96,7 +93,7 @@ class JobRunner(QObject):
             self.pool.setMaxThreadCount(2)
         self._jobs: set[Job] = set()
 
-    def start(self, fn: Callable[[ProgressFn, CancelledFn], Any], name: str = "job",
+    def start(self, fn: Callable[[ProgressFn, CancelFn], Any], name: str = "job",
               setup: Callable[[Job], object] | None = None) -> Job:
         """Run ``fn`` in the pool. The job is queued on the next turn of the event loop, so signals
         connected right after ``start`` returns (in the same GUI-thread call) are never missed, even

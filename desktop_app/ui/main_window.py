@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.service import FaceGate
-from desktop_app.core.sources import list_cameras
+from desktop_app.core.video.sources import list_cameras
 
 from .capture import CaptureController, CaptureStats, DoorEvent, LiveFrame, SourceRequest
 from .context import AppContext, ChangeHub

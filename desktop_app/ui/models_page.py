@@ -32,11 +32,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.storage.records import ModelRecord
 from desktop_app.core.types import Calibration
 
 from .context import AppContext
-from .jobs import CancelledFn, Job, ProgressFn
+from .jobs import Job
 from .retrain_dialog import RetrainDialog, RetrainOptions, TrainingTools, probe_training_tools
 
 if TYPE_CHECKING:
@@ -259,7 +260,7 @@ class ModelsPage(QWidget):
         gate = self.ctx.gate
         self.calibration.setText(f"{gate.model.name} ({gate.model.sha256[:12]}): computing the calibration…")
 
-        def work(progress: ProgressFn, cancelled: CancelledFn) -> tuple[ModelRecord, Calibration | None]:
+        def work(progress: ProgressFn, cancelled: CancelFn) -> tuple[ModelRecord, Calibration | None]:
             return gate.model, gate.calibration
 
         self.ctx.jobs.start(work, "model calibration", setup=lambda j: j.signals.succeeded.connect(self._show_cal))
@@ -313,7 +314,7 @@ class ModelsPage(QWidget):
         box: list[RetrainOutcome] = []
         self._outcome_box = box
 
-        def work(progress: ProgressFn, cancelled: CancelledFn) -> RetrainOutcome:
+        def work(progress: ProgressFn, cancelled: CancelFn) -> RetrainOutcome:
             from trainer.pipeline import retrain
             from trainer.train import TrainConfig
 
@@ -445,7 +446,7 @@ class ModelsPage(QWidget):
             return None
         gate = self.ctx.gate
 
-        def work(progress: ProgressFn, cancelled: CancelledFn) -> ModelRecord:
+        def work(progress: ProgressFn, cancelled: CancelFn) -> ModelRecord:
             return gate.rollback_model(actor="admin")
 
         self.log_view.appendPlainText(f"Rolling back to {prev.name} ({prev.sha256[:12]})…")

@@ -24,11 +24,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.storage.records import ErasureReport, Person
 from desktop_app.core.storage.store import Store
 
 from .context import AppContext
-from .jobs import CancelledFn, ProgressFn
 from .qtimage import bgr_to_pixmap, initials_pixmap
 
 log = logging.getLogger(__name__)
@@ -281,7 +281,7 @@ class PeoplePage(QWidget):
     def _rebuild_gallery(self) -> None:
         gate = self.ctx.gate
 
-        def work(progress: ProgressFn, cancelled: CancelledFn) -> int:
+        def work(progress: ProgressFn, cancelled: CancelFn) -> int:
             return gate.rebuild_gallery()
 
         job = self.ctx.jobs.start(work, "rebuild gallery")
@@ -332,7 +332,7 @@ class PeoplePage(QWidget):
             return
         gate = self.ctx.gate
 
-        def work(progress: ProgressFn, cancelled: CancelledFn) -> ErasureReport:
+        def work(progress: ProgressFn, cancelled: CancelFn) -> ErasureReport:
             return gate.erase_person(p.id)
 
         self.erase_btn.setEnabled(False)

@@ -26,11 +26,11 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.config import AppConfig
-from desktop_app.core.sources import list_cameras
+from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.types import Calibration
+from desktop_app.core.video.sources import list_cameras
 
 from .context import AppContext
-from .jobs import CancelledFn, ProgressFn
 from .pin_dialogs import SetPinDialog
 
 log = logging.getLogger(__name__)
@@ -295,7 +295,7 @@ class SettingsPage(QWidget):
         gate = self.ctx.gate
         self.calibration.setText("Computing…")
 
-        def work(progress: ProgressFn, cancelled: CancelledFn) -> Calibration | None:
+        def work(progress: ProgressFn, cancelled: CancelFn) -> Calibration | None:
             return gate.calibration
 
         job = self.ctx.jobs.start(work, "calibration")
@@ -312,7 +312,7 @@ class SettingsPage(QWidget):
         gate = self.ctx.gate
         self.calibration.setText("Calibrating…")
 
-        def work(progress: ProgressFn, cancelled: CancelledFn) -> Calibration | None:
+        def work(progress: ProgressFn, cancelled: CancelFn) -> Calibration | None:
             try:
                 return gate.calibrate()
             except ValueError:

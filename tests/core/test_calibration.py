@@ -10,7 +10,7 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from desktop_app.core.calibration import (
+from desktop_app.core.matching.calibration import (
     _empirical_threshold,
     _exp_tail_threshold,
     _norm_ppf,

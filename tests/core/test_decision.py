@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from desktop_app.core.decision import (
+from desktop_app.core.decision.policy import (
     GRANTED,
     UNKNOWN,
     DecisionConfig,
@@ -15,7 +15,7 @@ from desktop_app.core.decision import (
     DecisionPolicy,
     FrameObservation,
 )
-from desktop_app.core.tracking import Box, IouTracker, iou
+from desktop_app.core.decision.tracking import Box, IouTracker, iou
 from desktop_app.core.types import PersonMatch
 
 LEFT: Box = (100.0, 100.0, 80.0, 80.0)
@@ -236,7 +236,7 @@ def test_tracker_greedy_assignment_prefers_the_larger_overlap() -> None:
 
 def test_tracker_splits_a_track_when_the_face_changes_in_place() -> None:
     """A scene cut: the box stays, the face changes; the new face must not inherit the track."""
-    from desktop_app.core.tracking import IouTracker
+    from desktop_app.core.decision.tracking import IouTracker
 
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((2, 128))

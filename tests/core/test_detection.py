@@ -8,12 +8,12 @@ import cv2
 import numpy as np
 import pytest
 
-from desktop_app.core.alignment import ARCFACE_TEMPLATE, align_face, alignment_matrix, umeyama_similarity
-from desktop_app.core.detector import DetectorConfig, FaceDetector
 from desktop_app.core.errors import ImageError
-from desktop_app.core.illumination import gamma_correct, is_poorly_exposed
-from desktop_app.core.imageio import read_image
-from desktop_app.core.quality import QualityConfig, assess, head_pose
+from desktop_app.core.face.alignment import ARCFACE_TEMPLATE, align_face, alignment_matrix, umeyama_similarity
+from desktop_app.core.face.detector import DetectorConfig, FaceDetector
+from desktop_app.core.face.illumination import gamma_correct, is_poorly_exposed
+from desktop_app.core.face.quality import QualityConfig, assess, head_pose
+from desktop_app.core.video.imageio import read_image
 
 
 def test_umeyama_recovers_a_known_similarity() -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from desktop_app.core.errors import GalleryError
-from desktop_app.core.gallery import (
+from desktop_app.core.matching.gallery import (
     SIDECAR_SUFFIX,
     ExactGallery,
     Gallery,

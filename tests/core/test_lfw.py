@@ -10,14 +10,14 @@ import cv2
 import numpy as np
 import pytest
 
-from desktop_app.core.lfw import (
+from desktop_app.core.evaluation.lfw import (
     LfwPair,
     evaluate_pairs,
     lfw_people_with_min_images,
     lfw_single_image_people,
     read_pairs,
 )
-from desktop_app.core.metrics import kfold_accuracy, tar_at_far
+from desktop_app.core.evaluation.metrics import kfold_accuracy, tar_at_far
 
 # /work/main/tests/core/<this file> -> /work/shared/data (beside the checkout).
 LFW = Path(__file__).resolve().parents[3] / "shared" / "data" / "lfw"

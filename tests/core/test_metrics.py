@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from desktop_app.core import metrics
-from desktop_app.core.metrics import (
+from desktop_app.core.evaluation import metrics
+from desktop_app.core.evaluation.metrics import (
     best_threshold,
     kfold_accuracy,
     map_at_r,

@@ -9,11 +9,11 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from desktop_app.core.detector import FaceDetector
-from desktop_app.core.embedder import Embedder
+from desktop_app.core.embedding.embedder import Embedder
+from desktop_app.core.embedding.model_convert import dequantize_tensor, load_onnx, prune_initializer_inputs
+from desktop_app.core.embedding.model_files import DETECTOR, EMBEDDER, sha256_of, shipped_model_path, shipped_models_dir
 from desktop_app.core.errors import ModelError
-from desktop_app.core.model_convert import dequantize_tensor, load_onnx, prune_initializer_inputs
-from desktop_app.core.model_files import DETECTOR, EMBEDDER, sha256_of, shipped_model_path, shipped_models_dir
+from desktop_app.core.face.detector import FaceDetector
 
 
 def test_shipped_models_found_and_verified() -> None:
@@ -79,8 +79,8 @@ def test_blockwise_dequantisation_matches_naive_loop() -> None:
 
 def test_fp32_export_keeps_embeddings_on_real_faces(engine, fp32_model: Path, lfw: Path) -> None:  # type: ignore[no-untyped-def]
     """Dequantised fp32 SFace vs the shipped int8 file in ONNX Runtime: max abs diff < 1e-4."""
-    from desktop_app.core.alignment import align_face
-    from desktop_app.core.imageio import read_image
+    from desktop_app.core.face.alignment import align_face
+    from desktop_app.core.video.imageio import read_image
 
     crops = []
     for name in ["Aaron_Peirsol", "Colin_Powell", "Serena_Williams", "Tony_Blair"]:

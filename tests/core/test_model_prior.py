@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from desktop_app.core.model_prior import ScorePrior, load_prior, measure_prior, prior_path
+from desktop_app.core.embedding.model_prior import ScorePrior, load_prior, measure_prior, prior_path
 
 
 def test_measure_prior_matches_a_naive_quantile() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from desktop_app.core.evaluation import open_set_lfw
+from desktop_app.core.evaluation.models import open_set_lfw
 
 
 def test_calibrated_threshold_keeps_strangers_out(lfw: Path) -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.core import providers
-from desktop_app.core.embedder import Embedder
+from desktop_app.core.embedding import providers
+from desktop_app.core.embedding.embedder import Embedder
 
 
 def test_cpu_requested_or_no_cuda_gives_cpu(monkeypatch: pytest.MonkeyPatch) -> None:

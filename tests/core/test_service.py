@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from desktop_app.core.embedding.model_files import EMBEDDER, shipped_model_path
 from desktop_app.core.errors import ImageError, ManyFacesError, ModelError, NoFaceError, StorageError
-from desktop_app.core.imageio import read_image
-from desktop_app.core.live import run_headless
-from desktop_app.core.model_files import EMBEDDER, shipped_model_path
+from desktop_app.core.live.session import run_headless
 from desktop_app.core.service import FaceGate
+from desktop_app.core.video.imageio import read_image
 
 LIN = "Lin-Manuel Miranda"
 ALEX = "Alex Lacamoire"
@@ -47,7 +47,7 @@ def gate(gate_dir: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_default_model_is_registered_fp32_and_verified(gate: FaceGate) -> None:
-    from desktop_app.core.model_prior import load_prior
+    from desktop_app.core.embedding.model_prior import load_prior
 
     assert gate.model.name == "sface-2021dec-fp32"
     # the fp32 conversion is deterministic, so the score priors shipped for its hash apply to it
@@ -71,7 +71,7 @@ def test_identify_knn_test_photos(gate: FaceGate, clips: Path) -> None:
 
 
 def test_strangers_are_not_matched_to_the_nearest_person(gate: FaceGate, lfw: Path) -> None:
-    from desktop_app.core.lfw import lfw_single_image_people
+    from desktop_app.core.evaluation.lfw import lfw_single_image_people
 
     strangers = lfw_single_image_people(lfw)[:60]
     accepted = []
@@ -175,7 +175,7 @@ def test_camera_that_disappears_mid_run(gate: FaceGate, clips: Path, tmp_path: P
     the frames it had, logs what it saw, and reports the source state."""
     import cv2
 
-    from desktop_app.core.sources import VideoFileSource
+    from desktop_app.core.video.sources import VideoFileSource
 
     src = VideoFileSource(clips / "short_hamilton_clip.mp4")
     src.open()
@@ -197,7 +197,7 @@ def test_camera_that_disappears_mid_run(gate: FaceGate, clips: Path, tmp_path: P
 
 def test_hnsw_gallery_persists_beside_the_database_and_forgets_erased(tmp_path: Path, clips: Path) -> None:
     from desktop_app.core.config import AppConfig, RecognitionSettings
-    from desktop_app.core.gallery import HnswGallery
+    from desktop_app.core.matching.gallery import HnswGallery
 
     cfg = AppConfig(recognition=RecognitionSettings(gallery="hnsw"))
     db = tmp_path / "h" / "facegate.db"

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from desktop_app.core.errors import SourceError
-from desktop_app.core.latest_frame import BackoffPolicy, LatestFrameReader
-from desktop_app.core.sources import (
+from desktop_app.core.video.latest_frame import BackoffPolicy, LatestFrameReader
+from desktop_app.core.video.sources import (
     Frame,
     FrameSource,
     ImageFolderSource,
@@ -210,7 +210,7 @@ def test_image_folder_sorted_skips_corrupt_files(tmp_path: Path, caplog: pytest.
     assert not src.is_live
     src.open()
     assert [p.name for p in src.files] == ["img2.png", "img3.jpg", "img4.png", "img10.png"]
-    with caplog.at_level(logging.WARNING, logger="desktop_app.core.sources"):
+    with caplog.at_level(logging.WARNING, logger="desktop_app.core.video.sources"):
         frames = [f for f in iter(src.read, None)]
     src.close()
     assert [f.source for f in frames] == ["img2.png", "img10.png"]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from desktop_app.core.metrics import rank1
+from desktop_app.core.evaluation.metrics import rank1
 from desktop_app.core.service import FaceGate
 from trainer.data import CropCache, crops_from_store, split_held_out
 from trainer.evaluate import LfwReport, ModelReport, _person_top
@@ -130,7 +130,7 @@ def test_unchanged_model_passes_deploys_and_rolls_back(
                            prior_strangers=300, **LFW_SUBSET)  # type: ignore[arg-type]
     assert out.status == "deployed", out.messages
     # the new model got its own score prior, so the app calibrates it like the shipped one
-    from desktop_app.core.model_prior import load_prior
+    from desktop_app.core.embedding.model_prior import load_prior
 
     prior = load_prior(facegate.model.sha256, facegate.engine.embedder.flip, (facegate.registry.folder,))
     assert (prior is not None and prior.comparisons == 300 * 299 // 2) or (prior is not None and prior.comparisons > 0)

@@ -12,8 +12,8 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
+from desktop_app.core.embedding.model_files import DETECTOR, EMBEDDER, shipped_model_path
 from desktop_app.core.errors import ModelError
-from desktop_app.core.model_files import DETECTOR, EMBEDDER, shipped_model_path
 from trainer.model.fp32_export import METADATA_SOURCE_SHA256, export_dequantized_sface
 from trainer.model.onnx_weights import dequantize_blockwise, graph_layers, load_sface_onnx
 from trainer.model.sface import SFaceNet, export_onnx, load_pretrained_sface, onnx_parity

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from desktop_app.core.embedder import Embedder
-from desktop_app.core.illumination import normalise_face_crop
+from desktop_app.core.embedding.embedder import Embedder
+from desktop_app.core.face.illumination import normalise_face_crop
 from desktop_app.core.service import FaceGate
 from trainer.cli import main as cli_main
 from trainer.data import (

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from desktop_app.core.sources import Frame, VideoFileSource
+from desktop_app.core.video.sources import Frame, VideoFileSource
 
 
 class ClipSegment:

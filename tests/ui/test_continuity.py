@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from desktop_app.core.latest_frame import FINAL_STATES
+from desktop_app.core.video.latest_frame import FINAL_STATES
 from desktop_app.ui.capture import LiveFrame, SourceRequest
 from desktop_app.ui.main_window import MainWindow
 

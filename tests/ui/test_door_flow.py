@@ -16,7 +16,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
 
-from desktop_app.core.latest_frame import FINAL_STATES
+from desktop_app.core.video.latest_frame import FINAL_STATES
 from desktop_app.ui.capture import LiveFrame, SourceRequest
 from desktop_app.ui.enrol_wizard import PAGE_PHOTOS, PAGE_RESULT, EnrolWizard
 from desktop_app.ui.latency_probe import LoopLatencyProbe

@@ -14,7 +14,7 @@ import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QMessageBox
 
-from desktop_app.core.model_files import EMBEDDER, shipped_model_path
+from desktop_app.core.embedding.model_files import EMBEDDER, shipped_model_path
 from desktop_app.core.service import FaceGate
 from desktop_app.ui.main_window import MainWindow
 from desktop_app.ui.models_page import BAR_MAX, ModelsPage, overall_progress

@@ -8,7 +8,7 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from desktop_app.core.live import TrackedFace
+from desktop_app.core.live.session import TrackedFace
 from desktop_app.ui import theme
 from desktop_app.ui.capture import DoorEvent
 from desktop_app.ui.decision_panel import DecisionPanel

@@ -10,8 +10,8 @@ import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QSplashScreen
 
-from desktop_app.core.latest_frame import FINAL_STATES
-from desktop_app.core.sources import list_cameras
+from desktop_app.core.video.latest_frame import FINAL_STATES
+from desktop_app.core.video.sources import list_cameras
 from desktop_app.ui.capture import SourceRequest
 from desktop_app.ui.enrol_wizard import PAGE_CAMERA, PAGE_RESULT, PAGE_REVIEW, EnrolWizard
 from desktop_app.ui.main_window import MainWindow

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from desktop_app.core.embedding.model_files import EMBEDDER, shipped_model_path
 from desktop_app.core.errors import ModelError
-from desktop_app.core.model_files import EMBEDDER, shipped_model_path
 
 from .sface import INPUT_SIZE, export_onnx, load_pretrained_sface, run_onnx
 

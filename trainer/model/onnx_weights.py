@@ -23,9 +23,9 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from desktop_app.core.embedding.model_convert import dequantize_tensor, make_batch_dynamic, prune_initializer_inputs
+from desktop_app.core.embedding.model_files import EMBEDDER, shipped_model_path
 from desktop_app.core.errors import ModelError
-from desktop_app.core.model_convert import dequantize_tensor, make_batch_dynamic, prune_initializer_inputs
-from desktop_app.core.model_files import EMBEDDER, shipped_model_path
 
 INPUT_NAME = "data"
 """Name of the image input of the shipped SFace graph: (N, 3, 112, 112) float32 BGR 0..255."""

@@ -6,7 +6,7 @@ See ``store.Store`` for the API and ``times`` for the time conventions.
 
 from __future__ import annotations
 
-from .records import (
+from desktop_app.core.storage.records import (
     DECISIONS,
     AttendanceRow,
     AuditRow,
@@ -16,8 +16,8 @@ from .records import (
     Person,
     Sample,
 )
-from .schema import SCHEMA_VERSION
-from .store import Store
+from desktop_app.core.storage.schema import SCHEMA_VERSION
+from desktop_app.core.storage.store import Store
 
 __all__ = [
     "DECISIONS",

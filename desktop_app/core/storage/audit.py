@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from . import times
-from .base import StoreBase, api
-from .records import AuditRow
-from .rows import json_object
-from .validate import as_int, required_text
+from desktop_app.core.storage import times
+from desktop_app.core.storage.base import StoreBase, api
+from desktop_app.core.storage.records import AuditRow
+from desktop_app.core.storage.rows import json_object
+from desktop_app.core.storage.validate import as_int, required_text
 
 
 class AuditMixin(StoreBase):

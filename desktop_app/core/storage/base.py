@@ -16,11 +16,11 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlite_utils import Database
 
-from ..errors import StorageError
-from . import codecs, times
-from .records import Person
-from .rows import PERSON_SELECT, person_from_row
-from .sqlerrors import mapped
+from desktop_app.core.errors import StorageError
+from desktop_app.core.storage import codecs, times
+from desktop_app.core.storage.records import Person
+from desktop_app.core.storage.rows import PERSON_SELECT, person_from_row
+from desktop_app.core.storage.sqlerrors import mapped
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -16,7 +16,7 @@ from typing import Final
 import cv2
 import numpy as np
 
-from ..errors import StorageError
+from desktop_app.core.errors import StorageError
 
 CROP_SHAPE: Final[tuple[int, int, int]] = (112, 112, 3)
 SNAPSHOT_MAX_SIDE: Final[int] = 320

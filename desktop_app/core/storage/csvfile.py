@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Final
 
-from ..errors import StorageError
+from desktop_app.core.errors import StorageError
 
 ENCODING: Final[str] = "utf-8-sig"
 _FORMULA_START: Final[tuple[str, ...]] = ("=", "+", "-", "@", "\t", "\r")

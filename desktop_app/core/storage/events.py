@@ -6,11 +6,11 @@ from datetime import date, datetime
 
 import numpy as np
 
-from . import codecs, times
-from .base import StoreBase, api
-from .records import DECISIONS, AttendanceRow, EventRecord
-from .rows import EVENT_SELECT, event_from_row
-from .validate import as_day, as_int, as_score, required_text
+from desktop_app.core.storage import codecs, times
+from desktop_app.core.storage.base import StoreBase, api
+from desktop_app.core.storage.records import DECISIONS, AttendanceRow, EventRecord
+from desktop_app.core.storage.rows import EVENT_SELECT, event_from_row
+from desktop_app.core.storage.validate import as_day, as_int, as_score, required_text
 
 
 def _check_decision(decision: object) -> str:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from pathlib import Path
 
-from . import times
-from .base import api
-from .csvfile import write_csv_atomic
-from .events import EventsMixin
-from .people import PeopleMixin
+from desktop_app.core.storage import times
+from desktop_app.core.storage.base import api
+from desktop_app.core.storage.csvfile import write_csv_atomic
+from desktop_app.core.storage.events import EventsMixin
+from desktop_app.core.storage.people import PeopleMixin
 
 EVENT_COLUMNS = (
     "event_id", "time_local", "time_utc", "person_id", "person_ref", "name", "decision", "score",

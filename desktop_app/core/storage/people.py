@@ -7,12 +7,12 @@ from types import EllipsisType
 
 import numpy as np
 
-from ..errors import StorageError
-from . import codecs, times
-from .base import StoreBase, api
-from .records import ErasureReport, Person
-from .rows import PERSON_SELECT, json_object, person_from_row
-from .validate import as_int, clean_text, like_pattern, name_key, required_text
+from desktop_app.core.errors import StorageError
+from desktop_app.core.storage import codecs, times
+from desktop_app.core.storage.base import StoreBase, api
+from desktop_app.core.storage.records import ErasureReport, Person
+from desktop_app.core.storage.rows import PERSON_SELECT, json_object, person_from_row
+from desktop_app.core.storage.validate import as_int, clean_text, like_pattern, name_key, required_text
 
 
 class PeopleMixin(StoreBase):

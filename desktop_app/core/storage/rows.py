@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from . import codecs, times
-from .records import EventRecord, ModelRecord, Person
+from desktop_app.core.storage import codecs, times
+from desktop_app.core.storage.records import EventRecord, ModelRecord, Person
 
 PERSON_SELECT: Final[str] = (
     "SELECT p.*, (SELECT count(*) FROM samples s WHERE s.person_id = p.id) AS n_samples FROM people p"

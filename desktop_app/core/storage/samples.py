@@ -6,12 +6,12 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..errors import StorageError
-from . import codecs, times
-from .base import StoreBase, api
-from .records import Sample
-from .rows import json_object
-from .validate import as_int, required_text
+from desktop_app.core.errors import StorageError
+from desktop_app.core.storage import codecs, times
+from desktop_app.core.storage.base import StoreBase, api
+from desktop_app.core.storage.records import Sample
+from desktop_app.core.storage.rows import json_object
+from desktop_app.core.storage.validate import as_int, required_text
 
 
 class SamplesMixin(StoreBase):

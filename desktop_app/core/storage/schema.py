@@ -18,7 +18,7 @@ from typing import Final
 
 from sqlite_utils import Database
 
-from ..errors import StorageError
+from desktop_app.core.errors import StorageError
 
 APPLICATION_ID: Final[int] = 0x46476174  # "FGat"
 

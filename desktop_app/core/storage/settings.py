@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from . import codecs, times
-from .base import StoreBase, api
-from .validate import required_text
+from desktop_app.core.storage import codecs, times
+from desktop_app.core.storage.base import StoreBase, api
+from desktop_app.core.storage.validate import required_text
 
 
 class SettingsMixin(StoreBase):

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
-from ..errors import StorageError
+from desktop_app.core.errors import StorageError
 
 # Primary SQLite result codes (https://www.sqlite.org/rescode.html).
 SQLITE_PERM: Final = 3

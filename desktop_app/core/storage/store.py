@@ -28,16 +28,16 @@ from types import TracebackType
 
 from sqlite_utils import Database
 
-from ..errors import StorageError
-from .audit import AuditMixin
-from .calibration import CalibrationMixin
-from .exports import ExportsMixin
-from .registry import RegistryMixin
-from .samples import SamplesMixin
-from .schema import check_file, migrate
-from .settings import SettingsMixin
-from .sqlerrors import mapped
-from .validate import fold
+from desktop_app.core.errors import StorageError
+from desktop_app.core.storage.audit import AuditMixin
+from desktop_app.core.storage.calibrations import CalibrationMixin
+from desktop_app.core.storage.exports import ExportsMixin
+from desktop_app.core.storage.models import RegistryMixin
+from desktop_app.core.storage.samples import SamplesMixin
+from desktop_app.core.storage.schema import check_file, migrate
+from desktop_app.core.storage.settings import SettingsMixin
+from desktop_app.core.storage.sqlerrors import mapped
+from desktop_app.core.storage.validate import fold
 
 
 class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMixin, SettingsMixin):

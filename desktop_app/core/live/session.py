@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from .decision import DecisionConfig, DecisionEvent, DecisionPolicy, FrameObservation
-from .latest_frame import LatestFrameReader
-from .quality import recognition_issues
-from .service import FaceGate
-from .sources import Frame, open_source
-from .types import Face, StageTimes
+from desktop_app.core.decision.policy import DecisionConfig, DecisionEvent, DecisionPolicy, FrameObservation
+from desktop_app.core.face.quality import recognition_issues
+from desktop_app.core.service import FaceGate
+from desktop_app.core.types import Face, StageTimes
+from desktop_app.core.video.latest_frame import LatestFrameReader
+from desktop_app.core.video.sources import Frame, open_source
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from desktop_app.core.errors import FaceGateError
-from desktop_app.core.sources import Frame, FrameSource
+from desktop_app.core.video.sources import Frame, FrameSource
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ closed; call ``open()`` (which raises :class:`SourceError` with a message a pers
 then ``read()`` until it returns ``None`` (end of a finite source), then ``close()``.
 
 Live sources (webcams, streams) raise :class:`SourceError` from ``read()`` when they stop
-delivering frames (unplugged camera, network loss); :class:`~desktop_app.core.latest_frame.
+delivering frames (unplugged camera, network loss); :class:`~desktop_app.core.video.latest_frame.
 LatestFrameReader` turns that into reconnection with back-off.
 """
 

@@ -39,8 +39,8 @@ from typing import Protocol, runtime_checkable
 import hnswlib
 import numpy as np
 
-from .errors import GalleryError
-from .types import PersonMatch
+from desktop_app.core.errors import GalleryError
+from desktop_app.core.types import PersonMatch
 
 SIDECAR_SUFFIX = ".meta.npz"
 _SIDECAR_FORMAT = 1

@@ -13,11 +13,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import ModelError
-from .illumination import ENHANCERS, is_poorly_exposed
-from .imageio import as_bgr
-from .model_files import DETECTOR, shipped_model_path
-from .types import Detection
+from desktop_app.core.embedding.model_files import DETECTOR, shipped_model_path
+from desktop_app.core.errors import ModelError
+from desktop_app.core.face.illumination import ENHANCERS, is_poorly_exposed
+from desktop_app.core.types import Detection
+from desktop_app.core.video.imageio import as_bgr
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .alignment import align_face
-from .detector import FaceDetector
-from .embedder import Embedder
-from .imageio import as_bgr
-from .quality import QualityConfig, assess
-from .types import Detection, Face, StageTimes
+from desktop_app.core.embedding.embedder import Embedder
+from desktop_app.core.face.alignment import align_face
+from desktop_app.core.face.detector import FaceDetector
+from desktop_app.core.face.quality import QualityConfig, assess
+from desktop_app.core.types import Detection, Face, StageTimes
+from desktop_app.core.video.imageio import as_bgr
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Turning per-frame matches into door/attendance decisions: N-of-M voting per track, a per-person
 cooldown, and one "unknown" event per stranger track.
 
-Per frame, every face is associated to a track (:class:`~desktop_app.core.tracking.IouTracker`).
+Per frame, every face is associated to a track (:class:`~desktop_app.core.decision.tracking.IouTracker`).
 A frame *votes* for person P when its face passed the quality gate, its best match is P with
 ``score >= threshold`` and ``score - second_score >= margin``. Then, per track:
 
@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .tracking import Box, IouTracker, as_box
-from .types import PersonMatch
+from desktop_app.core.decision.tracking import Box, IouTracker, as_box
+from desktop_app.core.types import PersonMatch
 
 GRANTED = "granted"
 UNKNOWN = "unknown"

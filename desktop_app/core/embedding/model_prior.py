@@ -9,7 +9,7 @@ false-accept rate with. But the rate follows from the model's per-comparison fal
 which is the union bound over every template a stranger could match, so it is an upper bound
 when a person's templates are correlated. ``far(t)`` is measured per model (and per flip setting)
 on LFW's 4,069 single-image people (8.3 M impostor comparisons, ``bench/model_prior.py``) and
-shipped as a small table of quantiles in ``desktop_app/core/priors``: statistics, no images.
+shipped as a small table of quantiles in ``desktop_app/core/embedding/priors``: statistics, no images.
 Beyond the last measured quantile the tail is extended log-linearly from the last two points.
 """
 

@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 
-from ..types import Calibration
-from . import codecs, times
-from .base import StoreBase, api
-from .validate import as_int, required_text
+from desktop_app.core.storage import codecs, times
+from desktop_app.core.storage.base import StoreBase, api
+from desktop_app.core.storage.validate import as_int, required_text
+from desktop_app.core.types import Calibration
 
 _CAL_COLUMNS = (
     "model_sha256", "created_at", "threshold", "target_fpir", "gallery_persons", "gallery_templates",

@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from .errors import ModelError
+from desktop_app.core.errors import ModelError
 
 
 def load_onnx(path: Path) -> onnx.ModelProto:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .alignment import ARCFACE_TEMPLATE
-from .types import Detection, FaceQuality
+from desktop_app.core.face.alignment import ARCFACE_TEMPLATE
+from desktop_app.core.types import Detection, FaceQuality
 
 # Where the nose sits between the eye line and the mouth line on the template (frontal face), 0..1.
 _FRONTAL_NOSE_DROP = float(

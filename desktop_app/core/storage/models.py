@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 
-from ..errors import StorageError
-from . import times
-from .base import StoreBase, api
-from .records import ModelRecord
-from .rows import model_from_row
-from .validate import as_int, required_text
+from desktop_app.core.errors import StorageError
+from desktop_app.core.storage import times
+from desktop_app.core.storage.base import StoreBase, api
+from desktop_app.core.storage.records import ModelRecord
+from desktop_app.core.storage.rows import model_from_row
+from desktop_app.core.storage.validate import as_int, required_text
 
 
 def _opt_float(value: float | None, what: str) -> float | None:

@@ -14,11 +14,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .errors import ModelError
-from .model_convert import dequantize_blockwise, load_onnx, save_onnx_atomic
-from .model_files import EMBEDDER, sha256_of, shipped_model_path
-from .storage.records import ModelRecord
-from .storage.store import Store
+from desktop_app.core.embedding.model_convert import dequantize_blockwise, load_onnx, save_onnx_atomic
+from desktop_app.core.embedding.model_files import EMBEDDER, sha256_of, shipped_model_path
+from desktop_app.core.errors import ModelError
+from desktop_app.core.storage.records import ModelRecord
+from desktop_app.core.storage.store import Store
 
 DEFAULT_MODEL_NAME = "sface-2021dec-fp32"
 

@@ -9,16 +9,21 @@ from pathlib import Path
 
 import numpy as np
 
-from .detector import FaceDetector
-from .embedder import Embedder
-from .engine import FaceEngine
-from .errors import ImageError
-from .imageio import read_image
-from .lfw import evaluate_pairs, lfw_people_with_min_images, lfw_single_image_people, read_pairs
-from .model_convert import ensure_fp32_copy
-from .model_files import EMBEDDER, shipped_model_path
-from .model_prior import load_prior
-from .service import FaceGate
+from desktop_app.core.embedding.embedder import Embedder
+from desktop_app.core.embedding.model_convert import ensure_fp32_copy
+from desktop_app.core.embedding.model_files import EMBEDDER, shipped_model_path
+from desktop_app.core.embedding.model_prior import load_prior
+from desktop_app.core.errors import ImageError
+from desktop_app.core.evaluation.lfw import (
+    evaluate_pairs,
+    lfw_people_with_min_images,
+    lfw_single_image_people,
+    read_pairs,
+)
+from desktop_app.core.face.detector import FaceDetector
+from desktop_app.core.face.engine import FaceEngine
+from desktop_app.core.service import FaceGate
+from desktop_app.core.video.imageio import read_image
 
 
 def default_cache_dir() -> Path:

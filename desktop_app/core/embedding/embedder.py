@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from .errors import ModelError
-from .illumination import normalise_face_crop
-from .model_convert import load_onnx, make_batch_dynamic, prune_initializer_inputs
-from .model_files import sha256_of
-from .providers import CPU, session_options, short_name, wanted_providers
+from desktop_app.core.embedding.model_convert import load_onnx, make_batch_dynamic, prune_initializer_inputs
+from desktop_app.core.embedding.model_files import sha256_of
+from desktop_app.core.embedding.providers import CPU, session_options, short_name, wanted_providers
+from desktop_app.core.errors import ModelError
+from desktop_app.core.face.illumination import normalise_face_crop
 
 
 def l2_normalise(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:

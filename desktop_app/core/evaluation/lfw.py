@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from desktop_app.core.metrics import best_threshold, kfold_accuracy, tar_at_far
+from desktop_app.core.evaluation.metrics import best_threshold, kfold_accuracy, tar_at_far
 
 FARS: tuple[str, ...] = ("0.01", "0.001")
 """False accept rates reported by :func:`evaluate_pairs`, as the keys of ``tar_at_far``."""

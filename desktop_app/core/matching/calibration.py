@@ -55,7 +55,7 @@ who is enrolled, makes the threshold needlessly strict. The result is clipped to
 (default [0.1, 0.95]); every choice is written to ``notes``.
 
 Optional floor (``prior_threshold=``): the threshold that the model's per-comparison impostor tail,
-measured once on many public faces (``desktop_app.core.model_prior``), gives for this gallery. The
+measured once on many public faces (``desktop_app.core.embedding.model_prior``), gives for this gallery. The
 result is never below it, and it is the whole answer when the site has no non-mated data at all
 (one person, no strangers: method "prior").
 """
@@ -69,7 +69,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .types import Calibration
+from desktop_app.core.types import Calibration
 
 DEFAULT_CLIP = (0.1, 0.95)
 _BLOCK_ELEMENTS = 1 << 22  # probes * templates per score block (16 MiB float32)

