@@ -62,8 +62,9 @@ def clip_segment(clip: Path) -> type[ClipSegment]:
 
 
 @pytest.fixture(scope="module")
-def module_gate(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[object]:
-    """One FaceGate (real models, CPU) on a fresh database per test module."""
+def module_gate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One FaceGate (real models, CPU) on a fresh database per test module (the models ship with the
+    app: no shared data needed)."""
     from desktop_app.core.service import FaceGate
 
     gate = FaceGate(tmp_path_factory.mktemp("facegate") / "facegate.db", device="cpu")
