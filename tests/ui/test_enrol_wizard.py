@@ -54,7 +54,8 @@ def answer_file_dialog(monkeypatch: pytest.MonkeyPatch, files: list[Path]) -> li
     """Make QFileDialog.getOpenFileNames answer ``files``; returns the titles it was asked with."""
     asked: list[str] = []
 
-    def fake(parent: object, caption: str = "", folder: str = "", filters: str = "", *_a: object) -> tuple[list[str], str]:
+    def fake(parent: object, caption: str = "", folder: str = "", filters: str = "",
+             *_rest: object) -> tuple[list[str], str]:
         asked.append(caption)
         assert "*.png" in filters and "*.jpg" in filters
         return [str(f) for f in files], filters
@@ -63,7 +64,8 @@ def answer_file_dialog(monkeypatch: pytest.MonkeyPatch, files: list[Path]) -> li
     return asked
 
 
-def details_then_photos(qtbot: Any, wizard: EnrolWizard, name: str, employee_id: str = "", department: str = "") -> None:
+def details_then_photos(qtbot: Any, wizard: EnrolWizard, name: str, employee_id: str = "",
+                        department: str = "") -> None:
     details = wizard.details
     qtbot.keyClicks(details.name_edit, name)
     qtbot.keyClicks(details.employee_edit, employee_id)
@@ -111,20 +113,27 @@ def test_photos_without_a_face_enrol_nobody(qtbot: Any, window: MainWindow, tmp_
     details_then_photos(qtbot, wizard, "Nobody Here")
     pictures = generated_pictures(tmp_path / "pics", 2)
     (tmp_path / "pics" / "notes.txt").write_text("not a picture")
-    asked = answer_file_dialog(monkeypatch, [*pictures, tmp_path / "pics" / "notes.txt"])
+    broken = tmp_path / "pics" / "broken.png"
+    broken.write_bytes(b"not a PNG at all")
+    asked = answer_file_dialog(monkeypatch, [*pictures, tmp_path / "pics" / "notes.txt", broken])
     click(qtbot, wizard.photos.add_btn)
     assert asked == ["Choose photos"]
-    assert wizard.photos.photo_list.files() == pictures, "the text file is left out"
+    photo_list = wizard.photos.photo_list
+    assert photo_list.files() == [*pictures, broken], "the text file is left out"
     click(qtbot, wizard.photos.add_btn)  # the same files again: not listed twice
-    assert wizard.photos.photo_list.count() == 2
+    assert photo_list.count() == 3
+    # thumbnails come from the job pool; an unreadable file says so
+    qtbot.waitUntil(lambda: not photo_list.loading, timeout=30000)
+    assert not photo_list.item(0).icon().isNull() and not photo_list.item(1).icon().isNull()
+    assert photo_list.item(2).icon().isNull() and "(unreadable)" in photo_list.item(2).text()
     assert wizard.next_btn.isEnabled()
     click(qtbot, wizard.next_btn)  # Enrol: in the job pool
     qtbot.waitUntil(lambda: wizard.page == PAGE_RESULT, timeout=60000)
     report = wizard.report
-    assert report is not None and not report.added and len(report.rejected) == 2
+    assert report is not None and not report.added and len(report.rejected) == 3
     outcome = wizard.outcome
     assert outcome.title.text() == "Nothing was enrolled"
-    assert outcome.rejected_list.count() == 2 and "picture_0.png" in outcome.rejected_list.item(0).text()
+    assert outcome.rejected_list.count() == 3 and "picture_0.png" in outcome.rejected_list.item(0).text()
     assert not outcome.shots.isVisible() and not wizard.next_btn.isVisible()
     assert {p.name for p in gate.people()} == before, "nobody was created"
     assert wizard.close_btn.text() == "Close"
@@ -192,8 +201,9 @@ def test_photo_path_by_clicks_with_real_photos(qtbot: Any, window: MainWindow, c
     details_then_photos(qtbot, wizard, LIN, "E-042", "Stage")
     answer_file_dialog(monkeypatch, [lin_photo, two_faces])
     click(qtbot, wizard.photos.add_btn)
-    assert wizard.photos.photo_list.files() == [lin_photo, two_faces]
-    assert not wizard.photos.photo_list.item(0).icon().isNull(), "a thumbnail of the photo"
+    photo_list = wizard.photos.photo_list
+    assert photo_list.files() == [lin_photo, two_faces]
+    qtbot.waitUntil(lambda: not photo_list.item(0).icon().isNull(), timeout=30000)  # a thumbnail of the photo
     click(qtbot, wizard.next_btn)  # Enrol
     qtbot.waitUntil(lambda: wizard.page == PAGE_RESULT, timeout=60000)
     report = wizard.report

@@ -26,7 +26,7 @@ class PhotosPage(SavingPage):
     def __init__(self, gate: FaceGate, jobs: JobRunner, parent: QWidget | None = None) -> None:
         super().__init__(jobs, parent)
         self.gate = gate
-        self.photo_list = PhotoDropList()
+        self.photo_list = PhotoDropList(jobs)
         self.add_btn = QPushButton("Add photos…")
         self.remove_btn = QPushButton("Remove selected")
         self.add_btn.clicked.connect(self.choose_photos)
@@ -90,6 +90,10 @@ class PhotosPage(SavingPage):
         if self.busy:
             super().cancel()
             self.progress_label.setText("Cancelling…")
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self.photo_list.stop_loading()
+        super().stop(timeout_s)
 
     def _on_progress(self, done: int, total: int, message: str) -> None:
         self.progress.setRange(0, max(total, 1))
