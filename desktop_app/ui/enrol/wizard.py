@@ -8,17 +8,14 @@ them together.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
-import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QPushButton, QStackedWidget, QVBoxLayout, QWidget
 
-from desktop_app.core.service import EnrolReport, FaceGate
-from desktop_app.core.storage.records import Person
+from desktop_app.core.service import EnrolReport
 
 from ..context import AppContext
 from .capture_page import CapturePage
@@ -33,14 +30,6 @@ PAGE_DETAILS, PAGE_CAMERA, PAGE_REVIEW, PAGE_PHOTOS, PAGE_RESULT = range(5)
 #: page -> (text of the Next button, page that Back goes to)
 NEXT_TEXT = {PAGE_DETAILS: "Next", PAGE_CAMERA: "Review", PAGE_REVIEW: "Save", PAGE_PHOTOS: "Enrol"}
 BACK_TO = {PAGE_CAMERA: PAGE_DETAILS, PAGE_REVIEW: PAGE_CAMERA, PAGE_PHOTOS: PAGE_DETAILS}
-
-
-def _find_person(gate: FaceGate) -> Callable[[str], Person | None]:
-    return gate.store.find_person
-
-
-def _sample_crop(gate: FaceGate) -> Callable[[int], np.ndarray]:
-    return gate.store.sample_crop
 
 
 class EnrolWizard(QDialog):
@@ -59,12 +48,12 @@ class EnrolWizard(QDialog):
         self.setWindowTitle("Enrol a person")
         self.resize(980, 680)
         self.report: EnrolReport | None = None
-        self.details = DetailsPage(_find_person(ctx.gate), name=name, employee_id=employee_id,
+        self.details = DetailsPage(ctx.gate.find_person, name=name, employee_id=employee_id,
                                    department=department, mode=mode)
         self.camera = CapturePage(ctx.capture)
         self.review = ReviewPage(ctx.gate, ctx.jobs)
         self.photos = PhotosPage(ctx.gate, ctx.jobs)
-        self.outcome = ResultPage(_sample_crop(ctx.gate))
+        self.outcome = ResultPage(ctx.gate.sample_crop)
         self.stack = QStackedWidget()
         for page in (self.details, self.camera, self.review, self.photos, self.outcome):  # PAGE_* order
             self.stack.addWidget(page)
