@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
 
 from .. import theme
 from ..capture import ENROL, LIVE, CaptureController, EnrolFrame
-from ..guided_capture import Feedback, GuidedCapture
+from ..guided_capture import Feedback, FeedbackLevel, GuidedCapture
 from ..qtimage import bgr_to_pixmap
 from ..video_view import Overlay, VideoView
 
@@ -21,9 +21,9 @@ POSE_ICON = 72
 """Side of the shot thumbnails in the pose list, pixels."""
 
 #: box colour on the picture, and text colour of the feedback, per feedback level
-BOX_COLOURS = {"bad": theme.DENIED, "adjust": theme.UNKNOWN, "hold": theme.MATCH,
+BOX_COLOURS: dict[FeedbackLevel, str] = {"bad": theme.DENIED, "adjust": theme.UNKNOWN, "hold": theme.MATCH,
                "captured": theme.GRANTED, "done": theme.GRANTED}
-TEXT_COLOURS = {"bad": theme.DENIED, "adjust": "#8d6e00", "hold": theme.GRANTED,
+TEXT_COLOURS: dict[FeedbackLevel, str] = {"bad": theme.DENIED, "adjust": "#8d6e00", "hold": theme.GRANTED,
                 "captured": theme.GRANTED, "done": theme.GRANTED}
 
 
