@@ -1,11 +1,12 @@
-# FaceGate: `make run` starts the app, `make test` runs the checks. Both set up .venv first.
+# FaceGate: `make run` starts the app, `make test` runs the checks, `make test-fast` the quick tier
+# (lint, types, and the tests that need neither the shared face data nor much time). All set up .venv first.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 EXTRAS ?= dev,train
 
-.PHONY: run test lint typecheck pytest bench package clean setup
+.PHONY: run test test-fast lint typecheck pytest pytest-fast bench package clean setup
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,12 +26,17 @@ lint: $(STAMP)
 	$(BIN)/ruff check desktop_app trainer tests bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy desktop_app/core
+	$(BIN)/mypy desktop_app/core desktop_app/ui trainer
 
 pytest: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
+pytest-fast: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not data" $(PYTEST_ARGS)
+
 test: lint typecheck pytest
+
+test-fast: lint typecheck pytest-fast
 
 bench: $(STAMP)
 	$(BIN)/python bench/pipeline.py

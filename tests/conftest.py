@@ -1,4 +1,11 @@
-"""Shared fixtures: the real face data beside the checkout, and one face engine per test session."""
+"""Shared fixtures: the real face data beside the checkout, and one face engine per test session.
+
+Test tiers (markers registered in pyproject.toml): ``data`` marks every test that needs the shared
+face data, set here automatically for each test that uses the ``shared_data`` fixture (directly or
+through ``lfw``, ``clips``, ``clip``, ...) or is skipped-if on a path under it; ``slow`` marks the
+long real-data runs. ``pytest -m "not slow and not data"`` is the fast tier (``make test-fast``).
+FACEGATE_SHARED_DATA=DIR reads the data from DIR instead (an empty folder: run as without data).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,21 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("FACEGATE_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+"""../shared/data beside the checkout (LFW, clips), or $FACEGATE_SHARED_DATA."""
+
+
+def _needs_shared_data(item: pytest.Item) -> bool:
+    if "shared_data" in getattr(item, "fixturenames", ()):
+        return True
+    return any(str(SHARED_DATA) in str(mark.kwargs.get("reason", "")) for mark in item.iter_markers("skipif"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``data`` every test that needs the shared face data."""
+    for item in items:
+        if _needs_shared_data(item):
+            item.add_marker(pytest.mark.data)
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from desktop_app.core.types import Face, FaceQuality
 
@@ -78,13 +79,18 @@ class Shot:
     source: str
 
 
+FeedbackLevel = Literal["bad", "adjust", "hold", "captured", "done"]
+"""How the last frame was judged: unusable ("bad"), right face but wrong pose ("adjust"), good so far
+("hold"), a shot was taken on it ("captured"), every pose is done ("done")."""
+
+
 @dataclass(frozen=True)
 class Feedback:
-    """What to tell the person about the last frame: text, level ("bad", "adjust", "hold",
-    "captured", "done"), and the shot when one was captured on this frame."""
+    """What to tell the person about the last frame: text, level, and the shot when one was
+    captured on this frame."""
 
     text: str
-    level: str
+    level: FeedbackLevel
     shot: Shot | None = None
 
 

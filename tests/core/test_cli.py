@@ -76,6 +76,7 @@ def test_eval_json_keys_on_a_small_pairs_file(lfw: Path, tmp_path: Path) -> None
     assert res["accuracy"] >= 0.9 and res["images"] > 20
 
 
+@pytest.mark.slow
 def test_errors_are_clear(tmp_path: Path) -> None:
     bad = tmp_path / "nope.jpg"
     bad.write_text("not an image")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections import Counter
 from pathlib import Path
@@ -20,7 +21,7 @@ from desktop_app.core.evaluation.lfw import (
 from desktop_app.core.evaluation.metrics import kfold_accuracy, tar_at_far
 
 # /work/main/tests/core/<this file> -> /work/shared/data (beside the checkout).
-LFW = Path(__file__).resolve().parents[3] / "shared" / "data" / "lfw"
+LFW = Path(os.environ.get("FACEGATE_SHARED_DATA") or Path(__file__).resolve().parents[3] / "shared" / "data") / "lfw"
 PAIRS = LFW / "pairs.txt"
 
 needs_lfw = pytest.mark.skipif(not PAIRS.is_file(), reason=f"shared LFW data missing: {LFW}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +28,7 @@ from desktop_app.core.video.sources import (
 )
 
 # /work/main/tests/core/<this file> -> /work/shared/data (beside the checkout).
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA = Path(os.environ.get("FACEGATE_SHARED_DATA") or Path(__file__).resolve().parents[3] / "shared" / "data")
 CLIP = DATA / "clips" / "short_hamilton_clip.mp4"
 CLIP_FRAMES = 275
 

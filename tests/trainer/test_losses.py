@@ -527,6 +527,7 @@ def test_heads_reject_bad_labels_and_init_from_embeddings() -> None:
     assert acc > 0.6  # class weights now point at the class means (random 8-D points, 5 classes)
 
 
+@pytest.mark.slow
 def test_center_plus_arcface_separates_synthetic_clusters() -> None:
     """300 steps of center+arcface on clusters that share one direction in input space.
 

@@ -182,6 +182,7 @@ def test_export_dequantized_sface_matches_the_int8_file(
     assert float(_cosines(fp32, int8_reference).min()) > 0.99999
 
 
+@pytest.mark.slow
 def test_freeze_keeps_early_blocks_fixed(model: SFaceNet) -> None:
     net = SFaceNet()
     net.load_state_dict(model.state_dict())

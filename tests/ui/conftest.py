@@ -56,14 +56,33 @@ def clip(clips: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def synthetic_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated video (MJPG .avi, 40 frames of 320x240 at 20 fps, moving shapes, no face) for the
+    tests that need a picture on screen but no face: they run without the shared data."""
+    import cv2
+    import numpy as np
+
+    path = tmp_path_factory.mktemp("clips") / "shapes.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 20.0, (320, 240))
+    assert writer.isOpened(), "OpenCV cannot write MJPG video here"
+    for i in range(40):
+        frame = np.full((240, 320, 3), (40 + 4 * i, 90, 160), np.uint8)
+        cv2.circle(frame, (20 + 7 * i, 120), 30, (230, 230, 230), -1)
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="session")
 def clip_segment(clip: Path) -> type[ClipSegment]:
     """The ClipSegment class (test modules are not a package, so they get it from here)."""
     return ClipSegment
 
 
 @pytest.fixture(scope="module")
-def module_gate(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[object]:
-    """One FaceGate (real models, CPU) on a fresh database per test module."""
+def module_gate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One FaceGate (real models, CPU) on a fresh database per test module (the models ship with the
+    app: no shared data needed)."""
     from desktop_app.core.service import FaceGate
 
     gate = FaceGate(tmp_path_factory.mktemp("facegate") / "facegate.db", device="cpu")

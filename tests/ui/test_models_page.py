@@ -72,8 +72,11 @@ def test_overall_progress_maps_stages_in_order() -> None:
     assert overall_progress(1, 1, "something else") is None
 
 
-def test_retrain_dialog_options(qtbot: Any, shared_data: Path) -> None:
+def test_retrain_dialog_options(qtbot: Any, tmp_path: Path) -> None:
     from trainer.losses import LOSSES
+
+    (tmp_path / "lfw").mkdir()  # no pairs.txt in tmp_path, one in tmp_path/lfw
+    (tmp_path / "lfw" / "pairs.txt").write_text("10\t300\n")
 
     names = loss_choices(LOSSES)
     assert names[:2] == PREFERRED_LOSSES == ("center+arcface", "center+softmax")
@@ -91,15 +94,15 @@ def test_retrain_dialog_options(qtbot: Any, shared_data: Path) -> None:
     dialog.epochs.setValue(2)
     dialog.device.setCurrentIndex(dialog.device.findData("cuda"))
     dialog.dry_run.setChecked(True)
-    dialog.lfw_edit.setText(str(shared_data))  # no pairs.txt there
+    dialog.lfw_edit.setText(str(tmp_path))  # no pairs.txt there
     assert dialog.problem() is not None
     dialog.accept()
     assert dialog.result() != RetrainDialog.DialogCode.Accepted and "pairs.txt" in dialog.error.text()
-    dialog.lfw_edit.setText(str(shared_data / "lfw"))
+    dialog.lfw_edit.setText(str(tmp_path / "lfw"))
     dialog.lfw_pairs.setValue(0)
     assert dialog.problem() is None
     assert dialog.options() == RetrainOptions(loss="center+softmax", epochs=2, device="cuda",
-                                              lfw_dir=shared_data / "lfw", lfw_pairs_per_fold=None, dry_run=True)
+                                              lfw_dir=tmp_path / "lfw", lfw_pairs_per_fold=None, dry_run=True)
 
 
 def test_dry_run_retrain_shows_progress_outcome_and_report(qtbot: Any, window: MainWindow) -> None:

@@ -156,7 +156,7 @@ def test_no_webcam_says_so(qtbot: object, module_gate: object) -> None:
     win.close()
 
 
-def test_run_app_loads_behind_a_splash_and_plays(qtbot: object, tmp_path: Path, clip: Path) -> None:
+def test_run_app_loads_behind_a_splash_and_plays(qtbot: object, tmp_path: Path, synthetic_clip: Path) -> None:
     from desktop_app.ui.app import run_app
 
     seen: dict[str, object] = {"splash": False, "frames": 0}
@@ -173,7 +173,7 @@ def test_run_app_loads_behind_a_splash_and_plays(qtbot: object, tmp_path: Path, 
         QTimer.singleShot(20, poll)
 
     QTimer.singleShot(0, poll)
-    code = run_app(db=tmp_path / "app" / "facegate.db", source=str(clip), kiosk=False)
+    code = run_app(db=tmp_path / "app" / "facegate.db", source=str(synthetic_clip), kiosk=False)
     assert code == 0
     assert seen["splash"] and seen.get("title") == "FaceGate"
     assert (tmp_path / "app" / "facegate.db").is_file()
