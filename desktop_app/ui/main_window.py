@@ -69,7 +69,7 @@ class MainWindow(QMainWindow):
         self.hub = ChangeHub(self)
         self.jobs = JobRunner(parent=self)
         self.capture = CaptureController(gate, self)
-        self.lock = AdminLock(gate.store)
+        self.lock = AdminLock(gate)
         self.ctx = AppContext(gate=gate, jobs=self.jobs, capture=self.capture, lock=self.lock,
                               require_admin=self.require_admin, hub=self.hub)
         self.wizard: EnrolWizard | None = None
@@ -161,14 +161,16 @@ class MainWindow(QMainWindow):
         self.latency_label = QLabel("— ms/frame")
         self.provider_label = QLabel(f"Provider: {self.gate.provider}")
         self.camera_label = QLabel("Camera: —")
-        self.gallery_label = QLabel(self._gallery_text(len(self.gate.gallery), self.gate.gallery.person_count))
+        stats = self.gate.gallery_stats()
+        self.gallery_label = QLabel(self._gallery_text(stats.templates, stats.persons))
         for w in (self.camera_label, self.fps_label, self.latency_label, self.provider_label, self.gallery_label):
             sb.addPermanentWidget(w)
 
     def refresh_status(self) -> None:
         """Show the gate's execution provider and gallery size now (after a model change)."""
         self.provider_label.setText(f"Provider: {self.gate.provider}")
-        self.gallery_label.setText(self._gallery_text(len(self.gate.gallery), self.gate.gallery.person_count))
+        stats = self.gate.gallery_stats()
+        self.gallery_label.setText(self._gallery_text(stats.templates, stats.persons))
 
     @staticmethod
     def _gallery_text(templates: int, persons: int) -> str:
@@ -240,7 +242,7 @@ class MainWindow(QMainWindow):
         if self.wizard is not None and self.wizard.isVisible():
             self.wizard.raise_()
             return self.wizard
-        person = self.gate.store.find_person(name) if name else None
+        person = self.gate.find_person(name) if name else None
         self.wizard = EnrolWizard(self.ctx, self, name=name, mode=mode,
                                   employee_id=person.employee_id if person else None,
                                   department=person.department if person else None)
