@@ -658,22 +658,12 @@ class FaceGate:
         return rec
 
     # ----------------------------------------------------------------- training use-cases
-    # What the trainer (and the UI's Models page) need of the core, so that neither reaches into
-    # the store, the registry or the engine.
+    # What the trainer needs of the core, so that it never reaches into the store, the registry or
+    # the engine.
     @property
     def embedder_flip(self) -> bool:
         """True when templates average the embeddings of the crop and of its mirror image."""
         return bool(self.engine.embedder.flip)
-
-    def list_models(self) -> list[ModelRecord]:
-        """Every registered model, oldest first."""
-        with self._lock:
-            return self.store.list_models()
-
-    def previous_model(self) -> ModelRecord | None:
-        """The model that was active before the current one (what ``rollback_model`` restores), or None."""
-        with self._lock:
-            return self.store.previous_model()
 
     def training_crops(self) -> list[tuple[Person, np.ndarray, np.ndarray]]:
         """The stored face crops of every *active* person with at least one sample, by name.

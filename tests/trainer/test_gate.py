@@ -144,7 +144,8 @@ def test_unchanged_model_passes_deploys_and_rolls_back(
 
     prior = load_prior(facegate.model.sha256, facegate.embedder_flip, (facegate.registry.folder,))
     assert prior is not None and prior.comparisons == 300 * 299 // 2  # all pairs of the 300 strangers
-    assert facegate.calibration is not None and "prior" in " ".join(facegate.calibration.notes)
+    cal = facegate.current_calibration()
+    assert cal is not None and "prior" in " ".join(cal.notes)
     assert out.decision is not None and out.decision.deploy and not out.decision.failures
     cur, cand = out.comparison.current, out.comparison.candidate  # type: ignore[union-attr]
     assert cand.rank1 == cur.rank1 and cand.tpir == cur.tpir

@@ -266,7 +266,8 @@ def test_export_parity_registration_and_switch_reembeds_the_gallery(
     assert set(out.events) <= set(progress)  # what the outcome keeps was reported
     assert [e.line for e in out.events if e.stage is RetrainStage.PRIOR] == ["prior: skipped (no LFW folder)"]
     assert out.comparison is not None and out.comparison.plot_path.is_file()  # type: ignore[union-attr]
-    assert facegate.calibration is not None and facegate.calibration.model_sha256 == rec.sha256
+    cal = facegate.current_calibration()
+    assert cal is not None and cal.model_sha256 == rec.sha256
 
 
 def test_cli_dry_run_trains_and_evaluates_without_deploying(enrolled_dir: Path, tmp_path: Path,
