@@ -12,7 +12,7 @@ from typing import Any
 
 import cv2
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QMessageBox
 
 from desktop_app.core.embedding.model_files import EMBEDDER, shipped_model_path
@@ -114,7 +114,8 @@ def test_retrain_dialog_options(qtbot: Any, tmp_path: Path) -> None:
                                               lfw_dir=tmp_path / "lfw", lfw_pairs_per_fold=None, dry_run=True)
 
 
-def test_dry_run_retrain_shows_progress_outcome_and_report(qtbot: Any, window: MainWindow) -> None:
+def test_dry_run_retrain_shows_progress_outcome_and_report(qtbot: Any, window: MainWindow,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     win, gate = window, window.gate
     page = _ready(qtbot, win)
     before = gate.model.sha256
@@ -133,9 +134,19 @@ def test_dry_run_retrain_shows_progress_outcome_and_report(qtbot: Any, window: M
     timer.setInterval(20)
     timer.timeout.connect(lambda: ticks.__setitem__("during", ticks["during"] + page.running))
     timer.start()
+    asked: list[RetrainDialog] = []
+
+    def answer(dialog: RetrainDialog) -> Any:  # the admin picks 1 epoch and a dry run, then OK
+        asked.append(dialog)
+        dialog.epochs.setValue(1)
+        dialog.dry_run.setChecked(True)
+        return RetrainDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(RetrainDialog, "exec", answer)
     with qtbot.waitSignal(page.retrain_finished, timeout=180000) as finished:
-        job = page.start_retrain(RetrainOptions(epochs=1, dry_run=True), **TINY)
-        assert job is not None and page.running
+        qtbot.mouseClick(page.retrain_btn, Qt.MouseButton.LeftButton)
+        job = page.job
+        assert len(asked) == 1 and job is not None and page.running
         assert not page.retrain_btn.isEnabled() and page.cancel_btn.isEnabled()
         assert not page.rollback_btn.isEnabled()
     timer.stop()
