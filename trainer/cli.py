@@ -3,8 +3,9 @@
     facegate-train --db DB [--loss center+arcface] [--epochs N] [--device cpu|cuda] [--lfw DIR]
                    [--resume CKPT] [--dry-run]
 
-Prints one progress line per step. Exit status: 0 deployed (or dry run done), 1 the gate refused the
-model, 2 bad input or an error, 3 cancelled (Ctrl+C; resume from the printed checkpoint).
+Prints one progress line per step ("<stage>: <message>"). Exit status: 0 deployed (or dry run
+done), 1 the gate refused the model, 2 bad input or an error, 3 cancelled (Ctrl+C; resume from the
+printed checkpoint).
 """
 
 from __future__ import annotations
@@ -17,18 +18,37 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from desktop_app.core.errors import FaceGateError
 
+from .deploy import DeployOptions, RetrainStatus
 from .gate import GateConfig
+from .losses import describe_losses, loss_components
 from .pipeline import retrain
+from .progress import RetrainProgress
 from .train import TrainConfig
+
+EXIT_CODES = {RetrainStatus.DEPLOYED: 0, RetrainStatus.DRY_RUN: 0, RetrainStatus.REFUSED: 1,
+              RetrainStatus.CANCELLED: 3}
+
+
+def _loss_name(value: str) -> str:
+    try:
+        loss_components(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="facegate-train", description=__doc__.split("\n\n")[0])
+    defaults = TrainConfig()
+    ap = argparse.ArgumentParser(prog="facegate-train", description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--db", type=Path, required=True, help="FaceGate database file (facegate.db)")
-    ap.add_argument("--loss", default="center+arcface", help="loss name, e.g. center+arcface, center+softmax, cosface")
-    ap.add_argument("--epochs", type=int, default=TrainConfig().epochs, help="maximum epochs (warm-up included)")
+    ap.add_argument("--loss", type=_loss_name, default=defaults.loss,
+                    help=f"loss (default {defaults.loss}): one of {describe_losses()}; join several with '+', "
+                         f"e.g. center+softmax".replace("%", "%%"))
+    ap.add_argument("--epochs", type=int, default=defaults.epochs, help="maximum epochs (warm-up included)")
     ap.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu", help="training device")
     ap.add_argument("--lfw", type=Path, default=None, help="LFW folder with pairs.txt: adds LFW verification")
     ap.add_argument("--lfw-folds", type=int, default=10, help="LFW folds to evaluate (2..10)")
@@ -36,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--resume", type=Path, default=None, help="checkpoint (last.pt) of an interrupted run")
     ap.add_argument("--dry-run", action="store_true", help="train and evaluate only; do not deploy")
     ap.add_argument("--work-dir", type=Path, default=None, help="folder for checkpoints and reports")
-    ap.add_argument("--unfreeze-blocks", type=int, default=TrainConfig().unfreeze_blocks,
+    ap.add_argument("--unfreeze-blocks", type=int, default=defaults.unfreeze_blocks,
                     help="backbone stages trained after the warm-up")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-lfw-drop", type=float, default=0.5, help="allowed LFW accuracy drop, points")
@@ -44,13 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def describe_error(exc: Exception) -> str:
+    """A one-line message for the user: the validation errors without pydantic's decoration."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) + ': ' if e['loc'] else ''}"
+                         f"{str(e['msg']).removeprefix('Value error, ')}" for e in exc.errors())
+    return str(exc)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     stop = threading.Event()
 
-    def progress(done: int, total: int, message: str) -> None:
-        print(message, flush=True)
+    def progress(record: RetrainProgress) -> None:
+        print(record.line, flush=True)
 
     def on_interrupt(signum: int, frame: object) -> None:
         if stop.is_set():
@@ -62,21 +90,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = TrainConfig(loss=args.loss, epochs=args.epochs, device=args.device,
                              unfreeze_blocks=args.unfreeze_blocks, seed=args.seed)
-        gate = GateConfig(max_lfw_drop=args.max_lfw_drop / 100.0)
-        outcome = retrain(args.db, config, args.lfw, progress, stop.is_set, gate_config=gate,
-                          dry_run=args.dry_run, resume=args.resume, work_dir=args.work_dir,
-                          lfw_folds=args.lfw_folds, lfw_pairs_per_fold=args.lfw_pairs_per_fold)
+        options = DeployOptions(work_dir=args.work_dir, lfw_dir=args.lfw, lfw_folds=args.lfw_folds,
+                                lfw_pairs_per_fold=args.lfw_pairs_per_fold, dry_run=args.dry_run,
+                                gate=GateConfig(max_lfw_drop=args.max_lfw_drop / 100.0))
+        outcome = retrain(args.db, config, options, progress, stop.is_set, resume=args.resume)
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return 3
     except (FaceGateError, ValueError, FileNotFoundError, FloatingPointError) as exc:
-        print(f"facegate-train: {exc}", file=sys.stderr)
+        print(f"facegate-train: {describe_error(exc)}", file=sys.stderr)
         return 2
     finally:
         signal.signal(signal.SIGINT, previous_handler)
     print(f"result: {outcome.status}; active model {outcome.active_model.name} ({outcome.active_model.sha256[:12]}); "
           f"files in {outcome.work_dir}")
-    return {"deployed": 0, "dry-run": 0, "refused": 1}.get(outcome.status, 3)
+    return EXIT_CODES[outcome.status]
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -26,8 +27,10 @@ import torch
 from desktop_app.core.errors import FaceGateError, ImageError
 from desktop_app.core.face.engine import FaceEngine
 from desktop_app.core.face.illumination import normalise_face_crop
-from desktop_app.core.storage.store import Store
 from desktop_app.core.video.imageio import read_image
+
+if TYPE_CHECKING:
+    from desktop_app.core.service import FaceGate
 
 log = logging.getLogger(__name__)
 
@@ -97,34 +100,25 @@ def _empty_crops() -> np.ndarray:
     return np.zeros((0, CROP_SIZE, CROP_SIZE, 3), np.uint8)
 
 
-def crops_from_store(store: Store) -> FaceCrops:
-    """All stored crops of the *active* people of a FaceGate database, one class per person.
+def crops_from_facegate(fg: FaceGate) -> FaceCrops:
+    """All stored crops of the *active* people of a FaceGate database, one class per person
+    (``FaceGate.training_crops``).
 
-    Classes are the people with at least one sample, in ``list_people`` order (by name); crops of a
-    person are in sample-id order. Raises ValueError when there is no sample at all.
+    Classes are the people with at least one sample, by name; crops of a person are in sample-id
+    order. Raises ValueError when there is no sample at all.
     """
-    crops: list[np.ndarray] = []
-    labels: list[int] = []
-    names: list[str] = []
-    keys: list[int] = []
-    sources: list[str] = []
-    sids: list[int] = []
-    for person in store.list_people(active_only=True):
-        samples = store.list_samples(person.id)
-        if not samples:
-            continue
-        cls = len(names)
-        names.append(person.name)
-        keys.append(person.id)
-        for s in samples:
-            crops.append(store.sample_crop(s.id))
-            labels.append(cls)
-            sources.append(f"sample:{s.id}")
-            sids.append(s.id)
-    if not crops:
+    people = fg.training_crops()
+    if not people:
         raise ValueError("The database holds no face samples of active people: enrol people first.")
-    return FaceCrops(np.stack(crops), np.array(labels, np.int64), tuple(names), tuple(keys), tuple(sources),
-                     np.array(sids, np.int64))
+    sids = np.concatenate([ids for _, ids, _ in people]).astype(np.int64)
+    return FaceCrops(
+        crops=np.concatenate([crops for _, _, crops in people]),
+        labels=np.concatenate([np.full(len(ids), cls, np.int64) for cls, (_, ids, _) in enumerate(people)]),
+        class_names=tuple(p.name for p, _, _ in people),
+        class_keys=tuple(p.id for p, _, _ in people),
+        sources=tuple(f"sample:{s}" for s in sids.tolist()),
+        sample_ids=sids,
+    )
 
 
 class CropCache:

@@ -30,14 +30,14 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from torch import nn
 
 from desktop_app.core.evaluation.metrics import rank1
 from desktop_app.core.progress import CancelFn
 
 from .data import AugmentConfig, PKSampler, TrainSplit, augment, check_trainable, prepare_crops, to_tensor
-from .losses import CombinedLoss, MetricLoss, get_loss
+from .losses import CombinedLoss, MetricLoss, get_loss, loss_components
 from .model.sface import SFaceNet, full_fp32, load_pretrained_sface
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,31 @@ class TrainConfig(BaseModel):
     eval_flip: bool = Field(
         default=False, description="Held-out checks average crop and mirror embeddings (as the app; 2x slower)."
     )
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, value: str) -> str:
+        loss_components(value)  # ValueError naming the known losses
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        """Rules between fields (the field bounds are in the ``Field`` declarations)."""
+        if self.warmup_epochs > self.epochs:
+            raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must not exceed epochs ({self.epochs}): "
+                             f"the warm-up epochs are part of the epochs")
+        if self.p < 2:
+            raise ValueError(f"p (people per batch) must be at least 2, got {self.p}: a batch of one person "
+                             f"teaches nothing that separates people")
+        pair_based = [c.__name__ for c in loss_components(self.loss) if c.needs_pairs]
+        if pair_based and self.k < 2:
+            raise ValueError(f"loss {self.loss!r} compares crops of one person ({', '.join(pair_based)}): "
+                             f"k (crops per person per batch) must be at least 2, got {self.k}")
+        try:
+            build_loss(self, num_classes=2)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"head_params {self.head_params} do not fit loss {self.loss!r}: {exc}") from exc
+        return self
 
 
 @dataclass(frozen=True)

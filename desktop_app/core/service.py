@@ -657,6 +657,85 @@ class FaceGate:
             raise FaceGateError(f"No registered model {sha256[:12]}.")
         return rec
 
+    # ----------------------------------------------------------------- training use-cases
+    # What the trainer needs of the core, so that it never reaches into the store, the registry or
+    # the engine.
+    @property
+    def embedder_flip(self) -> bool:
+        """True when templates average the embeddings of the crop and of its mirror image."""
+        return bool(self.engine.embedder.flip)
+
+    def training_crops(self) -> list[tuple[Person, np.ndarray, np.ndarray]]:
+        """The stored face crops of every *active* person with at least one sample, by name.
+
+        Each item: (person, sample ids (n,) int64 in id order, crops (n, 112, 112, 3) uint8 BGR,
+        the aligned crops kept at enrolment, in the same order).
+        """
+        with self._lock:
+            out: list[tuple[Person, np.ndarray, np.ndarray]] = []
+            for person in self.store.list_people(active_only=True):
+                samples = self.store.list_samples(person.id)
+                if samples:
+                    ids = np.array([s.id for s in samples], np.int64)
+                    out.append((person, ids, np.stack([self.store.sample_crop(int(s)) for s in ids])))
+            return out
+
+    def embed_crops(self, crops: np.ndarray) -> np.ndarray:
+        """Templates of (N, 112, 112, 3) uint8 BGR aligned crops with the active model: (N, D) float32, unit rows."""
+        with self._lock:
+            return self.engine.embedder.embed(crops)
+
+    def register_model(self, path: Path, name: str, *, parent_sha256: str | None = None,
+                       metrics_json: str | None = None, actor: str = "trainer") -> ModelRecord:
+        """Copy the ONNX file ``path`` into the model folder and register it, not active (audited
+        "model.register"); ``switch_model`` activates it. ModelError for a missing or broken file."""
+        with self._lock:
+            rec = self.registry.add(path, name, parent_sha256=parent_sha256, metrics_json=metrics_json)
+            self.store.audit(actor, "model.register", {"sha256": rec.sha256, "name": rec.name,
+                                                       "parent_sha256": parent_sha256})
+            return rec
+
+    def stranger_count(self) -> int:
+        """Faces in the active model's stranger pool (non-enrolled faces used by calibration)."""
+        with self._lock:
+            return int(self.store.strangers(self.model.sha256).shape[0])
+
+    def add_stranger_crops(self, crops: np.ndarray, source: str) -> int:
+        """Embed (N, 112, 112, 3) uint8 aligned crops of people who are not enrolled with the active
+        model and add them to its stranger pool, labelled ``source``; returns N."""
+        with self._lock:
+            if len(crops) == 0:
+                return 0
+            vecs = self.engine.embedder.embed(crops)
+            self._calibration = None
+            return self.store.add_strangers(vecs, self.model.sha256, source)
+
+    def save_score_prior(self, crops: np.ndarray, source: str) -> Path:
+        """Measure the active model's impostor score tail on (N, 112, 112, 3) uint8 crops of N
+        different people (all N(N-1)/2 pairs) and save it beside the models, where calibration finds
+        it. Returns the file; ValueError when N is too small for a prior."""
+        from desktop_app.core.embedding.model_prior import measure_prior, prior_path
+
+        with self._lock:
+            flip = bool(self.engine.embedder.flip)
+            prior = measure_prior(self.engine.embedder.embed(crops), self.model.sha256, flip, source)
+            dst = prior_path(self.registry.folder, self.model.sha256, flip)
+            dst.write_text(prior.to_json() + "\n")
+            self._calibration = None
+            return dst
+
+    def record_retrain_refused(self, candidate_sha256: str, reasons: Sequence[str], actor: str = "trainer") -> None:
+        """Audit a retrained model that the deployment gate refused ("model.retrain.refused")."""
+        with self._lock:
+            self.store.audit(actor, "model.retrain.refused",
+                             {"candidate_sha256": candidate_sha256, "reasons": list(reasons)})
+
+    def record_retrain_deployed(self, model: ModelRecord, parent_sha256: str, actor: str = "trainer") -> None:
+        """Audit a retrained model that was deployed ("model.retrain.deployed")."""
+        with self._lock:
+            self.store.audit(actor, "model.retrain.deployed",
+                             {"sha256": model.sha256, "name": model.name, "parent_sha256": parent_sha256})
+
 
 def _quality_dict(face: Face) -> dict[str, object]:
     q = face.quality

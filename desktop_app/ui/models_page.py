@@ -35,22 +35,25 @@ from PySide6.QtWidgets import (
 from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.storage.records import ModelRecord
 from desktop_app.core.types import Calibration
+from trainer.progress import RetrainProgress, RetrainStage
 
 from .context import AppContext
 from .jobs import Job
 from .retrain_dialog import RetrainDialog, RetrainOptions, TrainingTools, probe_training_tools
 
 if TYPE_CHECKING:
-    from trainer.pipeline import RetrainOutcome
+    from trainer.deploy import RetrainOutcome
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ("", "Name", "SHA-256", "Created", "Threshold", "Target FPIR", "Gallery")
-STAGE_SPANS: dict[str, tuple[float, float]] = {
-    "train": (0.0, 0.6), "export": (0.6, 0.65), "evaluate": (0.65, 0.9), "gate": (0.9, 0.92),
-    "dry run": (0.92, 1.0), "refused": (0.92, 1.0), "deploy": (0.92, 1.0),
+STAGE_SPANS: dict[RetrainStage, tuple[float, float]] = {
+    RetrainStage.TRAIN: (0.0, 0.6), RetrainStage.EXPORT: (0.6, 0.62), RetrainStage.PARITY: (0.62, 0.65),
+    RetrainStage.EVALUATE: (0.65, 0.9), RetrainStage.GATE: (0.9, 0.92), RetrainStage.REGISTER: (0.92, 0.93),
+    RetrainStage.SWITCH: (0.93, 0.97), RetrainStage.PRIOR: (0.97, 0.98), RetrainStage.RECALIBRATE: (0.98, 0.99),
+    RetrainStage.DONE: (0.99, 1.0),
 }
-"""Share of the whole run (start, end) of each stage, by the prefix of the trainer's messages."""
+"""Share of the whole run (start, end) of each stage, in run order."""
 BAR_MAX = 1000
 REPORT_WIDTH = 760
 STATUS_TITLES = {"deployed": "Deployed: the new model is active.",
@@ -59,15 +62,11 @@ STATUS_TITLES = {"deployed": "Deployed: the new model is active.",
                  "cancelled": "Cancelled: the current model stays active."}
 
 
-def overall_progress(done: int, total: int, message: str) -> float | None:
-    """Fraction (0..1) of a whole retrain reached at a trainer progress report, from the stage named
-    before the message's first ':' and ``done / total`` within it; None for an unknown stage."""
-    span = STAGE_SPANS.get(message.split(":", 1)[0].strip())
-    if span is None:
-        return None
-    lo, hi = span
-    frac = min(max(done / total, 0.0), 1.0) if total > 0 else 0.0
-    return lo + (hi - lo) * frac
+def overall_progress(record: RetrainProgress) -> float:
+    """Fraction (0..1) of a whole retrain reached at a progress record: its stage's span, and
+    ``done / total`` within it."""
+    lo, hi = STAGE_SPANS[record.stage]
+    return lo + (hi - lo) * record.fraction
 
 
 def describe_model_calibration(cal: Calibration | None, fallback: float) -> str:
@@ -90,13 +89,15 @@ def _cell(text: str, tooltip: str = "") -> QTableWidgetItem:
 
 class ModelsPage(QWidget):
     """The models screen. ``retrain_finished(status)`` after each retrain ("deployed", "refused",
-    "dry-run", "cancelled" or "failed"); ``rolled_back(ok)`` after a roll back.
+    "dry-run", "cancelled" or "failed"); ``rolled_back(ok)`` after a roll back; ``retrain_progress``
+    carries each :class:`~trainer.progress.RetrainProgress` of the running retrain to the GUI thread.
 
     probe: checks the training tools (run in the pool; injectable for tests).
     """
 
     retrain_finished = Signal(str)
     rolled_back = Signal(bool)
+    retrain_progress = Signal(object)
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None,
                  probe: Callable[[], TrainingTools] = probe_training_tools) -> None:
@@ -192,6 +193,8 @@ class ModelsPage(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(scroll)
 
+        # emitted in the pool thread: queued to the GUI thread, in order with the job's own signals
+        self.retrain_progress.connect(self._on_progress, Qt.ConnectionType.QueuedConnection)
         ctx.hub.model_changed.connect(self.refresh)
         ctx.hub.people_changed.connect(self.show_calibration)
         ctx.hub.settings_changed.connect(self.show_calibration)
@@ -314,14 +317,16 @@ class ModelsPage(QWidget):
         box: list[RetrainOutcome] = []
         self._outcome_box = box
 
-        def work(progress: ProgressFn, cancelled: CancelFn) -> RetrainOutcome:
+        def work(_progress: ProgressFn, cancelled: CancelFn) -> RetrainOutcome:
+            from trainer.deploy import DeployOptions
             from trainer.pipeline import retrain
             from trainer.train import TrainConfig
 
             cfg = TrainConfig(loss=options.loss, epochs=options.epochs, device=options.device,  # type: ignore[arg-type]
                               **train_settings)
-            out = retrain(gate, cfg, options.lfw_dir, progress, cancelled, dry_run=options.dry_run,
-                          lfw_pairs_per_fold=options.lfw_pairs_per_fold)
+            deploy = DeployOptions(lfw_dir=options.lfw_dir, lfw_pairs_per_fold=options.lfw_pairs_per_fold,
+                                   dry_run=options.dry_run, actor="admin")
+            out = retrain(gate, cfg, deploy, self.retrain_progress.emit, cancelled)
             box.append(out)
             return out
 
@@ -342,7 +347,6 @@ class ModelsPage(QWidget):
 
         def connect(job: Job) -> None:
             self.job = job
-            job.signals.progress.connect(self._on_progress)
             job.signals.succeeded.connect(self._on_succeeded)
             job.signals.cancelled.connect(self._on_cancelled)
             job.signals.failed.connect(self._on_failed)
@@ -359,11 +363,11 @@ class ModelsPage(QWidget):
             self.log_view.appendPlainText("Cancelling… (at the next batch or stage)")
             self.cancel_btn.setEnabled(False)
 
-    def _on_progress(self, done: int, total: int, message: str) -> None:
-        if message:
-            self.log_view.appendPlainText(message)
-        frac = overall_progress(done, total, message)
-        if frac is not None and frac > self._fraction:
+    def _on_progress(self, record: RetrainProgress) -> None:
+        if record.message:
+            self.log_view.appendPlainText(record.line)
+        frac = overall_progress(record)
+        if frac > self._fraction:
             self._fraction = frac
             self.progress.setValue(round(frac * BAR_MAX))
 

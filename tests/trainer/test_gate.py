@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,11 +12,12 @@ import torch
 
 from desktop_app.core.evaluation.metrics import rank1
 from desktop_app.core.service import FaceGate
-from trainer.data import CropCache, crops_from_store, split_held_out
+from trainer.data import CropCache, crops_from_facegate, split_held_out
+from trainer.deploy import DeployOptions, RetrainStatus, deploy_candidate
 from trainer.evaluate import LfwReport, ModelReport, _person_top
 from trainer.gate import GateConfig, decide
 from trainer.model.sface import load_pretrained_sface
-from trainer.pipeline import deploy_candidate
+from trainer.progress import RetrainStage
 
 
 def _report(name: str = "m", *, rank1: float = 0.9, tpir: float | None = 0.8, lfw: float | None = 0.99,
@@ -87,7 +89,7 @@ def test_person_top_matches_a_naive_search() -> None:
 
 # ------------------------------------------------------------------------------------------ real models
 
-LFW_SUBSET = {"lfw_folds": 2, "lfw_pairs_per_fold": 12, "n_strangers": 12}
+LFW_SUBSET: dict[str, Any] = {"lfw_folds": 2, "lfw_pairs_per_fold": 12, "n_strangers": 12}
 
 
 def test_broken_model_is_refused_and_the_old_model_stays_active(
@@ -97,10 +99,10 @@ def test_broken_model_is_refused_and_the_old_model_stays_active(
     broken = load_pretrained_sface(Path(old.path))
     with torch.no_grad():
         broken.head.fc.weight.zero_()  # every face now gets the same embedding
-    split = split_held_out(crops_from_store(facegate.store), 0.2, seed=0)
-    out = deploy_candidate(facegate, broken, split, work_dir=tmp_path / "run", lfw_dir=lfw, cache=crop_cache,
-                           **LFW_SUBSET)  # type: ignore[arg-type]
-    assert out.status == "refused" and not out.deployed
+    split = split_held_out(crops_from_facegate(facegate), 0.2, seed=0)
+    out = deploy_candidate(facegate, broken, split, DeployOptions(work_dir=tmp_path / "run", lfw_dir=lfw, **LFW_SUBSET),
+                           cache=crop_cache)
+    assert out.status is RetrainStatus.REFUSED and not out.deployed
     assert out.decision is not None and not out.decision.deploy
     failed = {c.name for c in out.decision.checks if not c.passed}
     assert {"rank1", "lfw"} <= failed, out.decision.reasons
@@ -121,20 +123,29 @@ def test_unchanged_model_passes_deploys_and_rolls_back(
 ) -> None:
     old = facegate.model
     same = load_pretrained_sface(Path(old.path))
-    split = split_held_out(crops_from_store(facegate.store), 0.2, seed=0)
+    split = split_held_out(crops_from_facegate(facegate), 0.2, seed=0)
     # the report's rank-1 is the core metric on the app's templates of the held-out crops
-    gal = facegate.engine.embedder.embed(split.train.crops)
-    probes = facegate.engine.embedder.embed(split.held_out.crops)
+    gal = facegate.embed_crops(split.train.crops)
+    probes = facegate.embed_crops(split.held_out.crops)
     expected_rank1 = rank1(probes, split.held_out.labels, gal, split.train.labels)
-    out = deploy_candidate(facegate, same, split, work_dir=tmp_path / "run", lfw_dir=lfw, cache=crop_cache,
-                           prior_strangers=300, **LFW_SUBSET)  # type: ignore[arg-type]
-    assert out.status == "deployed", out.messages
+    options = DeployOptions(work_dir=tmp_path / "run", lfw_dir=lfw, prior_strangers=300, **LFW_SUBSET)
+    out = deploy_candidate(facegate, same, split, options, cache=crop_cache)
+    assert out.status is RetrainStatus.DEPLOYED, out.messages
+    # every step after training ran, in run order, each reported as a typed record
+    order = list(RetrainStage)
+    stages = [e.stage for e in out.events]
+    assert stages == sorted(stages, key=order.index) and set(order) - set(stages) == {RetrainStage.TRAIN}
+    prior_done = [e for e in out.events if e.stage is RetrainStage.PRIOR and e.fraction == 1.0]
+    assert len(prior_done) == 1 and f"({300 * 299 // 2} comparisons)" in prior_done[0].message
+    audited = [row.action for row in facegate.store.audit_log(20)]
+    assert {"model.register", "model.activate", "model.retrain.deployed"} <= set(audited)
     # the new model got its own score prior, so the app calibrates it like the shipped one
     from desktop_app.core.embedding.model_prior import load_prior
 
-    prior = load_prior(facegate.model.sha256, facegate.engine.embedder.flip, (facegate.registry.folder,))
-    assert (prior is not None and prior.comparisons == 300 * 299 // 2) or (prior is not None and prior.comparisons > 0)
-    assert facegate.calibration is not None and "prior" in " ".join(facegate.calibration.notes)
+    prior = load_prior(facegate.model.sha256, facegate.embedder_flip, (facegate.registry.folder,))
+    assert prior is not None and prior.comparisons == 300 * 299 // 2  # all pairs of the 300 strangers
+    cal = facegate.current_calibration()
+    assert cal is not None and "prior" in " ".join(cal.notes)
     assert out.decision is not None and out.decision.deploy and not out.decision.failures
     cur, cand = out.comparison.current, out.comparison.candidate  # type: ignore[union-attr]
     assert cand.rank1 == cur.rank1 and cand.tpir == cur.tpir

@@ -21,13 +21,14 @@ from trainer.data import (
     PKSampler,
     TrainSplit,
     augment,
-    crops_from_store,
+    crops_from_facegate,
     prepare_crops,
     split_held_out,
 )
+from trainer.deploy import DeployOptions, RetrainStatus, deploy_candidate
 from trainer.gate import GateConfig
 from trainer.model.sface import load_pretrained_sface, onnx_parity, run_onnx
-from trainer.pipeline import deploy_candidate
+from trainer.progress import RetrainProgress, RetrainStage
 from trainer.train import EpochStats, TrainConfig, TrainResult, identification_margin, load_checkpoint, train
 
 
@@ -94,16 +95,16 @@ def test_prepare_crops_is_the_embedders_illumination_normalisation(lfw_split: Tr
     assert not np.array_equal(out[0], crops[0])
 
 
-def test_crops_from_store_reads_active_people(facegate: FaceGate, people: tuple[str, ...]) -> None:
+def test_crops_from_facegate_reads_active_people(facegate: FaceGate, people: tuple[str, ...]) -> None:
     people_n = len(people)
-    data = crops_from_store(facegate.store)
+    data = crops_from_facegate(facegate)
     assert data.num_classes == people_n and len(data) == people_n * 6
     sid = int(data.sample_ids[7])
     assert np.array_equal(data.crops[7], facegate.store.sample_crop(sid))
     assert data.class_names[int(data.labels[7])] == facegate.store.get_person(data.class_keys[int(data.labels[7])]).name
     pid = facegate.store.find_person(people[0].replace("_", " ")).id
     facegate.store.update_person(pid, active=False)
-    assert crops_from_store(facegate.store).num_classes == people_n - 1
+    assert crops_from_facegate(facegate).num_classes == people_n - 1
 
 
 def test_identification_margin_matches_naive_loop() -> None:
@@ -231,12 +232,13 @@ def test_export_parity_registration_and_switch_reembeds_the_gallery(
     result, _ = trained
     people_n = len(people)
     old = facegate.model
-    split = split_held_out(crops_from_store(facegate.store), 0.2, seed=0)
+    split = split_held_out(crops_from_facegate(facegate), 0.2, seed=0)
     lenient = GateConfig(max_lfw_drop=1.0, rank1_tolerance=1.0, tpir_tolerance=1.0)  # deploy whatever the numbers
-    progress: list[str] = []
-    out = deploy_candidate(facegate, result.model, split, work_dir=tmp_path / "run", gate_config=lenient,
-                           name="test-ft", progress=lambda d, t, m: progress.append(m))
-    assert out.status == "deployed" and out.deployed, out.messages
+    progress: list[RetrainProgress] = []
+    out = deploy_candidate(facegate, result.model, split,
+                           DeployOptions(work_dir=tmp_path / "run", gate=lenient, name="test-ft"),
+                           progress=progress.append)
+    assert out.status is RetrainStatus.DEPLOYED and out.deployed, out.messages
     assert out.parity is not None and out.parity < 1e-4
     # independent parity check of the exported file on other crops
     other = prepare_crops(split.train.crops[8:16]).astype(np.float32).transpose(0, 3, 1, 2)
@@ -259,9 +261,13 @@ def test_export_parity_registration_and_switch_reembeds_the_gallery(
     assert np.abs(ref - vecs).max() < 1e-5
     _, _, old_vecs = facegate.store.templates(old.sha256)
     assert np.abs(old_vecs - vecs).max() > 1e-4  # really re-embedded with another model
-    assert any(m.startswith("deploy: re-embedding") for m in progress)
+    reembedding = [p for p in progress if p.stage is RetrainStage.SWITCH and p.message.startswith("re-embedding")]
+    assert reembedding and reembedding[-1].done == reembedding[-1].total == people_n * 6
+    assert set(out.events) <= set(progress)  # what the outcome keeps was reported
+    assert [e.line for e in out.events if e.stage is RetrainStage.PRIOR] == ["prior: skipped (no LFW folder)"]
     assert out.comparison is not None and out.comparison.plot_path.is_file()  # type: ignore[union-attr]
-    assert facegate.calibration is not None and facegate.calibration.model_sha256 == rec.sha256
+    cal = facegate.current_calibration()
+    assert cal is not None and cal.model_sha256 == rec.sha256
 
 
 def test_cli_dry_run_trains_and_evaluates_without_deploying(enrolled_dir: Path, tmp_path: Path,
@@ -276,12 +282,13 @@ def test_cli_dry_run_trains_and_evaluates_without_deploying(enrolled_dir: Path, 
                      str(tmp_path / "run")])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "train: epoch 1/1 (warmup)" in out and "gate: held-out rank-1" in out and "dry run" in out
+    assert "train: epoch 1/1 (warmup)" in out and "gate: held-out rank-1" in out
+    assert "done: dry run, the gate would" in out and "result: dry-run" in out
     assert (tmp_path / "run" / "report.json").is_file() and (tmp_path / "run" / "report.png").is_file()
-    assert "train: checkpoint removed (the run is complete)" in out
+    assert "done: training checkpoint removed (the run is complete)" in out
     assert not (tmp_path / "run" / "checkpoints" / "last.pt").exists()
     with FaceGate(site / "facegate.db", device="cpu") as fg:
-        assert fg.model.sha256 == before and len(fg.store.list_models()) == 1
+        assert fg.model.sha256 == before and len(fg.list_models()) == 1
     assert cli_main(["--db", str(tmp_path / "missing.db")]) == 2
 
 
@@ -289,11 +296,13 @@ def test_retrain_on_an_open_facegate_can_be_cancelled_and_keeps_the_model(facega
     from trainer.pipeline import retrain
 
     old = facegate.model.sha256
-    lines: list[str] = []
-    out = retrain(facegate, TrainConfig(epochs=2), progress=lambda d, t, m: lines.append(m), cancelled=lambda: True,
-                  work_dir=tmp_path / "run")
-    assert out.status == "cancelled" and not out.deployed and out.candidate is None
+    records: list[RetrainProgress] = []
+    out = retrain(facegate, TrainConfig(epochs=2), DeployOptions(work_dir=tmp_path / "run"), records.append,
+                  cancelled=lambda: True)
+    assert out.status is RetrainStatus.CANCELLED and not out.deployed and out.candidate is None
     assert out.training is not None and out.training.cancelled and out.training.epochs_run == 0
     assert facegate.model.sha256 == old == out.active_model.sha256  # still open, still the old model
-    assert any("cancelled" in m for m in lines) and lines[0].startswith("train: 6 people")
+    assert records[0].stage is RetrainStage.TRAIN and records[0].line.startswith("train: 6 people")
+    assert {r.stage for r in records} == {RetrainStage.TRAIN}  # it stopped in training
+    assert out.events[-1].message.startswith("cancelled") and out.events[-1] in records
     assert facegate.store.list_samples()  # nothing lost

@@ -4,6 +4,7 @@ cancelling a run; the retrain options dialog; PyTorch missing; roll back after a
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,13 +12,13 @@ from typing import Any
 
 import cv2
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QMessageBox
 
 from desktop_app.core.embedding.model_files import EMBEDDER, shipped_model_path
 from desktop_app.core.service import FaceGate
 from desktop_app.ui.main_window import MainWindow
-from desktop_app.ui.models_page import BAR_MAX, ModelsPage, overall_progress
+from desktop_app.ui.models_page import BAR_MAX, STAGE_SPANS, ModelsPage, overall_progress
 from desktop_app.ui.retrain_dialog import (
     PREFERRED_LOSSES,
     RetrainDialog,
@@ -26,6 +27,7 @@ from desktop_app.ui.retrain_dialog import (
     loss_choices,
     probe_training_tools,
 )
+from trainer.progress import RetrainProgress, RetrainStage
 
 PIN = "97531"
 PEOPLE = ("Colin_Powell", "Donald_Rumsfeld", "Gerhard_Schroeder", "Jose_Maria_Aznar")
@@ -64,12 +66,19 @@ def _ready(qtbot: Any, win: MainWindow) -> ModelsPage:
 
 
 def test_overall_progress_maps_stages_in_order() -> None:
-    seq = [(0, 1, "train: 4 people"), (1, 2, "train: epoch 1/2"), (2, 2, "train: epoch 2/2"), (1, 1, "export: x"),
-           (1, 3, "evaluate: a"), (3, 3, "evaluate: b"), (0, 0, "gate: c"), (1, 1, "deploy: d")]
-    values = [overall_progress(*s) for s in seq]
-    assert all(v is not None for v in values)
-    assert values == sorted(values) and values[0] == 0.0 and values[-1] == 1.0  # type: ignore[type-var]
-    assert overall_progress(1, 1, "something else") is None
+    stages = list(RetrainStage)
+    assert list(STAGE_SPANS) == stages  # every stage has its span, in run order
+    spans = [STAGE_SPANS[s] for s in stages]
+    assert spans[0][0] == 0.0 and spans[-1][1] == 1.0
+    assert all(a[1] == b[0] and a[0] < a[1] for a, b in itertools.pairwise(spans))  # contiguous
+    seq = [RetrainProgress(RetrainStage.TRAIN, 0, 2, "4 people"), RetrainProgress(RetrainStage.TRAIN, 1, 2, "e1"),
+           RetrainProgress(RetrainStage.TRAIN, 2, 2, "e2"), RetrainProgress(RetrainStage.EXPORT, 1, 1, "x"),
+           RetrainProgress(RetrainStage.EVALUATE, 1, 3, "a"), RetrainProgress(RetrainStage.EVALUATE, 3, 3, "b"),
+           RetrainProgress(RetrainStage.GATE, 0, 0, "c"), RetrainProgress(RetrainStage.SWITCH, 5, 10, "d"),
+           RetrainProgress(RetrainStage.DONE, 1, 1, "deployed")]
+    values = [overall_progress(r) for r in seq]
+    assert values == sorted(values) and values[0] == 0.0 and values[-1] == 1.0
+    assert overall_progress(seq[1]) == pytest.approx(0.3)  # half of the training span
 
 
 def test_retrain_dialog_options(qtbot: Any, tmp_path: Path) -> None:
@@ -105,26 +114,39 @@ def test_retrain_dialog_options(qtbot: Any, tmp_path: Path) -> None:
                                               lfw_dir=tmp_path / "lfw", lfw_pairs_per_fold=None, dry_run=True)
 
 
-def test_dry_run_retrain_shows_progress_outcome_and_report(qtbot: Any, window: MainWindow) -> None:
+def test_dry_run_retrain_shows_progress_outcome_and_report(qtbot: Any, window: MainWindow,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     win, gate = window, window.gate
     page = _ready(qtbot, win)
     before = gate.model.sha256
-    n_models = len(gate.store.list_models())
+    n_models = len(gate.list_models())
     assert page.retrain_btn.isEnabled() and not page.cancel_btn.isEnabled()
     assert page.table.rowCount() == n_models and page.table.item(page.active_row(), 0).text() == "● active"
-    assert page.rollback_btn.isEnabled() == (gate.store.previous_model() is not None)
+    assert page.rollback_btn.isEnabled() == (gate.previous_model() is not None)
     win.gallery_label.setText("stale")
 
     values: list[int] = []
     page.progress.valueChanged.connect(values.append)
+    records: list[RetrainProgress] = []
+    page.retrain_progress.connect(records.append)
     ticks = {"during": 0}
     timer = QTimer()
     timer.setInterval(20)
     timer.timeout.connect(lambda: ticks.__setitem__("during", ticks["during"] + page.running))
     timer.start()
+    asked: list[RetrainDialog] = []
+
+    def answer(dialog: RetrainDialog) -> Any:  # the admin picks 1 epoch and a dry run, then OK
+        asked.append(dialog)
+        dialog.epochs.setValue(1)
+        dialog.dry_run.setChecked(True)
+        return RetrainDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(RetrainDialog, "exec", answer)
     with qtbot.waitSignal(page.retrain_finished, timeout=180000) as finished:
-        job = page.start_retrain(RetrainOptions(epochs=1, dry_run=True), **TINY)
-        assert job is not None and page.running
+        qtbot.mouseClick(page.retrain_btn, Qt.MouseButton.LeftButton)
+        job = page.job
+        assert len(asked) == 1 and job is not None and page.running
         assert not page.retrain_btn.isEnabled() and page.cancel_btn.isEnabled()
         assert not page.rollback_btn.isEnabled()
     timer.stop()
@@ -135,9 +157,16 @@ def test_dry_run_retrain_shows_progress_outcome_and_report(qtbot: Any, window: M
     out = page.outcome
     assert out is not None and out.status == "dry-run" and out.decision is not None
     assert gate.model.sha256 == before == out.active_model.sha256  # nothing deployed
-    assert len(gate.store.list_models()) == n_models
+    assert len(gate.list_models()) == n_models
+    # the page got the trainer's typed records, and its log shows each one's line
+    assert records and all(isinstance(r, RetrainProgress) for r in records)
+    assert records[0].stage is RetrainStage.TRAIN and records[-1].stage is RetrainStage.DONE
+    assert {RetrainStage.EXPORT, RetrainStage.PARITY, RetrainStage.EVALUATE, RetrainStage.GATE} <= {
+        r.stage for r in records}
+    assert not {RetrainStage.REGISTER, RetrainStage.SWITCH} & {r.stage for r in records}  # a dry run deploys nothing
     log_text = page.log_view.toPlainText()
-    assert "train: epoch 1/1" in log_text and "dry run: the gate would" in log_text
+    assert "train: epoch 1/1" in log_text and "done: dry run, the gate would" in log_text
+    assert all(r.line in log_text for r in records)
     shown = page.outcome_label.text()
     assert shown.startswith("Dry run finished") and all(r in shown for r in out.decision.reasons)
     # the report plot is the run's PNG (compared with an independent read of the file)
@@ -155,7 +184,7 @@ def test_cancel_a_retrain(qtbot: Any, window: MainWindow) -> None:
     gate = window.gate
     page = _ready(qtbot, window)
     before = gate.model.sha256
-    n_models = len(gate.store.list_models())
+    n_models = len(gate.list_models())
     job = page.start_retrain(RetrainOptions(epochs=3, dry_run=False), **TINY)
     assert job is not None
     qtbot.waitUntil(lambda: "train: 4 people" in page.log_view.toPlainText(), timeout=60000)
@@ -165,7 +194,7 @@ def test_cancel_a_retrain(qtbot: Any, window: MainWindow) -> None:
     assert finished.args == ["cancelled"] and page.status == "cancelled"
     assert "Cancelled" in page.outcome_label.text()
     assert "epoch 3/3" not in page.log_view.toPlainText()  # it stopped before the end
-    assert gate.model.sha256 == before and len(gate.store.list_models()) == n_models
+    assert gate.model.sha256 == before and len(gate.list_models()) == n_models
     assert page.retrain_btn.isEnabled() and not page.running
 
 
@@ -187,7 +216,7 @@ def test_roll_back_after_a_model_switch(qtbot: Any, window: MainWindow, monkeypa
     win, gate = window, window.gate
     page = _ready(qtbot, win)
     original = gate.model
-    rec = gate.registry.add(shipped_model_path(EMBEDDER), "int8")
+    rec = gate.register_model(shipped_model_path(EMBEDDER), "int8", actor="admin")
     gate.switch_model(rec.sha256)
     win.hub.model_changed.emit()
     assert gate.model.sha256 == rec.sha256 and page.rollback_btn.isEnabled()
@@ -214,4 +243,5 @@ def test_roll_back_after_a_model_switch(qtbot: Any, window: MainWindow, monkeypa
     assert gate.engine.model_sha256 == original.sha256
     assert page.table.item(page.active_row(), 1).text() == original.name
     assert "Rolled back" in page.outcome_label.text()
-    assert gate.store.previous_model() is not None and gate.store.previous_model().sha256 == rec.sha256  # type: ignore[union-attr]
+    previous = gate.previous_model()
+    assert previous is not None and previous.sha256 == rec.sha256

@@ -51,8 +51,38 @@ LOSSES: dict[str, type[MetricLoss]] = {
 }
 
 
+def _key(name: str) -> str:
+    return name.strip().lower().replace("-", "_")
+
+
+def loss_components(name: str) -> tuple[type[MetricLoss], ...]:
+    """The registry classes of a loss name (registry keys joined by "+", case and "-"/"_" ignored).
+
+    ValueError, naming the known losses, for an empty name, an unknown component or a repeated one.
+    """
+    parts = [_key(p) for p in name.split("+") if p.strip()]
+    if not parts:
+        raise ValueError(f"empty loss name; choose from {describe_losses()}")
+    unknown = [p for p in parts if p not in LOSSES]
+    if unknown:
+        raise ValueError(f"unknown loss {', '.join(map(repr, unknown))}; choose from {describe_losses()} "
+                         f"(join several with '+')")
+    if len(set(parts)) != len(parts):
+        raise ValueError(f"loss {name!r} names a component twice")
+    return tuple(LOSSES[p] for p in parts)
+
+
+def describe_losses() -> str:
+    """The registry's names in one line, aliases in parentheses: ``"softmax, asoftmax (= sphereface), ..."``."""
+    groups: dict[type[MetricLoss], list[str]] = {}
+    for name, cls in LOSSES.items():
+        groups.setdefault(cls, []).append(name)
+    return ", ".join(names[0] + (f" (= {', '.join(names[1:])})" if len(names) > 1 else "")
+                     for names in groups.values())
+
+
 def _build(name: str, embed_dim: int | None, num_classes: int | None, kw: Mapping[str, Any]) -> MetricLoss:
-    key = name.strip().lower().replace("-", "_")
+    key = _key(name)
     if key not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; choose from {sorted(LOSSES)} (join several with '+')")
     cls = LOSSES[key]
@@ -106,5 +136,7 @@ __all__ = [
     "ProxyNCALoss",
     "SoftmaxHead",
     "TripletLoss",
+    "describe_losses",
     "get_loss",
+    "loss_components",
 ]

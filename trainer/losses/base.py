@@ -67,10 +67,13 @@ def avg_nonzero(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 class MetricLoss(nn.Module):
     """(embeddings (B, D) float, labels (B,) int64) -> scalar loss.
 
-    Class attributes: ``needs_classes`` (the constructor takes ``embed_dim`` and ``num_classes``).
+    Class attributes: ``needs_classes`` (the constructor takes ``embed_dim`` and ``num_classes``);
+    ``needs_pairs`` (the loss compares crops of one batch, so a batch needs at least two crops of
+    a person and at least two people).
     """
 
     needs_classes: ClassVar[bool] = False
+    needs_pairs: ClassVar[bool] = False
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

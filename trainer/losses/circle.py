@@ -19,6 +19,8 @@ from .base import MetricLoss, check_inputs, cosine_matrix, label_masks, zero_los
 class CircleLoss(MetricLoss):
     """Pair-based circle loss with relaxation ``m`` and scale ``gamma``."""
 
+    needs_pairs = True
+
     def __init__(self, m: float = 0.25, gamma: float = 256.0) -> None:
         super().__init__()
         self.m = float(m)

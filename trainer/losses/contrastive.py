@@ -17,6 +17,8 @@ from .base import MetricLoss, avg_nonzero, check_inputs, label_masks, pairwise_d
 class ContrastiveLoss(MetricLoss):
     """Pair loss; defaults ``pos_margin=0``, ``neg_margin=1`` on the unit sphere (distances 0..2)."""
 
+    needs_pairs = True
+
     def __init__(
         self,
         pos_margin: float = 0.0,

@@ -25,6 +25,8 @@ def _log1p_sum_exp(z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 class MultiSimilarityLoss(MetricLoss):
     """Multi-similarity loss; defaults alpha 2, beta 50, base (lambda) 0.5, epsilon 0.1."""
 
+    needs_pairs = True
+
     def __init__(self, alpha: float = 2.0, beta: float = 50.0, base: float = 0.5, epsilon: float = 0.1) -> None:
         super().__init__()
         self.alpha = float(alpha)

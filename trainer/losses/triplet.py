@@ -29,6 +29,8 @@ MINING_MODES: tuple[str, ...] = ("batch_hard", "semi_hard", "all")
 class TripletLoss(MetricLoss):
     """Triplet loss; ``margin`` (default 0.2, FaceNet's) in distance units."""
 
+    needs_pairs = True
+
     def __init__(self, margin: float = 0.2, mining: Mining = "batch_hard", normalize: bool = True) -> None:
         super().__init__()
         if mining not in MINING_MODES:
