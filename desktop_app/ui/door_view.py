@@ -74,7 +74,7 @@ class DoorView(QWidget):
         super().__init__(parent)
         self.kiosk = kiosk
         self.video = VideoView()
-        self.decision = DecisionPanel()
+        self.decision = DecisionPanel(show_scores=not kiosk)
         self.recent = QListWidget()
         self.recent.setIconSize(QSize(40, 40))
         self.recent.setAlternatingRowColors(True)
@@ -146,7 +146,7 @@ class DoorView(QWidget):
 
     # ------------------------------------------------------------------ slots
     def show_frame(self, frame: LiveFrame) -> None:
-        self.video.set_frame(frame.image, overlays_for_faces(frame.result.faces))
+        self.video.set_frame(frame.image, overlays_for_faces(frame.result.faces, scores=not self.kiosk))
 
     def add_events(self, events: Sequence[DoorEvent]) -> None:
         """New decisions: the newest granted one (else the newest) goes to the panel; all to the list."""
@@ -159,8 +159,9 @@ class DoorView(QWidget):
 
     def _add_recent(self, ev: DoorEvent) -> None:
         who = ev.name or ("Unknown face" if ev.decision == "unknown" else "Denied")
+        score = "" if self.kiosk else f"  ·  score {ev.score:.2f}"  # no figures on a public screen
         item = QListWidgetItem(f"{ev.ts:%H:%M:%S}  {who}\n{theme.DECISION_LABELS.get(ev.decision, ev.decision)}"
-                               f"  ·  score {ev.score:.2f}")
+                               f"{score}")
         image = ev.snapshot if ev.snapshot is not None else ev.photo
         if image is not None:
             item.setIcon(QIcon(bgr_to_pixmap(image, 40)))

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QPushButto
 from desktop_app.core.config import DecisionSettings
 from desktop_app.core.service import FaceGate
 from desktop_app.ui import theme
+from desktop_app.ui.capture import DoorEvent, SourceRequest
 from desktop_app.ui.enrol_wizard import PAGE_PHOTOS, PAGE_RESULT, EnrolWizard
 from desktop_app.ui.main_window import KIOSK_EXIT_KEYS, MainWindow
 from desktop_app.ui.pin import AdminLock
@@ -289,8 +290,6 @@ def test_status_bar_drops_the_figures_when_the_source_ends(qtbot: Any, window: M
     worker = window.capture.worker
     worker.stats_updated.connect(lambda _s: seen.append((window.camera_label.text(), window.fps_label.text())))
     worker.stats_interval_s = 0.05
-    from desktop_app.ui.capture import SourceRequest
-
     window.open_request(SourceRequest(str(video), realtime=False))
     qtbot.waitUntil(lambda: any("ended" in cam for cam, _ in seen), timeout=20000)
     assert any(fps != "— fps" for cam, fps in seen if "live" in cam), "figures were shown while it played"
@@ -310,6 +309,12 @@ def test_kiosk_shows_its_way_out_and_no_figures(qtbot: Any, gate: FaceGate) -> N
     for label in (win.fps_label, win.latency_label, win.provider_label, win.gallery_label):
         assert not label.isVisible(), label.text()
     assert win.door.legend.isVisible()
+    # no scores either: the decision, the latest events and the face boxes give names only
+    win.door.add_events([DoorEvent(1, "granted", "Ada", 1, 0.71, 3, datetime.now().astimezone(), None, None)])
+    assert win.door.decision.name.text() == "Ada" and "score" not in win.door.decision.detail.text()
+    assert "Ada" in win.door.recent.item(0).text() and "score" not in win.door.recent.item(0).text()
+    face = SimpleNamespace(status="recognised", name="Ada", score=0.71, box=(0, 0, 10, 10))
+    assert [o.label for o in overlays_for_faces([face], scores=False)] == ["Ada"]
     # the documented keys leave kiosk mode after the PIN
     win.activateWindow()
     qtbot.waitUntil(win.isActiveWindow, timeout=3000)  # a shortcut reaches the active window only
