@@ -2,8 +2,17 @@
 
 ``FaceGate`` ties together the store (SQLite), the model registry, the face engine, the gallery
 and the calibrated threshold. Everything the app does is callable from here without Qt.
-Thread safety: public methods take one re-entrant lock, so a GUI worker thread and a pool job may
-share one instance.
+Thread safety: every public method takes one re-entrant lock, so a GUI worker thread and a pool
+job may share one instance (long jobs, ``reembed`` and ``add_strangers``, take it per chunk / image
+so that the door is never blocked for the whole job).
+
+Calibration is explicit: ``current_calibration()`` only reads (never computes), ``recalibrate()``
+computes and stores; the core recalibrates itself after every change of the gallery, the model or
+the target, and when it opens a database whose stored calibration no longer fits.
+
+Every administrative use-case is one call here with its audit row written in the same transaction:
+people (``update_person``, ``erase_person``...), events and attendance (``query_events``,
+``export_events_csv``... through one :class:`EventFilter`), models, and the admin PIN.
 """
 
 from __future__ import annotations
@@ -12,10 +21,13 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
+from types import EllipsisType
 
 import numpy as np
 
+from desktop_app.core.admin.lock import AdminPin
 from desktop_app.core.config import AppConfig
 from desktop_app.core.embedding.embedder import Embedder
 from desktop_app.core.embedding.model_prior import load_prior
@@ -32,10 +44,13 @@ from desktop_app.core.errors import (
 from desktop_app.core.face.detector import FaceDetector
 from desktop_app.core.face.engine import Analysis, EngineConfig, FaceEngine
 from desktop_app.core.face.quality import recognition_issues
+from desktop_app.core.face.several_faces import several_faces_problem
+from desktop_app.core.matching.accept import accepts as accept_rule
 from desktop_app.core.matching.calibration import calibrate as calibrate_scores
 from desktop_app.core.matching.gallery import Gallery, HnswGallery, build_gallery
 from desktop_app.core.progress import CancelFn, ProgressFn
-from desktop_app.core.storage.records import ErasureReport, ModelRecord, Person
+from desktop_app.core.storage.event_filter import EventFilter
+from desktop_app.core.storage.records import AttendanceRow, ErasureReport, EventRecord, ModelRecord, Person, Sample
 from desktop_app.core.storage.store import Store
 from desktop_app.core.types import Calibration, Face, PersonMatch
 from desktop_app.core.video.imageio import expand_image_args, read_image
@@ -45,8 +60,8 @@ log = logging.getLogger(__name__)
 
 #: Galleries with fewer templates use exact search: as fast as HNSW up to about 20k templates (bench).
 EXACT_BELOW = 20_000
-#: A second face counts as "another person in the photo" when its area is at least this share of the largest.
-MANY_FACES_AREA_RATIO = 0.35
+__all__ = ["EXACT_BELOW", "EnrolReport", "EnrolShot", "EventFilter", "FaceGate", "GalleryStats",
+           "Identification"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +105,14 @@ class Identification:
     quality_reasons: tuple[str, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True)
+class GalleryStats:
+    """Size of the gallery in force: templates (one per stored shot) and distinct persons."""
+
+    templates: int
+    persons: int
+
+
 class FaceGate:
     """The FaceGate core for one database file. Data (models, gallery) lives beside the database."""
 
@@ -113,10 +136,13 @@ class FaceGate:
                 EngineConfig(min_recognition_iod_px=rec.min_face_px),
             )
             self.gallery: Gallery = self._load_gallery()
+            self._admin_pin = AdminPin(self.store)
+            self._calibration: Calibration | None = None
+            if len(self.gallery) and self.current_calibration() is None:
+                self.recalibrate()  # the stored one no longer fits (or none yet): never the fallback by accident
         except BaseException:
             self.store.close()
             raise
-        self._calibration: Calibration | None = None
 
     # ----------------------------------------------------------------- lifecycle / config
     def close(self) -> None:
@@ -147,12 +173,13 @@ class FaceGate:
             changed = config.recognition.target_fpir != self.config.recognition.target_fpir
             self.config = config
             if changed:
-                self._calibration = None
+                self.recalibrate()
 
     @property
     def provider(self) -> str:
         """Execution provider running the embedder: "CUDA" or "CPU"."""
-        return self.engine.embedder.provider
+        with self._lock:
+            return self.engine.embedder.provider
 
     # ----------------------------------------------------------------- gallery
     def _gallery_file(self) -> Path:
@@ -191,20 +218,34 @@ class FaceGate:
         with self._lock:
             self._gallery_file().unlink(missing_ok=True)
             self.gallery = self._load_gallery()
-            self._calibration = None
+            self.recalibrate()
             return len(self.gallery)
 
-    def people(self, search: str | None = None) -> list[Person]:
-        return self.store.list_people(search=search)
+    def gallery_stats(self) -> GalleryStats:
+        """Templates and persons in the gallery in force."""
+        with self._lock:
+            return GalleryStats(templates=len(self.gallery), persons=self.gallery.person_count)
 
     # ----------------------------------------------------------------- threshold
-    @property
-    def calibration(self) -> Calibration | None:
-        """The calibration in force for this model, gallery size and target (recomputed when stale)."""
+    def current_calibration(self) -> Calibration | None:
+        """The stored calibration that fits this model, gallery (persons, templates) and target, or
+        None. Cheap: never computes (one cached database read at most); see :meth:`recalibrate`."""
         with self._lock:
-            cal = self._calibration or self.store.latest_calibration(self.model.sha256)
+            cal = self._calibration
             if cal is None or self._stale(cal):
-                cal = self._auto_calibrate()
+                cal = self.store.latest_calibration(self.model.sha256)
+                if cal is not None and self._stale(cal):
+                    cal = None
+                self._calibration = cal
+            return cal
+
+    def recalibrate(self) -> Calibration | None:
+        """Compute and store the calibration for the current model, gallery and target (see
+        :meth:`calibrate`); None when the gallery cannot be calibrated (then the fallback threshold
+        applies). The core calls it after enrolment, erasure, model and target changes."""
+        with self._lock:
+            self._calibration = None
+            cal = self._auto_calibrate()
             self._calibration = cal
             return cal
 
@@ -225,8 +266,10 @@ class FaceGate:
 
     @property
     def threshold(self) -> float:
-        cal = self.calibration
-        return cal.threshold if cal is not None else self.config.recognition.fallback_threshold
+        """The cosine threshold in force: the current calibration's, else the fallback setting. Cheap."""
+        with self._lock:
+            cal = self.current_calibration()
+            return cal.threshold if cal is not None else self.config.recognition.fallback_threshold
 
     def calibrate(self, target_fpir: float | None = None, stranger_images: Sequence[Path] = ()) -> Calibration:
         """Choose the threshold for a target open-set false-accept rate on this gallery and store it.
@@ -259,7 +302,9 @@ class FaceGate:
         files = expand_image_args(list(images))
         for i, path in enumerate(files):
             try:
-                face = self.engine.main_face(read_image(path))
+                image = read_image(path)
+                with self._lock:
+                    face = self.engine.main_face(image)
             except ImageError as exc:
                 log.warning("%s", exc)
                 face = None
@@ -268,7 +313,8 @@ class FaceGate:
             if progress:
                 progress(i + 1, len(files), str(path))
         if vecs:
-            self.store.add_strangers(np.stack(vecs), self.model.sha256, "images")
+            with self._lock:
+                self.store.add_strangers(np.stack(vecs), self.model.sha256, "images")
         return len(vecs)
 
     # ----------------------------------------------------------------- matching
@@ -280,17 +326,22 @@ class FaceGate:
             return self.gallery.match(np.asarray(embeddings, np.float32))
 
     def accepts(self, m: PersonMatch | None) -> bool:
-        """True when a match passes the calibrated threshold and the margin over the runner-up."""
-        return (
-            m is not None
-            and m.score >= self.threshold
-            and m.score - m.second_score >= self.config.recognition.margin
-        )
+        """True when a match passes the calibrated threshold and the margin over the runner-up
+        (the one accept rule, :func:`desktop_app.core.matching.accept.accepts`)."""
+        with self._lock:
+            return accept_rule(m, self.threshold, self.config.recognition.margin)
+
+    def analyse(self, image: np.ndarray) -> Analysis:
+        """Detect, align, quality-check and embed every face of a (H, W, 3) uint8 BGR image
+        (the capture worker's enrolment feedback). Nothing is matched or stored."""
+        with self._lock:
+            return self.engine.analyze(image)
 
     def identify(self, image: np.ndarray) -> list[Identification]:
         """Identify every face in a (H, W, 3) BGR image: faces too small to recognise are listed too."""
-        analysis = self.engine.analyze(image)
-        return self._identify_analysis(analysis)
+        with self._lock:
+            analysis = self.engine.analyze(image)
+            return self._identify_analysis(analysis)
 
     def _identify_analysis(self, analysis: Analysis) -> list[Identification]:
         matches = self.match(np.stack([f.embedding for f in analysis.faces])) if analysis.faces else []
@@ -316,14 +367,15 @@ class FaceGate:
     # ----------------------------------------------------------------- enrolment
     def enrol_face_from_image(self, image: np.ndarray, *, check_quality: bool = True) -> Face:
         """The one face of an enrolment image; raises NoFaceError, ManyFacesError or QualityError."""
-        analysis = self.engine.analyze(image)
+        analysis = self.analyse(image)
         if not analysis.faces:
             if analysis.too_small:
                 raise NoFaceError("The face is too small: move closer or use a larger photo.")
             raise NoFaceError("No face found in the image.")
         faces = analysis.faces
-        if len(faces) > 1 and faces[1].detection.area >= MANY_FACES_AREA_RATIO * faces[0].detection.area:
-            raise ManyFacesError(f"{len(faces)} faces found: use a photo of the person alone.")
+        several = several_faces_problem(faces)
+        if several is not None:
+            raise ManyFacesError(several)
         face = faces[0]
         if check_quality and not face.quality.ok:
             raise QualityError("Poor shot: " + "; ".join(face.quality.reasons), face.quality.reasons)
@@ -385,7 +437,7 @@ class FaceGate:
                 np.stack([f.embedding for _, f in faces]),
             )
             self._persist_gallery()
-            self._calibration = None
+            self.recalibrate()
             return EnrolReport(person_id=pid, name=name, added=tuple(added), rejected=tuple(rejected),
                                warnings=tuple(warnings))
 
@@ -417,30 +469,145 @@ class FaceGate:
             report = self.store.erase_person(person_id, actor=actor)
             self.gallery.remove_person(person_id)
             self._persist_gallery()
-            self._calibration = None
+            self.recalibrate()
             return report
 
     def delete_sample(self, sample_id: int, actor: str = "admin") -> None:
+        """Delete one stored shot (its crop and templates) and take it out of the gallery; audited."""
         with self._lock:
-            self.store.delete_sample(sample_id)
+            with self.store.transaction():
+                self.store.delete_sample(sample_id)
+                self.store.audit(actor, "sample.delete", {"sample_id": sample_id})
             self.gallery.remove_templates([sample_id])
             self._persist_gallery()
-            self.store.audit(actor, "sample.delete", {"sample_id": sample_id})
-            self._calibration = None
+            self.recalibrate()
+
+    def update_person(self, person_id: int, *, name: str | EllipsisType = ...,
+                      employee_id: str | EllipsisType | None = ..., department: str | EllipsisType | None = ...,
+                      active: bool | EllipsisType = ..., actor: str = "admin") -> Person:
+        """Change the given fields of a person (``...`` leaves one as is, None clears an optional
+        one) and audit it (``person.update`` with the changed field names), in one transaction.
+        Returns the updated person. StorageError when the person does not exist or the new name or
+        employee ID is taken; ValueError for a blank name. A (de)activation takes effect at once."""
+        changed = [k for k, v in (("name", name), ("employee_id", employee_id), ("department", department),
+                                  ("active", active)) if not isinstance(v, EllipsisType)]
+        with self._lock:
+            with self.store.transaction():
+                updated = self.store.update_person(person_id, name=name, employee_id=employee_id,
+                                                   department=department, active=active)
+                self.store.audit(actor, "person.update", {"person_id": updated.id, "fields": changed})
+            return updated
+
+    def people(self, search: str | None = None) -> list[Person]:
+        """Enrolled people whose name, employee ID or department contains ``search`` (all when None)."""
+        with self._lock:
+            return self.store.list_people(search=search)
+
+    def get_person(self, person_id: int) -> Person | None:
+        with self._lock:
+            return self.store.get_person(person_id)
+
+    def find_person(self, name: str) -> Person | None:
+        """The person with this name (case-insensitive, surrounding blanks ignored), or None."""
+        with self._lock:
+            return self.store.find_person(name)
+
+    def list_samples(self, person_id: int) -> list[Sample]:
+        """The stored shots of a person, oldest first."""
+        with self._lock:
+            return self.store.list_samples(person_id)
+
+    def sample_crop(self, sample_id: int) -> np.ndarray:
+        """The aligned face crop of a stored shot, (112, 112, 3) uint8 BGR."""
+        with self._lock:
+            return self.store.sample_crop(sample_id)
+
+    def person_photo(self, person_id: int) -> np.ndarray | None:
+        """The person's first enrolled crop, (112, 112, 3) uint8 BGR; None when they have no shot."""
+        with self._lock:
+            samples = self.store.list_samples(person_id)
+            return self.store.sample_crop(samples[0].id) if samples else None
+
+    # ----------------------------------------------------------------- events and attendance
+    def query_events(self, flt: EventFilter | None = None) -> list[EventRecord]:
+        """Events matching ``flt`` (all when None), newest first, paged by its limit / offset."""
+        f = flt or EventFilter()
+        with self._lock:
+            return self.store.query_events(**f.page_args())
+
+    def count_events(self, flt: EventFilter | None = None) -> int:
+        """Number of events matching ``flt`` (its limit / offset are ignored)."""
+        f = flt or EventFilter()
+        with self._lock:
+            return self.store.count_events(**f.query_args())
+
+    def event_snapshot(self, event_id: int) -> np.ndarray | None:
+        """The face snapshot stored with an event, (H, W, 3) uint8 BGR, or None."""
+        with self._lock:
+            return self.store.event_snapshot(event_id)
+
+    def export_events_csv(self, path: Path, flt: EventFilter | None = None, *, actor: str = "admin") -> int:
+        """Write the events matching ``flt`` to a CSV file (atomically) and audit it
+        (``events.export``: rows, filter, file name); returns rows written."""
+        f = flt or EventFilter()
+        with self._lock, self.store.transaction():
+            n = self.store.export_events_csv(Path(path), **f.page_args())
+            self.store.audit(actor, "events.export", {"rows": n, "file": Path(path).name, **f.describe()})
+            return n
+
+    def attendance(self, day_from: date, day_to: date) -> list[AttendanceRow]:
+        """First-in / last-out per person and local day ``day_from..day_to`` (both included)."""
+        with self._lock:
+            return self.store.attendance(day_from, day_to)
+
+    def export_attendance_csv(self, path: Path, day_from: date, day_to: date, *, actor: str = "admin") -> int:
+        """Write the attendance of ``day_from..day_to`` to a CSV file (day, person_id, name,
+        employee_id, department, first_in, last_out, hours) and audit it (``attendance.export``);
+        returns rows written."""
+        with self._lock, self.store.transaction():
+            n = self.store.export_attendance_csv(Path(path), day_from, day_to)
+            self.store.audit(actor, "attendance.export", {
+                "rows": n, "file": Path(path).name, "day_from": day_from.isoformat(), "day_to": day_to.isoformat()})
+            return n
+
+    # ----------------------------------------------------------------- admin PIN
+    def has_admin_pin(self) -> bool:
+        """True once an administrator PIN was set."""
+        with self._lock:
+            return self._admin_pin.has_admin_pin()
+
+    def verify_admin_pin(self, pin: str) -> bool:
+        """True when ``pin`` is the admin PIN; wrong PINs are audited and slow further tries down."""
+        with self._lock:
+            return self._admin_pin.verify_admin_pin(pin)
+
+    def admin_pin_retry_in(self) -> float:
+        """Seconds before the next PIN try is accepted (0 when none)."""
+        with self._lock:
+            return self._admin_pin.admin_pin_retry_in()
+
+    def set_admin_pin(self, new_pin: str, current_pin: str | None = None) -> None:
+        """Set the admin PIN (first run) or change it (the current PIN required); audited.
+        ValueError when the current PIN is wrong or the new one is not 4-32 digits."""
+        with self._lock:
+            self._admin_pin.set_admin_pin(new_pin, current_pin)
 
     # ----------------------------------------------------------------- models
     def reembed(self, model: ModelRecord, progress: ProgressFn | None = None,
                 cancelled: CancelFn | None = None) -> int:
         """Compute templates for ``model`` from the stored crops (missing ones only); returns count."""
-        emb = Embedder(Path(model.path), device=self.config.recognition.device,
-                       flip=self.engine.embedder.flip, expected_sha256=model.sha256)
-        todo = self.store.samples_missing_template(model.sha256)
+        with self._lock:
+            emb = Embedder(Path(model.path), device=self.config.recognition.device,
+                           flip=self.engine.embedder.flip, expected_sha256=model.sha256)
+            todo = self.store.samples_missing_template(model.sha256)
         for i in range(0, len(todo), 32):
             if cancelled and cancelled():
                 break
             chunk = todo[i:i + 32]
-            vecs = emb.embed(np.stack([self.store.sample_crop(s) for s in chunk]))
-            with self.store.transaction():
+            with self._lock:  # per chunk: the door keeps running during a long re-embedding
+                crops = np.stack([self.store.sample_crop(s) for s in chunk])
+            vecs = emb.embed(crops)
+            with self._lock, self.store.transaction():
                 for sid, v in zip(chunk, vecs, strict=True):
                     self.store.set_template(sid, model.sha256, v)
             if progress:
@@ -450,26 +617,39 @@ class FaceGate:
     def switch_model(self, sha256: str, actor: str = "admin", progress: ProgressFn | None = None,
                      cancelled: CancelFn | None = None) -> ModelRecord:
         """Re-embed the gallery for another registered model, then make it active atomically."""
-        rec = self.registry.verified(self._model_record(sha256))
-        self.reembed(rec, progress=progress, cancelled=cancelled)
-        if self.store.samples_missing_template(rec.sha256):
-            raise FaceGateError("Model switch cancelled: the gallery was not fully re-embedded.")
-        embedder = Embedder(Path(rec.path), device=self.config.recognition.device,
-                            flip=self.engine.embedder.flip, expected_sha256=rec.sha256)
         with self._lock:
+            rec = self.registry.verified(self._model_record(sha256))
+        self.reembed(rec, progress=progress, cancelled=cancelled)
+        with self._lock:
+            if self.store.samples_missing_template(rec.sha256):
+                raise FaceGateError("Model switch cancelled: the gallery was not fully re-embedded.")
+            embedder = Embedder(Path(rec.path), device=self.config.recognition.device,
+                                flip=self.engine.embedder.flip, expected_sha256=rec.sha256)
             self.registry.activate(rec.sha256)
             self.model = rec
             self.engine = FaceEngine(self.engine.detector, embedder, self.engine.config)
             self.gallery = self._load_gallery()
-            self._calibration = None
             self.store.audit(actor, "model.activate", {"sha256": rec.sha256, "name": rec.name})
+            self.recalibrate()
         return rec
 
     def rollback_model(self, actor: str = "admin") -> ModelRecord:
-        prev = self.store.previous_model()
+        """Switch back to the model that was active before the current one."""
+        with self._lock:
+            prev = self.store.previous_model()
         if prev is None:
             raise FaceGateError("There is no previous model to roll back to.")
         return self.switch_model(prev.sha256, actor=actor)
+
+    def list_models(self) -> list[ModelRecord]:
+        """Every registered embedding model (the active one included)."""
+        with self._lock:
+            return self.store.list_models()
+
+    def previous_model(self) -> ModelRecord | None:
+        """The model a roll back would return to, or None."""
+        with self._lock:
+            return self.store.previous_model()
 
     def _model_record(self, sha256: str) -> ModelRecord:
         rec = self.store.get_model(sha256)

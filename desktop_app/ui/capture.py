@@ -29,8 +29,9 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
+from desktop_app.core.face.several_faces import several_faces_problem
 from desktop_app.core.live.session import FrameResult, LiveSession, LoggedEvent
-from desktop_app.core.service import MANY_FACES_AREA_RATIO, FaceGate
+from desktop_app.core.service import FaceGate
 from desktop_app.core.types import Face
 from desktop_app.core.video.latest_frame import FINAL_STATES, LatestFrameReader
 from desktop_app.core.video.sources import FrameSource, VideoFileSource, WebcamSource, open_source
@@ -363,7 +364,7 @@ class CaptureWorker(QObject):
     def _process_enrol(self, frame: Any) -> None:
         if not self._slot_free.is_set():
             return  # the wizard is still busy with the previous frame: skip the analysis too
-        analysis = self.gate.engine.analyze(frame.image)
+        analysis = self.gate.analyse(frame.image)
         faces = analysis.faces
         boxes = tuple(f.detection.box for f in faces) + tuple(d.box for d in analysis.too_small)
         face: Face | None = None
@@ -371,10 +372,9 @@ class CaptureWorker(QObject):
         if not faces:
             problem = ("Too far: come closer to the camera." if analysis.too_small
                        else "No face: look at the camera.")
-        elif len(faces) > 1 and faces[1].detection.area >= MANY_FACES_AREA_RATIO * faces[0].detection.area:
-            problem = f"{len(faces)} faces in view: only the person being enrolled should be in front of the camera."
         else:
-            face = faces[0]
+            problem = several_faces_problem(faces)
+            face = faces[0] if problem is None else None
         h, w = frame.image.shape[:2]
         self._slot_free.clear()
         self.enrol_frame.emit(EnrolFrame(
@@ -385,7 +385,7 @@ class CaptureWorker(QObject):
     def _door_event(self, ev: LoggedEvent) -> DoorEvent:
         photo = self._photo(ev.person_id) if ev.person_id is not None else None
         try:
-            snapshot = self.gate.store.event_snapshot(ev.event_id)
+            snapshot = self.gate.event_snapshot(ev.event_id)
         except Exception:
             snapshot = None
         return DoorEvent(ev.event_id, ev.decision, ev.name, ev.person_id, ev.score, ev.track_id,
@@ -394,8 +394,7 @@ class CaptureWorker(QObject):
     def _photo(self, person_id: int) -> np.ndarray | None:
         if person_id not in self._photos:
             try:
-                samples = self.gate.store.list_samples(person_id)
-                self._photos[person_id] = self.gate.store.sample_crop(samples[0].id) if samples else None
+                self._photos[person_id] = self.gate.person_photo(person_id)
             except Exception:
                 self._photos[person_id] = None
         return self._photos[person_id]
@@ -408,12 +407,12 @@ class CaptureWorker(QObject):
         self._last_stats = now
         fps, latency, frame_ms = self._window.figures(now)
         reader = self._reader
-        gallery = self.gate.gallery
+        gallery = self.gate.gallery_stats()
         threshold = self._threshold
         self.stats_updated.emit(CaptureStats(
             fps=fps, latency_ms=latency, frame_ms=frame_ms, frames=self._frames,
             dropped=reader.dropped if reader is not None else 0,
-            gallery_templates=len(gallery), gallery_persons=gallery.person_count,
+            gallery_templates=gallery.templates, gallery_persons=gallery.persons,
             provider=self.gate.provider, threshold=threshold,
         ))
 

@@ -214,7 +214,7 @@ class ModelsPage(QWidget):
         busy = self.running
         ok = self.tools is not None and self.tools.available
         self.retrain_btn.setEnabled(ok and not busy)
-        prev = self.ctx.gate.store.previous_model()
+        prev = self.ctx.gate.previous_model()
         self.rollback_btn.setEnabled(prev is not None and not busy)
         self.rollback_btn.setToolTip(f"Make {prev.name} ({prev.sha256[:12]}) active again" if prev
                                      else "No previous model to roll back to")
@@ -228,7 +228,7 @@ class ModelsPage(QWidget):
 
     def load_models(self) -> None:
         gate = self.ctx.gate
-        models: list[ModelRecord] = gate.store.list_models()
+        models: list[ModelRecord] = gate.list_models()
         active = gate.model.sha256
         self.table.setRowCount(len(models))
         for row, m in enumerate(models):
@@ -261,7 +261,7 @@ class ModelsPage(QWidget):
         self.calibration.setText(f"{gate.model.name} ({gate.model.sha256[:12]}): computing the calibration…")
 
         def work(progress: ProgressFn, cancelled: CancelFn) -> tuple[ModelRecord, Calibration | None]:
-            return gate.model, gate.calibration
+            return gate.model, gate.current_calibration()
 
         self.ctx.jobs.start(work, "model calibration", setup=lambda j: j.signals.succeeded.connect(self._show_cal))
 
@@ -434,7 +434,7 @@ class ModelsPage(QWidget):
         """Make the previous model active again (after a confirmation), in the pool; None when not done."""
         if self.running:
             return None
-        prev = self.ctx.gate.store.previous_model()
+        prev = self.ctx.gate.previous_model()
         if prev is None or not self.ctx.require_admin("roll back the face model"):
             return None
         current = self.ctx.gate.model

@@ -327,7 +327,7 @@ class SettingsPage(QWidget):
         self.calibration.setText("Computing…")
 
         def work(progress: ProgressFn, cancelled: CancelFn) -> Calibration | None:
-            return gate.calibration
+            return gate.current_calibration()
 
         job = self.ctx.jobs.start(work, "calibration")
         job.signals.succeeded.connect(self._show_cal)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from desktop_app.core.decision.tracking import Box, IouTracker, as_box
+from desktop_app.core.matching.accept import accepts
 from desktop_app.core.types import PersonMatch
 
 GRANTED = "granted"
@@ -125,7 +126,7 @@ class DecisionPolicy:
         m = obs.match
         if not obs.quality_ok or m is None:
             return None
-        if m.score >= self.config.threshold and m.score - m.second_score >= self.config.margin:
+        if accepts(m, self.config.threshold, self.config.margin):
             return (m.person_id, m.score)
         return None
 

@@ -1,0 +1,1 @@
+"""Administration rules of the core: the admin PIN (hashing, verification, back-off, audit)."""
