@@ -187,7 +187,7 @@ class MainWindow(QMainWindow):
 
     def _show_enrolled(self) -> None:
         """The door's call to enrol while nobody is in the gallery."""
-        self.door.set_enrolled(self.gate.gallery.person_count)
+        self.door.set_enrolled(self.gate.gallery_stats().persons)
 
     @staticmethod
     def _gallery_text(templates: int, persons: int) -> str:

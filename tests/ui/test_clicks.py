@@ -29,7 +29,6 @@ from desktop_app.ui import theme
 from desktop_app.ui.capture import DoorEvent, SourceRequest
 from desktop_app.ui.enrol_wizard import PAGE_PHOTOS, PAGE_RESULT, EnrolWizard
 from desktop_app.ui.main_window import KIOSK_EXIT_KEYS, MainWindow
-from desktop_app.ui.pin import AdminLock
 from desktop_app.ui.pin_dialogs import PinDialog
 from desktop_app.ui.settings_page import validation_message
 from desktop_app.ui.video_view import overlays_for_faces
@@ -106,9 +105,8 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def ensure_pin(gate: FaceGate) -> None:
-    lock = AdminLock(gate.store)
-    if not lock.has_pin:
-        lock.set_pin(PIN)
+    if not gate.has_admin_pin():
+        gate.set_admin_pin(PIN)
 
 
 # ---------------------------------------------------------------------- fixtures
