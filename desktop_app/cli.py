@@ -7,7 +7,9 @@
     facegate eval --pairs PAIRS --images DIR --json
     facegate calibrate --db DB [--fpir 0.001] [--strangers DIR]
     facegate bench [--clip FILE]
-    facegate people / erase / events / models    administration
+    facegate events --db DB [--from DATE --to DATE --person NAME] [--csv FILE]
+    facegate attendance --db DB [--from DATE --to DATE] [--csv FILE]
+    facegate people / erase / models             administration
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import date, timedelta
 from pathlib import Path
 
 from desktop_app.core.errors import FaceGateError
@@ -31,6 +34,21 @@ def _db_arg(p: argparse.ArgumentParser) -> None:
 def _device_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=["auto", "cuda", "cpu"], default=None,
                    help="ONNX Runtime device (default: the setting, 'auto' = CUDA if present)")
+
+
+def _day(text: str) -> date:
+    """argparse type of --from / --to: an ISO day (YYYY-MM-DD)."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a day: write it as YYYY-MM-DD, e.g. 2026-03-31") from None
+
+
+def _day_range_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--from", dest="day_from", type=_day, default=None, metavar="DATE",
+                   help="first local day included, YYYY-MM-DD")
+    p.add_argument("--to", dest="day_to", type=_day, default=None, metavar="DATE",
+                   help="last local day included, YYYY-MM-DD")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,10 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("erase", help="erase a person and every trace of their face")
     _db_arg(p)
     p.add_argument("--name", required=True)
-    p = sub.add_parser("events", help="list or export events")
+    p = sub.add_parser("events", help="list or export events (the export is audited)")
     _db_arg(p)
+    _day_range_args(p)
+    p.add_argument("--person", default=None, metavar="NAME", help="only this enrolled person's events")
+    p.add_argument("--csv", type=Path, default=None, help="export every matching event to this CSV file")
+    p.add_argument("--limit", type=int, default=20, help="events listed (newest first; not for --csv)")
+    p = sub.add_parser("attendance", help="first in / last out per person and day; list or export (audited)")
+    _db_arg(p)
+    _day_range_args(p)
     p.add_argument("--csv", type=Path, default=None, help="export to this CSV file")
-    p.add_argument("--limit", type=int, default=20)
     p = sub.add_parser("models", help="list registered models, or roll back")
     _db_arg(p)
     p.add_argument("--rollback", action="store_true")
@@ -127,7 +151,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         for w in rep.warnings:
             print(f"WARNING {w}")
         print(f"{rep.name}: {len(rep.added)} shot(s) enrolled, {len(rep.rejected)} rejected; "
-              f"gallery {len(gate.gallery)} templates of {gate.gallery.person_count} people")
+              f"gallery {gate.gallery_stats().templates} templates of {gate.gallery_stats().persons} people")
         return 0 if rep.added else 1
 
 
@@ -226,10 +250,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_people(args: argparse.Namespace) -> int:
-    from desktop_app.core.storage.store import Store
-
-    with Store(args.db or default_db()) as store:
-        for p in store.list_people():
+    with _gate(args) as gate:
+        for p in gate.people():
             print(f"{p.id:5d}  {p.name:30s} {p.employee_id or '':12s} {p.n_samples} shots"
                   f"{'' if p.active else '  (inactive)'}")
     return 0
@@ -237,7 +259,7 @@ def cmd_people(args: argparse.Namespace) -> int:
 
 def cmd_erase(args: argparse.Namespace) -> int:
     with _gate(args) as gate:
-        person = gate.store.find_person(args.name)
+        person = gate.find_person(args.name)
         if person is None:
             print(f"No person named {args.name!r}.", file=sys.stderr)
             return 1
@@ -247,17 +269,74 @@ def cmd_erase(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_events(args: argparse.Namespace) -> int:
-    from desktop_app.core.storage.store import Store
+def _day_range(args: argparse.Namespace) -> tuple[date | None, date | None] | None:
+    """(--from, --to) as given; None (after saying why) when reversed."""
+    if args.day_from is not None and args.day_to is not None and args.day_from > args.day_to:
+        print(f"facegate: error: --from {args.day_from} is after --to {args.day_to}.", file=sys.stderr)
+        return None
+    return args.day_from, args.day_to
 
-    with Store(args.db or default_db()) as store:
+
+def cmd_events(args: argparse.Namespace) -> int:
+    from desktop_app.core.service import EventFilter
+
+    days = _day_range(args)
+    if days is None:
+        return 2
+    if args.limit < 0:
+        print("facegate: error: --limit must not be negative.", file=sys.stderr)
+        return 2
+    with _gate(args) as gate:
+        person_id = None
+        if args.person is not None:
+            person = gate.find_person(args.person)
+            if person is None:
+                print(f"facegate: error: no enrolled person named {args.person!r}.", file=sys.stderr)
+                return 1
+            person_id = person.id
+        flt = EventFilter(day_from=days[0], day_to=days[1], person_id=person_id)
         if args.csv:
-            n = store.export_events_csv(args.csv)
-            print(f"{n} events written to {args.csv}")
+            n = gate.export_events_csv(args.csv, flt, actor="cli")
+            print(f"{n} event{'s' if n != 1 else ''} written to {args.csv}")
             return 0
-        for e in store.query_events(limit=args.limit):
+        total = gate.count_events(flt)
+        for e in gate.query_events(EventFilter(day_from=days[0], day_to=days[1], person_id=person_id,
+                                               limit=args.limit)):
             print(f"{e.ts.astimezone():%Y-%m-%d %H:%M:%S}  {e.decision:8s} {e.name or e.person_ref or 'unknown':25s} "
                   f"{e.score:.3f}  {e.camera}")
+        shown = min(total, args.limit)
+        print(f"{shown} of {total} event{'s' if total != 1 else ''} shown (newest first).")
+    return 0
+
+
+def _hours_text(hours: float) -> str:
+    minutes = round(hours * 60)
+    return f"{minutes // 60}:{minutes % 60:02d}"
+
+
+def cmd_attendance(args: argparse.Namespace) -> int:
+    days = _day_range(args)
+    if days is None:
+        return 2
+    day_to = days[1] or date.today()
+    day_from = days[0] or min(day_to, date.today()) - timedelta(days=6)
+    if day_from > day_to:
+        print(f"facegate: error: --from {day_from} is after --to {day_to}.", file=sys.stderr)
+        return 2
+    with _gate(args) as gate:
+        if args.csv:
+            n = gate.export_attendance_csv(args.csv, day_from, day_to, actor="cli")
+            print(f"{n} attendance row{'s' if n != 1 else ''} ({day_from} to {day_to}) written to {args.csv}")
+            return 0
+        rows = gate.attendance(day_from, day_to)
+        people = {p.id: p for p in gate.people()}
+        print(f"{'day':10s}  {'name':25s} {'employee id':12s} {'department':15s} first in  last out  hours")
+        for r in rows:
+            p = people.get(r.person_id)
+            print(f"{r.day.isoformat():10s}  {r.name:25s} {(p.employee_id if p else None) or '':12s} "
+                  f"{(p.department if p else None) or '':15s} {r.first_in.astimezone():%H:%M:%S}  "
+                  f"{r.last_out.astimezone():%H:%M:%S}  {_hours_text(r.hours):>5s}")
+        print(f"{len(rows)} day row{'s' if len(rows) != 1 else ''} from {day_from} to {day_to}.")
     return 0
 
 
@@ -267,7 +346,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             rec = gate.rollback_model(actor="cli")
             print(f"Active model is now {rec.name} ({rec.sha256[:12]})")
         active = gate.model.sha256
-        for m in gate.store.list_models():
+        for m in gate.list_models():
             flag = "*" if m.sha256 == active else " "
             print(f"{flag} {m.name:30s} {m.sha256[:12]}  dim {m.embedding_dim}  threshold {m.threshold}")
     return 0
@@ -286,6 +365,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
 COMMANDS = {
     "enroll": cmd_enroll, "identify": cmd_identify, "run": cmd_run, "eval": cmd_eval, "calibrate": cmd_calibrate,
     "bench": cmd_bench, "people": cmd_people, "erase": cmd_erase, "events": cmd_events, "models": cmd_models,
+    "attendance": cmd_attendance,
     "gui": cmd_gui,
 }
 

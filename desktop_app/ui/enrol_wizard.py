@@ -382,7 +382,7 @@ class EnrolWizard(QDialog):
             self.enrol_photos()
 
     def _name_changed(self, text: str) -> None:
-        existing = self.ctx.gate.store.find_person(text.strip()) if text.strip() else None
+        existing = self.ctx.gate.find_person(text.strip()) if text.strip() else None
         self.existing_hint.setText(
             f"{existing.name} is already enrolled ({existing.n_samples} shots): new shots will be added to them."
             if existing else ""
@@ -602,7 +602,7 @@ class EnrolWizard(QDialog):
             if shot.sample_id is None:
                 continue
             try:
-                crop = self.ctx.gate.store.sample_crop(shot.sample_id)
+                crop = self.ctx.gate.sample_crop(shot.sample_id)
             except Exception:
                 continue
             self.result_shots.addItem(QListWidgetItem(QIcon(bgr_to_pixmap(crop, THUMB)), Path(shot.source).name))

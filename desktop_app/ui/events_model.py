@@ -1,46 +1,42 @@
 """Table models of events (lazily paged from the store) and of the daily attendance sheet.
 
 :class:`EventsTableModel` is a ``QAbstractTableModel``: the view asks for more rows as it scrolls
-(``canFetchMore`` / ``fetchMore``), each page one ``Store.query_events(limit, offset)``; the total
-comes from ``Store.count_events``. Rows are de-duplicated by event id, so events logged while
-paging (they shift offsets) are not shown twice.
+(``canFetchMore`` / ``fetchMore``), each page one ``FaceGate.query_events`` of the filter with a
+limit and offset; the total comes from ``FaceGate.count_events``. Rows are de-duplicated by event
+id, so events logged while paging (they shift offsets) are not shown twice.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
+from desktop_app.core.storage.event_filter import EventFilter
 from desktop_app.core.storage.records import AttendanceRow, EventRecord
-from desktop_app.core.storage.store import Store
 
 from . import theme
 
 Index = QModelIndex | QPersistentModelIndex
 
+__all__ = ["AttendanceSource", "AttendanceTableModel", "EventFilter", "EventSource", "EventsTableModel"]
 
-@dataclass(frozen=True)
-class EventFilter:
-    """Which events to show: local days ``day_from..day_to`` (both included, None = open), one
-    person (id) and/or one decision ("granted", "unknown", "denied")."""
 
-    day_from: date | None = None
-    day_to: date | None = None
-    person_id: int | None = None
-    decision: str | None = None
+class EventSource(Protocol):
+    """The part of ``FaceGate`` the events table reads."""
 
-    def query_args(self) -> dict[str, Any]:
-        """Keyword arguments of ``query_events`` / ``count_events`` / ``export_events_csv``."""
-        start = datetime(self.day_from.year, self.day_from.month, self.day_from.day) if self.day_from else None
-        end = None
-        if self.day_to is not None:
-            nxt = self.day_to + timedelta(days=1)
-            end = datetime(nxt.year, nxt.month, nxt.day)
-        return {"start": start, "end": end, "person_id": self.person_id, "decision": self.decision}
+    def query_events(self, flt: EventFilter | None = None) -> list[EventRecord]: ...
+
+    def count_events(self, flt: EventFilter | None = None) -> int: ...
+
+
+class AttendanceSource(Protocol):
+    """The part of ``FaceGate`` the attendance sheet reads."""
+
+    def attendance(self, day_from: date, day_to: date) -> list[AttendanceRow]: ...
 
 
 def _local(ts: datetime) -> datetime:
@@ -71,9 +67,9 @@ class EventsTableModel(_RowsTableModel):
 
     COLUMNS = ("Time", "Person", "Decision", "Score", "Camera")
 
-    def __init__(self, store: Store, page_size: int = 100) -> None:
+    def __init__(self, source: EventSource, page_size: int = 100) -> None:
         super().__init__()
-        self.store = store
+        self.source = source
         self.page_size = page_size
         self.filter = EventFilter()
         self._rows: list[EventRecord] = []
@@ -96,7 +92,7 @@ class EventsTableModel(_RowsTableModel):
         self.beginResetModel()
         self._rows = []
         self._ids = set()
-        self._total = self.store.count_events(**self.filter.query_args())
+        self._total = self.source.count_events(self.filter)
         self.pages_fetched = 0
         self.endResetModel()
         if self.canFetchMore(QModelIndex()):
@@ -108,7 +104,7 @@ class EventsTableModel(_RowsTableModel):
     def fetchMore(self, parent: Index = QModelIndex()) -> None:  # noqa: B008
         if parent.isValid():
             return
-        page = self.store.query_events(limit=self.page_size, offset=len(self._rows), **self.filter.query_args())
+        page = self.source.query_events(replace(self.filter, limit=self.page_size, offset=len(self._rows)))
         self.pages_fetched += 1
         new = [ev for ev in page if ev.id not in self._ids]
         if not page:
@@ -158,9 +154,9 @@ class AttendanceTableModel(_RowsTableModel):
 
     COLUMNS = ("Day", "Person", "First in", "Last out", "Hours")
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, source: AttendanceSource) -> None:
         super().__init__()
-        self.store = store
+        self.source = source
         self._rows: list[AttendanceRow] = []
         self.day_from = date.today() - timedelta(days=6)
         self.day_to = date.today()
@@ -168,7 +164,7 @@ class AttendanceTableModel(_RowsTableModel):
     def load(self, day_from: date, day_to: date) -> None:
         self.beginResetModel()
         self.day_from, self.day_to = day_from, day_to
-        self._rows = self.store.attendance(day_from, day_to)
+        self._rows = self.source.attendance(day_from, day_to)
         self.endResetModel()
 
     def row_at(self, row: int) -> AttendanceRow | None:

@@ -68,7 +68,7 @@ class EventsPage(QWidget):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self.model = EventsTableModel(ctx.gate.store)
+        self.model = EventsTableModel(ctx.gate)
         self._dirty = True
 
         today = date.today()
@@ -194,7 +194,7 @@ class EventsPage(QWidget):
         ev = self.model.event_at(row)
         if ev is None:
             return
-        image = self.ctx.gate.store.event_snapshot(ev.id)
+        image = self.ctx.gate.event_snapshot(ev.id)
         if image is None:
             self.snapshot.setText("No snapshot stored for this event.")
         else:
@@ -218,11 +218,10 @@ class EventsPage(QWidget):
                 return None
             path = Path(chosen)
         try:
-            n = self.ctx.gate.store.export_events_csv(path, **self.current_filter().query_args())
+            n = self.ctx.gate.export_events_csv(path, self.current_filter(), actor="admin")
         except Exception as exc:
             QMessageBox.warning(self, "Export failed", str(exc))
             return None
-        self.ctx.gate.store.audit("admin", "events.export", {"rows": n})
         self.count.setText(f"{self.model.total} events · {n} exported to {path.name}")
         return n
 
@@ -233,7 +232,7 @@ class AttendancePage(QWidget):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self.model = AttendanceTableModel(ctx.gate.store)
+        self.model = AttendanceTableModel(ctx.gate)
         today = date.today()
         self.date_from = _date_edit(today - timedelta(days=6))
         self.date_to = _date_edit(today)
@@ -283,10 +282,9 @@ class AttendancePage(QWidget):
             path = Path(chosen)
         a, b = self._range()
         try:
-            n = self.ctx.gate.store.export_attendance_csv(path, a, b)
+            n = self.ctx.gate.export_attendance_csv(path, a, b, actor="admin")
         except Exception as exc:
             QMessageBox.warning(self, "Export failed", str(exc))
             return None
-        self.ctx.gate.store.audit("admin", "attendance.export", {"rows": n})
         self.summary.setText(f"{n} rows exported to {path.name}")
         return n

@@ -74,7 +74,7 @@ class MainWindow(QMainWindow):
         self.hub = ChangeHub(self)
         self.jobs = JobRunner(parent=self)
         self.capture = CaptureController(gate, self)
-        self.lock = AdminLock(gate.store)
+        self.lock = AdminLock(gate)
         self.ctx = AppContext(gate=gate, jobs=self.jobs, capture=self.capture, lock=self.lock,
                               require_admin=self.require_admin, hub=self.hub)
         self.wizard: EnrolWizard | None = None
@@ -170,7 +170,8 @@ class MainWindow(QMainWindow):
         self.latency_label = QLabel(NO_FIGURE[1])
         self.provider_label = QLabel(f"Provider: {self.gate.provider}")
         self.camera_label = QLabel("Camera: —")
-        self.gallery_label = QLabel(self._gallery_text(len(self.gate.gallery), self.gate.gallery.person_count))
+        stats = self.gate.gallery_stats()
+        self.gallery_label = QLabel(self._gallery_text(stats.templates, stats.persons))
         for w in (self.camera_label, self.fps_label, self.latency_label, self.provider_label, self.gallery_label):
             sb.addPermanentWidget(w)
         if self.kiosk:  # a public screen: no technical figures, and a discreet way out for the staff
@@ -183,7 +184,8 @@ class MainWindow(QMainWindow):
     def refresh_status(self) -> None:
         """Show the gate's execution provider and gallery size now (after a model change)."""
         self.provider_label.setText(f"Provider: {self.gate.provider}")
-        self.gallery_label.setText(self._gallery_text(len(self.gate.gallery), self.gate.gallery.person_count))
+        stats = self.gate.gallery_stats()
+        self.gallery_label.setText(self._gallery_text(stats.templates, stats.persons))
 
     def _show_enrolled(self) -> None:
         """The door's call to enrol while nobody is in the gallery."""
@@ -259,7 +261,7 @@ class MainWindow(QMainWindow):
         if self.wizard is not None and self.wizard.isVisible():
             self.wizard.raise_()
             return self.wizard
-        person = self.gate.store.find_person(name) if name else None
+        person = self.gate.find_person(name) if name else None
         self.wizard = EnrolWizard(self.ctx, self, name=name, mode=mode,
                                   employee_id=person.employee_id if person else None,
                                   department=person.department if person else None)

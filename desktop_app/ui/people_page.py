@@ -4,8 +4,9 @@ and remove face shots; erase a person (after a confirmation) everywhere."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
+import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap, QShowEvent
 from PySide6.QtWidgets import (
@@ -26,7 +27,6 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.storage.records import ErasureReport, Person
-from desktop_app.core.storage.store import Store
 
 from .context import AppContext
 from .qtimage import bgr_to_pixmap, initials_pixmap
@@ -38,13 +38,21 @@ THUMB = 48
 SHOT = 112
 
 
+class PeopleSource(Protocol):
+    """The part of ``FaceGate`` the people list reads."""
+
+    def people(self, search: str | None = None) -> list[Person]: ...
+
+    def person_photo(self, person_id: int) -> np.ndarray | None: ...
+
+
 class PeopleListModel(QAbstractListModel):
     """Enrolled people (optionally filtered by a search text), each with a thumbnail of their first
     shot, loaded on first display and cached. Role ``Qt.UserRole`` gives the ``Person``."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, source: PeopleSource) -> None:
         super().__init__()
-        self.store = store
+        self.source = source
         self._rows: list[Person] = []
         self._thumbs: dict[int, QPixmap] = {}
         self.search = ""
@@ -52,7 +60,7 @@ class PeopleListModel(QAbstractListModel):
     def load(self, search: str = "") -> None:
         self.beginResetModel()
         self.search = search
-        self._rows = self.store.list_people(search=search.strip() or None)
+        self._rows = self.source.people(search=search.strip() or None)
         self._thumbs.clear()
         self.endResetModel()
 
@@ -70,9 +78,9 @@ class PeopleListModel(QAbstractListModel):
         if pix is None:
             pix = initials_pixmap(p.name, THUMB)
             try:
-                samples = self.store.list_samples(p.id)
-                if samples:
-                    pix = bgr_to_pixmap(self.store.sample_crop(samples[0].id), THUMB)
+                photo = self.source.person_photo(p.id)
+                if photo is not None:
+                    pix = bgr_to_pixmap(photo, THUMB)
             except Exception:
                 log.debug("No thumbnail for person %s", p.id, exc_info=True)
             self._thumbs[p.id] = pix
@@ -105,7 +113,7 @@ class PeoplePage(QWidget):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self.model = PeopleListModel(ctx.gate.store)
+        self.model = PeopleListModel(ctx.gate)
         self.person: Person | None = None
         self._dirty = True
 
@@ -243,10 +251,10 @@ class PeoplePage(QWidget):
         self.department_edit.setText(person.department or "")
         self.active_box.setChecked(person.active)
         self.status.setText(f"Enrolled {person.created_at.astimezone():%Y-%m-%d}.")
-        store = self.ctx.gate.store
-        for sample in store.list_samples(person.id):
+        gate = self.ctx.gate
+        for sample in gate.list_samples(person.id):
             try:
-                icon = QIcon(bgr_to_pixmap(store.sample_crop(sample.id), SHOT))
+                icon = QIcon(bgr_to_pixmap(gate.sample_crop(sample.id), SHOT))
             except Exception:
                 icon = QIcon()
             item = QListWidgetItem(icon, f"{sample.created_at.astimezone():%Y-%m-%d}")
@@ -262,11 +270,10 @@ class PeoplePage(QWidget):
         gate = self.ctx.gate
         active = self.active_box.isChecked()
         try:
-            updated = gate.store.update_person(
+            updated = gate.update_person(
                 p.id, name=self.name_edit.text().strip(),
                 employee_id=self.employee_edit.text().strip() or None,
-                department=self.department_edit.text().strip() or None, active=active)
-            gate.store.audit("admin", "person.update", {"person_id": p.id})
+                department=self.department_edit.text().strip() or None, active=active, actor="admin")
         except Exception as exc:
             self.status.setText(f"Not saved: {exc}")
             return False

@@ -84,3 +84,98 @@ def test_errors_are_clear(tmp_path: Path) -> None:
     out = facegate("run", "--db", str(tmp_path / "x.db"), "--source", str(tmp_path / "missing.mp4"), "--headless",
                    home=tmp_path)
     assert out.returncode != 0 and "missing.mp4" in out.stderr
+
+
+@pytest.fixture(scope="module")
+def dated_events(db: Path) -> dict[str, int]:
+    """Events on three days of March 2025 (far from today's run events), logged in the real database:
+    obama granted on the 3rd and 5th, Lin granted on the 5th, one unknown face on the 4th."""
+    from datetime import datetime
+
+    from desktop_app.core.storage.store import Store
+
+    with Store(db) as store:
+        obama, lin = store.find_person("obama"), store.find_person(LIN)
+        assert obama is not None and lin is not None
+        store.update_person(obama.id, employee_id="E-44", department="Front Office")
+        for pid, ts in [(obama.id, datetime(2025, 3, 3, 8, 58)), (obama.id, datetime(2025, 3, 3, 17, 31)),
+                        (obama.id, datetime(2025, 3, 5, 9, 5)), (lin.id, datetime(2025, 3, 5, 10, 0))]:
+            store.log_event(person_id=pid, score=0.8, decision="granted", camera="door-1", model_sha256="f" * 64,
+                            ts=ts)
+        store.log_event(person_id=None, score=0.1, decision="unknown", camera="door-1", model_sha256="f" * 64,
+                        ts=datetime(2025, 3, 4, 12, 0))
+        return {"obama": obama.id, "lin": lin.id}
+
+
+def _audit(db: Path, action: str) -> list[object]:
+    from desktop_app.core.storage.store import Store
+
+    with Store(db) as store:
+        return [a for a in store.audit_log(1000) if a.action == action]
+
+
+def test_events_filters_list_and_audited_csv(db: Path, dated_events: dict[str, int], tmp_path: Path) -> None:
+    import csv
+
+    out = facegate("events", "--db", str(db), "--from", "2025-03-03", "--to", "2025-03-04", home=db.parent)
+    assert out.returncode == 0, out.stderr
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("2025-")]
+    assert len(lines) == 3 and sum("obama" in ln for ln in lines) == 2 and sum("unknown" in ln for ln in lines) == 1
+    assert "3 of 3 events shown" in out.stdout
+    out = facegate("events", "--db", str(db), "--from", "2025-03-01", "--to", "2025-03-31", "--person", "OBAMA",
+                   home=db.parent)
+    assert out.returncode == 0, out.stderr
+    assert [ln.split()[1] for ln in out.stdout.splitlines() if ln.startswith("2025-")] == ["09:05:00", "17:31:00",
+                                                                                         "08:58:00"]
+    before = len(_audit(db, "events.export"))
+    target = tmp_path / "obama-march.csv"
+    out = facegate("events", "--db", str(db), "--from", "2025-03-04", "--to", "2025-03-05", "--person", "obama",
+                   "--csv", str(target), home=db.parent)
+    assert out.returncode == 0, out.stderr
+    assert "1 event written" in out.stdout
+    with target.open(newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    got = [(r["name"], r["decision"], r["time_local"][:16]) for r in rows]
+    assert got == [("obama", "granted", "2025-03-05T09:05")]
+    exports = _audit(db, "events.export")
+    assert len(exports) == before + 1
+    last = exports[0]
+    assert last.actor == "cli" and last.details["rows"] == 1  # type: ignore[attr-defined]
+    assert last.details["person_id"] == dated_events["obama"] and last.details["day_from"] == "2025-03-04"  # type: ignore[attr-defined]
+
+
+def test_events_bad_filters_are_refused_clearly(db: Path, dated_events: dict[str, int], tmp_path: Path) -> None:
+    out = facegate("events", "--db", str(db), "--person", "Nobody Here", "--csv", str(tmp_path / "x.csv"),
+                   home=db.parent)
+    assert out.returncode == 1 and "no enrolled person named 'Nobody Here'" in out.stderr
+    assert not (tmp_path / "x.csv").exists() and "Traceback" not in out.stderr
+    out = facegate("events", "--db", str(db), "--from", "2025-03-31", "--to", "2025-03-01", home=db.parent)
+    assert out.returncode == 2 and "is after" in out.stderr
+    out = facegate("attendance", "--db", str(db), "--from", "31/03/2025", home=db.parent)
+    assert out.returncode == 2 and "YYYY-MM-DD" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_attendance_table_and_audited_csv(db: Path, dated_events: dict[str, int], tmp_path: Path) -> None:
+    import csv
+
+    out = facegate("attendance", "--db", str(db), "--from", "2025-03-01", "--to", "2025-03-07", home=db.parent)
+    assert out.returncode == 0, out.stderr
+    rows = [ln for ln in out.stdout.splitlines() if ln.startswith("2025-")]
+    assert len(rows) == 3 and "3 day rows from 2025-03-01 to 2025-03-07" in out.stdout
+    first = rows[0]
+    assert first.startswith("2025-03-03") and "obama" in first and "E-44" in first and "Front Office" in first
+    assert "08:58:00" in first and "17:31:00" in first and "8:33" in first  # hours as h:mm
+    target = tmp_path / "att.csv"
+    before = len(_audit(db, "attendance.export"))
+    out = facegate("attendance", "--db", str(db), "--csv", str(target), "--from", "2025-03-01", "--to", "2025-03-07",
+                   home=db.parent)
+    assert out.returncode == 0, out.stderr
+    with target.open(newline="", encoding="utf-8-sig") as f:
+        table = list(csv.DictReader(f))
+    assert [(r["day"], r["name"], r["employee_id"], r["department"]) for r in table] == [
+        ("2025-03-03", "obama", "E-44", "Front Office"), ("2025-03-05", LIN, "", ""),
+        ("2025-03-05", "obama", "E-44", "Front Office")]
+    assert table[0]["hours"] == "8.55"
+    exports = _audit(db, "attendance.export")
+    assert len(exports) == before + 1 and exports[0].actor == "cli"  # type: ignore[attr-defined]
+    assert exports[0].details["rows"] == 3 and exports[0].details["day_to"] == "2025-03-07"  # type: ignore[attr-defined]

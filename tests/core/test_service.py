@@ -232,3 +232,190 @@ def test_deactivated_person_is_denied_by_name_not_granted(gate: FaceGate, clips:
     assert gate.store.attendance(date.today(), date.today(), person_id=lin.id) == []
     photo = gate.identify(read_image(clips / "lin-manuel-miranda.png"))
     assert [(r.name, r.allowed) for r in photo if r.accepted] == [(LIN, False)]
+
+
+# ----------------------------------------------------------------- the facade (issue 8, "The boundary")
+def _calibration_rows(gate: FaceGate) -> int:
+    return int(gate.store.db.execute("SELECT count(*) FROM calibrations").fetchone()[0])
+
+
+def test_calibration_is_explicit_and_a_threshold_read_never_writes(gate: FaceGate, clips: Path) -> None:
+    cal = gate.current_calibration()
+    assert cal is not None and (cal.gallery_persons, cal.gallery_templates) == (6, 10)
+    assert gate.threshold == cal.threshold
+    rows = _calibration_rows(gate)
+    # the gallery grows behind the gate's back (another program): the stored calibration no longer fits
+    face = gate.enrol_face_from_image(read_image(clips / "knn_examples" / "test" / "obama1.jpg"))
+    pid = gate.store.add_person("Side Door")
+    sid = gate.store.add_sample(pid, face.crop, {}, "side", face.embedding, gate.model.sha256)
+    gate.gallery.add(np.array([sid], np.int64), np.array([pid], np.int64), face.embedding[None])
+    for _ in range(50):  # the per-frame path: cheap reads, never a calibration
+        assert gate.current_calibration() is None
+        assert gate.threshold == gate.config.recognition.fallback_threshold
+    assert _calibration_rows(gate) == rows
+    fresh = gate.recalibrate()
+    assert fresh is not None and fresh.gallery_persons == 7 and _calibration_rows(gate) == rows + 1
+    assert gate.current_calibration() == fresh and gate.threshold == fresh.threshold
+    # the core recalibrates by itself after its own changes
+    gate.erase_person(pid)
+    after = gate.current_calibration()
+    assert after is not None and after.gallery_persons == 6 and _calibration_rows(gate) == rows + 2
+
+
+def test_update_person_is_one_transaction_with_its_audit(gate: FaceGate) -> None:
+    lin = gate.find_person(LIN)
+    alex = gate.find_person(ALEX)
+    assert lin is not None and alex is not None
+    updated = gate.update_person(lin.id, employee_id="E-7", department="Stage", actor="tester")
+    assert (updated.employee_id, updated.department, updated.name) == ("E-7", "Stage", LIN)
+    row = gate.store.audit_log(1)[0]
+    assert (row.actor, row.action, row.details["person_id"]) == ("tester", "person.update", lin.id)
+    assert row.details["fields"] == ["employee_id", "department"]
+    n_audit = len(gate.store.audit_log(1000))
+    with pytest.raises(StorageError):
+        gate.update_person(alex.id, name=LIN.upper())  # the name is taken: nothing changes, nothing audited
+    assert gate.get_person(alex.id) == alex and len(gate.store.audit_log(1000)) == n_audit
+
+
+def test_event_and_photo_use_cases(gate: FaceGate, clips: Path) -> None:
+    from desktop_app.core.service import EventFilter
+
+    lin = gate.find_person(LIN)
+    assert lin is not None
+    photo = gate.person_photo(lin.id)
+    assert photo is not None and photo.shape == (112, 112, 3)
+    samples = gate.list_samples(lin.id)
+    assert len(samples) == 1 and np.array_equal(gate.sample_crop(samples[0].id), photo)
+    stats = gate.gallery_stats()
+    assert (stats.templates, stats.persons) == (10, 6)
+    run_headless(gate, str(clips / "short_hamilton_clip.mp4"), max_frames=120)
+    mine = gate.query_events(EventFilter(person_id=lin.id, decision="granted"))
+    assert mine and gate.count_events(EventFilter(person_id=lin.id, decision="granted")) == len(mine)
+    assert gate.query_events(EventFilter(limit=1)) == gate.query_events()[:1]
+    snap = gate.event_snapshot(mine[0].id)
+    assert snap is not None and snap.ndim == 3
+    today = date.today()
+    assert [r.person_id for r in gate.attendance(today, today)] == [lin.id]
+    assert gate.list_models() and gate.previous_model() is None
+    analysis = gate.analyse(read_image(clips / "knn_examples" / "test" / "obama_and_biden.jpg"))
+    assert len(analysis.faces) == 3
+
+
+def test_one_accept_rule_for_identify_and_the_door(gate: FaceGate) -> None:
+    from desktop_app.core.decision.policy import DecisionConfig, DecisionPolicy, FrameObservation
+    from desktop_app.core.matching.accept import accepts
+    from desktop_app.core.types import PersonMatch
+
+    thr, margin = gate.threshold, gate.config.recognition.margin
+    policy = DecisionPolicy(DecisionConfig(threshold=thr, margin=margin, votes_needed=1, window=1))
+    cases = [PersonMatch(1, thr, thr - margin), PersonMatch(1, thr - 1e-6, -1.0),
+             PersonMatch(1, thr + 0.1, thr + 0.1 - margin + 1e-6), PersonMatch(1, 1.0, -1.0)]
+    for i, m in enumerate(cases):
+        door = bool(policy.update(float(i), [FrameObservation(box=(10.0 + 200 * i, 10, 50, 50), match=m)])[1])
+        assert gate.accepts(m) == accepts(m, thr, margin) == door, m
+    assert not gate.accepts(None)
+
+
+def test_admin_pin_through_the_facade_is_hashed_backed_off_and_audited(gate: FaceGate) -> None:
+    assert not gate.has_admin_pin()
+    gate.set_admin_pin("314159")
+    assert gate.has_admin_pin() and "314159" not in str(gate.store.get_setting("admin_pin"))
+    with pytest.raises(ValueError):
+        gate.set_admin_pin("2718", current_pin="000000")
+    for _ in range(3):
+        assert not gate.verify_admin_pin("000000")
+    assert gate.admin_pin_retry_in() > 0 and not gate.verify_admin_pin("314159")
+    actions = [a.action for a in gate.store.audit_log(20)]
+    assert actions.count("admin.pin_refused") == 3 and actions.count("admin.pin_set") == 1
+
+
+PUBLIC_CALLS = {
+    "identify": lambda g, img: g.identify(read_image(img)),
+    "analyse": lambda g, img: g.analyse(read_image(img)),
+    "people": lambda g, img: g.people(),
+    "add_strangers": lambda g, img: g.add_strangers([Path(img)]),
+    "reembed": lambda g, img: g.reembed(g.model),
+    "threshold": lambda g, img: g.threshold,
+    "current_calibration": lambda g, img: g.current_calibration(),
+    "query_events": lambda g, img: g.query_events(),
+    "find_person": lambda g, img: g.find_person(LIN),
+    "gallery_stats": lambda g, img: g.gallery_stats(),
+    "verify_admin_pin": lambda g, img: g.verify_admin_pin("1234"),
+    "list_models": lambda g, img: g.list_models(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLIC_CALLS))
+def test_every_public_method_waits_for_the_lock(gate: FaceGate, clips: Path, name: str) -> None:
+    """While another thread holds the gate's lock, a public call does not run; it runs once released."""
+    import threading
+
+    img = clips / "knn_examples" / "test" / "obama1.jpg"
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            PUBLIC_CALLS[name](gate, img)
+        except BaseException as exc:
+            errors.append(exc)
+        done.set()
+
+    with gate._lock:
+        t = threading.Thread(target=call)
+        t.start()
+        assert not done.wait(0.3), f"{name} ran without the lock"
+    assert done.wait(60) and not errors, errors
+    t.join()
+
+
+def test_concurrent_identify_enrol_erase_keep_the_gallery_consistent(gate: FaceGate, clips: Path) -> None:
+    """The door identifies in one thread while an admin job enrols and erases in another and a
+    third reads the people list: no error, and the gallery ends equal to the database."""
+    import threading
+
+    probe = read_image(clips / "knn_examples" / "test" / "obama1.jpg")
+    biden = sorted((clips / "knn_examples" / "train" / "biden").iterdir())
+    errors: list[BaseException] = []
+    stop = threading.Event()
+    seen: list[set[str | None]] = []
+
+    def door() -> None:
+        try:
+            while not stop.is_set():
+                seen.append({r.name for r in gate.identify(probe) if r.accepted})
+        except BaseException as exc:
+            errors.append(exc)
+
+    def admin() -> None:
+        try:
+            for i in range(2):
+                rep = gate.enrol_images(f"Joe {i}", biden)
+                assert rep.added
+                gate.erase_person(rep.person_id)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            stop.set()
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                assert len(gate.people()) >= 6
+                gate.gallery_stats()
+                _ = gate.threshold
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=f) for f in (door, admin, reader)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(600)
+    assert not errors, errors
+    assert seen and all(s == {"obama"} for s in seen)
+    ids, persons, _ = gate.store.templates(gate.model.sha256, active_only=False)
+    assert len(gate.gallery) == len(ids) == 10
+    assert set(gate.gallery.person_ids().tolist()) == set(persons.tolist())
+    cal = gate.current_calibration()
+    assert cal is not None and (cal.gallery_persons, cal.gallery_templates) == (6, 10)

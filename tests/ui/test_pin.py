@@ -1,5 +1,6 @@
 """The admin PIN: scrypt-hashed with a random salt in the real store, wrong PIN refused, right one opens,
-through the real dialogs too."""
+through the real dialogs too. The rules (hash, back-off, audit) are the core's ``AdminPin``; the GUI's
+``AdminLock`` only adds the unlocked state and the idle time-out."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from desktop_app.core.admin.lock import AdminPin
 from desktop_app.core.storage.store import Store
 from desktop_app.ui.pin import SETTING_KEY, AdminLock, check_pin_format, hash_pin, verify_pin
 from desktop_app.ui.pin_dialogs import PinDialog, SetPinDialog
@@ -49,7 +51,7 @@ def test_pin_format(pin: str, ok: bool) -> None:
 
 def test_lock_stores_hash_refuses_wrong_opens_right_and_relocks(store: Store) -> None:
     clock = FakeClock()
-    lock = AdminLock(store, idle_timeout_s=60, clock=clock)
+    lock = AdminLock(AdminPin(store, clock=clock), idle_timeout_s=60, clock=clock)
     assert not lock.has_pin and not lock.unlocked
     lock.set_pin("731904")
     raw = store.get_setting(SETTING_KEY)
@@ -66,13 +68,13 @@ def test_lock_stores_hash_refuses_wrong_opens_right_and_relocks(store: Store) ->
     lock.lock()
     assert not lock.unlock("731904") and lock.unlock("1111")
     # a new lock on the same database (next start) knows the PIN
-    again = AdminLock(store, clock=clock)
+    again = AdminLock(AdminPin(store, clock=clock), clock=clock)
     assert again.has_pin and again.unlock("1111")
 
 
 def test_repeated_wrong_pins_slow_down(store: Store) -> None:
     clock = FakeClock()
-    lock = AdminLock(store, clock=clock)
+    lock = AdminLock(AdminPin(store, clock=clock), clock=clock)
     lock.set_pin("4444")
     lock.lock()
     for _ in range(3):
@@ -83,10 +85,37 @@ def test_repeated_wrong_pins_slow_down(store: Store) -> None:
     assert lock.unlock("4444")
     refused = [a for a in store.audit_log(50) if a.action == "admin.pin_refused"]
     assert len(refused) == 3
+    actions = [a.action for a in store.audit_log(50)]
+    assert actions.count("admin.pin_accepted") == 1 and actions.count("admin.pin_set") == 1
+
+
+def test_back_off_lives_in_the_core_not_in_the_window(store: Store) -> None:
+    """A new lock (another window on the same gate) cannot reset the delay after wrong PINs."""
+    clock = FakeClock()
+    pin = AdminPin(store, clock=clock)
+    AdminLock(pin, clock=clock).set_pin("2468")
+    first = AdminLock(pin, clock=clock)
+    for _ in range(4):
+        assert not first.unlock("1357")
+    second = AdminLock(pin, clock=clock)
+    assert second.retry_in() > 0 and not second.unlock("2468") and not second.unlocked
+    clock.t += second.retry_in() + 0.01
+    assert second.unlock("2468")
+
+
+def test_a_refused_pin_change_changes_nothing(store: Store) -> None:
+    pin = AdminPin(store)
+    pin.set_admin_pin("8080")
+    before = store.get_setting(SETTING_KEY)
+    with pytest.raises(ValueError, match="current PIN"):
+        pin.set_admin_pin("9090", "0000")
+    with pytest.raises(ValueError, match="digits"):
+        pin.set_admin_pin("90a0", "8080")
+    assert store.get_setting(SETTING_KEY) == before and pin.verify_admin_pin("8080")
 
 
 def test_dialogs(qtbot: object, store: Store) -> None:
-    lock = AdminLock(store)
+    lock = AdminLock(AdminPin(store))
     first = SetPinDialog(lock)
     qtbot.addWidget(first)  # type: ignore[attr-defined]
     assert first.first
