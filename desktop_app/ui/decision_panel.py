@@ -17,14 +17,18 @@ PHOTO_SIDE = 150
 class DecisionPanel(QFrame):
     """Shows the latest decision in large type; ``hold_ms`` later it fades back to waiting.
 
-    announced(decision, name) is emitted for every decision shown (name "" for unknown faces).
+    announced(decision, name) is emitted for every decision shown (name "" for unknown faces);
+    show_scores: print the time and cosine score under the name (False on a public kiosk screen:
+    the time only).
     """
 
     announced = Signal(str, str)
 
-    def __init__(self, parent: QWidget | None = None, hold_ms: int = 4000, fade_ms: int = 700) -> None:
+    def __init__(self, parent: QWidget | None = None, hold_ms: int = 4000, fade_ms: int = 700,
+                 show_scores: bool = True) -> None:
         super().__init__(parent)
         self.hold_ms = hold_ms
+        self.show_scores = show_scores
         self.setObjectName("decisionPanel")
         self.setMinimumHeight(300)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
@@ -106,7 +110,7 @@ class DecisionPanel(QFrame):
             pix = bgr_to_pixmap(ev.snapshot, PHOTO_SIDE) if ev.snapshot is not None else QPixmap()
         self.photo.setPixmap(pix)
         self.photo.setVisible(not pix.isNull())
-        self.detail.setText(f"{ev.ts:%H:%M:%S}   score {ev.score:.2f}")
+        self.detail.setText(f"{ev.ts:%H:%M:%S}   score {ev.score:.2f}" if self.show_scores else f"{ev.ts:%H:%M:%S}")
         self._hold.start(self.hold_ms)
         self.announced.emit(ev.decision, ev.name or "")
 

@@ -1,4 +1,5 @@
-"""The door view: live picture with face boxes, the decision panel, and the latest events beside it."""
+"""The door view: live picture with face boxes (and a legend of their colours), the decision panel,
+the latest events beside it, and a call to enrol while nobody is enrolled."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Sequence
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon
 from PySide6.QtWidgets import (
+    QFrame,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -34,19 +36,45 @@ STATE_TEXT = {
 }
 
 
+def face_legend() -> QWidget:
+    """One row explaining the colours of the face boxes (``theme.FACE_LEGEND``); each entry's
+    tooltip says more."""
+    row = QWidget()
+    row.setObjectName("faceLegend")
+    lay = QHBoxLayout(row)
+    lay.setContentsMargins(0, 2, 0, 0)
+    lay.setSpacing(6)
+    for colour, label, explanation in theme.FACE_LEGEND:
+        swatch = QLabel()
+        swatch.setFixedSize(12, 12)
+        swatch.setStyleSheet(f"background: {colour}; border-radius: 2px;")
+        text = QLabel(label)
+        text.setProperty("role", "legend")
+        for w in (swatch, text):
+            w.setToolTip(explanation)
+        lay.addWidget(swatch)
+        lay.addWidget(text)
+        lay.addSpacing(10)
+    lay.addStretch(1)
+    return row
+
+
 class DoorView(QWidget):
     """Video (left), decision panel and recent events (right), and a source bar under the video.
 
-    source_requested(kind) asks the window for a new source: "file", "url", "camera" or "replay".
+    source_requested(kind) asks the window for a new source: "file", "url", "camera" or "replay";
+    enrol_requested() asks for the enrolment wizard (the call to action shown while nobody is
+    enrolled, see :meth:`set_enrolled`).
     """
 
     source_requested = Signal(str)
+    enrol_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None, kiosk: bool = False) -> None:
         super().__init__(parent)
         self.kiosk = kiosk
         self.video = VideoView()
-        self.decision = DecisionPanel()
+        self.decision = DecisionPanel(show_scores=not kiosk)
         self.recent = QListWidget()
         self.recent.setIconSize(QSize(40, 40))
         self.recent.setAlternatingRowColors(True)
@@ -74,10 +102,29 @@ class DoorView(QWidget):
         bar.addWidget(self.btn_file)
         bar.addWidget(self.btn_url)
         self.source_bar.setVisible(not kiosk)
+        self.legend = face_legend()
+
+        # call to action while the gallery is empty (the door cannot recognise anybody yet)
+        self.enrol_callout = QFrame()
+        self.enrol_callout.setProperty("role", "callout")
+        callout = QHBoxLayout(self.enrol_callout)
+        self.enrol_text = QLabel(
+            "Nobody can be recognised yet: no one is enrolled, so this door lets nobody in."
+            if not kiosk else "No one is enrolled yet: an administrator must enrol people first.")
+        self.enrol_text.setWordWrap(True)
+        self.enrol_btn = QPushButton("Enrol the first person…")
+        self.enrol_btn.setProperty("primary", True)
+        self.enrol_btn.setVisible(not kiosk)
+        self.enrol_btn.clicked.connect(lambda: self.enrol_requested.emit())
+        callout.addWidget(self.enrol_text, 1)
+        callout.addWidget(self.enrol_btn)
+        self.enrol_callout.hide()
 
         left = QVBoxLayout()
         left.setContentsMargins(0, 0, 0, 0)
+        left.addWidget(self.enrol_callout)
         left.addWidget(self.video, 1)
+        left.addWidget(self.legend)
         left.addWidget(self.source_bar)
 
         right = QVBoxLayout()
@@ -99,7 +146,7 @@ class DoorView(QWidget):
 
     # ------------------------------------------------------------------ slots
     def show_frame(self, frame: LiveFrame) -> None:
-        self.video.set_frame(frame.image, overlays_for_faces(frame.result.faces))
+        self.video.set_frame(frame.image, overlays_for_faces(frame.result.faces, scores=not self.kiosk))
 
     def add_events(self, events: Sequence[DoorEvent]) -> None:
         """New decisions: the newest granted one (else the newest) goes to the panel; all to the list."""
@@ -112,8 +159,9 @@ class DoorView(QWidget):
 
     def _add_recent(self, ev: DoorEvent) -> None:
         who = ev.name or ("Unknown face" if ev.decision == "unknown" else "Denied")
+        score = "" if self.kiosk else f"  ·  score {ev.score:.2f}"  # no figures on a public screen
         item = QListWidgetItem(f"{ev.ts:%H:%M:%S}  {who}\n{theme.DECISION_LABELS.get(ev.decision, ev.decision)}"
-                               f"  ·  score {ev.score:.2f}")
+                               f"{score}")
         image = ev.snapshot if ev.snapshot is not None else ev.photo
         if image is not None:
             item.setIcon(QIcon(bgr_to_pixmap(image, 40)))
@@ -140,6 +188,10 @@ class DoorView(QWidget):
 
     def set_source_label(self, text: str) -> None:
         self.source_label.setText(text)
+
+    def set_enrolled(self, persons: int) -> None:
+        """Persons in the gallery: with none, show the call to enrol (kiosk: a note without button)."""
+        self.enrol_callout.setVisible(persons == 0)
 
     def show_no_camera(self) -> None:
         """No webcam on this computer: say so and point at the alternatives."""

@@ -124,7 +124,7 @@ class EventsPage(QWidget):
         self.decision.currentIndexChanged.connect(self.apply_filter)
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
         self.table.clicked.connect(lambda idx: self.show_event(idx.row()))
-        self.export_btn.clicked.connect(self.export_csv)
+        self.export_btn.clicked.connect(lambda: self.export_csv())  # clicked(bool) must not become the path
         ctx.hub.events_changed.connect(self._mark_dirty)
         ctx.hub.people_changed.connect(self._people_changed)
         self.reload_people()
@@ -252,7 +252,7 @@ class AttendancePage(QWidget):
         lay.addWidget(self.table, 1)
         self.date_from.dateChanged.connect(self.reload)
         self.date_to.dateChanged.connect(self.reload)
-        self.export_btn.clicked.connect(self.export_csv)
+        self.export_btn.clicked.connect(lambda: self.export_csv())  # clicked(bool) must not become the path
         ctx.hub.events_changed.connect(lambda: self.reload() if self.isVisible() else None)
         ctx.hub.people_changed.connect(lambda: self.reload() if self.isVisible() else None)
 

@@ -1,6 +1,7 @@
 """The main window: the door view, and behind the admin PIN the people, events, attendance, models
 (retrain, roll back) and settings screens and the enrolment wizard; a status bar with fps, latency, execution provider,
-camera state and gallery size. Kiosk mode: full screen door view only."""
+camera state and gallery size. Kiosk mode: full screen door view only, no technical figures, left with
+``KIOSK_EXIT_KEYS`` (and the admin PIN once one is set)."""
 
 from __future__ import annotations
 
@@ -42,9 +43,13 @@ from .settings_page import SettingsPage
 log = logging.getLogger(__name__)
 
 PAGES = ("door", "people", "events", "attendance", "models", "settings")
-ADMIN_PAGES = frozenset({"people", "models", "settings"})
+ADMIN_PAGES = frozenset({"people", "events", "attendance", "models", "settings"})
+"""Pages behind the admin PIN: events and attendance hold face snapshots and who came when."""
 PAGE_TITLES = {"door": "Door", "people": "People", "events": "Events", "attendance": "Attendance",
                "models": "Models", "settings": "Settings"}
+KIOSK_EXIT_KEYS = "Ctrl+Shift+Q"
+"""The keys that leave kiosk mode (they ask for the admin PIN once one is set)."""
+NO_FIGURE = ("— fps", "— ms/frame")
 
 
 class MainWindow(QMainWindow):
@@ -102,7 +107,10 @@ class MainWindow(QMainWindow):
         worker.stats_updated.connect(self._on_stats)
         worker.error.connect(lambda msg: self.statusBar().showMessage(msg, 8000))
         self.door.source_requested.connect(self._source_requested)
+        self.door.enrol_requested.connect(lambda: self.open_enrolment())
         self.hub.model_changed.connect(self.refresh_status)
+        self.hub.people_changed.connect(self._show_enrolled)
+        self._show_enrolled()
 
         self._lock_timer = QTimer(self)
         self._lock_timer.setInterval(1000)
@@ -112,7 +120,7 @@ class MainWindow(QMainWindow):
         if app is not None:
             app.installEventFilter(self)
         if kiosk:
-            leave = QShortcut(QKeySequence("Ctrl+Shift+Q"), self)
+            leave = QShortcut(QKeySequence(KIOSK_EXIT_KEYS), self)
             leave.activated.connect(self._leave_kiosk)
         self.capture.start()
         if start_camera:
@@ -157,20 +165,31 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
-        self.fps_label = QLabel("— fps")
-        self.latency_label = QLabel("— ms/frame")
+        self.camera_state = "idle"
+        self.fps_label = QLabel(NO_FIGURE[0])
+        self.latency_label = QLabel(NO_FIGURE[1])
         self.provider_label = QLabel(f"Provider: {self.gate.provider}")
         self.camera_label = QLabel("Camera: —")
         stats = self.gate.gallery_stats()
         self.gallery_label = QLabel(self._gallery_text(stats.templates, stats.persons))
         for w in (self.camera_label, self.fps_label, self.latency_label, self.provider_label, self.gallery_label):
             sb.addPermanentWidget(w)
+        if self.kiosk:  # a public screen: no technical figures, and a discreet way out for the staff
+            for w in (self.fps_label, self.latency_label, self.provider_label, self.gallery_label):
+                w.hide()
+            self.kiosk_hint = QLabel(f"Staff: {KIOSK_EXIT_KEYS} leaves kiosk mode")
+            self.kiosk_hint.setProperty("role", "hint")
+            sb.addWidget(self.kiosk_hint)
 
     def refresh_status(self) -> None:
         """Show the gate's execution provider and gallery size now (after a model change)."""
         self.provider_label.setText(f"Provider: {self.gate.provider}")
         stats = self.gate.gallery_stats()
         self.gallery_label.setText(self._gallery_text(stats.templates, stats.persons))
+
+    def _show_enrolled(self) -> None:
+        """The door's call to enrol while nobody is in the gallery."""
+        self.door.set_enrolled(self.gate.gallery_stats().persons)
 
     @staticmethod
     def _gallery_text(templates: int, persons: int) -> str:
@@ -291,6 +310,11 @@ class MainWindow(QMainWindow):
                 return
             spec = str(cams[0])
         if spec:
+            if kind == "file":  # played once: the configured camera stays for the next start
+                self.start_source(spec)
+                self.door.set_source_label(f"Playing {Path(spec).name} (this time only; the configured "
+                                           "camera is unchanged)")
+                return
             self._save_source(spec)
             self.start_source(spec)
 
@@ -318,6 +342,10 @@ class MainWindow(QMainWindow):
 
     def _on_state(self, state: str, message: str) -> None:
         self.door.set_state(state, message)
+        self.camera_state = state
+        if state != "live":  # no frames flow: the last source's figures would be stale
+            self.fps_label.setText(NO_FIGURE[0])
+            self.latency_label.setText(NO_FIGURE[1])
         names = {"live": "live", "connecting": "connecting…", "reconnecting": "reconnecting…",
                  "ended": "video ended", "failed": "no picture", "closed": "closed", "stopped": "stopped"}
         self.camera_label.setText(f"Camera: {names.get(state, state)}")
@@ -325,8 +353,10 @@ class MainWindow(QMainWindow):
             self.camera_label.setToolTip(message)
 
     def _on_stats(self, s: CaptureStats) -> None:
-        self.fps_label.setText(f"{s.fps:.1f} fps")
-        self.latency_label.setText(f"{s.latency_ms:.0f} ms/frame")
+        if self.camera_state == "live":
+            self.fps_label.setText(f"{s.fps:.1f} fps")
+            self.latency_label.setText(f"{s.latency_ms:.0f} ms/frame")
+        self.door.set_enrolled(s.gallery_persons)
         self.provider_label.setText(f"Provider: {s.provider}")
         self.gallery_label.setText(self._gallery_text(s.gallery_templates, s.gallery_persons))
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import annotated_types
+from pydantic import BaseModel, ValidationError
 from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
@@ -25,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.config import AppConfig
+from desktop_app.core.config import AppConfig, DecisionSettings
 from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.types import Calibration
 from desktop_app.core.video.sources import list_cameras
@@ -54,6 +56,40 @@ def _left(widget: QWidget) -> QWidget:
     lay.addWidget(widget)
     lay.addStretch(1)
     return row
+
+
+def field_bounds(model: type[BaseModel], name: str) -> tuple[float, float]:
+    """The inclusive (low, high) bounds of field ``name`` of ``model`` (its ``ge``/``le`` constraints;
+    KeyError when the field has no lower or upper bound). The settings form takes its ranges from
+    here, so that the config model stays the one place that says what is valid."""
+    low = high = None
+    for rule in model.model_fields[name].metadata:
+        if isinstance(rule, annotated_types.Ge):
+            low = rule.ge
+        elif isinstance(rule, annotated_types.Le):
+            high = rule.le
+    if low is None or high is None:
+        raise KeyError(f"{model.__name__}.{name} has no ge/le bounds")
+    return float(low), float(high)  # type: ignore[arg-type]
+
+
+def int_spin(model: type[BaseModel], name: str) -> QSpinBox:
+    """A spin box whose range is the bounds of integer field ``name`` of ``model``."""
+    low, high = field_bounds(model, name)
+    spin = QSpinBox()
+    spin.setRange(int(low), int(high))
+    spin.setToolTip(model.model_fields[name].description or "")
+    return spin
+
+
+def validation_message(exc: ValidationError) -> str:
+    """The model's own messages, one sentence per problem, without pydantic's decoration."""
+    parts = []
+    for err in exc.errors():
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        field = str(err["loc"][-1]).replace("_", " ") if err["type"] != "value_error" and err["loc"] else ""
+        parts.append(f"{field}: {msg}" if field else msg)
+    return " ".join(p if p.endswith(".") else p + "." for p in parts)
 
 
 def source_kind(spec: str) -> int:
@@ -140,17 +176,15 @@ class SettingsPage(QWidget):
         rec_box.setLayout(rec)
 
         # decision
-        self.votes = QSpinBox()
-        self.votes.setRange(1, 30)
-        self.window_frames = QSpinBox()
-        self.window_frames.setRange(1, 60)
+        self.votes = int_spin(DecisionSettings, "votes_needed")
+        self.window_frames = int_spin(DecisionSettings, "window")
         self.cooldown = QDoubleSpinBox()
-        self.cooldown.setRange(0, 3600)
+        self.cooldown.setRange(*field_bounds(DecisionSettings, "cooldown_s"))
+        self.cooldown.setToolTip(DecisionSettings.model_fields["cooldown_s"].description or "")
         self.cooldown.setSuffix(" s")
         self.cooldown.setDecimals(0)
         self.cooldown.setMaximumWidth(120)
-        self.unknown_after = QSpinBox()
-        self.unknown_after.setRange(1, 300)
+        self.unknown_after = int_spin(DecisionSettings, "unknown_after")
         self.unknown_after.setMaximumWidth(120)
         votes_row = QWidget()
         vr = QHBoxLayout(votes_row)
@@ -255,7 +289,7 @@ class SettingsPage(QWidget):
         return self.url_edit.text().strip()
 
     def build_config(self) -> AppConfig:
-        """The config the form describes (pydantic ValueError when invalid)."""
+        """The config the form describes (pydantic ValidationError when invalid)."""
         cfg = self.ctx.gate.config
         w, h = self.resolution.currentData()
         data = cfg.model_dump()
@@ -271,13 +305,10 @@ class SettingsPage(QWidget):
         if not self.source_spec():
             self.error.setText("Choose a camera source: a webcam, a video file or a stream URL.")
             return False
-        if self.votes.value() > self.window_frames.value():
-            self.error.setText("The frames needed cannot exceed the frames considered.")
-            return False
         try:
             new = self.build_config()
-        except ValueError as exc:
-            self.error.setText(f"Not saved: {exc}")
+        except ValidationError as exc:  # the config model is the one judge of what is valid
+            self.error.setText(f"Not saved: {validation_message(exc)}")
             return False
         old = self.ctx.gate.config
         self.ctx.gate.update_config(new)

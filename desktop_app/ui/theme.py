@@ -19,6 +19,16 @@ ACCENT = "#1565c0"
 DECISION_COLOURS: dict[str, str] = {"granted": GRANTED, "unknown": UNKNOWN, "denied": DENIED}
 DECISION_LABELS: dict[str, str] = {"granted": "ACCESS GRANTED", "unknown": "UNKNOWN", "denied": "DENIED"}
 
+FACE_LEGEND: tuple[tuple[str, str, str], ...] = (
+    (GRANTED, "Granted", "Recognised as an enrolled, active person: access granted."),
+    (MATCH, "Deciding…", "Looks like an enrolled person: a few more frames must agree before the door decides."),
+    (UNKNOWN, "Not recognised", "A face that matches nobody enrolled."),
+    (DENIED, "Denied", "Recognised as a person whose access is switched off."),
+    (TOO_SMALL, "Face not usable", "Still deciding: the face is turned away, blurred or too far (dashed) to be "
+                                  "recognised. Look at the camera and come closer."),
+)
+"""The colours of the face boxes on the door view: (colour, short label, explanation), in legend order."""
+
 STYLE_SHEET = f"""
 QMainWindow, QDialog {{ background: #fafafa; }}
 QToolBar {{ background: #263238; spacing: 4px; padding: 4px; border: none; }}
@@ -37,4 +47,6 @@ QLabel[role="warning"] {{ color: #8d6e00; background: #fff8e1; border: 1px solid
                          border-radius: 4px; padding: 6px; }}
 QLabel[role="error"] {{ color: {DENIED}; }}
 QFrame[role="card"] {{ background: white; border: 1px solid #cfd8dc; border-radius: 6px; }}
+QFrame[role="callout"] {{ background: #e3f2fd; border: 1px solid {ACCENT}; border-radius: 6px; }}
+QLabel[role="legend"] {{ color: #546e7a; font-size: 12px; }}
 """

@@ -23,14 +23,16 @@ class Overlay:
     dashed: bool = False
 
 
-def overlays_for_faces(faces: Sequence[object]) -> list[Overlay]:
+def overlays_for_faces(faces: Sequence[object], scores: bool = True) -> list[Overlay]:
     """Overlays for ``TrackedFace`` objects of a FrameResult (recognised green, deactivated red,
-    votes light green, unknown amber, profile/blurred grey, too small grey and dashed)."""
+    votes light green, unknown amber, profile/blurred grey, too small grey and dashed; the colours
+    are explained by ``theme.FACE_LEGEND``). scores: print the cosine score beside the name
+    (False on a public kiosk screen)."""
     out: list[Overlay] = []
     for f in faces:
         status = getattr(f, "status", "unknown")
         name = getattr(f, "name", None)
-        score = float(getattr(f, "score", -1.0))
+        score = float(getattr(f, "score", -1.0)) if scores else -1.0
         box = tuple(float(v) for v in getattr(f, "box", (0, 0, 0, 0)))
         if status == "too-small":
             out.append(Overlay(box, "", theme.TOO_SMALL, dashed=True))  # type: ignore[arg-type]
@@ -42,7 +44,8 @@ def overlays_for_faces(faces: Sequence[object]) -> list[Overlay]:
         elif status == "denied":  # recognised as a deactivated person
             out.append(Overlay(box, f"{name}  DENIED", theme.DENIED))  # type: ignore[arg-type]
         elif status == "match":
-            out.append(Overlay(box, f"{name}?  {score:.2f}", theme.MATCH))  # type: ignore[arg-type]
+            out.append(Overlay(box, f"{name}?  {score:.2f}" if score > -1.0 else f"{name}?",  # type: ignore[arg-type]
+                               theme.MATCH))
         else:
             out.append(Overlay(box, f"Unknown  {score:.2f}" if score > -1.0 else "Unknown",  # type: ignore[arg-type]
                                theme.UNKNOWN))

@@ -136,9 +136,21 @@ def test_enrol_play_announce_erase(qtbot: object, window: MainWindow, clips: Pat
     figures = probe.figures()
     assert figures["ticks"] > 50 and figures["max"] < 1000.0, figures
 
-    # -- the events table (model/view, paged) lists him, and only correct names
+    # -- the events table (model/view, paged) lists him, and only correct names; with their face
+    # snapshots, events need the PIN: a wrong one is refused, the right one opens
     win.lock.lock()
+
+    def wrong_then_right(dialog: object) -> None:
+        assert isinstance(dialog, PinDialog)
+        dialog.pin.setText("000000")
+        assert not dialog.try_unlock()
+        assert dialog.isVisible() and "Wrong PIN" in dialog.error.text()
+        dialog.pin.setText(PIN)
+        dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+
+    on_next_modal(wrong_then_right)
     assert win.navigate("events")
+    assert win.current_page == "events"
     model = win.events.model
     win.events.all_dates.setChecked(True)
     rows = [model.event_at(i) for i in range(model.rowCount())]
@@ -153,17 +165,7 @@ def test_enrol_play_announce_erase(qtbot: object, window: MainWindow, clips: Pat
     att = store.attendance(rows[0].ts.astimezone().date(), rows[0].ts.astimezone().date())
     assert [a.name for a in att] == [LIN]
 
-    # -- People needs the PIN: a wrong one is refused, the right one opens
-    def wrong_then_right(dialog: object) -> None:
-        assert isinstance(dialog, PinDialog)
-        dialog.pin.setText("000000")
-        assert not dialog.try_unlock()
-        assert dialog.isVisible() and "Wrong PIN" in dialog.error.text()
-        dialog.pin.setText(PIN)
-        dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
-
-    on_next_modal(wrong_then_right)
-    assert win.navigate("people")
+    assert win.navigate("people")  # unlocked above
     assert win.current_page == "people"
 
     # -- erase him (confirmation dialog) and check nothing of him remains
