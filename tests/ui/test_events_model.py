@@ -13,6 +13,7 @@ import pytest
 from PySide6.QtCore import QModelIndex, Qt
 
 from desktop_app.core.storage.store import Store
+from desktop_app.core.wording import hours_minutes
 from desktop_app.ui.events_model import AttendanceTableModel, EventFilter, EventsTableModel
 
 SHA = "f" * 64
@@ -100,7 +101,7 @@ def test_attendance_model_and_csv(qtbot: object, store: Store, tmp_path: Path) -
     assert model.rowCount() == len(ref) > 0
     for i, row in enumerate(ref):
         assert model.data(model.index(i, 1)) == row.name
-        assert model.data(model.index(i, 4)) == f"{row.hours:.2f}"
+        assert model.data(model.index(i, 4)) == hours_minutes(row.hours)
     out = tmp_path / "att.csv"
     n = store.export_attendance_csv(out, a, b)
     with out.open(newline="") as f:
