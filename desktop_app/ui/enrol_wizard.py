@@ -32,8 +32,8 @@ from PySide6.QtWidgets import (
 from desktop_app.core.errors import CancelledError
 from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.service import EnrolReport
+from desktop_app.core.video.imageio import IMAGE_SUFFIXES as IMAGE_EXTENSIONS
 from desktop_app.core.video.imageio import read_image
-from desktop_app.core.video.sources import IMAGE_EXTENSIONS
 
 from . import theme
 from .capture import ENROL, LIVE, EnrolFrame
