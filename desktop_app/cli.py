@@ -23,6 +23,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from desktop_app.core.errors import FaceGateError
+from desktop_app.core.vocabulary import Decision, SourceState
+from desktop_app.core.wording import count, hours_minutes
 
 from .paths import default_db
 
@@ -73,10 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-quality-check", action="store_true", help="store shots even when quality is poor")
     p.add_argument("images", nargs="+", type=Path)
 
-    p = sub.add_parser("identify", help="identify the faces in images")
+    p = sub.add_parser("identify", help="identify the faces in images", epilog=IDENTIFY_JSON_KEYS,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     _db_arg(p)
     _device_arg(p)
-    p.add_argument("--json", action="store_true", help="one JSON object per face and line")
+    p.add_argument("--json", action="store_true", help="one JSON object per face and line (keys below)")
     p.add_argument("images", nargs="+", type=Path)
 
     p = sub.add_parser("run", help="live recognition loop")
@@ -117,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("erase", help="erase a person and every trace of their face")
     _db_arg(p)
     p.add_argument("--name", required=True)
+    p.add_argument("--yes", action="store_true",
+                   help="do not ask for confirmation (needed when not run from a terminal)")
     p = sub.add_parser("events", help="list or export events (the export is audited)")
     _db_arg(p)
     _day_range_args(p)
@@ -147,15 +152,48 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         for shot in rep.added:
             print(f"added   {shot.source}")
         for shot in rep.rejected:
-            print(f"REJECT  {shot.source}: {shot.reason}")
+            print(f"REJECT  {shot.source}: {_reason(shot.source, shot.reason)}")
         for w in rep.warnings:
             print(f"WARNING {w}")
-        print(f"{rep.name}: {len(rep.added)} shot(s) enrolled, {len(rep.rejected)} rejected; "
-              f"gallery {gate.gallery_stats().templates} templates of {gate.gallery_stats().persons} people")
+        stats = gate.gallery_stats()
+        print(f"{rep.name}: {count(len(rep.added), 'shot')} enrolled, {len(rep.rejected)} rejected; "
+              f"gallery {count(stats.templates, 'template')} of {count(stats.persons, 'person')}")
         return 0 if rep.added else 1
 
 
+def _reason(source: str, reason: str | None) -> str:
+    """A rejection reason without the file name the reader already put in front of it."""
+    text = reason or "rejected"
+    return text.removeprefix(f"{source}: ")
+
+
+IDENTIFY_JSON_KEYS = """\
+With --json, each face found prints one line holding one JSON object (an image with no face
+prints no line; an unreadable image prints an error on stderr and the exit status is 1):
+  image        the image file, as given or found in a folder given
+  name         the enrolled person recognised, or null (unknown, too small, or not matchable)
+  person_id    that person's id in the database, or null
+  score        cosine of the best enrolled person, -1..1 (4 decimals); -1.0 when there is no one
+               to compare with (empty gallery) or the face is too small
+  box          the face box [x, y, width, height] in pixels of the image
+  too_small    true when the face is too small to be recognised (eyes too close in pixels)
+  accepted     true when the face was recognised: its score reached the calibrated threshold,
+               it led the second-best person by the margin, and the face was matchable
+  allowed      true only for an accepted face of an enrolled, ACTIVE person: the one key to
+               open a door on (false for strangers, too-small faces and deactivated people)
+  issues       why a found face could not be matched (turned away, blurred), else []
+"""
+
+
 def cmd_identify(args: argparse.Namespace) -> int:
+    """Identify every face in the images given (files or folders).
+
+    Text: one line per face, ``IMAGE: NAME SCORE`` (or ``unknown``, ``too small``; a recognised
+    but deactivated person is marked not allowed). ``--json``: one object per face and line with
+    the keys ``image``, ``name``, ``person_id``, ``score``, ``box``, ``too_small``, ``accepted``,
+    ``allowed`` and ``issues``, described in :data:`IDENTIFY_JSON_KEYS` (the command's help).
+    ``allowed`` is true only for an accepted face of an enrolled, active person.
+    """
     from desktop_app.core.video.imageio import expand_image_args, read_image
 
     status = 0
@@ -171,12 +209,14 @@ def cmd_identify(args: argparse.Namespace) -> int:
                 print(f"{path}: no face")
             for r in results:
                 if args.json:
-                    print(json.dumps({"image": str(path), "name": r.name, "score": round(r.score, 4),
-                                      "box": [round(v, 1) for v in r.box], "too_small": r.too_small,
-                                      "allowed": r.allowed}))
+                    print(json.dumps({"image": str(path), "name": r.name, "person_id": r.person_id,
+                                      "score": round(r.score, 4), "box": [round(v, 1) for v in r.box],
+                                      "too_small": r.too_small, "accepted": r.accepted,
+                                      "allowed": r.allowed,
+                                      "issues": list(r.quality_reasons)}))
                 else:
                     label = r.name or ("too small" if r.too_small else "unknown")
-                    label += "" if r.allowed else " (deactivated: not allowed)"
+                    label += " (deactivated: not allowed)" if r.accepted and not r.allowed else ""
                     print(f"{path}: {label} {r.score:.3f}")
     return status
 
@@ -192,35 +232,51 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         def on_frame(result) -> None:  # type: ignore[no-untyped-def]
             for ev in result.events:
-                who = ev.name or "unknown"
-                print(f"frame {result.index}: {ev.decision} {who} score {ev.score:.3f} (track {ev.track_id})",
-                      flush=True)
+                print(f"frame {result.index}: {_event_words(ev.decision, ev.name)} score {ev.score:.3f} "
+                      f"(track {ev.track_id})", flush=True)
 
         summary = run_headless(gate, args.source, max_frames=args.max_frames, realtime=args.realtime,
                                on_frame=on_frame, on_state=on_state)
-        table = summary.latency_table()
+        table = summary.latency_table() if summary.frames else {}
         out = {
             "frames": summary.frames, "events": [{**e.__dict__, "ts": e.ts.isoformat()} for e in summary.events],
             "faces_seen": summary.faces_seen, "frames_with_too_small_faces": summary.too_small_frames,
             "threshold": gate.threshold, "provider": gate.provider, "latency_ms": table,
             "source_state": summary.final_state,
         }
+        failed = summary.final_state == SourceState.FAILED
         if args.json:
             print(json.dumps(out))
+        elif not summary.frames:
+            print(f"No frame was processed ({args.source}: {summary.final_state or 'no picture'}), "
+                  "so there is no latency to show.", file=sys.stderr)
         else:
-            print(f"{summary.frames} frames, {len(summary.events)} events, provider {gate.provider}, "
-                  f"threshold {gate.threshold:.3f}")
+            print(f"{count(summary.frames, 'frame')}, {count(len(summary.events), 'event')}, "
+                  f"provider {gate.provider}, threshold {gate.threshold:.3f}")
             print("stage     mean ms   p50 ms   p95 ms")
             for stage, row in table.items():
                 print(f"{stage:8s} {row['mean']:8.1f} {row['p50']:8.1f} {row['p95']:8.1f}")
-        return 0 if summary.final_state != "failed" else 2
+        return 2 if failed else (0 if summary.frames else 1)
+
+
+def _event_words(decision: str, name: str | None) -> str:
+    """An event as words: "granted Ada Lovelace", "denied Mallory", "unknown face"."""
+    if decision == Decision.UNKNOWN:
+        return "unknown face"
+    return f"{decision} {name or 'unnamed person'}"
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from desktop_app.core.evaluation.models import evaluate_lfw
+    from desktop_app.core.video.imageio import IMAGE_SUFFIXES
 
     result = evaluate_lfw(args.pairs, args.images, model=args.model, int8=args.int8, flip=not args.no_flip,
                           device=args.device or "auto", folds=args.folds)
+    missing = result.get("missing_files")
+    if isinstance(missing, int) and missing:
+        print(f"facegate eval: warning: {missing} of {result.get('images')} images were not found in "
+              f"{args.images} (looked for <name>/<name>_NNNN with any of {', '.join(sorted(IMAGE_SUFFIXES))}); "
+              "they count as no face.", file=sys.stderr)
     if args.json:
         print(json.dumps(result))
     else:
@@ -258,14 +314,24 @@ def cmd_people(args: argparse.Namespace) -> int:
 
 
 def cmd_erase(args: argparse.Namespace) -> int:
+    """Erase a person; asks on the terminal first unless ``--yes`` (refuses without a terminal)."""
+    if not args.yes and not _is_terminal():
+        print("facegate erase: erasing cannot be undone, so it needs a confirmation: run it in a terminal "
+              "to be asked, or add --yes.", file=sys.stderr)
+        return 2
     with _gate(args) as gate:
         person = gate.find_person(args.name)
         if person is None:
             print(f"No person named {args.name!r}.", file=sys.stderr)
             return 1
+        if not args.yes and not _confirm(
+                f"Erase {person.name} ({count(person.n_samples, 'shot')}) and every trace of their face? "
+                "Their events are kept, anonymised. This cannot be undone. [y/N] "):
+            print("Nothing was erased.", file=sys.stderr)
+            return 1
         rep = gate.erase_person(person.id, actor="cli")
-        print(f"Erased {args.name}: {rep.samples} shots, {rep.templates} templates, "
-              f"{rep.events_anonymised} events anonymised as {rep.person_ref}.")
+        print(f"Erased {args.name}: {count(rep.samples, 'shot')}, {count(rep.templates, 'template')}, "
+              f"{count(rep.events_anonymised, 'event')} anonymised as {rep.person_ref}.")
     return 0
 
 
@@ -275,6 +341,20 @@ def _day_range(args: argparse.Namespace) -> tuple[date | None, date | None] | No
         print(f"facegate: error: --from {args.day_from} is after --to {args.day_to}.", file=sys.stderr)
         return None
     return args.day_from, args.day_to
+
+
+def _is_terminal() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+def _confirm(question: str) -> bool:
+    """Ask a yes/no question on the terminal; only "y" or "yes" (any case) is a yes."""
+    try:
+        answer = input(question)
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
 
 
 def cmd_events(args: argparse.Namespace) -> int:
@@ -297,21 +377,16 @@ def cmd_events(args: argparse.Namespace) -> int:
         flt = EventFilter(day_from=days[0], day_to=days[1], person_id=person_id)
         if args.csv:
             n = gate.export_events_csv(args.csv, flt, actor="cli")
-            print(f"{n} event{'s' if n != 1 else ''} written to {args.csv}")
+            print(f"{count(n, 'event')} written to {args.csv}")
             return 0
         total = gate.count_events(flt)
         for e in gate.query_events(EventFilter(day_from=days[0], day_to=days[1], person_id=person_id,
                                                limit=args.limit)):
-            print(f"{e.ts.astimezone():%Y-%m-%d %H:%M:%S}  {e.decision:8s} {e.name or e.person_ref or 'unknown':25s} "
+            print(f"{e.ts.astimezone():%Y-%m-%d %H:%M:%S}  {e.decision:8s} {e.name or e.person_ref or '-':25s} "
                   f"{e.score:.3f}  {e.camera}")
         shown = min(total, args.limit)
         print(f"{shown} of {total} event{'s' if total != 1 else ''} shown (newest first).")
     return 0
-
-
-def _hours_text(hours: float) -> str:
-    minutes = round(hours * 60)
-    return f"{minutes // 60}:{minutes % 60:02d}"
 
 
 def cmd_attendance(args: argparse.Namespace) -> int:
@@ -335,7 +410,7 @@ def cmd_attendance(args: argparse.Namespace) -> int:
             p = people.get(r.person_id)
             print(f"{r.day.isoformat():10s}  {r.name:25s} {(p.employee_id if p else None) or '':12s} "
                   f"{(p.department if p else None) or '':15s} {r.first_in.astimezone():%H:%M:%S}  "
-                  f"{r.last_out.astimezone():%H:%M:%S}  {_hours_text(r.hours):>5s}")
+                  f"{r.last_out.astimezone():%H:%M:%S}  {hours_minutes(r.hours):>5s}")
         print(f"{len(rows)} day row{'s' if len(rows) != 1 else ''} from {day_from} to {day_to}.")
     return 0
 
@@ -353,6 +428,10 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
+    from .syscheck import main as syscheck  # before Qt loads: a clear message instead of Qt's abort
+
+    if syscheck() != 0:
+        return 2
     try:
         from .ui.app import run_app
     except ImportError as exc:

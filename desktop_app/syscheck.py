@@ -1,4 +1,5 @@
-"""Checks run by ``make run`` before the window opens: Qt's system libraries and a display.
+"""Checks run before the window opens (by ``facegate``'s GUI entry point, before Qt is imported, and
+by ``make run``): Qt's system libraries and a display.
 
 PySide6's xcb platform plugin needs a few X11 libraries that a minimal Linux lacks; without them Qt
 dies with a cryptic message. We look for them first and say which Debian/Ubuntu packages to install.
@@ -33,6 +34,7 @@ def missing_qt_packages() -> list[str]:
 
 
 def main() -> int:
+    """0 when the desktop app can start here; else print why (and what to install) and return 1."""
     if not sys.platform.startswith("linux"):
         return 0
     platform = os.environ.get("QT_QPA_PLATFORM", "")
@@ -43,11 +45,13 @@ def main() -> int:
               "try it headless: `.venv/bin/facegate run --headless --source FILE`.",
               file=sys.stderr)
         return 1
-    missing = missing_qt_packages()
-    if missing and platform != "wayland":
+    wayland = platform == "wayland" or (not platform and not os.environ.get("DISPLAY"))
+    missing = [] if wayland else missing_qt_packages()  # the xcb libraries matter only on X11
+    if missing:
         print("facegate: Qt needs system libraries that are missing:\n"
               f"    sudo apt-get install {' '.join(missing)}\n"
-              "(then run `make run` again).", file=sys.stderr)
+              "then start FaceGate again (or run it without a window: "
+              "`facegate run --headless --source FILE`).", file=sys.stderr)
         return 1
     return 0
 

@@ -1,11 +1,23 @@
 """Validated, self-documenting settings of FaceGate (pydantic). Stored as JSON in the database's
-``settings`` table under the key ``config``; every field says its unit and range."""
+``settings`` table under the key ``config``; every field says its unit and range.
+
+This module is the one place where settings are checked: field ranges, and the rules that tie
+fields together (``votes_needed <= window``, a capture width only with a height). Other parts build
+their parameters from an :class:`AppConfig` (e.g. ``DecisionConfig.from_settings``) instead of
+repeating defaults or bounds; a settings form reads its ranges from the fields
+(:func:`field_bounds`). Stored settings that fail validation are read with
+:meth:`AppConfig.from_stored`, which keeps the valid sections and says clearly what it replaced.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import logging
+from collections.abc import Mapping
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+log = logging.getLogger(__name__)
 
 
 class CameraSettings(BaseModel):
@@ -15,6 +27,21 @@ class CameraSettings(BaseModel):
     width: int | None = Field(None, ge=160, le=7680, description="Requested capture width, pixels (webcams).")
     height: int | None = Field(None, ge=120, le=4320, description="Requested capture height, pixels (webcams).")
     name: str = Field("door-1", min_length=1, max_length=64, description="Camera name written on events.")
+
+    @field_validator("source", "name")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+    @model_validator(mode="after")
+    def _width_with_height(self) -> Self:
+        if (self.width is None) != (self.height is None):
+            raise ValueError(
+                f"give both the capture width and height, or neither (got width={self.width}, height={self.height})"
+            )
+        return self
 
 
 class RecognitionSettings(BaseModel):
@@ -30,7 +57,9 @@ class RecognitionSettings(BaseModel):
         0.42, ge=0.0, le=1.0, description="Cosine threshold used until a calibration exists."
     )
     margin: float = Field(0.05, ge=0.0, le=1.0, description="Required cosine lead over the second-best person.")
-    min_face_px: float = Field(12.0, ge=4.0, description="Faces with eyes closer than this (pixels) are ignored.")
+    min_face_px: float = Field(
+        12.0, ge=4.0, le=500.0, description="Faces with eyes closer than this (pixels) are ignored."
+    )
     gallery: Literal["auto", "exact", "hnsw"] = Field("auto", description="Gallery search: exact or HNSW.")
 
 
@@ -42,6 +71,15 @@ class DecisionSettings(BaseModel):
     cooldown_s: float = Field(10.0, ge=0.0, le=3600.0, description="Seconds before the same person is logged again.")
     unknown_after: int = Field(8, ge=1, le=300, description="Frames of an unmatched face before 'unknown' is logged.")
 
+    @model_validator(mode="after")
+    def _votes_fit_the_window(self) -> Self:
+        if self.votes_needed > self.window:
+            raise ValueError(
+                f"the frames needed (votes_needed={self.votes_needed}) cannot exceed "
+                f"the frames considered (window={self.window})"
+            )
+        return self
+
 
 class AppConfig(BaseModel):
     """All settings of one FaceGate installation."""
@@ -51,3 +89,72 @@ class AppConfig(BaseModel):
     camera: CameraSettings = Field(default_factory=CameraSettings)  # type: ignore[arg-type]
     recognition: RecognitionSettings = Field(default_factory=RecognitionSettings)  # type: ignore[arg-type]
     decision: DecisionSettings = Field(default_factory=DecisionSettings)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_stored(cls, raw: object, warn: bool = True) -> tuple[AppConfig, tuple[str, ...]]:
+        """Settings as stored (the JSON object under the ``config`` key), and what had to be fixed.
+
+        A valid object is returned as is with no problems. Otherwise every section (camera,
+        recognition, decision) that is valid is kept, an invalid or missing one is replaced by its
+        defaults, unknown keys are dropped, and each problem is described in one line (also logged
+        as a warning when ``warn``), e.g. ``"decision: the frames needed (votes_needed=6) cannot
+        exceed the frames considered (window=5); using the defaults for decision"``.
+        """
+        try:
+            return cls.model_validate(raw), ()
+        except ValidationError:
+            pass
+        if not isinstance(raw, Mapping):
+            problems = [f"the stored settings are not an object ({type(raw).__name__}); using the defaults"]
+            return cls._warned(cls(), problems, warn)
+        problems = []
+        kept: dict[str, Any] = {}
+        for key in raw:
+            if key not in cls.model_fields:
+                problems.append(f"unknown setting {key!r} ignored")
+        for key, spec in cls.model_fields.items():
+            if key not in raw:
+                continue
+            model = spec.annotation
+            assert isinstance(model, type) and issubclass(model, BaseModel)
+            try:
+                kept[key] = model.model_validate(raw[key])
+            except ValidationError as exc:
+                problems.append(f"{key}: {describe_validation_error(exc)}; using the defaults for {key}")
+        return cls._warned(cls(**kept), problems, warn)
+
+    @staticmethod
+    def _warned(config: AppConfig, problems: list[str], warn: bool) -> tuple[AppConfig, tuple[str, ...]]:
+        if warn:
+            for problem in problems:
+                log.warning("Stored settings: %s.", problem)
+        return config, tuple(problems)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One readable line per problem of a pydantic error, joined with "; ": ``"decision.window:
+    Input should be greater than or equal to 1"`` (location, then message; model-level rules give
+    their message alone)."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        msg = str(err.get("msg", "invalid"))
+        msg = msg.removeprefix("Value error, ")
+        parts.append(f"{where}: {msg}" if where else msg)
+    return "; ".join(parts) or str(exc)
+
+
+def field_bounds(model: type[BaseModel], name: str) -> tuple[float | None, float | None]:
+    """(lowest, highest) allowed value of a numeric field, from its ``ge``/``gt``/``le``/``lt``
+    constraints (None where unbounded; a ``gt``/``lt`` bound is itself excluded); for a settings
+    form's spin-box range."""
+    low: float | None = None
+    high: float | None = None
+    for meta in model.model_fields[name].metadata:
+        for attr in ("ge", "gt"):
+            if getattr(meta, attr, None) is not None:
+                low = float(getattr(meta, attr))
+        for attr in ("le", "lt"):
+            if getattr(meta, attr, None) is not None:
+                high = float(getattr(meta, attr))
+    return low, high

@@ -99,8 +99,8 @@ class Identification:
     second_score: float
     accepted: bool
     too_small: bool = False
-    #: False when the face was recognised as a person who is not allowed in (deactivated)
-    allowed: bool = True
+    #: True only for an enrolled, active person who passed the threshold and the margin (accepted)
+    allowed: bool = False
     #: why the face was not matched although found (profile, blurred): empty when it was matchable
     quality_reasons: tuple[str, ...] = field(default_factory=tuple)
 
@@ -159,11 +159,7 @@ class FaceGate:
         raw = self.store.get_setting("config")
         if raw is None:
             return AppConfig()
-        try:
-            return AppConfig.model_validate(raw)
-        except ValueError as exc:
-            log.warning("Stored settings are invalid (%s); using defaults.", exc)
-            return AppConfig()
+        return AppConfig.from_stored(raw)[0]  # invalid sections: defaults, with a clear warning
 
     def update_config(self, config: AppConfig, actor: str = "admin") -> None:
         """Validate and store new settings; the threshold is recalibrated if the target changed."""
@@ -355,7 +351,7 @@ class FaceGate:
                 person_id=person.id if person else None,
                 score=m.score if m else -1.0, second_score=m.second_score if m else -1.0,
                 accepted=ok and person is not None, quality_reasons=issues,
-                allowed=person.active if person is not None else True,
+                allowed=person is not None and person.active and ok,
             ))
         out.extend(
             Identification(box=d.box, name=None, person_id=None, score=-1.0, second_score=-1.0,

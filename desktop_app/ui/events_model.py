@@ -17,6 +17,7 @@ from PySide6.QtGui import QColor
 
 from desktop_app.core.storage.event_filter import EventFilter
 from desktop_app.core.storage.records import AttendanceRow, EventRecord
+from desktop_app.core.wording import hours_minutes
 
 from . import theme
 
@@ -152,7 +153,7 @@ class EventsTableModel(_RowsTableModel):
 class AttendanceTableModel(_RowsTableModel):
     """The attendance sheet: one row per person and local day (first in, last out, hours)."""
 
-    COLUMNS = ("Day", "Person", "First in", "Last out", "Hours")
+    COLUMNS = ("Day", "Person", "First in", "Last out", "Hours (h:mm)")
 
     def __init__(self, source: AttendanceSource) -> None:
         super().__init__()
@@ -177,7 +178,7 @@ class AttendanceTableModel(_RowsTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return (
                 f"{r.day:%a %Y-%m-%d}", r.name, f"{_local(r.first_in):%H:%M:%S}", f"{_local(r.last_out):%H:%M:%S}",
-                f"{r.hours:.2f}",
+                hours_minutes(r.hours),
             )[index.column()]
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() == 4:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
 from desktop_app.core.errors import CancelledError
 from desktop_app.core.progress import CancelFn, ProgressFn
+from desktop_app.core.vocabulary import JobState
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,9 @@ class JobSignals(QObject):
 class Job(QRunnable):
     """A cancellable function run in a QThreadPool, reporting through :attr:`signals`.
 
-    fn: ``fn(progress, cancelled) -> result``; name: shown in logs.
+    fn: ``fn(progress, cancelled) -> result``; name: shown in logs; :attr:`state`: a
+    :class:`~desktop_app.core.vocabulary.JobState` (queued, running, then succeeded, failed or
+    cancelled).
     """
 
     def __init__(self, fn: Callable[[ProgressFn, CancelFn], Any], name: str = "job") -> None:
@@ -46,6 +49,12 @@ class Job(QRunnable):
         self.signals = JobSignals()
         self._cancel = threading.Event()
         self._done = threading.Event()
+        self._state = JobState.QUEUED
+
+    @property
+    def state(self) -> JobState:
+        """Where the job is in its life; final once :attr:`done`."""
+        return self._state
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -63,17 +72,22 @@ class Job(QRunnable):
         return self._done.wait(timeout)
 
     def run(self) -> None:
+        self._state = JobState.RUNNING
         try:
             result = self.fn(self._progress, self._cancel.is_set)
         except CancelledError:
+            self._state = JobState.CANCELLED
             self.signals.cancelled.emit()
         except Exception as exc:
             log.warning("Job %s failed: %s", self.name, exc, exc_info=True)
+            self._state = JobState.FAILED
             self.signals.failed.emit(str(exc) or type(exc).__name__, exc)
         else:
             if self._cancel.is_set():
+                self._state = JobState.CANCELLED
                 self.signals.cancelled.emit()
             else:
+                self._state = JobState.SUCCEEDED
                 self.signals.succeeded.emit(result)
         finally:
             self._done.set()

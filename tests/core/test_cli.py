@@ -25,10 +25,10 @@ def db(tmp_path_factory: pytest.TempPathFactory, clips: Path) -> Path:
     path = home / "staff.db"
     out = facegate("enroll", "--db", str(path), "--name", LIN, str(clips / "lin-manuel-miranda.png"), home=home)
     assert out.returncode == 0, out.stderr
-    assert "1 shot(s) enrolled" in out.stdout
+    assert "1 shot enrolled" in out.stdout
     out = facegate("enroll", "--db", str(path), "--name", "obama", str(clips / "knn_examples" / "train" / "obama"),
                    home=home)
-    assert out.returncode == 0 and "2 shot(s) enrolled" in out.stdout, out.stdout + out.stderr
+    assert out.returncode == 0 and "2 shots enrolled" in out.stdout, out.stdout + out.stderr
     return path
 
 

@@ -247,3 +247,20 @@ def test_tracker_splits_a_track_when_the_face_changes_in_place() -> None:
     assert tr.update([box], [a + 0.05 * b / np.linalg.norm(a + 0.05 * b)]) == first  # same face
     assert tr.update([box], [b]) != first  # another face in the same place
     assert tr.update([box]) == tr.update([box])  # without features: boxes only
+
+
+# ------------------------------------------------------------------------------------------
+# vocabulary
+
+
+def test_decisions_are_one_vocabulary_that_reads_as_plain_strings() -> None:
+    from desktop_app.core.storage.records import DECISIONS
+    from desktop_app.core.vocabulary import Decision, FaceState, SourceState
+
+    policy, clock = DecisionPolicy(CFG), Clock()
+    events = flat(run(policy, clock, [[seen(7, 0.8)] for _ in range(3)]))
+    assert [type(e.decision) for e in events] == [Decision] and events[0].decision == "granted"
+    assert f"{events[0].decision}" == "granted" and GRANTED is Decision.GRANTED and UNKNOWN is Decision.UNKNOWN
+    assert DECISIONS == {"granted", "unknown", "denied"} == {d.value for d in Decision}
+    assert FaceState.TOO_SMALL == "too-small" and FaceState("poor-view") is FaceState.POOR_VIEW
+    assert SourceState.FAILED.final and not SourceState.LIVE.final

@@ -371,3 +371,34 @@ def test_hnsw_compacts_after_many_removals_and_saves_no_erased_embedding(tmp_pat
     loaded = HnswGallery.load(path)
     assert len(loaded) == 250 and loaded.deleted_count == gal.deleted_count
     assert [m.person_id for m in loaded.match(queries) if m] == [m.person_id for m in got if m]
+
+
+# ------------------------------------------------------------------------------------------
+# the one embedding validator (core.vectors), shared by gallery, storage and evaluation
+
+
+def test_one_validator_checks_every_embedding_array() -> None:
+    from desktop_app.core.storage.codecs import as_matrix, as_vector
+    from desktop_app.core.vectors import as_vectors
+
+    rows = as_vectors(np.array([[3, 4], [0, 2]]), "rows")
+    assert rows.dtype == np.float32 and rows.flags.c_contiguous
+    np.testing.assert_allclose(rows, [[0.6, 0.8], [0.0, 1.0]], rtol=1e-6)
+    assert as_vectors(np.array([3.0, 4.0]), dim=2).shape == (1, 2)  # one (D,) vector is one row
+    assert as_vectors(np.zeros((0, 5)), dim=5).shape == (0, 5)
+    original = np.array([[3.0, 4.0]])
+    assert as_vectors(original, unit=False).tolist() == [[3.0, 4.0]] and original.tolist() == [[3.0, 4.0]]
+    for bad, message in ((np.ones((2, 3)), r"shape \(N, 2\)"), (np.ones((2, 2, 2)), "shape"),
+                         (np.array([["a", "b"]]), "numbers"), (np.array([[np.inf, 1.0]]), "NaN"),
+                         (np.zeros((1, 2)), "all-zero")):
+        with pytest.raises(ValueError, match=message):
+            as_vectors(bad, dim=2)
+    with pytest.raises(GalleryError, match=r"zero.*Recompute"):
+        as_vectors(np.zeros((1, 2)), "queries", error=GalleryError, hint="Recompute them.")
+    # the storage codecs are the same check without normalising (values are stored as given)
+    assert as_vector(np.array([[3.0, 4.0]])).tolist() == [3.0, 4.0]
+    assert as_matrix(np.array([3.0, 4.0])).tolist() == [[3.0, 4.0]]
+    with pytest.raises(ValueError, match="finite"):
+        as_vector(np.array([np.nan, 1.0]))
+    with pytest.raises(ValueError, match="one vector"):
+        as_vector(np.ones((2, 3)))

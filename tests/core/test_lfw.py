@@ -14,6 +14,7 @@ import pytest
 from desktop_app.core.evaluation.lfw import (
     LfwPair,
     evaluate_pairs,
+    lfw_image_path,
     lfw_people_with_min_images,
     lfw_single_image_people,
     read_pairs,
@@ -107,6 +108,32 @@ def test_people_listing_small(tmp_path: Path) -> None:
     assert lfw_single_image_people(tmp_path) == [tmp_path / "Bob/Bob_0001.jpg", tmp_path / "Dee/Dee_0001.jpg"]
     with pytest.raises(FileNotFoundError):
         lfw_single_image_people(tmp_path / "missing")
+
+
+def test_image_sets_in_any_common_format(tmp_path: Path) -> None:
+    """An LFW-style set saved as PNG, WebP, BMP (any case) is found like the JPEG original."""
+    for name, suffix in (("Ann", ".png"), ("Bob", ".WEBP"), ("Cid", ".bmp"), ("Dee", ".jpeg"), ("Eve", ".jpg")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{name}_0001{suffix}").write_bytes(b"x")
+        (tmp_path / name / f"{name}_0002{suffix}").write_bytes(b"x")
+        assert lfw_image_path(tmp_path, name, 2) == tmp_path / name / f"{name}_0002{suffix}"
+    (tmp_path / "Ann" / "Ann_0003.txt").write_text("not an image")
+    assert lfw_image_path(tmp_path, "Ann", 3) == tmp_path / "Ann" / "Ann_0003.jpg"  # missing: named as LFW does
+    assert lfw_image_path(tmp_path, "Zed", 1) == tmp_path / "Zed" / "Zed_0001.jpg"
+    assert list(lfw_people_with_min_images(tmp_path, 2)) == ["Ann", "Bob", "Cid", "Dee", "Eve"]
+    (tmp_path / "pairs.txt").write_text("1 1\nAnn 1 2\nBob 1 Cid 2\n")
+    (same, diff) = read_pairs(tmp_path / "pairs.txt", tmp_path)
+    assert (same.left.name, same.right.name, diff.left.name, diff.right.name) == (
+        "Ann_0001.png", "Ann_0002.png", "Bob_0001.WEBP", "Cid_0002.bmp")
+
+
+def test_missing_image_files_are_counted(tmp_path: Path) -> None:
+    a, b = tmp_path / "A/A_0001.png", tmp_path / "B/B_0001.png"
+    a.parent.mkdir()
+    a.write_bytes(b"x")
+    pairs = [LfwPair(0, True, a, a), LfwPair(0, False, a, b), LfwPair(1, True, a, a), LfwPair(1, False, a, b)]
+    res = evaluate_pairs(pairs, lambda p: np.ones(4) if p.is_file() else None)
+    assert (res["images"], res["no_face"], res["missing_files"]) == (2, 1, 1)
 
 
 @needs_lfw

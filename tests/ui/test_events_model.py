@@ -17,6 +17,7 @@ from PySide6.QtCore import QModelIndex, Qt
 
 from desktop_app.core.service import FaceGate
 from desktop_app.core.storage.store import Store
+from desktop_app.core.wording import hours_minutes
 from desktop_app.ui.events_model import AttendanceTableModel, EventFilter, EventsTableModel
 
 SHA = "f" * 64
@@ -123,7 +124,7 @@ def test_attendance_model_and_csv(qtbot: object, gate: FaceGate, store: Store, t
     assert model.rowCount() == len(ref) > 0
     for i, row in enumerate(ref):
         assert model.data(model.index(i, 1)) == row.name
-        assert model.data(model.index(i, 4)) == f"{row.hours:.2f}"
+        assert model.data(model.index(i, 4)) == hours_minutes(row.hours)
     out = tmp_path / "att.csv"
     n = gate.export_attendance_csv(out, a, b, actor="admin")
     with out.open(newline="", encoding="utf-8-sig") as f:

@@ -27,18 +27,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from pydantic import ValidationError
 
+from desktop_app.core.config import AppConfig, DecisionSettings, RecognitionSettings, describe_validation_error
 from desktop_app.core.decision.tracking import Box, IouTracker, as_box
 from desktop_app.core.matching.accept import accepts
 from desktop_app.core.types import PersonMatch
+from desktop_app.core.vocabulary import Decision
 
-GRANTED = "granted"
-UNKNOWN = "unknown"
+GRANTED = Decision.GRANTED
+UNKNOWN = Decision.UNKNOWN
+
+_DEFAULTS = AppConfig()  # the defaults below are the settings' own: one source
 
 
 @dataclass(frozen=True)
 class DecisionConfig:
-    """Decision parameters.
+    """Decision parameters. Build it from the settings with :meth:`from_settings`; the defaults
+    and the rules (ranges, ``votes_needed <= window``) are those of
+    :class:`~desktop_app.core.config.DecisionSettings` and ``RecognitionSettings.margin``.
 
     threshold: cosine a person's score must reach (from calibration); margin: how far it must
     lead the second-best person; votes_needed / window: N of the last M frames of a track;
@@ -48,27 +55,31 @@ class DecisionConfig:
     """
 
     threshold: float
-    margin: float = 0.05
-    votes_needed: int = 3
-    window: int = 5
-    cooldown_s: float = 10.0
-    unknown_after: int = 8
+    margin: float = _DEFAULTS.recognition.margin
+    votes_needed: int = _DEFAULTS.decision.votes_needed
+    window: int = _DEFAULTS.decision.window
+    cooldown_s: float = _DEFAULTS.decision.cooldown_s
+    unknown_after: int = _DEFAULTS.decision.unknown_after
     iou_threshold: float = 0.3
     max_missed: int = 5
 
     def __post_init__(self) -> None:
         if not -1.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold is a cosine in [-1, 1], got {self.threshold}.")
-        if self.margin < 0.0:
-            raise ValueError(f"margin must be >= 0, got {self.margin}.")
-        if self.votes_needed < 1 or self.window < self.votes_needed:
-            raise ValueError(
-                f"need 1 <= votes_needed <= window, got votes_needed={self.votes_needed}, window={self.window}."
-            )
-        if self.cooldown_s < 0.0:
-            raise ValueError(f"cooldown_s must be >= 0, got {self.cooldown_s}.")
-        if self.unknown_after < 1:
-            raise ValueError(f"unknown_after must be >= 1, got {self.unknown_after}.")
+        try:  # the settings' own rules, so that they live in one place
+            DecisionSettings.model_validate({"votes_needed": self.votes_needed, "window": self.window,
+                                             "cooldown_s": self.cooldown_s, "unknown_after": self.unknown_after})
+            RecognitionSettings.model_validate({"margin": self.margin})
+        except ValidationError as exc:
+            raise ValueError(f"Invalid decision parameters: {describe_validation_error(exc)}.") from None
+
+    @classmethod
+    def from_settings(cls, config: AppConfig, threshold: float) -> DecisionConfig:
+        """The decision parameters of ``config`` (its ``decision`` section and the recognition
+        margin) with the current calibrated ``threshold`` (a cosine)."""
+        d = config.decision
+        return cls(threshold=threshold, margin=config.recognition.margin, votes_needed=d.votes_needed,
+                   window=d.window, cooldown_s=d.cooldown_s, unknown_after=d.unknown_after)
 
 
 @dataclass(frozen=True)
@@ -87,7 +98,8 @@ class FrameObservation:
 class DecisionEvent:
     """A decision for a track.
 
-    decision: "granted" (person_id set) or "unknown" (person_id None); score: for a grant the best
+    decision: ``Decision.GRANTED`` (person_id set) or ``Decision.UNKNOWN`` (person_id None; the
+    live session turns a grant of a deactivated person into ``DENIED``); score: for a grant the best
     voting score of that person in the window, for unknown the best match score the track ever had
     (-1.0 if none); box: the face box in the frame that triggered it; votes: the person's votes in
     the window (0 for unknown); frames: frames the track has been seen in; ts: that frame's time.
@@ -95,7 +107,7 @@ class DecisionEvent:
 
     track_id: int
     person_id: int | None
-    decision: str
+    decision: Decision
     score: float
     box: Box
     votes: int

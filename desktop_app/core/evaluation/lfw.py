@@ -1,9 +1,10 @@
 """The LFW (Labeled Faces in the Wild) view-2 pairs protocol and helpers to list LFW people.
 
-Layout expected: ``images_dir/<Name>/<Name>_<NNNN>.jpg`` (e.g. ``Aaron_Eckhart/Aaron_Eckhart_0001.jpg``)
-and the official ``pairs.txt``: a header ``"<folds> <pairs per half-fold>"`` (``10 300``), then for
-each fold the same-person lines ``name n1 n2`` followed by as many different-person lines
-``name1 n1 name2 n2`` (fields separated by tabs or spaces).
+Layout expected: ``images_dir/<Name>/<Name>_<NNNN>.<ext>`` (e.g. ``Aaron_Eckhart/Aaron_Eckhart_0001.jpg``),
+where ``<ext>`` is any of the image suffixes the app reads (``IMAGE_SUFFIXES``: jpg, jpeg, png, bmp,
+webp, tif, ...; any case), and the official ``pairs.txt``: a header ``"<folds> <pairs per
+half-fold>"`` (``10 300``), then for each fold the same-person lines ``name n1 n2`` followed by
+as many different-person lines ``name1 n1 name2 n2`` (fields separated by tabs or spaces).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from desktop_app.core.evaluation.metrics import best_threshold, kfold_accuracy, tar_at_far
+from desktop_app.core.vectors import as_vector
+from desktop_app.core.video.imageio import IMAGE_SUFFIXES
 
 FARS: tuple[str, ...] = ("0.01", "0.001")
 """False accept rates reported by :func:`evaluate_pairs`, as the keys of ``tar_at_far``."""
@@ -32,9 +35,29 @@ class LfwPair:
     right: Path
 
 
+#: Tried first, in this order (LFW ships JPEG); then any other suffix of ``IMAGE_SUFFIXES``.
+_PREFERRED_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png")
+
+
 def lfw_image_path(images_dir: Path, name: str, number: int) -> Path:
-    """Path of image ``number`` (1-based) of person ``name``: ``images_dir/name/name_%04d.jpg``."""
-    return Path(images_dir) / name / f"{name}_{number:04d}.jpg"
+    """Path of image ``number`` (1-based) of person ``name``: ``images_dir/name/name_%04d.<ext>``,
+    the first existing file among the image suffixes (.jpg first, any case); the .jpg path when
+    none exists (so a missing image is named as LFW names it)."""
+    folder = Path(images_dir) / name
+    stem = f"{name}_{number:04d}"
+    for suffix in _PREFERRED_SUFFIXES:
+        path = folder / f"{stem}{suffix}"
+        if path.is_file():
+            return path
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                base, dot, ext = entry.name.rpartition(".")
+                if dot and base == stem and f".{ext.lower()}" in IMAGE_SUFFIXES and entry.is_file():
+                    return Path(entry.path)
+    except OSError:
+        pass
+    return folder / f"{stem}.jpg"
 
 
 def _image_number(text: str, where: str) -> int:
@@ -115,7 +138,7 @@ def _people(images_dir: Path) -> dict[str, list[Path]]:
                 continue
             with os.scandir(entry.path) as files:
                 images = sorted(
-                    Path(f.path) for f in files if f.is_file() and f.name.lower().endswith(".jpg")
+                    Path(f.path) for f in files if f.is_file() and Path(f.name).suffix.lower() in IMAGE_SUFFIXES
                 )
             if images:
                 people[entry.name] = images
@@ -123,7 +146,7 @@ def _people(images_dir: Path) -> dict[str, list[Path]]:
 
 
 def lfw_people_with_min_images(images_dir: Path, min_images: int) -> dict[str, list[Path]]:
-    """People (folder names, sorted) with at least ``min_images`` .jpg images, each with the sorted
+    """People (folder names, sorted) with at least ``min_images`` images, each with the sorted
     list of their image paths."""
     return {name: imgs for name, imgs in _people(images_dir).items() if len(imgs) >= min_images}
 
@@ -132,15 +155,6 @@ def lfw_single_image_people(images_dir: Path) -> list[Path]:
     """The one image of each person who has exactly one image (sorted by person): strangers for
     open-set tests."""
     return [imgs[0] for imgs in _people(images_dir).values() if len(imgs) == 1]
-
-
-def _unit(vector: np.ndarray, path: Path) -> np.ndarray:
-    v = np.asarray(vector, dtype=np.float64).reshape(-1)
-    norm = float(np.linalg.norm(v))
-    if v.size == 0 or not np.isfinite(norm) or norm == 0.0:
-        raise ValueError(f"The embedding of {path} is empty, zero or not finite.")
-    unit: np.ndarray = v / norm
-    return unit
 
 
 def evaluate_pairs(pairs: Sequence[LfwPair], embed: Callable[[Path], np.ndarray | None]) -> dict[str, object]:
@@ -152,7 +166,8 @@ def evaluate_pairs(pairs: Sequence[LfwPair], embed: Callable[[Path], np.ndarray 
     a conservative choice). Returns a dict with: ``accuracy`` / ``accuracy_std``: LFW k-fold
     accuracy (threshold fitted on the other folds) mean and std; ``fold_accuracies``: list of the
     per-fold accuracies; ``tar_at_far``: {"0.01": TAR, "0.001": TAR} over all pairs; ``no_face``:
-    images without embedding; ``images``: distinct images; ``pairs``: number of pairs;
+    images without embedding; ``missing_files``: those of them whose file does not exist;
+    ``images``: distinct images; ``pairs``: number of pairs;
     ``threshold``: the accuracy-maximising threshold over all pairs; ``seconds``: wall time.
     """
     if not pairs:
@@ -165,7 +180,7 @@ def evaluate_pairs(pairs: Sequence[LfwPair], embed: Callable[[Path], np.ndarray 
             if path in embeddings:
                 continue
             raw = embed(path)
-            vec = None if raw is None else _unit(raw, path)
+            vec = None if raw is None else as_vector(raw, f"The embedding of {path}").astype(np.float64)
             if vec is not None:
                 if dim is not None and vec.size != dim:
                     raise ValueError(f"The embedding of {path} has {vec.size} values, the others {dim}.")
@@ -187,6 +202,7 @@ def evaluate_pairs(pairs: Sequence[LfwPair], embed: Callable[[Path], np.ndarray 
         "fold_accuracies": [float(a) for a in per_fold],
         "tar_at_far": tars,
         "no_face": sum(1 for v in embeddings.values() if v is None),
+        "missing_files": sum(1 for p in embeddings if not p.is_file()),
         "images": len(embeddings),
         "pairs": len(pairs),
         "threshold": best_threshold(scores, labels),

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from desktop_app.core.vectors import as_vectors
+
 _CHUNK_ELEMENTS = 1 << 22  # similarity-matrix elements per block (~16 MB of float32)
 
 
@@ -128,12 +130,10 @@ def kfold_accuracy(
 
 
 def _unit_rows(x: np.ndarray, name: str) -> np.ndarray:
-    arr = np.asarray(x, dtype=np.float32)
-    if arr.ndim != 2 or arr.shape[0] == 0:
+    arr = as_vectors(x, name)
+    if arr.shape[0] == 0:
         raise ValueError(f"{name} must be a non-empty (N, D) array, got shape {arr.shape}.")
-    norms = np.linalg.norm(arr, axis=1, keepdims=True)
-    unit: np.ndarray = arr / np.maximum(norms, 1e-12)
-    return unit
+    return arr
 
 
 def _check_pair(

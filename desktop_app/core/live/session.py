@@ -19,34 +19,34 @@ from desktop_app.core.service import FaceGate
 from desktop_app.core.types import Face, StageTimes
 from desktop_app.core.video.latest_frame import LatestFrameReader
 from desktop_app.core.video.sources import Frame, open_source
+from desktop_app.core.vocabulary import Decision, FaceState, SourceState
 
 
 @dataclass(frozen=True)
 class TrackedFace:
     """One face in one frame. box: (x, y, w, h) pixels; name None when not (yet) recognised;
-    score: best person cosine of this frame (-1 when not matched); status: "recognised" (a granted
-    decision holds for its track), "denied" (recognised as a deactivated person), "match" (this frame
-    votes for name), "unknown", "poor-view"
-    (profile or blurred: tracked, not matched), or "too-small"."""
+    score: best person cosine of this frame (-1 when not matched); status: how it is drawn, a
+    :class:`~desktop_app.core.vocabulary.FaceState` (recognised, denied, match, unknown, poor-view,
+    too-small; each member documents its meaning)."""
 
     track_id: int
     box: tuple[float, float, float, float]
     name: str | None
     person_id: int | None
     score: float
-    status: str
+    status: FaceState
 
 
 @dataclass(frozen=True)
 class LoggedEvent:
-    """An event written to the store: id, person (None for unknown), decision ("granted", "denied" for
-    a recognised but deactivated person, "unknown"), score, track, and
+    """An event written to the store: id, person (None for unknown), decision (granted; denied for
+    a recognised but deactivated person; unknown), score, track, and
     its time (aware UTC datetime, the same as stored)."""
 
     event_id: int
     person_id: int | None
     name: str | None
-    decision: str
+    decision: Decision
     score: float
     track_id: int
     ts: datetime
@@ -72,11 +72,7 @@ class LiveSession:
         self.policy = DecisionPolicy(self._decision_config())
 
     def _decision_config(self) -> DecisionConfig:
-        d = self.gate.config.decision
-        return DecisionConfig(
-            threshold=self.gate.threshold, margin=self.gate.config.recognition.margin,
-            votes_needed=d.votes_needed, window=d.window, cooldown_s=d.cooldown_s, unknown_after=d.unknown_after,
-        )
+        return DecisionConfig.from_settings(self.gate.config, self.gate.threshold)
 
     def refresh(self) -> None:
         """Take new settings / threshold (after enrolment, calibration or a settings change)."""
@@ -99,23 +95,25 @@ class LiveSession:
         assigned, decisions = self.policy.update(frame.ts, obs)
         track_ids = [tid for tid, _ in assigned]
         events = tuple(self._log(ev, analysis.faces, obs, frame) for ev in decisions
-                       if ev.decision == "granted" or self.log_unknown)
+                       if ev.decision == Decision.GRANTED or self.log_unknown)
         faces: list[TrackedFace] = []
         for tid, face, m, ok in zip(track_ids, analysis.faces, matches, usable, strict=True):
             held = self.policy.granted(tid)
             person = gate.store.get_person(held) if held is not None else None
             if person is not None:
                 faces.append(TrackedFace(tid, face.detection.box, person.name, person.id,
-                                         m.score if m else -1.0, "recognised" if person.active else "denied"))
+                                         m.score if m else -1.0,
+                                         FaceState.RECOGNISED if person.active else FaceState.DENIED))
             elif gate.accepts(m) and m is not None:
                 voted = gate.store.get_person(m.person_id)
                 faces.append(TrackedFace(tid, face.detection.box, voted.name if voted else None,
-                                         m.person_id, m.score, "match"))
+                                         m.person_id, m.score, FaceState.MATCH))
             elif not ok:
-                faces.append(TrackedFace(tid, face.detection.box, None, None, -1.0, "poor-view"))
+                faces.append(TrackedFace(tid, face.detection.box, None, None, -1.0, FaceState.POOR_VIEW))
             else:
-                faces.append(TrackedFace(tid, face.detection.box, None, None, m.score if m else -1.0, "unknown"))
-        faces.extend(TrackedFace(-1, d.box, None, None, -1.0, "too-small") for d in analysis.too_small)
+                faces.append(TrackedFace(tid, face.detection.box, None, None, m.score if m else -1.0,
+                                         FaceState.UNKNOWN))
+        faces.extend(TrackedFace(-1, d.box, None, None, -1.0, FaceState.TOO_SMALL) for d in analysis.too_small)
         t = analysis.times
         times = StageTimes(detect_ms=t.detect_ms, align_ms=t.align_ms, embed_ms=t.embed_ms, search_ms=search_ms)
         return FrameResult(index=frame.index, faces=tuple(faces), events=events, times=times)
@@ -123,14 +121,14 @@ class LiveSession:
     def _log(self, ev: DecisionEvent, faces: list[Face], obs: list[FrameObservation], frame: Frame) -> LoggedEvent:
         gate = self.gate
         snapshot = self._snapshot(ev, faces, obs, frame.image)
-        person_id = ev.person_id if ev.decision == "granted" else None
+        person_id = ev.person_id if ev.decision == Decision.GRANTED else None
         name = None
         decision = ev.decision
         if person_id is not None:
             person = gate.store.get_person(person_id)
             name = person.name if person else None
             if person is not None and not person.active:
-                decision = "denied"  # recognised, but deactivated: the guard sees who was refused
+                decision = Decision.DENIED  # recognised, but deactivated: the guard sees who was refused
         ts = datetime.now(UTC)
         event_id = gate.store.log_event(
             person_id=person_id, score=float(ev.score), decision=decision, camera=self.camera,
@@ -186,14 +184,14 @@ def run_headless(gate: FaceGate, source: str, *, max_frames: int | None = None, 
         while max_frames is None or summary.frames < max_frames:
             frame = reader.get(timeout=5.0)
             if frame is None:
-                if reader.state in ("ended", "failed") or not reader.running:
+                if reader.state in (SourceState.ENDED, SourceState.FAILED) or not reader.running:
                     break
                 continue
             result = session.process(frame)
             summary.frames += 1
             summary.events.extend(result.events)
-            summary.faces_seen += sum(f.status != "too-small" for f in result.faces)
-            summary.too_small_frames += any(f.status == "too-small" for f in result.faces)
+            summary.faces_seen += sum(f.status != FaceState.TOO_SMALL for f in result.faces)
+            summary.too_small_frames += any(f.status == FaceState.TOO_SMALL for f in result.faces)
             t = result.times
             for k, v in (("detect", t.detect_ms), ("align", t.align_ms), ("embed", t.embed_ms),
                          ("search", t.search_ms), ("total", t.total_ms)):

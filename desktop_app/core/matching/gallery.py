@@ -41,6 +41,7 @@ import numpy as np
 
 from desktop_app.core.errors import GalleryError
 from desktop_app.core.types import PersonMatch
+from desktop_app.core.vectors import as_vectors
 
 SIDECAR_SUFFIX = ".meta.npz"
 _SIDECAR_FORMAT = 1
@@ -97,25 +98,9 @@ class Gallery(Protocol):
 
 
 def _as_vectors(vectors: np.ndarray, dim: int, what: str) -> np.ndarray:
-    """Validate and L2-normalise: (N, D) or (D,) -> C-contiguous float32 (N, D)."""
-    arr = np.asarray(vectors)
-    if arr.ndim == 1 and arr.shape[0] == dim:
-        arr = arr[None, :]
-    if arr.ndim != 2 or arr.shape[1] != dim:
-        raise GalleryError(
-            f"{what} must have shape (N, {dim}) to match the gallery, got {tuple(arr.shape)}; "
-            "were they made by a different face model?"
-        )
-    out = np.array(arr, dtype=np.float32, order="C", copy=True)
-    if out.shape[0] == 0:
-        return out
-    if not np.all(np.isfinite(out)):
-        raise GalleryError(f"{what} contain NaN or infinite values; recompute the embeddings.")
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    if np.any(norms < 1e-12):
-        raise GalleryError(f"{what} contain an all-zero vector; recompute the embeddings.")
-    out /= norms
-    return out
+    """Validate and L2-normalise: (N, D) or (D,) -> C-contiguous float32 (N, D); GalleryError."""
+    return as_vectors(vectors, what, dim=dim, error=GalleryError,
+                      hint="Recompute them with the gallery's face model.")
 
 
 def _as_ids(ids: np.ndarray | Iterable[int], what: str) -> np.ndarray:

@@ -16,6 +16,7 @@ from typing import Final
 import cv2
 import numpy as np
 
+from desktop_app.core import vectors
 from desktop_app.core.errors import StorageError
 
 CROP_SHAPE: Final[tuple[int, int, int]] = (112, 112, 3)
@@ -71,33 +72,14 @@ def decode_snapshot(blob: bytes) -> np.ndarray:
 
 
 def as_vector(vector: np.ndarray, what: str = "embedding") -> np.ndarray:
-    """``vector`` as a finite, non-empty 1-D float32 array (a (1, D) row is accepted); else ValueError."""
-    arr = np.asarray(vector)
-    if arr.ndim == 2 and arr.shape[0] == 1:
-        arr = arr[0]
-    if arr.ndim != 1 or arr.shape[0] == 0:
-        raise ValueError(f"{what} must be a 1-D vector of length D > 0, got shape {arr.shape}")
-    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise ValueError(f"{what} must hold numbers, got dtype {arr.dtype}")
-    out = arr.astype(np.float32)
-    if not np.all(np.isfinite(out)):
-        raise ValueError(f"{what} contains NaN or infinite values")
-    return out
+    """``vector`` as a finite, non-empty 1-D float32 array (a (1, D) row is accepted), stored as
+    given (not normalised); else ValueError."""
+    return vectors.as_vector(vector, what, unit=False)
 
 
-def as_matrix(vectors: np.ndarray, what: str = "embeddings") -> np.ndarray:
-    """``vectors`` as a finite (M, D) float32 array; a single (D,) vector becomes (1, D)."""
-    arr = np.asarray(vectors)
-    if arr.ndim == 1:
-        arr = arr[None, :]
-    if arr.ndim != 2 or arr.shape[1] == 0:
-        raise ValueError(f"{what} must be an (M, D) array with D > 0, got shape {arr.shape}")
-    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise ValueError(f"{what} must hold numbers, got dtype {arr.dtype}")
-    out = arr.astype(np.float32)
-    if not np.all(np.isfinite(out)):
-        raise ValueError(f"{what} contain NaN or infinite values")
-    return out
+def as_matrix(matrix: np.ndarray, what: str = "embeddings") -> np.ndarray:
+    """``matrix`` as a finite (M, D) float32 array; a single (D,) vector becomes (1, D); else ValueError."""
+    return vectors.as_vectors(matrix, what, unit=False)
 
 
 def vector_to_blob(vector: np.ndarray) -> bytes:

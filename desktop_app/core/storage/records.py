@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Final
 
-DECISIONS: Final[frozenset[str]] = frozenset({"granted", "unknown", "denied"})
+from desktop_app.core.vocabulary import Decision
+
+DECISIONS: Final[frozenset[str]] = frozenset(d.value for d in Decision)
 """Allowed values of an event's ``decision``."""
 
 

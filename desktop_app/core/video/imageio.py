@@ -9,7 +9,11 @@ import numpy as np
 
 from desktop_app.core.errors import ImageError
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"})
+IMAGE_SUFFIXES: frozenset[str] = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm", ".pbm"}
+)
+"""The one list of file suffixes (lower case) read as images: folders of photos, image-folder
+sources, LFW-style sets."""
 
 
 def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:

@@ -6,7 +6,8 @@ camera, the consumer (detector) is slower than the camera, so stale frames are d
 consumer always works on the most recent picture. For files it can run in lock-step
 (``drop_stale=False``): every frame is delivered, in order, and the reader waits for the consumer.
 
-States (reported through ``on_state(state, message)``, called from the reader thread):
+States (:class:`~desktop_app.core.vocabulary.SourceState`, a ``StrEnum``; reported through
+``on_state(state, message)``, called from the reader thread):
 
 - ``"idle"``: created, ``start()`` not called yet;
 - ``"connecting"``: opening the source for the first time;
@@ -30,17 +31,19 @@ from dataclasses import dataclass
 
 from desktop_app.core.errors import FaceGateError
 from desktop_app.core.video.sources import Frame, FrameSource
+from desktop_app.core.vocabulary import SourceState
 
 logger = logging.getLogger(__name__)
 
-IDLE = "idle"
-CONNECTING = "connecting"
-LIVE = "live"
-RECONNECTING = "reconnecting"
-ENDED = "ended"
-FAILED = "failed"
-STOPPED = "stopped"
-FINAL_STATES: frozenset[str] = frozenset({ENDED, FAILED, STOPPED})
+IDLE = SourceState.IDLE
+CONNECTING = SourceState.CONNECTING
+LIVE = SourceState.LIVE
+RECONNECTING = SourceState.RECONNECTING
+ENDED = SourceState.ENDED
+FAILED = SourceState.FAILED
+STOPPED = SourceState.STOPPED
+FINAL_STATES: frozenset[SourceState] = frozenset({ENDED, FAILED, STOPPED})
+"""The reader's final states: no frame comes after them."""
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ class LatestFrameReader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._slot: Frame | None = None
-        self._state = IDLE
+        self._state: SourceState = IDLE
         self._message = ""
         self._dropped = 0
         self._frames_read = 0
@@ -125,7 +128,7 @@ class LatestFrameReader:
 
     # ------------------------------------------------------------------ public API
     @property
-    def state(self) -> str:
+    def state(self) -> SourceState:
         """Current state (see the module docstring)."""
         with self._cond:
             return self._state
@@ -200,7 +203,7 @@ class LatestFrameReader:
                     self._cond.wait(remaining)
 
     # ------------------------------------------------------------------ thread side
-    def _set_state(self, state: str, message: str) -> None:
+    def _set_state(self, state: SourceState, message: str) -> None:
         with self._cond:
             if self._state in FINAL_STATES or (state == self._state and message == self._message):
                 return

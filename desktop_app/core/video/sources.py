@@ -29,13 +29,9 @@ import cv2
 import numpy as np
 
 from desktop_app.core.errors import SourceError
+from desktop_app.core.video.imageio import IMAGE_SUFFIXES as IMAGE_EXTENSIONS  # the one list of image suffixes
 
 logger = logging.getLogger(__name__)
-
-IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
-)
-"""File extensions (lower case) that :class:`ImageFolderSource` treats as images."""
 
 STREAM_SCHEMES: frozenset[str] = frozenset({"rtsp", "rtsps", "rtmp", "http", "https"})
 """URL schemes :class:`StreamSource` accepts."""

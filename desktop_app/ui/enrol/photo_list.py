@@ -13,8 +13,7 @@ from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QIcon, QI
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
 
 from desktop_app.core.progress import CancelFn, ProgressFn
-from desktop_app.core.video.imageio import read_image
-from desktop_app.core.video.sources import IMAGE_EXTENSIONS
+from desktop_app.core.video.imageio import IMAGE_SUFFIXES, read_image
 
 from ..jobs import Job, JobRunner
 from ..qtimage import bgr_to_qimage
@@ -77,7 +76,7 @@ class PhotoDropList(QListWidget):
         for path in paths:
             items = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
             for p in items:
-                if p.suffix.lower() not in IMAGE_EXTENSIONS or str(p) in known:
+                if p.suffix.lower() not in IMAGE_SUFFIXES or str(p) in known:
                     continue
                 item = QListWidgetItem(p.name)
                 item.setData(Qt.ItemDataRole.UserRole, str(p))

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QProgressBar, QPushButto
 from desktop_app.core.errors import CancelledError
 from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.service import EnrolReport, FaceGate
-from desktop_app.core.video.sources import IMAGE_EXTENSIONS
+from desktop_app.core.video.imageio import IMAGE_SUFFIXES
 
 from ..jobs import JobRunner
 from .common import EnrolDetails, SavingPage, hint_label, title_label
@@ -55,7 +55,7 @@ class PhotosPage(SavingPage):
         """The "Add photos…" button: a file dialog for image files."""
         files, _ = QFileDialog.getOpenFileNames(
             self, "Choose photos", str(Path.home()),
-            "Images (" + " ".join(f"*{e}" for e in sorted(IMAGE_EXTENSIONS)) + ")")
+            "Images (" + " ".join(f"*{e}" for e in sorted(IMAGE_SUFFIXES)) + ")")
         self.photo_list.add_paths([Path(f) for f in files])
 
     def add_photos(self, paths: Sequence[Path]) -> int:

@@ -1,0 +1,96 @@
+"""The closed sets of words FaceGate uses across core, UI and CLI: decisions, face states, source
+states and job states.
+
+Each is a :class:`enum.StrEnum`: a member *is* its string value (``Decision.GRANTED == "granted"``,
+``json.dumps`` and SQLite store it as ``"granted"``), so code and data written with the plain
+strings keep working, while new code gets one spelling, type checking and a place to document
+what each word means.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum, unique
+
+
+@unique
+class Decision(StrEnum):
+    """What was decided for a face at the door; the ``decision`` of a stored event."""
+
+    GRANTED = "granted"
+    """An enrolled, active person was recognised (threshold, margin and votes passed): let in."""
+    UNKNOWN = "unknown"
+    """A face was seen long enough without being recognised: a stranger (not let in)."""
+    DENIED = "denied"
+    """An enrolled but deactivated person was recognised: refused, and the guard sees who."""
+
+
+@unique
+class FaceState(StrEnum):
+    """How one face of one frame is drawn in the door view (``TrackedFace.status``)."""
+
+    RECOGNISED = "recognised"
+    """A grant holds for this face's track: the person was let in."""
+    DENIED = "denied"
+    """Recognised as a deactivated person: not let in."""
+    MATCH = "match"
+    """This frame votes for a person, but the track has not reached the votes needed yet."""
+    UNKNOWN = "unknown"
+    """Matchable, but no enrolled person passed the threshold and margin in this frame."""
+    POOR_VIEW = "poor-view"
+    """Found and tracked, but too turned away or blurred to be matched."""
+    TOO_SMALL = "too-small"
+    """Found, but too small (eyes too close together in pixels) to be recognised."""
+
+
+@unique
+class SourceState(StrEnum):
+    """State of a frame source read in the background (``LatestFrameReader``)."""
+
+    IDLE = "idle"
+    """Created; reading has not started."""
+    CONNECTING = "connecting"
+    """Opening the source for the first time."""
+    LIVE = "live"
+    """Frames are flowing (again)."""
+    RECONNECTING = "reconnecting"
+    """The source was lost or could not be reopened; another attempt follows after a delay."""
+    ENDED = "ended"
+    """A finite source (video file, image folder) reached its end. Final."""
+    FAILED = "failed"
+    """The source could not be opened, or every reconnection attempt failed. Final."""
+    STOPPED = "stopped"
+    """Reading was stopped on request. Final."""
+    CLOSED = "closed"
+    """The GUI's capture worker closed the source itself (switching source, shutting down). Final."""
+
+    @property
+    def final(self) -> bool:
+        """True for the states after which no frame will come."""
+        return self in FINAL_SOURCE_STATES
+
+
+FINAL_SOURCE_STATES: frozenset[SourceState] = frozenset(
+    {SourceState.ENDED, SourceState.FAILED, SourceState.STOPPED, SourceState.CLOSED}
+)
+"""Source states after which no frame will come."""
+
+
+@unique
+class JobState(StrEnum):
+    """Life of a background job (bulk enrolment, re-embedding, export)."""
+
+    QUEUED = "queued"
+    """Created; not running yet."""
+    RUNNING = "running"
+    """Running in a pool thread."""
+    SUCCEEDED = "succeeded"
+    """Ended with a result. Final."""
+    FAILED = "failed"
+    """Ended with an error. Final."""
+    CANCELLED = "cancelled"
+    """Cancelled by the user; nothing of it was kept. Final."""
+
+    @property
+    def final(self) -> bool:
+        """True once the job has ended, whichever way."""
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
