@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import annotated_types
 from pydantic import BaseModel, ValidationError
 from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QDesktopServices
@@ -27,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.config import AppConfig, DecisionSettings
+from desktop_app.core.config import AppConfig, DecisionSettings, describe_validation_error, field_bounds
 from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.types import Calibration
 from desktop_app.core.video.sources import list_cameras
@@ -58,38 +57,20 @@ def _left(widget: QWidget) -> QWidget:
     return row
 
 
-def field_bounds(model: type[BaseModel], name: str) -> tuple[float, float]:
-    """The inclusive (low, high) bounds of field ``name`` of ``model`` (its ``ge``/``le`` constraints;
-    KeyError when the field has no lower or upper bound). The settings form takes its ranges from
-    here, so that the config model stays the one place that says what is valid."""
-    low = high = None
-    for rule in model.model_fields[name].metadata:
-        if isinstance(rule, annotated_types.Ge):
-            low = rule.ge
-        elif isinstance(rule, annotated_types.Le):
-            high = rule.le
+def _bounded(model: type[BaseModel], name: str) -> tuple[float, float]:
+    low, high = field_bounds(model, name)
     if low is None or high is None:
-        raise KeyError(f"{model.__name__}.{name} has no ge/le bounds")
-    return float(low), float(high)  # type: ignore[arg-type]
+        raise KeyError(f"{model.__name__}.{name} needs ge/le bounds for a settings field")
+    return low, high
 
 
 def int_spin(model: type[BaseModel], name: str) -> QSpinBox:
     """A spin box whose range is the bounds of integer field ``name`` of ``model``."""
-    low, high = field_bounds(model, name)
+    low, high = _bounded(model, name)
     spin = QSpinBox()
     spin.setRange(int(low), int(high))
     spin.setToolTip(model.model_fields[name].description or "")
     return spin
-
-
-def validation_message(exc: ValidationError) -> str:
-    """The model's own messages, one sentence per problem, without pydantic's decoration."""
-    parts = []
-    for err in exc.errors():
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        field = str(err["loc"][-1]).replace("_", " ") if err["type"] != "value_error" and err["loc"] else ""
-        parts.append(f"{field}: {msg}" if field else msg)
-    return " ".join(p if p.endswith(".") else p + "." for p in parts)
 
 
 def source_kind(spec: str) -> int:
@@ -179,7 +160,7 @@ class SettingsPage(QWidget):
         self.votes = int_spin(DecisionSettings, "votes_needed")
         self.window_frames = int_spin(DecisionSettings, "window")
         self.cooldown = QDoubleSpinBox()
-        self.cooldown.setRange(*field_bounds(DecisionSettings, "cooldown_s"))
+        self.cooldown.setRange(*_bounded(DecisionSettings, "cooldown_s"))
         self.cooldown.setToolTip(DecisionSettings.model_fields["cooldown_s"].description or "")
         self.cooldown.setSuffix(" s")
         self.cooldown.setDecimals(0)
@@ -308,7 +289,7 @@ class SettingsPage(QWidget):
         try:
             new = self.build_config()
         except ValidationError as exc:  # the config model is the one judge of what is valid
-            self.error.setText(f"Not saved: {validation_message(exc)}")
+            self.error.setText(f"Not saved: {describe_validation_error(exc)}")
             return False
         old = self.ctx.gate.config
         self.ctx.gate.update_config(new)
