@@ -212,15 +212,26 @@ def _check_ours(db: Database, version: int) -> None:
 
 def check_file(db: Database, known: int = SCHEMA_VERSION) -> int:
     """Schema version of the file; StorageError when it is newer than ``known`` or the file is
-    another program's SQLite database. Reads only: safe to call before anything is written."""
-    version = user_version(db)
-    if version > known:
-        raise StorageError(
-            f"This database has schema version {version}, but this FaceGate knows only up to {known}: "
-            "it was written by a newer FaceGate. Update FaceGate to open it."
-        )
-    _check_ours(db, version)
-    return version
+    another program's SQLite database. Reads only: safe to call before anything is written.
+
+    The reads share one snapshot (a read transaction), so that another process creating the
+    schema meanwhile cannot make a new FaceGate file look like another program's."""
+    conn = db.conn
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
+    try:
+        version = user_version(db)
+        if version > known:
+            raise StorageError(
+                f"This database has schema version {version}, but this FaceGate knows only up to {known}: "
+                "it was written by a newer FaceGate. Update FaceGate to open it."
+            )
+        _check_ours(db, version)
+        return version
+    finally:
+        if own and conn.in_transaction:
+            conn.execute("COMMIT")
 
 
 def migrate(db: Database, migrations: Sequence[Migration] = MIGRATIONS) -> int:
