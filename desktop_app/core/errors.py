@@ -45,3 +45,7 @@ class GalleryError(FaceGateError):
 
 class CancelledError(FaceGateError):
     """A long job was cancelled by the user; nothing of it was kept."""
+
+
+class InputError(FaceGateError, ValueError):
+    """A value a person typed (a name, an employee ID) is not acceptable; the message says why."""

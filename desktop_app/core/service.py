@@ -52,6 +52,7 @@ from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.storage.event_filter import EventFilter
 from desktop_app.core.storage.records import AttendanceRow, ErasureReport, EventRecord, ModelRecord, Person, Sample
 from desktop_app.core.storage.store import Store
+from desktop_app.core.storage.validate import validate_person_fields
 from desktop_app.core.types import Calibration, Face, PersonMatch
 from desktop_app.core.video.imageio import expand_image_args, read_image
 
@@ -388,6 +389,7 @@ class FaceGate:
         when at least one shot is good. ``cancelled()`` returning True stops the job with
         CancelledError before anything is stored (all or nothing).
         """
+        name, employee_id, department = validate_person_fields(name, employee_id, department)
         files = expand_image_args(list(images))
         if not files:
             raise ImageError("No image files given.")
@@ -409,6 +411,7 @@ class FaceGate:
                     employee_id: str | None = None, department: str | None = None,
                     actor: str = "admin") -> EnrolReport:
         """Store already-checked faces (source, face) for ``name`` (the webcam wizard's path)."""
+        name, employee_id, department = validate_person_fields(name, employee_id, department)
         name = name.strip()
         if not name:
             raise ValueError("A name is required.")

@@ -1,10 +1,18 @@
 """Model registry rows (the model files live in a folder managed elsewhere) and which model is
 active. Every activation is kept, newest last: the active model is the last one, the previous
-model (for rollback) the last one naming another model."""
+model (for rollback) the last one naming another model.
+
+Paths: a model file inside the database's folder is stored relative to that folder (POSIX
+separators), anything else as an absolute path; records read back always carry an absolute path.
+So the data folder can be moved, and FaceGate run from any working directory."""
 
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 from desktop_app.core.errors import StorageError
 from desktop_app.core.storage import times
@@ -12,6 +20,28 @@ from desktop_app.core.storage.base import StoreBase, api
 from desktop_app.core.storage.records import ModelRecord
 from desktop_app.core.storage.rows import model_from_row
 from desktop_app.core.storage.validate import as_int, required_text
+
+
+def path_to_db(path: str, data_dir: Path) -> str:
+    """Text stored for a model file ``path``: relative to ``data_dir`` (POSIX form) when inside it,
+    else absolute. A relative ``path`` is taken relative to the working directory, as Python would."""
+    absolute = os.path.abspath(path)
+    base = os.path.abspath(data_dir)
+    for a, b in ((absolute, base), (os.path.realpath(absolute), os.path.realpath(base))):
+        try:
+            rel = os.path.relpath(a, b)
+        except ValueError:  # another drive (Windows)
+            continue
+        if rel != os.curdir and not rel.startswith(os.pardir) and not os.path.isabs(rel):
+            return Path(rel).as_posix()
+    return absolute
+
+
+def path_from_db(text: str, data_dir: Path) -> str:
+    """Absolute path of a stored model path: relative ones are inside ``data_dir``."""
+    if os.path.isabs(text):
+        return text
+    return os.path.join(os.path.abspath(data_dir), *PurePosixPath(text).parts)
 
 
 def _opt_float(value: float | None, what: str) -> float | None:
@@ -45,7 +75,7 @@ class RegistryMixin(StoreBase):
         row: dict[str, object] = {
             "sha256": required_text(rec.sha256, "model sha256"),
             "name": required_text(rec.name, "model name"),
-            "path": str(rec.path),
+            "path": path_to_db(str(rec.path), self.path.parent),
             "input_size": int(rec.input_size),
             "embedding_dim": int(rec.embedding_dim),
             "threshold": _opt_float(rec.threshold, "threshold"),
@@ -69,13 +99,38 @@ class RegistryMixin(StoreBase):
     def list_models(self) -> list[ModelRecord]:
         """Registered models, oldest ``created_at`` first."""
         rows = self.db.query("SELECT * FROM models ORDER BY created_at, registered_at")
-        return [model_from_row(r) for r in rows]
+        return [self._model_from_row(r) for r in rows]
 
     @api("reading a model")
     def get_model(self, sha256: str) -> ModelRecord | None:
         """The registry row of a model, or None."""
         rows = list(self.db.query("SELECT * FROM models WHERE sha256 = ?", [sha256]))
-        return model_from_row(rows[0]) if rows else None
+        return self._model_from_row(rows[0]) if rows else None
+
+    def _model_from_row(self, row: dict[str, Any]) -> ModelRecord:
+        rec = model_from_row(row)
+        return replace(rec, path=path_from_db(rec.path, self.path.parent))
+
+    @api("checking a model's use")
+    def model_in_use(self, sha256: str) -> bool:
+        """True when templates, stranger embeddings or calibrations were computed with the model."""
+        for table, col in (("templates", "model_sha256"), ("strangers", "model_sha256"),
+                           ("calibrations", "model_sha256")):
+            if self.db.execute(f"SELECT 1 FROM {table} WHERE {col} = ? LIMIT 1", (sha256,)).fetchone():
+                return True
+        return False
+
+    @api("removing a model")
+    def forget_model(self, sha256: str) -> None:
+        """Remove a model's registry row and its activations (the model active before it becomes
+        active again); for a row that never had a usable file. The file is not touched.
+        StorageError when anything was computed with the model (``model_in_use``)."""
+        with self.transaction():
+            if self.model_in_use(sha256):
+                raise StorageError(f"Model {str(sha256)[:12]} is in use; it cannot be removed")
+            self.db.execute("DELETE FROM model_activations WHERE sha256 = ?", (sha256,))
+            self.db.execute("DELETE FROM models WHERE sha256 = ?", (sha256,))
+            self._insert_audit("system", "model.forget", {"sha256": sha256})
 
     def _active_sha(self) -> str | None:
         row = self.db.execute("SELECT sha256 FROM model_activations ORDER BY id DESC LIMIT 1").fetchone()

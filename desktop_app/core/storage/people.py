@@ -12,7 +12,16 @@ from desktop_app.core.storage import codecs, times
 from desktop_app.core.storage.base import StoreBase, api
 from desktop_app.core.storage.records import ErasureReport, Person
 from desktop_app.core.storage.rows import PERSON_SELECT, json_object, person_from_row
-from desktop_app.core.storage.validate import as_int, clean_text, like_pattern, name_key, required_text
+from desktop_app.core.storage.validate import (
+    as_int,
+    clean_text,
+    like_pattern,
+    name_key,
+    required_text,
+    validate_display_name,
+    validate_optional_label,
+    validate_person_fields,
+)
 
 
 class PeopleMixin(StoreBase):
@@ -42,9 +51,7 @@ class PeopleMixin(StoreBase):
         Whitespace is trimmed and collapsed. The name must be unique ignoring case and the
         employee ID unique when given (StorageError otherwise); empty names raise ValueError.
         """
-        clean = required_text(name, "name")
-        emp = clean_text(employee_id, "employee ID", required=False)
-        dept = clean_text(department, "department", required=False)
+        clean, emp, dept = validate_person_fields(name, employee_id, department)
         with self.transaction():
             self._check_person_unique(name_key(clean), emp, None)
             now = times.now_db()
@@ -114,13 +121,13 @@ class PeopleMixin(StoreBase):
         pid = as_int(person_id, "person_id")
         updates: dict[str, object] = {}
         if not isinstance(name, EllipsisType):
-            clean = required_text(name, "name")
+            clean = validate_display_name(name, "name")
             updates["name"] = clean
             updates["name_key"] = name_key(clean)
         if not isinstance(employee_id, EllipsisType):
-            updates["employee_id"] = clean_text(employee_id, "employee ID", required=False)
+            updates["employee_id"] = validate_optional_label(employee_id, "employee ID")
         if not isinstance(department, EllipsisType):
-            updates["department"] = clean_text(department, "department", required=False)
+            updates["department"] = validate_optional_label(department, "department")
         if not isinstance(active, EllipsisType):
             if not isinstance(active, (bool, np.bool_)):
                 raise ValueError(f"active must be True or False, got {active!r}")

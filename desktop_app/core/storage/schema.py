@@ -13,6 +13,7 @@ is refused rather than altered.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Final
 
@@ -149,7 +150,45 @@ def migration_1(db: Database) -> None:
     db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 
 
-MIGRATIONS: Final[tuple[Migration, ...]] = (migration_1,)
+def _model_path_in_folder(path: str, base: str) -> str:
+    """Stored text for a model path written by version 1 (relative to the working directory of
+    the time, or absolute): relative to the database folder ``base`` when the file is in it,
+    and, for a folder that was moved since, its file of the same name in ``base/models``."""
+    here = os.path.join(base, "models", os.path.basename(path))
+    if not os.path.isabs(path):
+        if os.path.isfile(os.path.join(base, path)):
+            return path.replace(os.sep, "/")
+        candidate = os.path.abspath(path)
+        if not os.path.isfile(candidate):
+            return f"models/{os.path.basename(path)}" if os.path.isfile(here) else path
+        path = candidate
+    for a, b in ((path, base), (os.path.realpath(path), os.path.realpath(base))):
+        try:
+            rel = os.path.relpath(a, b)
+        except ValueError:  # another drive (Windows)
+            continue
+        if not rel.startswith(os.pardir) and not os.path.isabs(rel) and rel != os.curdir:
+            return rel.replace(os.sep, "/")
+    if not os.path.isfile(path) and os.path.isfile(here):
+        return f"models/{os.path.basename(path)}"
+    return path
+
+
+def migration_2(db: Database) -> None:
+    """Model paths relative to the database's folder, so that the data folder can be moved and
+    FaceGate run from any working directory (version 1 stored them as given)."""
+    row = db.conn.execute("PRAGMA database_list").fetchone()
+    file = str(row[2]) if row is not None and row[2] else ""
+    if not file:  # an in-memory database has no folder
+        return
+    base = os.path.dirname(os.path.abspath(file))
+    for sha, path in db.conn.execute("SELECT sha256, path FROM models").fetchall():
+        new = _model_path_in_folder(str(path), base)
+        if new != path:
+            db.conn.execute("UPDATE models SET path = ? WHERE sha256 = ?", (new, sha))
+
+
+MIGRATIONS: Final[tuple[Migration, ...]] = (migration_1, migration_2)
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
 
 
@@ -173,15 +212,26 @@ def _check_ours(db: Database, version: int) -> None:
 
 def check_file(db: Database, known: int = SCHEMA_VERSION) -> int:
     """Schema version of the file; StorageError when it is newer than ``known`` or the file is
-    another program's SQLite database. Reads only: safe to call before anything is written."""
-    version = user_version(db)
-    if version > known:
-        raise StorageError(
-            f"This database has schema version {version}, but this FaceGate knows only up to {known}: "
-            "it was written by a newer FaceGate. Update FaceGate to open it."
-        )
-    _check_ours(db, version)
-    return version
+    another program's SQLite database. Reads only: safe to call before anything is written.
+
+    The reads share one snapshot (a read transaction), so that another process creating the
+    schema meanwhile cannot make a new FaceGate file look like another program's."""
+    conn = db.conn
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
+    try:
+        version = user_version(db)
+        if version > known:
+            raise StorageError(
+                f"This database has schema version {version}, but this FaceGate knows only up to {known}: "
+                "it was written by a newer FaceGate. Update FaceGate to open it."
+            )
+        _check_ours(db, version)
+        return version
+    finally:
+        if own and conn.in_transaction:
+            conn.execute("COMMIT")
 
 
 def migrate(db: Database, migrations: Sequence[Migration] = MIGRATIONS) -> int:

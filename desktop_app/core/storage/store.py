@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import sqlite3
 import threading
+import time
 from datetime import tzinfo
 from pathlib import Path
 from types import TracebackType
@@ -38,6 +39,20 @@ from desktop_app.core.storage.schema import check_file, migrate
 from desktop_app.core.storage.settings import SettingsMixin
 from desktop_app.core.storage.sqlerrors import mapped
 from desktop_app.core.storage.validate import fold
+
+
+def _journal_mode_wal(conn: sqlite3.Connection, timeout_s: float) -> str:
+    """Switch to WAL and return the journal mode now in force. SQLite answers "locked" at once,
+    without its busy handler, when several processes make a new file WAL at the same moment, so
+    this retries for up to ``timeout_s`` seconds."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMixin, SettingsMixin):
@@ -81,7 +96,7 @@ class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMi
                 self.db = Database(conn, execute_plugins=False)
                 self.db.register_function(fold, deterministic=True, name="facegate_fold")
                 check_file(self.db)  # before WAL mode rewrites the header of a foreign file
-                mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+                mode = _journal_mode_wal(conn, self.timeout_s)
                 if mode != "wal":
                     raise StorageError(
                         f"The database {self.path} cannot use write-ahead logging (journal mode stays "

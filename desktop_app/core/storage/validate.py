@@ -8,6 +8,8 @@ from typing import Final
 
 import numpy as np
 
+from desktop_app.core.errors import InputError
+
 MAX_TEXT: Final[int] = 200
 
 
@@ -32,6 +34,62 @@ def clean_text(value: object, what: str, *, required: bool) -> str | None:
     if any(unicodedata.category(ch) == "Cc" for ch in text):
         raise ValueError(f"{what} must not contain control characters")
     return text
+
+
+#: Unicode categories refused in names: control (Cc), format (Cf: bidi overrides such as U+202E,
+#: zero-width characters), surrogates (Cs: undecodable bytes from the command line), private use (Co).
+REFUSED_CATEGORIES: Final[frozenset[str]] = frozenset({"Cc", "Cf", "Cs", "Co"})
+#: Letters and symbols that show as nothing (Hangul fillers, braille blank), refused in names too.
+INVISIBLE: Final[frozenset[str]] = frozenset({"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"})
+
+
+def _describe(ch: str) -> str:
+    name = unicodedata.name(ch, "")
+    return f"U+{ord(ch):04X}" + (f" {name}" if name else "")
+
+
+def validate_display_name(value: object, what: str = "name", *, max_len: int = MAX_TEXT) -> str:
+    """A person's name (or another label shown to people) checked and normalised, for display.
+
+    NFC-normalised, whitespace trimmed and collapsed (tabs and newlines count as spaces), 1 to
+    ``max_len`` characters. InputError (a ValueError) with a clear message for anything else: not text, empty,
+    too long, or containing characters that hide or disguise text (control and format
+    characters such as the right-to-left override U+202E or the zero-width space U+200B).
+    """
+    if not isinstance(value, str):
+        raise InputError(f"The {what} must be text, got {type(value).__name__}.")
+    text = " ".join(unicodedata.normalize("NFC", value).split())
+    if not text:
+        raise InputError(f"The {what} is empty: type at least one letter.")
+    for ch in text:
+        if unicodedata.category(ch) in REFUSED_CATEGORIES or ch in INVISIBLE:
+            raise InputError(
+                f"The {what} contains an invisible or control character ({_describe(ch)}); type it again "
+                f"without it."
+            )
+    if len(text) > max_len:
+        raise InputError(f"The {what} is too long ({len(text)} characters, at most {max_len}).")
+    return text
+
+
+def validate_optional_label(value: object, what: str, *, max_len: int = MAX_TEXT) -> str | None:
+    """``validate_display_name`` for an optional field: None, empty or blank text gives None."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return validate_display_name(value, what, max_len=max_len)
+
+
+def validate_person_fields(name: object, employee_id: object = None,
+                           department: object = None) -> tuple[str, str | None, str | None]:
+    """(name, employee ID, department) of a person, each checked as above; InputError (a ValueError) otherwise.
+
+    Called before any work (reading photos, embedding) so that a bad name costs nothing.
+    """
+    return (
+        validate_display_name(name, "name"),
+        validate_optional_label(employee_id, "employee ID"),
+        validate_optional_label(department, "department"),
+    )
 
 
 def required_text(value: object, what: str) -> str:
