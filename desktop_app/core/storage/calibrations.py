@@ -63,7 +63,7 @@ class CalibrationMixin(QuarantineMixin):
             return None
         r = rows[0]
         try:
-            return self._calibration_from_row(r)
+            return self.calibration_from_row(r)
         except (StorageError, ValueError, TypeError) as exc:
             self._add_quarantine([QuarantinedRow(
                 table="calibrations", row_id=str(r["id"]), scope=model_sha256, reason=str(exc),
@@ -71,7 +71,7 @@ class CalibrationMixin(QuarantineMixin):
             return None
 
     @staticmethod
-    def _calibration_from_row(r: dict[str, Any]) -> Calibration:
+    def calibration_from_row(r: dict[str, Any]) -> Calibration:
         """Calibration of a ``calibrations`` row; StorageError/ValueError/TypeError when damaged."""
         for what in ("threshold", "target_fpir", "est_fpir", "est_fnir"):
             if not math.isfinite(float(r[what])):
