@@ -70,6 +70,13 @@ class DoctorContext:
                 self._embedder_error = str(exc)
         return self._embedder
 
+    def reuse_embedder(self, earlier: DoctorContext) -> None:
+        """Take over the embedder an earlier pass loaded, when it is for the same model and settings."""
+        same = (earlier.model is not None and self.config.recognition == earlier.config.recognition
+                and earlier.device == self.device)
+        if same and earlier._embedder is not None:
+            self._embedder = earlier._embedder
+
     @property
     def embedder_error(self) -> str | None:
         return self._embedder_error

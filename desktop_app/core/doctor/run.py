@@ -52,9 +52,13 @@ def _config(store: Store) -> AppConfig:
         return AppConfig()
 
 
-def _run_checks(store: Store, device: str | None, progress: ProgressFn | None) -> DoctorContext:
+def _run_checks(store: Store, device: str | None, progress: ProgressFn | None,
+                reuse: DoctorContext | None = None) -> DoctorContext:
+    """Run every check; ``reuse``: an earlier pass whose loaded embedder may serve again."""
     ctx = DoctorContext(store=store, data_dir=store.path.parent, device=device, progress=progress,
                         config=_config(store))
+    if reuse is not None:
+        ctx.reuse_embedder(reuse)
     findings: list[Finding] = []
     for check, fn in CHECKS:
         try:
@@ -108,5 +112,5 @@ def run_doctor(db_path: Path, repair: bool = False, progress: ProgressFn | None 
                 repairs += apply_repairs(ctx)
             except (FaceGateError, sqlite3.Error, OSError, ValueError) as exc:
                 repairs.append(f"the repair failed and was undone: {exc}")
-        after = _run_checks(store, device, progress)
+        after = _run_checks(store, device, progress, reuse=ctx)
         return DoctorReport(path, findings, tuple(repairs), tuple(after.findings), repair_requested=True)
