@@ -7,6 +7,7 @@ Real SQLite files enrolled with the real models from the shared photos, damaged 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -79,9 +80,9 @@ def test_a_flipped_exponent_bit_is_not_silent(db: Path, clips: Path, caplog: pyt
     lin = sample_of(db, LIN)
     set_template(db, lin, flip_exponent_bit(template(db, lin)))
     with caplog.at_level(logging.WARNING), FaceGate(db, device="cpu") as gate:
+        assert _names(gate, clips / "lin-manuel-miranda.png") == [None]  # unknown: now said, was silent
+        (warning,) = set(_quarantine_warnings(caplog))
         assert gate.store.quarantined_sample_ids(gate.model.sha256) == (lin,)
-        assert _names(gate, clips / "lin-manuel-miranda.png") == [None]  # no template left: unknown, but said
-    (warning,) = set(_quarantine_warnings(caplog))
     assert f"sample {lin}" in warning and LIN in warning and "length" in warning
 
 
@@ -163,3 +164,15 @@ def test_a_page_of_garbage_is_reported_at_open(db: Path, caplog: pytest.LogCaptu
         (warning,) = store.open_warnings
     assert "is damaged: the quick check found" in warning and "facegate doctor" in warning
     assert warning in caplog.text
+
+
+def test_the_check_at_open_is_bounded_in_time(db: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A file too large to check within the budget opens without a verdict (the doctor checks it)."""
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.executemany("INSERT INTO events (ts, score, decision, camera, model_sha256) VALUES (?, 0.1, 'unknown',"
+                         " 'door', 'm')", ((f"2026-12-01T09:{i // 60 % 60:02d}:{i % 60:02d}",) for i in range(5000)))
+    conn.close()
+    with caplog.at_level(logging.INFO), Store(db, quick_check_s=0.0) as store:
+        assert store.open_warnings == ()
+    assert "did not finish within 0 s; run `facegate doctor`" in caplog.text

@@ -26,8 +26,9 @@ from desktop_app.core.doctor.context import DoctorContext
 from desktop_app.core.doctor.files import check_stale_files
 from desktop_app.core.doctor.repairs import apply_repairs
 from desktop_app.core.doctor.report import Check, DoctorReport, Finding, Severity
-from desktop_app.core.errors import FaceGateError
+from desktop_app.core.errors import FaceGateError, StorageError
 from desktop_app.core.progress import ProgressFn
+from desktop_app.core.storage import codecs
 from desktop_app.core.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -45,10 +46,11 @@ CHECKS: tuple[tuple[Check, Callable[[DoctorContext], list[Finding]]], ...] = (
 
 
 def _config(store: Store) -> AppConfig:
-    raw = store.get_setting(CONFIG_KEY)
+    """The stored settings, else the defaults (as FaceGate would use them; the settings check reports)."""
+    row = store.db.execute("SELECT value_json FROM settings WHERE key = ?", (CONFIG_KEY,)).fetchone()
     try:
-        return AppConfig() if raw is None else AppConfig.model_validate(raw)
-    except ValueError:
+        return AppConfig() if row is None else AppConfig.model_validate(codecs.from_json(str(row[0])))
+    except (ValueError, StorageError):
         return AppConfig()
 
 

@@ -193,7 +193,7 @@ def quick_check(db: Database, budget_s: float, max_errors: int = 10) -> list[str
     ``facegate doctor`` for the full check). Reads only. "Locked" errors pass through."""
     conn = db.conn
     deadline = time.monotonic() + max(0.0, budget_s)
-    conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 20_000)
+    conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 1_000)
     try:
         rows = conn.execute(f"PRAGMA quick_check({int(max_errors)})").fetchall()
     except sqlite3.OperationalError as exc:

@@ -120,12 +120,13 @@ class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMi
             )
         problems = quick_check(self.db, budget_s)
         if problems is None:
-            log.info("The quick check of %s did not finish within %.1f s; run `facegate doctor` for a full "
+            log.info("The quick check of %s did not finish within %.2g s; run `facegate doctor` for a full "
                      "check.", self.path, budget_s)
         elif problems:
+            first = problems[0].replace("\n", "; ")
             warnings.append(
                 f"The database {self.path} is damaged: the quick check found {len(problems)} problem(s), "
-                f"first: {problems[0]}. FaceGate goes on with what it can read; back the file up and run "
+                f"first: {first}. FaceGate goes on with what it can read; back the file up and run "
                 f"`facegate doctor --db {self.path}`, or restore it from a backup."
             )
         for text in warnings:
