@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from desktop_app.core.admin.lock import AdminPin
 from desktop_app.core.service import FaceGate
 from desktop_app.core.storage.store import Store
 from desktop_app.core.video.imageio import read_image
-from desktop_app.ui.pin import AdminLock
 
 from .damaged_db import (
     LIN,
@@ -56,8 +56,9 @@ def test_an_all_zero_template_is_left_out_and_everyone_else_is_served(
     biden = sample_of(db, "biden")
     set_template(db, biden, np.zeros(128, np.float32))
     with caplog.at_level(logging.WARNING), FaceGate(db, device="cpu") as gate:  # was: GalleryError, every command
-        assert len(gate.gallery) == 4
-        assert gate.store.quarantined_sample_ids(gate.model.sha256) == (biden,)
+        assert gate.gallery_stats().templates == 4
+        (said,) = gate.storage_warnings
+        assert f"sample {biden}" in said
         assert _names(gate, clips / "knn_examples" / "test" / "obama1.jpg") == ["obama"]
     (warning,) = set(_quarantine_warnings(caplog))
     assert f"sample {biden}" in warning and "'biden'" in warning and "all zeros" in warning
@@ -68,9 +69,8 @@ def test_a_template_of_the_wrong_length_is_left_out(db: Path, clips: Path, caplo
     obama = sample_of(db, "obama")
     set_template(db, obama, np.random.default_rng(1).standard_normal(64))
     with caplog.at_level(logging.WARNING), FaceGate(db, device="cpu") as gate:  # was: "different lengths"
-        assert gate.store.quarantined_sample_ids(gate.model.sha256) == (obama,)
-        (row,) = gate.store.quarantine
-        assert row.table == "templates" and "64 values" in row.reason and "128" in row.reason
+        (said,) = gate.storage_warnings
+        assert f"sample {obama}" in said and "64 values" in said and "128" in said
         assert _names(gate, clips / "knn_examples" / "test" / "obama1.jpg") == ["obama"]  # its 2nd shot
     assert any("'obama'" in w for w in _quarantine_warnings(caplog))
 
@@ -82,7 +82,14 @@ def test_a_flipped_exponent_bit_is_not_silent(db: Path, clips: Path, caplog: pyt
     with caplog.at_level(logging.WARNING), FaceGate(db, device="cpu") as gate:
         assert _names(gate, clips / "lin-manuel-miranda.png") == [None]  # unknown: now said, was silent
         (warning,) = set(_quarantine_warnings(caplog))
-        assert gate.store.quarantined_sample_ids(gate.model.sha256) == (lin,)
+        assert gate.storage_warnings == (warning.split("; run `facegate doctor")[0],)
+    with Store(db) as store:
+        model = store.active_model()
+        assert model is not None
+        assert len(store.templates(model.sha256)[0]) == 4
+        assert store.quarantined_sample_ids(model.sha256) == (lin,)
+        (row,) = store.quarantine
+        assert row.table == "templates" and row.row_id == str(lin) and "length" in row.reason
     assert f"sample {lin}" in warning and LIN in warning and "length" in warning
 
 
@@ -94,8 +101,8 @@ def test_damaged_settings_and_calibration_rows_do_not_stop_commands(
     with caplog.at_level(logging.WARNING), FaceGate(db, device="cpu") as gate:  # was: StorageError
         assert gate.config.recognition.target_fpir == pytest.approx(1e-3)  # defaults
         assert _names(gate, clips / "knn_examples" / "test" / "obama1.jpg") == ["obama"]  # was: StorageError
-        tables = {q.table for q in gate.store.quarantine}
-        assert tables == {"settings", "calibrations"}
+        said = gate.storage_warnings
+        assert len(said) == 2 and "setting 'config'" in said[0] and "calibration" in said[1]
     warnings = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
     assert "setting 'config'" in warnings and "calibration" in warnings
 
@@ -103,9 +110,11 @@ def test_damaged_settings_and_calibration_rows_do_not_stop_commands(
 def test_a_damaged_pin_record_keeps_the_admin_screens_locked(db: Path) -> None:
     sql(db, "INSERT INTO settings (key, value_json, updated_at) VALUES ('admin_pin', '{\"kdf\": \"scr', 'x')")
     with Store(db) as store:
-        lock = AdminLock(store)
-        assert lock.has_pin  # not "first run": nobody at the door may set a new PIN (was: StorageError)
-        assert not lock.unlock("1234") and not lock.unlocked
+        pin = AdminPin(store)
+        assert pin.has_admin_pin()  # not "first run": nobody at the door may set a new PIN (was: StorageError)
+        assert not pin.verify_admin_pin("1234")
+        with pytest.raises(ValueError, match="current PIN"):
+            pin.set_admin_pin("5678")
         assert [q.row_id for q in store.quarantine] == ["admin_pin"]
 
 
@@ -118,7 +127,8 @@ def test_a_damaged_stranger_vector_does_not_stop_calibration(db: Path, clips: Pa
     with FaceGate(db, device="cpu") as gate:
         cal = gate.calibrate()  # was: "stored stranger embeddings have different lengths"
         assert cal.model_sha256 == sha
-        assert [(q.table, q.row_id) for q in gate.store.quarantine] == [("strangers", str(first))]
+        (said,) = gate.storage_warnings
+        assert f"stranger embedding {first} " in said
 
 
 def test_an_empty_database_file_is_started_afresh_with_a_warning(

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from desktop_app.core.admin.lock import AdminPin
 from desktop_app.core.doctor import Check, Severity, run_doctor
 from desktop_app.core.embedding.embedder import Embedder
 from desktop_app.core.errors import ModelError
@@ -20,7 +21,6 @@ from desktop_app.core.service import FaceGate
 from desktop_app.core.storage.records import ModelRecord
 from desktop_app.core.storage.store import Store
 from desktop_app.core.video.imageio import read_image
-from desktop_app.ui.pin import AdminLock
 
 from .damaged_db import (
     LIN,
@@ -70,7 +70,7 @@ def test_a_plausible_but_wrong_template_is_caught_against_its_crop_and_re_embedd
     lin, obama = sample_of(db, LIN), sample_of(db, "obama")
     set_template(db, lin, template(db, obama))
     with FaceGate(db, device="cpu") as gate:
-        assert gate.store.quarantine == ()  # sound as far as loading can tell
+        assert gate.storage_warnings == ()  # sound as far as loading can tell
         assert [r.name for r in gate.identify(read_image(clips / "lin-manuel-miranda.png"))] == [None]
     report = run_doctor(db)
     assert report.exit_code == 1
@@ -103,13 +103,13 @@ def test_quarantined_and_missing_templates_are_re_embedded(db: Path, clips: Path
     assert all(f.repairable for f in report.findings if f.problem)
     assert run_doctor(db, repair=True).exit_code == 0
     with FaceGate(db, device="cpu") as gate:
-        assert gate.store.quarantine == () and len(gate.gallery) == 5
+        assert gate.storage_warnings == () and gate.gallery_stats().templates == 5
         assert [r.name for r in gate.identify(read_image(clips / "lin-manuel-miranda.png"))] == [LIN]
 
 
 def test_damaged_settings_are_reset_and_audited(db: Path) -> None:
     with Store(db) as store:
-        AdminLock(store).set_pin("4321")
+        AdminPin(store).set_admin_pin("4321")
     sql(db, "UPDATE settings SET value_json = '{\"kdf\": \"scrypt\"}' WHERE key = 'admin_pin'")
     sql(db, "INSERT INTO settings (key, value_json, updated_at) VALUES ('config', '{\"camera\": 7}', 'x')")
     sql(db, "INSERT INTO settings (key, value_json, updated_at) VALUES ('door', '{oops', 'x')")
@@ -129,7 +129,7 @@ def test_damaged_settings_are_reset_and_audited(db: Path) -> None:
     resets = [(a, d["key"]) for a, action, d in _audit(db) if action == "settings.reset"]
     assert sorted(resets) == [("doctor", "admin_pin"), ("doctor", "config"), ("doctor", "door")]
     with Store(db) as store:
-        assert not AdminLock(store).has_pin  # the app asks for a new PIN
+        assert not AdminPin(store).has_admin_pin()  # the app asks for a new PIN
 
 
 def test_stale_files_are_found_and_deleted_and_live_ones_kept(db: Path) -> None:
@@ -168,12 +168,14 @@ def test_stale_files_are_found_and_deleted_and_live_ones_kept(db: Path) -> None:
 
 
 def test_an_out_of_date_gallery_index_is_stale(db: Path) -> None:
-    with FaceGate(db, device="cpu") as gate:
-        from desktop_app.core.matching.gallery import build_gallery
+    from desktop_app.core.matching.gallery import build_gallery
 
-        ids, persons, vecs = gate.store.templates(gate.model.sha256, active_only=False)
-        hnsw = build_gallery(ids[:-1], persons[:-1], vecs[:-1], kind="hnsw", dim=128, model_sha256=gate.model.sha256)
-        path = db.parent / "gallery" / f"{gate.model.sha256[:16]}.hnsw"
+    with Store(db) as store:
+        model = store.active_model()
+        assert model is not None
+        ids, persons, vecs = store.templates(model.sha256, active_only=False)
+        hnsw = build_gallery(ids[:-1], persons[:-1], vecs[:-1], kind="hnsw", dim=128, model_sha256=model.sha256)
+        path = db.parent / "gallery" / f"{model.sha256[:16]}.hnsw"
         path.parent.mkdir(exist_ok=True)
         hnsw.save(path)
     report = run_doctor(db)
