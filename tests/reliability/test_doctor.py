@@ -243,3 +243,34 @@ def test_cli_doctor_on_a_page_of_garbage_and_an_empty_file(db: Path, tmp_path: P
     out = facegate_cli("doctor", "--db", str(empty), "--repair", home=empty.parent)
     assert out.returncode == 0 and "started a new, empty database" in out.stdout, out.stdout + out.stderr
     assert empty.stat().st_size > 0
+
+
+def test_undecodable_crops_and_damaged_stranger_vectors(db: Path) -> None:
+    obama, biden = sample_of(db, "obama"), sample_of(db, "biden")
+    with Store(db) as store:  # a stranger pool of real embeddings (the stored templates)
+        model = store.active_model()
+        assert model is not None
+        _, _, vecs = store.templates(model.sha256)
+        store.add_strangers(vecs, model.sha256, "test")
+    first = int(sql(db, "SELECT min(id) FROM strangers")[0][0])  # type: ignore[call-overload]
+    sql(db, "UPDATE strangers SET vector = ? WHERE id = ?", (np.full(128, np.nan, "<f4").tobytes(), first))
+    sql(db, "UPDATE samples SET crop_png = x'89504e470d0a1a0a00' WHERE id IN (?, ?)", (obama, biden))
+    set_template(db, biden, np.zeros(128, np.float32))  # biden's shot: neither crop nor template usable
+    report = run_doctor(db)
+    by_subject = {f.subject.split(" of ")[0]: f for f in report.findings if f.problem}
+    assert set(by_subject) == {f"sample {obama}", f"sample {biden}", f"stranger embedding {first} (model"
+                                                                     f" {model.sha256[:12]})"}
+    kept = by_subject[f"sample {obama}"]
+    assert kept.check == Check.CROPS and kept.severity == Severity.WARNING and not kept.repairable
+    assert "template still works" in kept.message
+    dead = by_subject[f"sample {biden}"]
+    assert dead.check == Check.CROPS and dead.severity == Severity.ERROR and dead.repairable
+
+    fixed = run_doctor(db, repair=True)
+    assert fixed.exit_code == 1  # obama's crop cannot be made again: re-enrol that shot
+    assert [f.subject for f in fixed.problems] == [kept.subject]
+    assert sql(db, "SELECT count(*) FROM samples WHERE id = ?", (biden,)) == [(0,)]
+    assert sql(db, "SELECT count(*) FROM strangers WHERE id = ?", (first,)) == [(0,)]
+    (actor, action, details) = _audit(db)[-1]
+    assert (actor, action) == ("doctor", "doctor.repair")
+    assert details["deleted_samples"] == [biden] and details["deleted_strangers"] == [first]
