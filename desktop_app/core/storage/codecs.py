@@ -139,7 +139,7 @@ def vector_problem(blob: bytes, dim: int, expected_dim: int | None, unit: bool) 
     if not np.all(np.isfinite(vec)):
         return "it contains NaN or infinite values"
     norm = float(np.sqrt(np.sum(vec * vec)))
-    if norm == 0.0:
+    if norm < vectors.MIN_NORM:
         return "it is all zeros"
     if unit and not abs(norm - 1.0) <= UNIT_NORM_TOLERANCE:
         return f"its length is {norm:.4g} instead of 1"
