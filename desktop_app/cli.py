@@ -135,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list registered models, or roll back")
     _db_arg(p)
     p.add_argument("--rollback", action="store_true")
+    p = sub.add_parser("doctor", help="check the database and data folder for damage, and repair it")
+    _db_arg(p)
+    _device_arg(p)
+    p.add_argument("--repair", action="store_true",
+                   help="re-embed damaged or missing templates, reset damaged settings, delete stale files")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
     return ap
 
 
@@ -427,6 +433,18 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Exit 0 when healthy (or repaired), 1 when problems remain."""
+    from desktop_app.core.doctor import run_doctor
+
+    report = run_doctor(args.db or default_db(), repair=args.repair, device=args.device)
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        print("\n".join(report.lines()))
+    return report.exit_code
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     from .syscheck import main as syscheck  # before Qt loads: a clear message instead of Qt's abort
 
@@ -447,6 +465,7 @@ COMMANDS = {
     "attendance": cmd_attendance,
     "gui": cmd_gui,
 }
+COMMANDS["doctor"] = cmd_doctor
 
 
 def main(argv: Sequence[str] | None = None) -> int:

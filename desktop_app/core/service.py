@@ -178,6 +178,13 @@ class FaceGate:
         with self._lock:
             return self.engine.embedder.provider
 
+    @property
+    def storage_warnings(self) -> tuple[str, ...]:
+        """What opening the database found (an empty file, damage) and each damaged row left out
+        (quarantined): one line for a person each; ``facegate doctor --repair`` fixes the rows."""
+        with self._lock:
+            return self.store.open_warnings + tuple(q.message for q in self.store.quarantine)
+
     # ----------------------------------------------------------------- gallery
     def _gallery_file(self) -> Path:
         return self.data_dir / "gallery" / f"{self.model.sha256[:16]}.hnsw"

@@ -102,8 +102,9 @@ class AdminPin:
         self._blocked_until = 0.0
 
     def has_admin_pin(self) -> bool:
-        """True once a PIN was set (first run: False)."""
-        return isinstance(self.store.get_setting(SETTING_KEY), dict)
+        """True once a PIN was set (first run: False). A damaged record counts as set: nobody may
+        set a new PIN without the old one until ``facegate doctor --repair`` resets it."""
+        return self.store.has_setting(SETTING_KEY)
 
     def admin_pin_retry_in(self) -> float:
         """Seconds to wait before the next try is accepted (0 when none)."""
@@ -131,7 +132,7 @@ class AdminPin:
         (``admin.pin_set``) in one transaction. ValueError when the current PIN is wrong or the new
         one is malformed."""
         record_now = self.store.get_setting(SETTING_KEY)
-        if isinstance(record_now, dict) and not verify_pin(record_now, current_pin or ""):
+        if self.store.has_setting(SETTING_KEY) and not verify_pin(record_now, current_pin or ""):
             raise ValueError("The current PIN is wrong.")
         record = hash_pin(new_pin)
         with self.store.transaction():

@@ -4,11 +4,14 @@ non-enrolled faces used as impostors when calibrating)."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
+from desktop_app.core.errors import StorageError
 from desktop_app.core.storage import codecs, times
-from desktop_app.core.storage.base import StoreBase, api
+from desktop_app.core.storage.base import api
+from desktop_app.core.storage.quarantine import QuarantinedRow, QuarantineMixin
 from desktop_app.core.storage.validate import as_int, required_text
 from desktop_app.core.types import Calibration
 
@@ -18,7 +21,7 @@ _CAL_COLUMNS = (
 )  # fmt: skip
 
 
-class CalibrationMixin(StoreBase):
+class CalibrationMixin(QuarantineMixin):
     """Calibration and stranger-pool methods of ``Store``."""
 
     @api("saving a calibration")
@@ -51,13 +54,28 @@ class CalibrationMixin(StoreBase):
 
     @api("reading a calibration")
     def latest_calibration(self, model_sha256: str) -> Calibration | None:
-        """The calibration of a model saved last, or None."""
+        """The calibration of a model saved last, or None; also None when that row is damaged (it is
+        quarantined with a warning, and the caller calibrates afresh)."""
         rows = list(
             self.db.query("SELECT * FROM calibrations WHERE model_sha256 = ? ORDER BY id DESC LIMIT 1", [model_sha256])
         )
         if not rows:
             return None
         r = rows[0]
+        try:
+            return self.calibration_from_row(r)
+        except (StorageError, ValueError, TypeError) as exc:
+            self._add_quarantine([QuarantinedRow(
+                table="calibrations", row_id=str(r["id"]), scope=model_sha256, reason=str(exc),
+                subject=f"calibration {r['id']} of model {model_sha256[:12]}")])
+            return None
+
+    @staticmethod
+    def calibration_from_row(r: dict[str, Any]) -> Calibration:
+        """Calibration of a ``calibrations`` row; StorageError/ValueError/TypeError when damaged."""
+        for what in ("threshold", "target_fpir", "est_fpir", "est_fnir"):
+            if not math.isfinite(float(r[what])):
+                raise ValueError(f"its {what} is not a finite number")
         notes = codecs.from_json(r["notes_json"])
         return Calibration(
             threshold=float(r["threshold"]),
@@ -98,6 +116,13 @@ class CalibrationMixin(StoreBase):
     def strangers(self, model_sha256: str) -> np.ndarray:
         """All stranger embeddings of a model, (M, D) float32 in insertion order; (0, 0) when none."""
         rows = self.db.execute(
-            "SELECT dim, vector FROM strangers WHERE model_sha256 = ? ORDER BY id", (model_sha256,)
+            "SELECT dim, vector, id FROM strangers WHERE model_sha256 = ? ORDER BY id", (model_sha256,)
         ).fetchall()
-        return codecs.stack_vectors([r[0] for r in rows], [bytes(r[1]) for r in rows], "stranger embeddings")
+        vectors, bad = codecs.stack_vectors([int(r[0]) for r in rows], [bytes(r[1]) for r in rows],
+                                            expected_dim=self._registered_dim(model_sha256), unit=True)
+        self._set_quarantine("strangers", model_sha256, [
+            QuarantinedRow(table="strangers", row_id=str(rows[i][2]), scope=model_sha256, reason=reason,
+                           subject=f"stranger embedding {rows[i][2]} (model {model_sha256[:12]})")
+            for i, reason in bad
+        ])
+        return vectors

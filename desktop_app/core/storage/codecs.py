@@ -121,15 +121,55 @@ def from_json(text: str) -> object:
         raise StorageError(f"a stored JSON value is damaged: {exc}") from exc
 
 
-def stack_vectors(dims: Sequence[int], blobs: Sequence[bytes], what: str) -> np.ndarray:
-    """(N, D) float32 matrix of N stored vectors of one length D; (0, 0) when N is 0.
+#: Stored embeddings are L2-normalised: a vector whose length differs from 1 by more than this is damaged.
+UNIT_NORM_TOLERANCE: Final[float] = 1e-3
 
-    StorageError when the stored lengths differ (vectors of different models mixed up).
+
+def vector_problem(blob: bytes, dim: int, expected_dim: int | None, unit: bool) -> str | None:
+    """Why one stored vector is unusable, or None when it is sound.
+
+    blob: little-endian float32 bytes; dim: its stored length; expected_dim: the model's embedding
+    length (None: not known); unit: the vector must have length 1 (within ``UNIT_NORM_TOLERANCE``).
     """
-    if not blobs:
-        return np.zeros((0, 0), np.float32)
-    distinct = sorted(set(dims))
-    if len(distinct) != 1:
-        raise StorageError(f"stored {what} have different lengths {distinct}; re-embed them")
-    dim = distinct[0]
-    return np.stack([blob_to_vector(b, dim) for b in blobs]).astype(np.float32, copy=False)
+    if expected_dim is not None and dim != expected_dim:
+        return f"it has {dim} values but the model produces {expected_dim}"
+    if dim <= 0 or len(blob) != 4 * dim:
+        return f"it has {len(blob)} bytes for {dim} values"
+    vec = np.frombuffer(blob, dtype=_F32_LE).astype(np.float64)
+    if not np.all(np.isfinite(vec)):
+        return "it contains NaN or infinite values"
+    norm = float(np.sqrt(np.sum(vec * vec)))
+    if norm < vectors.MIN_NORM:
+        return "it is all zeros"
+    if unit and not abs(norm - 1.0) <= UNIT_NORM_TOLERANCE:
+        return f"its length is {norm:.4g} instead of 1"
+    return None
+
+
+def stack_vectors(
+    dims: Sequence[int], blobs: Sequence[bytes], *, expected_dim: int | None = None, unit: bool = False
+) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """The sound rows of N stored vectors as an (M, D) float32 matrix, and the rows left out.
+
+    A row is left out (quarantined) when ``vector_problem`` finds it damaged: wrong length for the
+    model (``expected_dim``; when None, the most common stored length), all zeros, non-finite, or
+    (``unit``) not of length 1. Returns (matrix, [(row index, reason), ...]); the matrix is
+    (0, 0) when no row is sound.
+    """
+    dim = expected_dim
+    if dim is None and dims:
+        counts: dict[int, int] = {}
+        for d in dims:
+            counts[int(d)] = counts.get(int(d), 0) + 1
+        dim = max(sorted(counts), key=lambda d: counts[d])
+    good: list[np.ndarray] = []
+    bad: list[tuple[int, str]] = []
+    for i, (d, blob) in enumerate(zip(dims, blobs, strict=True)):
+        problem = vector_problem(blob, int(d), dim, unit)
+        if problem is None:
+            good.append(np.frombuffer(blob, dtype=_F32_LE))
+        else:
+            bad.append((i, problem))
+    if not good:
+        return np.zeros((0, 0), np.float32), bad
+    return np.stack(good).astype(np.float32), bad

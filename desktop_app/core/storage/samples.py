@@ -8,13 +8,14 @@ import numpy as np
 
 from desktop_app.core.errors import StorageError
 from desktop_app.core.storage import codecs, times
-from desktop_app.core.storage.base import StoreBase, api
+from desktop_app.core.storage.base import api
+from desktop_app.core.storage.quarantine import QuarantinedRow, QuarantineMixin
 from desktop_app.core.storage.records import Sample
 from desktop_app.core.storage.rows import json_object
 from desktop_app.core.storage.validate import as_int, required_text
 
 
-class SamplesMixin(StoreBase):
+class SamplesMixin(QuarantineMixin):
     """Sample and template methods of ``Store``."""
 
     def _put_template(self, sample_id: int, model_sha256: str, vector: np.ndarray) -> None:
@@ -122,22 +123,39 @@ class SamplesMixin(StoreBase):
 
     @api("loading face templates")
     def templates(self, model_sha256: str, active_only: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """All templates of a model, ordered by sample id.
+        """All sound templates of a model, ordered by sample id.
 
         Returns (sample_ids int64 (N,), person_ids int64 (N,), vectors float32 (N, D)); with no
         template the shapes are (0,), (0,), (0, 0). ``active_only`` leaves out inactive people.
+        A damaged template (wrong length for the model, all zeros, non-finite, or not of length 1:
+        stored embeddings are L2-normalised) is left out with a warning naming the sample and the
+        person, and listed in ``quarantine`` / ``quarantined_sample_ids``, so everyone else is
+        still served.
         """
         sql = (
-            "SELECT t.sample_id, s.person_id, t.dim, t.vector FROM templates t"
+            "SELECT t.sample_id, s.person_id, t.dim, t.vector, p.name FROM templates t"
             " JOIN samples s ON s.id = t.sample_id JOIN people p ON p.id = s.person_id"
             " WHERE t.model_sha256 = ?"
         )
         if active_only:
             sql += " AND p.active = 1"
         rows = self.db.execute(sql + " ORDER BY t.sample_id", (model_sha256,)).fetchall()
-        vectors = codecs.stack_vectors([r[2] for r in rows], [bytes(r[3]) for r in rows], "templates")
-        sample_ids = np.array([r[0] for r in rows], dtype=np.int64)
-        person_ids = np.array([r[1] for r in rows], dtype=np.int64)
+        vectors, bad = codecs.stack_vectors([int(r[2]) for r in rows], [bytes(r[3]) for r in rows],
+                                            expected_dim=self._registered_dim(model_sha256), unit=True)
+        skipped = {i for i, _ in bad}
+        quarantined = [
+            QuarantinedRow(table="templates", row_id=str(rows[i][0]), scope=model_sha256, reason=reason,
+                           subject=f"template of sample {rows[i][0]} of {rows[i][4]!r} (person {rows[i][1]}, "
+                                   f"model {model_sha256[:12]})")
+            for i, reason in bad
+        ]
+        if active_only:
+            self._add_quarantine(quarantined)
+        else:
+            self._set_quarantine("templates", model_sha256, quarantined)
+        kept = [r for i, r in enumerate(rows) if i not in skipped]
+        sample_ids = np.array([r[0] for r in kept], dtype=np.int64)
+        person_ids = np.array([r[1] for r in kept], dtype=np.int64)
         return sample_ids, person_ids, vectors
 
     @api("listing samples to embed")

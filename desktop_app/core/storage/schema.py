@@ -14,6 +14,8 @@ is refused rather than altered.
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from typing import Final
 
@@ -232,6 +234,30 @@ def check_file(db: Database, known: int = SCHEMA_VERSION) -> int:
     finally:
         if own and conn.in_transaction:
             conn.execute("COMMIT")
+
+
+def quick_check(db: Database, budget_s: float, max_errors: int = 10) -> list[str] | None:
+    """Damage found by ``PRAGMA quick_check`` (B-tree structure, page links, NOT NULL and CHECK
+    constraints; not index contents): [] when the file is sound, else up to ``max_errors``
+    messages; None when the check did not finish within ``budget_s`` seconds (large files: run
+    ``facegate doctor`` for the full check). Reads only. "Locked" errors pass through."""
+    conn = db.conn
+    deadline = time.monotonic() + max(0.0, budget_s)
+    conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 1_000)
+    try:
+        rows = conn.execute(f"PRAGMA quick_check({int(max_errors)})").fetchall()
+    except sqlite3.OperationalError as exc:
+        if "interrupt" in str(exc).lower():
+            return None
+        if "malformed" not in str(exc).lower():
+            raise
+        return [str(exc)]
+    except sqlite3.DatabaseError as exc:  # "database disk image is malformed" and kin
+        return [str(exc)]
+    finally:
+        conn.set_progress_handler(None, 0)
+    found = [str(r[0]) for r in rows]
+    return [] if found == ["ok"] else found
 
 
 def migrate(db: Database, migrations: Sequence[Migration] = MIGRATIONS) -> int:

@@ -20,6 +20,7 @@ exports.py, audit.py, registry.py, calibration.py, settings.py; base.py holds tr
 from __future__ import annotations
 
 import itertools
+import logging
 import sqlite3
 import threading
 import time
@@ -35,10 +36,12 @@ from desktop_app.core.storage.calibrations import CalibrationMixin
 from desktop_app.core.storage.exports import ExportsMixin
 from desktop_app.core.storage.models import RegistryMixin
 from desktop_app.core.storage.samples import SamplesMixin
-from desktop_app.core.storage.schema import check_file, migrate
+from desktop_app.core.storage.schema import check_file, migrate, quick_check
 from desktop_app.core.storage.settings import SettingsMixin
 from desktop_app.core.storage.sqlerrors import mapped
 from desktop_app.core.storage.validate import fold
+
+log = logging.getLogger(__name__)
 
 
 def _journal_mode_wal(conn: sqlite3.Connection, timeout_s: float) -> str:
@@ -63,9 +66,18 @@ class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMi
     lock before raising StorageError; local_tz: time zone of attendance days and of naive
     datetimes (None: the machine's zone). StorageError when the file cannot be opened, is not a
     FaceGate database, or was written by a newer FaceGate.
+
+    Opening also checks the file, and says what it found in ``open_warnings`` (each one logged as
+    a warning too): an existing file of 0 bytes is started as a new database (it holds nothing to
+    lose, and refusing would leave the door shut until someone deletes the file, but the user is
+    told, since the data they expected is not there); ``PRAGMA quick_check`` runs for at most
+    ``quick_check_s`` seconds (about 1 GB/s; larger files are left to ``facegate doctor``), and
+    damage is reported rather than refused, so that the door keeps working with what can be
+    read while the file is backed up and repaired.
     """
 
-    def __init__(self, path: Path, *, timeout_s: float = 5.0, local_tz: tzinfo | None = None) -> None:
+    def __init__(self, path: Path, *, timeout_s: float = 5.0, local_tz: tzinfo | None = None,
+                 quick_check_s: float = 1.0) -> None:
         self.path = Path(path)
         self.timeout_s = float(timeout_s)
         if not self.timeout_s >= 0:
@@ -75,6 +87,8 @@ class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMi
         self._savepoints = itertools.count(1)
         self._actions = []
         self._closed = False
+        self._quarantine = {}
+        self.open_warnings: tuple[str, ...] = ()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -84,6 +98,7 @@ class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMi
         if self.path.is_dir():
             raise StorageError(f"{self.path} is a folder; choose a file name for the database")
         action = "opening the database"
+        was_empty = self.path.is_file() and self.path.stat().st_size == 0
         with mapped(self.path, action, self.timeout_s):
             conn = sqlite3.connect(
                 str(self.path), timeout=self.timeout_s, isolation_level=None, check_same_thread=False
@@ -96,6 +111,7 @@ class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMi
                 self.db = Database(conn, execute_plugins=False)
                 self.db.register_function(fold, deterministic=True, name="facegate_fold")
                 check_file(self.db)  # before WAL mode rewrites the header of a foreign file
+                self._check_on_open(was_empty, quick_check_s)
                 mode = _journal_mode_wal(conn, self.timeout_s)
                 if mode != "wal":
                     raise StorageError(
@@ -108,6 +124,29 @@ class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMi
         except BaseException:
             conn.close()
             raise
+
+    def _check_on_open(self, was_empty: bool, budget_s: float) -> None:
+        """Fill ``open_warnings``: an empty file started afresh, damage found by a bounded quick_check."""
+        warnings: list[str] = []
+        if was_empty and int(self.db.conn.execute("PRAGMA page_count").fetchone()[0]) == 0:
+            warnings.append(
+                f"The database file {self.path} was empty (0 bytes): starting a new database. "
+                "If it should hold your people and events, restore it from a backup."
+            )
+        problems = quick_check(self.db, budget_s)
+        if problems is None:
+            log.info("The quick check of %s did not finish within %.2g s; run `facegate doctor` for a full "
+                     "check.", self.path, budget_s)
+        elif problems:
+            first = problems[0].replace("\n", "; ")
+            warnings.append(
+                f"The database {self.path} is damaged: the quick check found {len(problems)} problem(s), "
+                f"first: {first}. FaceGate goes on with what it can read; back the file up and run "
+                f"`facegate doctor --db {self.path}`, or restore it from a backup."
+            )
+        for text in warnings:
+            log.warning("%s", text)
+        self.open_warnings = tuple(warnings)
 
     def close(self) -> None:
         """Close the database (idempotent); an unfinished transaction is rolled back."""

@@ -1,0 +1,96 @@
+"""Real FaceGate databases to damage: people enrolled from the shared photos with the real models,
+then cloned per test and altered with plain SQLite, as a crash, a bad disk or a stray tool would."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from desktop_app.core.service import FaceGate
+
+LIN = "Lin-Manuel Miranda"
+
+
+def build_real_db(folder: Path, clips: Path) -> Path:
+    """A database with obama (2 shots), biden (2 shots) and Lin (1 shot), the real default model."""
+    db = folder / "facegate.db"
+    train = clips / "knn_examples" / "train"
+    with FaceGate(db, device="cpu") as gate:
+        for name, images in (("obama", [train / "obama"]), ("biden", [train / "biden"]),
+                             (LIN, [clips / "lin-manuel-miranda.png"])):
+            rep = gate.enrol_images(name, images)
+            assert rep.added and not rep.rejected, rep
+    return db
+
+
+def clone(db: Path, dest: Path) -> Path:
+    """A copy of the database in ``dest`` with its model files hard-linked (cheap; same paths relative
+    to the data folder)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    out = dest / db.name
+    shutil.copyfile(db, out)
+    models = dest / "models"
+    models.mkdir(exist_ok=True)
+    for f in (db.parent / "models").iterdir():
+        if f.is_file() and not (models / f.name).exists():
+            os.link(f, models / f.name)
+    return out
+
+
+def sql(db: Path, statement: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Run one statement on the file directly (another program's connection) and commit."""
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute(statement, params).fetchall()
+        conn.commit()
+        return rows
+    finally:
+        conn.close()
+
+
+def sample_of(db: Path, name: str) -> int:
+    """The first sample id of the person called ``name``."""
+    rows = sql(db, "SELECT s.id FROM samples s JOIN people p ON p.id = s.person_id WHERE p.name = ? ORDER BY s.id",
+               (name,))
+    return int(rows[0][0])  # type: ignore[call-overload]
+
+
+def template(db: Path, sample_id: int) -> np.ndarray:
+    blob = sql(db, "SELECT vector FROM templates WHERE sample_id = ?", (sample_id,))[0][0]
+    assert isinstance(blob, bytes)
+    return np.frombuffer(blob, dtype="<f4").copy()
+
+
+def set_template(db: Path, sample_id: int, vector: np.ndarray, dim: int | None = None) -> None:
+    vec = np.asarray(vector, dtype="<f4")
+    sql(db, "UPDATE templates SET dim = ?, vector = ? WHERE sample_id = ?",
+        (dim if dim is not None else len(vec), vec.tobytes(), sample_id))
+
+
+def flip_exponent_bit(vector: np.ndarray, bit: int = 30) -> np.ndarray:
+    """The vector with one exponent bit flipped in its largest component (a bad disk sector or RAM)."""
+    out = np.asarray(vector, dtype="<f4").copy()
+    words = out.view("<u4")
+    i = int(np.argmax(np.abs(out)))
+    words[i] ^= np.uint32(1 << bit)
+    return out
+
+
+def facegate_cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m desktop_app ARGS`` as a real process."""
+    env = {**os.environ, "FACEGATE_HOME": str(home), "XDG_CACHE_HOME": str(home / "cache")}
+    return subprocess.run([sys.executable, "-m", "desktop_app", *args], capture_output=True, text=True,
+                          env=env, timeout=600)
+
+
+def dead_pid() -> int:
+    """The id of a process that has exited."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
