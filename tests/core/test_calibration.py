@@ -22,7 +22,7 @@ from desktop_app.core.matching.calibration_findings import (
     findings_from_dict,
 )
 from desktop_app.core.matching.calibration_policy import CalibrationPolicy, TailModel
-from desktop_app.core.matching.site_scores import search_rows
+from desktop_app.core.matching.site_scores import nonmated_searches, search_rows, site_gallery
 from desktop_app.core.matching.tail_estimators import empirical_threshold, exp_tail_threshold, norm_ppf
 
 D = 128
@@ -500,3 +500,18 @@ def test_one_photo_per_person_calibrates_on_the_safe_side() -> None:
     assert grown.findings is not None and grown.findings.searches_resolve
     assert grown.findings.resolution in (Resolution.MODEL_PRIOR, Resolution.SITE_SEARCHES)
     assert grown.findings.safe_side_threshold is None and grown.threshold >= 0.45
+
+
+def test_top_only_searches_match_the_per_person_searches() -> None:
+    """Without a tail to keep, the searches skip the per-person reduction: same tops, same persons."""
+    world = World(seed=24)
+    vecs, pids = world.gallery(80, per_person=3)
+    vecs[5] = vecs[9]  # a tie between two persons' templates
+    strangers = world.samples(world.persons(50), 1)
+    g = site_gallery(vecs, pids[np.random.default_rng(0).permutation(pids.size)])
+    rows = np.array([3, 7, 100, 239])
+    for loo in (None, rows):
+        fast = nonmated_searches(g, strangers, 0, None, loo)
+        full = nonmated_searches(g, strangers, 10, None, loo)
+        for name in ("stranger_top", "stranger_best", "loo_rows", "loo_top", "loo_best", "probe_entries"):
+            np.testing.assert_array_equal(getattr(fast, name), getattr(full, name), err_msg=name)

@@ -144,7 +144,7 @@ def _tail_plan(policy: CalibrationPolicy, n_persons: int, n_strangers: int, n_en
     n_pp = n_strangers * n_persons + n_enrolled * (n_persons - 1)
     far_person = -math.expm1(math.log1p(-policy.target_fpir) / n_persons)
     expected = n_pp * far_person
-    k = min(n_pp - 1, max(policy.min_tail, math.ceil(policy.tail_fraction * n_pp)))
+    k = min(n_pp - 1, max(policy.min_tail, min(policy.max_tail, math.ceil(policy.tail_fraction * n_pp))))
     keep = max(k + 1, 3 * (math.floor(expected + 1e-9) + 1))
     return _TailPlan(n_pp, far_person, expected, k, keep)
 

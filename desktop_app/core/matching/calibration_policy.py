@@ -29,8 +29,11 @@ class CalibrationPolicy:
     clip: (low, high) cosine bounds of the result, -1 <= low < high <= 1.
     min_exceedances: per-person scores expected above the quantile for the empirical per-person
       quantile to be used instead of a tail model (>= 1).
-    tail_fraction / min_tail: the tail model is fitted to the top ``tail_fraction`` (0, 1) of the
-      per-person scores, at least ``min_tail`` (>= 3) of them.
+    tail_fraction / min_tail / max_tail: the tail model is fitted to the top ``tail_fraction`` (0, 1)
+      of the per-person scores, at least ``min_tail`` (>= 3) and at most ``max_tail`` of them (the
+      cap only binds beyond 10 M per-person scores, e.g. 2,000 persons x 5,000 searches; it keeps
+      memory and the bootstrap bounded, and a higher tail start only brings the fit nearer to
+      the extrapolated quantile).
     confidence: upper quantile of the probe bootstrap of the modelled threshold, in (0, 1);
       n_boot: bootstrap resamples (0 = point estimate); seed: seeds the bootstrap and the sampling.
     tail_model: :class:`TailModel`.
@@ -51,6 +54,7 @@ class CalibrationPolicy:
     min_exceedances: int = 25
     tail_fraction: float = 0.005
     min_tail: int = 100
+    max_tail: int = 50_000
     confidence: float = 0.9
     n_boot: int = 200
     seed: int = 0
@@ -85,6 +89,7 @@ class CalibrationPolicy:
             fail("safe_margin", "in [0, 1)")
         integer("min_exceedances", 1)
         integer("min_tail", 3)
+        integer("max_tail", self.min_tail if isinstance(self.min_tail, int) else 3)
         integer("n_boot", 0)
         integer("seed", 0)
         integer("max_stranger_searches", 100)
