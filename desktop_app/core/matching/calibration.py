@@ -163,7 +163,7 @@ def _uncalibrated(
         threshold=0.0,
         target_fpir=policy.target_fpir,
         persons=persons,
-        counts=SearchCounts(0, 0, templates, 0, 0, 0, 0),
+        counts=SearchCounts(0, 0, 0, 0, 0, 0, 0),
         clip=policy.clip,
         fallback_reason=reason,
     )
