@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from statistics import NormalDist
 
 import numpy as np
@@ -425,6 +426,8 @@ def test_findings_round_trip_through_a_real_store(tmp_path: object) -> None:
             for rate in ("est_fpir", "est_fnir"):
                 a, b = getattr(back, rate), getattr(cal, rate)
                 assert (math.isnan(a) and math.isnan(b)) or a == b
+        with pytest.raises(ValueError, match="est_fpir"):
+            store.save_calibration(replace(one_photo, est_fpir=-0.5))  # -1 means "not measured" in the file
         # a row written before findings were kept (a plain list of notes) still reads
         store.db.execute("UPDATE calibrations SET notes_json = '[\"old note\"]'")
         old = store.latest_calibration("m" * 64)

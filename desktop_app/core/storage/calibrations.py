@@ -45,6 +45,8 @@ class CalibrationMixin(StoreBase):
             value = float(getattr(cal, what))
             if math.isinf(value) or (math.isnan(value) and what in ("threshold", "target_fpir")):
                 raise ValueError(f"calibration {what} must be finite, got {getattr(cal, what)}")
+            if what.startswith("est_") and not (math.isnan(value) or 0.0 <= value <= 1.0):
+                raise ValueError(f"calibration {what} must be a rate in [0, 1] or NaN (not measured), got {value}")
         notes = [str(n) for n in cal.notes]
         values = (
             required_text(cal.model_sha256, "model_sha256"),
