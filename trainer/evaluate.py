@@ -37,7 +37,7 @@ from desktop_app.core.embedding.embedder import Embedder
 from desktop_app.core.embedding.model_prior import measure_prior
 from desktop_app.core.evaluation.lfw import LfwPair, evaluate_pairs, lfw_single_image_people, read_pairs
 from desktop_app.core.evaluation.metrics import map_at_r, open_set_identification, rank1, recall_at_k, roc
-from desktop_app.core.matching.calibration import calibrate
+from desktop_app.core.matching.calibration import CalibrationPolicy, calibrate
 from desktop_app.core.progress import ProgressFn
 
 from .data import CropCache, FaceCrops
@@ -278,8 +278,8 @@ def evaluate_model(model_path: Path, data: EvalData, *, name: str = "", device: 
         source = "leave-one-person-out"
     try:
         cal = calibrate(g_vec, g_lab, cal_strangers if len(cal_strangers) else None,
-                        target_fpir=data.target_fpir, prior_threshold=_prior_floor(cal_strangers, len(g_lab),
-                                                                                   data.target_fpir))
+                        CalibrationPolicy(target_fpir=data.target_fpir),
+                        prior_threshold=_prior_floor(cal_strangers, len(g_lab), data.target_fpir))
         threshold = cal.threshold
     except ValueError:
         pass

@@ -46,6 +46,7 @@ from desktop_app.core.face.engine import Analysis, EngineConfig, FaceEngine
 from desktop_app.core.face.quality import recognition_issues
 from desktop_app.core.face.several_faces import several_faces_problem
 from desktop_app.core.matching.accept import accepts as accept_rule
+from desktop_app.core.matching.calibration import CalibrationPolicy
 from desktop_app.core.matching.calibration import calibrate as calibrate_scores
 from desktop_app.core.matching.gallery import Gallery, HnswGallery, build_gallery
 from desktop_app.core.progress import CancelFn, ProgressFn
@@ -285,12 +286,13 @@ class FaceGate:
             if stranger_images:
                 self.add_strangers(stranger_images)
             target = target_fpir if target_fpir is not None else self.config.recognition.target_fpir
+            policy = CalibrationPolicy(target_fpir=target)  # ValueError on a bad target, before any work
             _, persons, vecs = self.store.templates(self.model.sha256, active_only=False)
             strangers = self.store.strangers(self.model.sha256)
             prior = load_prior(self.model.sha256, self.engine.embedder.flip, (self.registry.folder,))
             floor = prior.threshold_for_gallery(target, len(persons)) if prior is not None else None
             cal = calibrate_scores(
-                vecs, persons, strangers, target_fpir=target, model_sha256=self.model.sha256,
+                vecs, persons, strangers, policy, model_sha256=self.model.sha256,
                 fallback=None, prior_threshold=floor,
             )
             self.store.save_calibration(cal)

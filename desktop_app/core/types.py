@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from desktop_app.core.matching.calibration_findings import CalibrationFindings
+
 
 @dataclass(frozen=True, eq=False)
 class Detection:
@@ -121,7 +123,9 @@ class Calibration:
     positive identification rate the threshold was chosen for; gallery_persons/gallery_templates:
     size of the gallery it was computed for; model_sha256: the embedder it holds for;
     est_fpir/est_fnir: rates measured on the calibration data at this threshold;
-    n_genuine/n_impostor: how many mated / non-mated searches were used.
+    n_genuine/n_impostor: how many mated / non-mated searches were used; method/notes: the rule
+    in a word and, for people, the findings in sentences; findings: the same as data (None for
+    calibrations stored before findings were kept).
     """
 
     threshold: float
@@ -135,3 +139,4 @@ class Calibration:
     n_impostor: int
     method: str = "person-max"
     notes: tuple[str, ...] = field(default_factory=tuple)
+    findings: CalibrationFindings | None = None

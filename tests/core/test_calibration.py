@@ -1,23 +1,30 @@
 """Threshold calibration: score sets against naive O(n^2) references, tail estimators against
-known distributions, and the achieved FPIR of calibrated thresholds on fresh synthetic strangers."""
+known distributions, the achieved FPIR of calibrated thresholds on fresh synthetic strangers, the
+policy's validation, the findings as data (and stored), the bounded (sampled) searches against the
+exact ones, and one photo per person (no mated pairs)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from statistics import NormalDist
 
 import numpy as np
 import pytest
 
-from desktop_app.core.matching.calibration import (
-    _empirical_threshold,
-    _exp_tail_threshold,
-    _norm_ppf,
-    calibrate,
-    mated_scores,
-    nonmated_top_scores,
+from desktop_app.core.matching.calibration import calibrate, mated_scores, nonmated_top_scores
+from desktop_app.core.matching.calibration_findings import (
+    FallbackReason,
+    Resolution,
+    TailKind,
+    TailSkipped,
+    describe,
+    findings_from_dict,
 )
+from desktop_app.core.matching.calibration_policy import CalibrationPolicy, TailModel
+from desktop_app.core.matching.site_scores import nonmated_searches, search_rows, site_gallery
+from desktop_app.core.matching.tail_estimators import empirical_threshold, exp_tail_threshold, norm_ppf
 
 D = 128
 
@@ -107,7 +114,7 @@ def test_empirical_threshold_is_the_smallest_threshold_meeting_the_rate() -> Non
     for _ in range(50):
         x = np.round(rng.standard_normal(int(rng.integers(5, 60))), 1).astype(np.float32)  # with ties
         rate = float(rng.choice([0.0, 0.01, 0.05, 0.1, 0.3]))
-        t = _empirical_threshold(np.sort(x)[::-1], x.size, rate)
+        t = empirical_threshold(np.sort(x)[::-1], x.size, rate)
         assert np.mean(x >= t) <= rate
         candidates = np.unique(np.concatenate([x, np.nextafter(x, np.float32(np.inf))]))
         valid = [c for c in candidates if np.mean(x >= c) <= rate]
@@ -120,7 +127,7 @@ def test_exponential_tail_recovers_a_known_tail() -> None:
     x = (shift + rng.exponential(scale, n)).astype(np.float32)
     desc = np.sort(x)[::-1]
     for p in (1e-4, 1e-6):
-        t, _, beta = _exp_tail_threshold(desc, n, 1000, p)
+        t, _, beta = exp_tail_threshold(desc, n, 1000, p)
         assert beta == pytest.approx(scale, rel=0.1)
         assert t == pytest.approx(shift + scale * math.log(1 / p), abs=0.03)
 
@@ -128,7 +135,7 @@ def test_exponential_tail_recovers_a_known_tail() -> None:
 def test_norm_ppf_matches_statistics() -> None:
     q = np.array([1e-12, 1e-7, 1e-3, 0.02, 0.024, 0.3, 0.5, 0.8, 0.99, 1 - 1e-6])
     ref = [NormalDist().inv_cdf(float(v)) for v in q]
-    np.testing.assert_allclose(_norm_ppf(q), ref, atol=1e-7)
+    np.testing.assert_allclose(norm_ppf(q), ref, atol=1e-7)
 
 
 # ------------------------------------------------------------------------------------------
@@ -150,14 +157,21 @@ def test_achieved_fpir_on_fresh_strangers_stays_near_or_below_target(
     world = World(seed=0)
     vecs, pids = world.gallery(100, per_person)
     strangers = world.samples(world.persons(n_strangers), 1)
-    cal = calibrate(vecs, pids, strangers, target_fpir=target, model_sha256="m")
+    cal = calibrate(vecs, pids, strangers, CalibrationPolicy(target_fpir=target), model_sha256="m")
     assert (cal.gallery_persons, cal.gallery_templates, cal.model_sha256) == (100, 100 * per_person, "m")
-    assert cal.method == "person-max+tail-exponential" and cal.notes
+    f = cal.findings
+    assert f is not None and f.resolution is Resolution.SITE_TAIL and cal.method == "person-max+tail-exponential"
+    assert f.tail is not None and f.tail.kind is TailKind.EXPONENTIAL and f.tail.threshold == cal.threshold
+    assert f.tail.bound is not None and f.tail.bound >= f.tail.point and f.prior_threshold is None
+    assert f.searches_resolve == (target * (n_strangers + 100 * per_person) >= 1)
+    assert cal.notes == describe(f)  # the prose is made from the data, in one place
 
     # the reported rates are those of the calibration searches at the threshold
     nonmated = nonmated_top_scores(vecs, pids, strangers)
     mated = mated_scores(vecs, pids)
     assert (cal.n_impostor, cal.n_genuine) == (nonmated.size, mated.size)
+    assert (f.counts.searches, f.counts.stranger_searches, f.counts.mated) == (nonmated.size, n_strangers, mated.size)
+    assert not f.counts.sampled and f.counts.per_person_scores == n_strangers * 100 + 100 * per_person * 99
     assert cal.est_fpir == pytest.approx(float(np.mean(nonmated >= cal.threshold)))
     if per_person > 1:
         assert cal.est_fnir == pytest.approx(float(np.mean(mated < cal.threshold)))
@@ -184,8 +198,8 @@ def test_threshold_rises_with_the_number_of_enrolled_persons() -> None:
     thresholds = []
     for n in (10, 100, 1000):
         keep = pids < pids[3 * n] if n < 1000 else np.ones(pids.size, bool)
-        cal = calibrate(vecs[keep], pids[keep], strangers, target_fpir=1e-3)
-        assert cal.gallery_persons == n
+        cal = calibrate(vecs[keep], pids[keep], strangers)
+        assert cal.gallery_persons == n and cal.findings is not None and cal.findings.persons == n
         thresholds.append(cal.threshold)
     assert thresholds[0] < thresholds[1] < thresholds[2], thresholds
 
@@ -194,14 +208,16 @@ def test_gaussian_tail_option_is_less_strict_than_the_exponential() -> None:
     world = World(seed=13)
     vecs, pids = world.gallery(100)
     strangers = world.samples(world.persons(300), 1)
-    exp = calibrate(vecs, pids, strangers, target_fpir=1e-3)
-    gau = calibrate(vecs, pids, strangers, target_fpir=1e-3, tail_model="gaussian")
-    assert gau.method.endswith("tail-gaussian") and exp.method.endswith("tail-exponential")
+    exp = calibrate(vecs, pids, strangers)
+    gau = calibrate(vecs, pids, strangers, CalibrationPolicy(tail_model=TailModel.GAUSSIAN))
+    assert gau.findings is not None and gau.findings.tail is not None and exp.findings is not None
+    assert gau.findings.tail.kind is TailKind.GAUSSIAN and gau.method == "person-max+tail-gaussian"
+    assert exp.findings.tail is not None and exp.findings.tail.kind is TailKind.EXPONENTIAL
     assert gau.threshold < exp.threshold
-    again = calibrate(vecs, pids, strangers, target_fpir=1e-3)
-    assert again == exp  # deterministic (seeded bootstrap)
+    again = calibrate(vecs, pids, strangers)
+    assert again == exp  # deterministic (seeded bootstrap), findings included
     with pytest.raises(ValueError, match="tail_model"):
-        calibrate(vecs, pids, strangers, tail_model="pareto")
+        CalibrationPolicy(tail_model="pareto")  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------------------
@@ -218,13 +234,17 @@ def test_empty_or_single_person_inputs_need_a_fallback() -> None:
         calibrate(vecs, pids, None)
     cal = calibrate(vecs, pids, empty, fallback=0.363)
     assert (cal.threshold, cal.method, cal.n_impostor) == (0.363, "fallback", 0)
-    assert math.isnan(cal.est_fpir) and "fallback" in cal.notes[0]
-    assert calibrate(empty, np.zeros(0, np.int64), None, fallback=3.0).threshold == 0.95  # clipped
+    assert cal.findings is not None and cal.findings.resolution is Resolution.FALLBACK
+    assert cal.findings.fallback_reason is FallbackReason.ONE_PERSON_NO_STRANGERS and math.isnan(cal.est_fpir)
+    clipped = calibrate(empty, np.zeros(0, np.int64), None, fallback=3.0)
+    assert clipped.threshold == 0.95 and clipped.findings is not None
+    assert clipped.findings.fallback_reason is FallbackReason.EMPTY_GALLERY
     # one person but real strangers: calibrated from the strangers alone
     strangers = world.samples(world.persons(200), 1)
-    cal = calibrate(vecs, pids, strangers, target_fpir=1e-2)
-    assert cal.method != "fallback" and cal.n_impostor == 200 and cal.n_genuine == 4
-    assert cal.gallery_persons == 1
+    cal = calibrate(vecs, pids, strangers, CalibrationPolicy(target_fpir=1e-2))
+    assert cal.findings is not None and cal.findings.resolution is Resolution.SITE_TAIL
+    assert cal.n_impostor == 200 and cal.n_genuine == 4 and cal.gallery_persons == 1
+    assert (cal.findings.counts.stranger_searches, cal.findings.counts.enrolled_searches) == (200, 0)
 
 
 def test_no_mated_pairs_reports_nan_fnir() -> None:
@@ -232,7 +252,7 @@ def test_no_mated_pairs_reports_nan_fnir() -> None:
     vecs, pids = world.gallery(50, per_person=1)
     cal = calibrate(vecs, pids, world.samples(world.persons(100), 1))
     assert math.isnan(cal.est_fnir) and cal.n_genuine == 0
-    assert any("FNIR cannot be estimated" in n for n in cal.notes)
+    assert cal.findings is not None and cal.findings.counts.mated == 0
 
 
 def test_duplicate_enrolment_is_flagged_and_extreme_thresholds_are_clipped() -> None:
@@ -242,20 +262,21 @@ def test_duplicate_enrolment_is_flagged_and_extreme_thresholds_are_clipped() -> 
     # person 1 enrolled a second time as person 9999 (near-identical templates)
     dup = _unit(vecs[pids == 1] + 0.01 * world.rng.standard_normal((3, D)))
     cal = calibrate(np.concatenate([vecs, dup]), np.concatenate([pids, [9999] * 3]), strangers)
-    assert cal.method == "person-max+empirical"
-    assert any("persons 1 and 9999" in n or "persons 9999 and 1" in n for n in cal.notes), cal.notes
-    assert cal.threshold == 0.95 and any("clipped" in n for n in cal.notes)
+    f = cal.findings
+    assert f is not None and f.resolution is Resolution.SITE_SEARCHES and cal.method == "person-max+empirical"
+    assert f.suspected_double_enrolments[0].person_a == 1 and f.suspected_double_enrolments[0].person_b == 9999
+    assert f.suspected_double_enrolments[0].score > 0.99 and not f.suspected_double_enrolments[0].excluded
+    assert cal.threshold == 0.95 and f.clipped_from is not None and f.clipped_from > 0.99
 
 
 @pytest.mark.parametrize(
     "call",
     [
-        lambda v, p, s: calibrate(v, p, s, target_fpir=0.0),
-        lambda v, p, s: calibrate(v, p, s, target_fpir=1.5),
         lambda v, p, s: calibrate(v, p[:-1], s),
         lambda v, p, s: calibrate(v, p, s[:, :-1]),
         lambda v, p, s: calibrate(v * np.nan, p, s),
-        lambda v, p, s: calibrate(v, p, s, clip=(0.9, 0.2)),
+        lambda v, p, s: calibrate(v, p.astype(float), s),
+        lambda v, p, s: calibrate(v, p, s, prior_threshold=float("nan")),
     ],
 )
 def test_bad_arguments_raise_value_error(call: Callable[[np.ndarray, np.ndarray, np.ndarray], object]) -> None:
@@ -272,9 +293,15 @@ def test_bad_arguments_raise_value_error(call: Callable[[np.ndarray, np.ndarray,
 def test_prior_threshold_alone_for_a_single_person_without_strangers() -> None:
     world = World(seed=18)
     vecs, pids = world.gallery(1, per_person=3)
-    cal = calibrate(vecs, pids, None, target_fpir=1e-3, prior_threshold=0.47)
-    assert (cal.method, cal.threshold, cal.n_impostor, cal.n_genuine) == ("prior", 0.47, 0, 3)
-    assert cal.est_fnir == pytest.approx(float(np.mean(mated_scores(vecs, pids) < 0.47)))
+    cal = calibrate(vecs, pids, None, prior_threshold=0.47)
+    # no non-mated data at all: the safe side, prior + margin, said so (never a silent fallback)
+    f = cal.findings
+    assert f is not None and f.resolution is Resolution.SAFE_SIDE and f.safe_margin == 0.05
+    assert cal.threshold == pytest.approx(0.52) and f.safe_side_threshold == pytest.approx(0.52)
+    assert (cal.n_impostor, cal.n_genuine) == (0, 3) and f.empirical_threshold is None
+    assert cal.est_fnir == pytest.approx(float(np.mean(mated_scores(vecs, pids) < cal.threshold)))
+    plain = calibrate(vecs, pids, None, CalibrationPolicy(safe_margin=0.0), prior_threshold=0.47)
+    assert plain.threshold == pytest.approx(0.47)
     assert calibrate(vecs, pids, None, prior_threshold=1.2).threshold == 0.95  # clipped
 
 
@@ -282,10 +309,15 @@ def test_prior_threshold_is_a_floor_under_the_site_estimate() -> None:
     world = World(seed=19)
     vecs, pids = world.gallery(50)
     strangers = world.samples(world.persons(300), 1)
-    own = calibrate(vecs, pids, strangers, target_fpir=1e-2)
-    low = calibrate(vecs, pids, strangers, target_fpir=1e-2, prior_threshold=own.threshold - 0.1, site_tail=True)
+    policy = CalibrationPolicy(target_fpir=1e-2)
+    own = calibrate(vecs, pids, strangers, policy)
+    low = calibrate(
+        vecs, pids, strangers, CalibrationPolicy(target_fpir=1e-2, site_tail=True), prior_threshold=own.threshold - 0.1
+    )
     assert (low.threshold, low.method) == (own.threshold, own.method)
-    high = calibrate(vecs, pids, strangers, target_fpir=1e-2, prior_threshold=own.threshold + 0.1)
+    high = calibrate(vecs, pids, strangers, policy, prior_threshold=own.threshold + 0.1)
+    assert high.findings is not None and high.findings.searches_resolve  # 450 searches resolve 1e-2
+    assert high.findings.resolution is Resolution.MODEL_PRIOR and high.findings.safe_side_threshold is None
     assert high.method == "person-max+prior" and high.threshold == pytest.approx(own.threshold + 0.1)
     nonmated = nonmated_top_scores(vecs, pids, strangers)
     assert high.est_fpir == pytest.approx(float(np.mean(nonmated >= high.threshold)))
@@ -296,10 +328,12 @@ def test_with_a_prior_the_site_tail_is_only_fitted_on_request() -> None:
     world = World(seed=19)
     vecs, pids = world.gallery(50)
     strangers = world.samples(world.persons(300), 1)
-    own = calibrate(vecs, pids, strangers, target_fpir=1e-2)
+    policy = CalibrationPolicy(target_fpir=1e-2)
+    own = calibrate(vecs, pids, strangers, policy)
     floor = own.threshold - 0.1
-    default = calibrate(vecs, pids, strangers, target_fpir=1e-2, prior_threshold=floor)
-    assert not any("modelled threshold" in n for n in default.notes)
+    default = calibrate(vecs, pids, strangers, policy, prior_threshold=floor)
+    assert default.findings is not None and default.findings.tail is None
+    assert default.findings.tail_skipped is TailSkipped.PRIOR_STANDS_IN
     nonmated = nonmated_top_scores(vecs, pids, strangers)
     emp = float(np.quantile(nonmated, 1 - 1e-2))
     assert default.threshold >= min(floor, emp) - 1e-6
@@ -308,7 +342,7 @@ def test_with_a_prior_the_site_tail_is_only_fitted_on_request() -> None:
 
 def test_a_face_enrolled_twice_is_reported_not_allowed_to_lock_everyone_out() -> None:
     """Two names, one face: each is the other's best match. With a prior, the coarse empirical
-    maximum (that pair's score) must not become the threshold; the pair is named in the notes."""
+    maximum (that pair's score) must not become the threshold; the pair is in the findings."""
     rng = np.random.default_rng(3)
     d, persons = 64, 40
     centres = rng.standard_normal((persons, d))
@@ -320,8 +354,167 @@ def test_a_face_enrolled_twice_is_reported_not_allowed_to_lock_everyone_out() ->
             vecs.append(x / np.linalg.norm(x))
             pids.append(pid)
     v, p = np.asarray(vecs, np.float32), np.asarray(pids)
-    cal = calibrate(v, p, None, target_fpir=1e-3, prior_threshold=0.5)
-    assert cal.threshold == pytest.approx(0.5)
-    assert any("0 and 1" in n and "enrolled twice" in n for n in cal.notes), cal.notes
-    plain = calibrate(v, p, None, target_fpir=1e-3, prior_threshold=None)
+    cal = calibrate(v, p, None, prior_threshold=0.5)
+    f = cal.findings
+    assert f is not None and [(d.person_a, d.person_b, d.excluded) for d in f.suspected_double_enrolments] == [
+        (0, 1, True)
+    ]
+    assert f.suspected_double_enrolments[0].score > 0.5 and f.counts.excluded_searches == 6
+    # 114 searches cannot resolve 1e-3: the safe side (prior + margin), not the pair's score
+    assert f.resolution is Resolution.SAFE_SIDE and cal.threshold == pytest.approx(0.55)
+    assert f.site_check is not None and f.site_check.consistent and not f.empirical_binding
+    plain = calibrate(v, p, None, prior_threshold=None)
     assert plain.threshold > 0.8  # without a prior the duplicate pair sets the bar
+
+
+# ------------------------------------------------------------------------------------------
+# the policy, validated in one place
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("target_fpir", 0.0),
+        ("target_fpir", 1.5),
+        ("target_fpir", float("nan")),
+        ("clip", (0.9, 0.2)),
+        ("clip", (-2.0, 0.5)),
+        ("confidence", 1.0),
+        ("tail_fraction", 0.0),
+        ("min_tail", 2),
+        ("n_boot", -1),
+        ("safe_margin", -0.01),
+        ("max_stranger_searches", 10),
+        ("max_enrolled_searches", 2.5),
+        ("site_tail", "yes"),
+    ],
+)
+def test_policy_rejects_nonsense_naming_the_field(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=field):
+        CalibrationPolicy(**{field: value})  # type: ignore[arg-type]
+
+
+def test_policy_normalises_its_values() -> None:
+    p = CalibrationPolicy(clip=(0, 1), tail_model="gaussian")  # type: ignore[arg-type]
+    assert p.clip == (0.0, 1.0) and p.tail_model is TailModel.GAUSSIAN
+
+
+# ------------------------------------------------------------------------------------------
+# findings: data, stored with the calibration
+
+
+def test_findings_round_trip_through_a_real_store(tmp_path: object) -> None:
+    """Saved and read back with their findings; a calibration without mated pairs (NaN FNIR) and
+    one without non-mated searches (NaN FPIR) can be stored (they raised "must be finite" before)."""
+    from pathlib import Path
+
+    from desktop_app.core.storage import Store
+
+    world = World(seed=20)
+    vecs, pids = world.gallery(30, per_person=1)
+    one_photo = calibrate(vecs, pids, None, prior_threshold=0.4, model_sha256="m" * 64)
+    one_person = calibrate(vecs[:1], pids[:1], None, prior_threshold=0.4, model_sha256="m" * 64)
+    assert math.isnan(one_photo.est_fnir) and math.isnan(one_person.est_fpir)
+    f = one_photo.findings
+    assert f is not None and findings_from_dict(f.to_dict()) == f
+    with Store(Path(str(tmp_path)) / "cal.db") as store:
+        for cal in (one_photo, one_person):
+            store.save_calibration(cal)
+            back = store.latest_calibration(cal.model_sha256)
+            assert back is not None and back.findings == cal.findings and back.notes == cal.notes
+            assert back.threshold == cal.threshold and back.n_impostor == cal.n_impostor
+            for rate in ("est_fpir", "est_fnir"):
+                a, b = getattr(back, rate), getattr(cal, rate)
+                assert (math.isnan(a) and math.isnan(b)) or a == b
+        with pytest.raises(ValueError, match="est_fpir"):
+            store.save_calibration(replace(one_photo, est_fpir=-0.5))  # -1 means "not measured" in the file
+        # a row written before findings were kept (a plain list of notes) still reads
+        store.db.execute("UPDATE calibrations SET notes_json = '[\"old note\"]'")
+        old = store.latest_calibration("m" * 64)
+        assert old is not None and old.findings is None and old.notes == ("old note",)
+
+
+# ------------------------------------------------------------------------------------------
+# bounded cost: sampled searches agree with the exact ones
+
+
+def test_sampled_searches_agree_with_the_exact_calibration() -> None:
+    world = World(seed=21)
+    vecs, pids = world.gallery(400)  # 1,200 templates
+    strangers = world.samples(world.persons(1500), 1)
+    policy = CalibrationPolicy(target_fpir=1e-2)
+    exact = calibrate(vecs, pids, strangers, policy)
+    capped = CalibrationPolicy(target_fpir=1e-2, max_stranger_searches=600, max_enrolled_searches=500)
+    bounded = calibrate(vecs, pids, strangers, capped)
+    assert exact.findings is not None and bounded.findings is not None
+    c = bounded.findings.counts
+    assert (c.stranger_pool, c.stranger_searches, c.enrolled_templates, c.enrolled_searches) == (1500, 600, 1200, 500)
+    assert c.sampled and not exact.findings.counts.sampled
+    assert bounded.findings.resolution is exact.findings.resolution
+    # 1,100 searches at 1e-2: the estimator resolves 1/1100; thresholds agree within a few hundredths
+    assert abs(bounded.threshold - exact.threshold) < 0.03, (bounded.threshold, exact.threshold)
+    assert bounded == calibrate(vecs, pids, strangers, capped)  # seeded: deterministic
+    # caps at or above the data: the very same calibration
+    wide = CalibrationPolicy(target_fpir=1e-2, max_stranger_searches=1500, max_enrolled_searches=1200)
+    assert calibrate(vecs, pids, strangers, wide) == exact
+
+
+def test_a_double_enrolment_is_found_when_only_one_side_was_sampled() -> None:
+    """Mutual best matches need both directions: when only one twin's template was among the
+    sampled searches, the other twin's searches are run for the check, so the pair is still found
+    and left out; when neither was sampled, it cannot distort the searches."""
+    world = World(seed=22)
+    vecs, pids = world.gallery(300)
+    twin = _unit(vecs[pids == 1] + 0.01 * world.rng.standard_normal((3, D)))
+    v, p = np.concatenate([vecs, twin]), np.concatenate([pids, [9999] * 3])
+    outcomes = set()
+    for seed in range(8):
+        policy = CalibrationPolicy(max_enrolled_searches=100, seed=seed)
+        rows = search_rows(p.size, 100, np.random.default_rng((seed, 1)))  # the sample calibrate draws
+        assert rows is not None
+        one_side = set(p[rows].tolist()) & {1, 9999}
+        cal = calibrate(v, p, None, policy, prior_threshold=0.6)
+        assert cal.findings is not None
+        pairs = [(d.person_a, d.person_b) for d in cal.findings.suspected_double_enrolments if d.excluded]
+        assert ((1, 9999) in pairs) == bool(one_side), (seed, one_side, pairs)
+        assert cal.findings.counts.excluded_searches == int(np.isin(p[rows], [1, 9999]).sum())
+        outcomes.add(len(one_side))
+    assert outcomes & {1}, outcomes  # the one-sided case did occur
+
+
+# ------------------------------------------------------------------------------------------
+# one photo per person
+
+
+def test_one_photo_per_person_calibrates_on_the_safe_side() -> None:
+    """No mated pairs: the enrolled people are impostors for each other, no crash, and while their
+    few searches cannot resolve the target the threshold is the prior plus the safety margin."""
+    world = World(seed=23)
+    vecs, pids = world.gallery(20, per_person=1)
+    cal = calibrate(vecs, pids, None, prior_threshold=0.45)
+    f = cal.findings
+    assert f is not None and f.counts.mated == 0 and math.isnan(cal.est_fnir)
+    assert f.counts.enrolled_searches == 20 and not f.searches_resolve
+    assert f.resolution is Resolution.SAFE_SIDE and cal.method == "person-max+safe-side"
+    assert cal.threshold == pytest.approx(0.50) and cal.threshold >= 0.45
+    # once the stranger pool resolves the target, the site's data decides (no margin)
+    strangers = world.samples(world.persons(2000), 1)
+    grown = calibrate(vecs, pids, strangers, prior_threshold=0.45)
+    assert grown.findings is not None and grown.findings.searches_resolve
+    assert grown.findings.resolution in (Resolution.MODEL_PRIOR, Resolution.SITE_SEARCHES)
+    assert grown.findings.safe_side_threshold is None and grown.threshold >= 0.45
+
+
+def test_top_only_searches_match_the_per_person_searches() -> None:
+    """Without a tail to keep, the searches skip the per-person reduction: same tops, same persons."""
+    world = World(seed=24)
+    vecs, pids = world.gallery(80, per_person=3)
+    vecs[5] = vecs[9]  # a tie between two persons' templates
+    strangers = world.samples(world.persons(50), 1)
+    g = site_gallery(vecs, pids[np.random.default_rng(0).permutation(pids.size)])
+    rows = np.array([3, 7, 100, 239])
+    for loo in (None, rows):
+        fast = nonmated_searches(g, strangers, 0, None, loo)
+        full = nonmated_searches(g, strangers, 10, None, loo)
+        for name in ("stranger_top", "stranger_best", "loo_rows", "loo_top", "loo_best", "probe_entries"):
+            np.testing.assert_array_equal(getattr(fast, name), getattr(full, name), err_msg=name)

@@ -21,7 +21,7 @@ Data used (all cosine scores of L2-normalised float32 embeddings):
 - per-person non-mated scores: the same probes against every person separately, own person
   excluded: S * P + N * (P - 1) samples, far more than there are searches, used for the tail model.
 
-Threshold: the larger (stricter) of
+Threshold: the larger (stricter) of (policy fields in ``CalibrationPolicy``)
 
 1. the *empirical* threshold: the smallest t with (non-mated top scores >= t) / n <= target;
    with few searches (300 strangers at a target of 1e-3) this is just above the largest observed
@@ -49,563 +49,405 @@ Threshold: the larger (stricter) of
    point estimate.
 
 When the empirical threshold is the binding one because a few non-mated searches score far above
-the model, those searches are listed in ``notes`` (on LFW this finds "Joseph_Blatter" and
-"Sepp_Blatter", the same man under two names): the same person enrolled twice, or a "stranger"
-who is enrolled, makes the threshold needlessly strict. The result is clipped to ``clip``
-(default [0.1, 0.95]); every choice is written to ``notes``.
+the model, those searches are reported (on LFW this finds "Joseph_Blatter" and "Sepp_Blatter",
+the same man under two names): the same person enrolled twice, or a "stranger" who is enrolled,
+makes the threshold needlessly strict. With a model prior, two persons who are each other's best
+match above the prior's threshold are reported as a double enrolment and left out of the
+searches. The result is clipped to the policy's ``clip`` (default [0.1, 0.95]).
 
 Optional floor (``prior_threshold=``): the threshold that the model's per-comparison impostor tail,
-measured once on many public faces (``desktop_app.core.embedding.model_prior``), gives for this gallery. The
-result is never below it, and it is the whole answer when the site has no non-mated data at all
-(one person, no strangers: method "prior").
+measured once on many public faces (``desktop_app.core.embedding.model_prior``), gives for this
+gallery. The result is never below it.
+
+Safe side: when the site's non-mated searches are too few to resolve the target (n * target < 1:
+e.g. 20 people enrolled from one photo each and no strangers yet), the floor is the prior's
+threshold plus ``safe_margin`` (0.05): the prior was measured on LFW's varied photos and
+underestimates the impostor scores of one homogeneous camera, and the site cannot yet show
+otherwise. As the stranger pool (the door's unknown faces) and the enrolled people grow past
+about 1 / target searches, the site's own data takes over. This is also the answer for one
+person and no strangers. Without a prior the site's own tail model and empirical threshold
+decide, and with no non-mated data at all the caller's fallback is returned, marked as such.
+
+Bounded cost: at most ``max_stranger_searches`` strangers and ``max_enrolled_searches`` enrolled
+templates search (a seeded uniform sample beyond that; the person-level scores of each sampled
+probe are exact), so a calibration costs O(cap * templates * D). The sampled searches estimate
+FPIR with resolution 1 / n and relative standard error about 1 / sqrt(n * target) at the target
+(n = 10,000 searches at 1e-3: 0.32); bench/calibration_scale.py measures time and threshold.
+
+Every decision is returned as data in :class:`~desktop_app.core.matching.calibration_findings.CalibrationFindings`
+(``Calibration.findings``); ``Calibration.notes`` are its sentences, made by ``describe``.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from desktop_app.core.matching.calibration_findings import (
+    FALLBACK_TEXT,
+    CalibrationFindings,
+    DoubleEnrolment,
+    EnrolledStranger,
+    FallbackReason,
+    Resolution,
+    SearchCounts,
+    SiteCheck,
+    TailEstimate,
+    TailKind,
+    TailSkipped,
+    describe,
+)
+from desktop_app.core.matching.calibration_policy import DEFAULT_CLIP, CalibrationPolicy, TailModel
+from desktop_app.core.matching.site_scores import (
+    NonMated,
+    SiteGallery,
+    mated_scores,
+    nonmated_searches,
+    nonmated_top_scores,
+    search_rows,
+    site_gallery,
+    unit_rows,
+)
+from desktop_app.core.matching.tail_estimators import empirical_threshold, exp_tail_threshold, gauss_tail_threshold
 from desktop_app.core.types import Calibration
 
-DEFAULT_CLIP = (0.1, 0.95)
-_BLOCK_ELEMENTS = 1 << 22  # probes * templates per score block (16 MiB float32)
+__all__ = [
+    "DEFAULT_CLIP",
+    "CalibrationPolicy",
+    "TailModel",
+    "calibrate",
+    "mated_scores",
+    "nonmated_top_scores",
+]
 
 
 # --------------------------------------------------------------------------------------------
-# inputs
-
-
-def _unit_rows(x: np.ndarray, what: str, dim: int | None = None) -> np.ndarray:
-    arr = np.asarray(x, dtype=np.float32)
-    if arr.size == 0:
-        return np.zeros((0, dim if dim is not None else (arr.shape[-1] if arr.ndim == 2 else 0)), np.float32)
-    if arr.ndim != 2 or (dim is not None and arr.shape[1] != dim):
-        want = f"(N, {dim})" if dim is not None else "(N, D)"
-        raise ValueError(f"{what} must have shape {want}, got {tuple(arr.shape)}.")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{what} contain NaN or infinite values.")
-    norms = np.linalg.norm(arr, axis=1, keepdims=True)
-    if np.any(norms < 1e-12):
-        raise ValueError(f"{what} contain an all-zero vector.")
-    out: np.ndarray = (arr / norms).astype(np.float32)
-    return out
-
-
-def _gallery_inputs(vectors: np.ndarray, person_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    v = _unit_rows(vectors, "gallery vectors")
-    p = np.asarray(person_ids).reshape(-1)
-    if p.size and not np.issubdtype(p.dtype, np.integer):
-        raise ValueError(f"person ids must be integers, got dtype {p.dtype}.")
-    p = p.astype(np.int64)
-    if p.shape[0] != v.shape[0]:
-        raise ValueError(f"{v.shape[0]} gallery vectors but {p.shape[0]} person ids.")
-    return v, p
-
-
-def _strangers(strangers: np.ndarray | None, dim: int) -> np.ndarray:
-    if strangers is None:
-        return np.zeros((0, dim), np.float32)
-    return _unit_rows(strangers, "stranger vectors", dim)
-
-
-def _person_scores(v: np.ndarray, p: np.ndarray, strangers: np.ndarray) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-    """Non-mated per-person scores in blocks: yields (kind, rows, scores (B, P) float32).
-
-    kind "stranger": rows are stranger indices, every person is a column. kind "enrolled": rows
-    are gallery row indices (input order) and the row's own person's column is -inf (excluded).
-    Column j holds the best cosine of person j's templates (persons sorted by id).
-    """
-    n = v.shape[0]
-    if n == 0:
-        return
-    order = np.argsort(p, kind="stable")
-    vs, ps = v[order], p[order]
-    new = np.r_[True, ps[1:] != ps[:-1]]
-    starts = np.flatnonzero(new)
-    pindex = np.cumsum(new) - 1  # person column of each sorted template
-    block = max(1, _BLOCK_ELEMENTS // n)
-    for a in range(0, strangers.shape[0], block):
-        rows = np.arange(a, min(a + block, strangers.shape[0]))
-        yield "stranger", rows, np.maximum.reduceat(strangers[rows] @ vs.T, starts, axis=1)
-    for a in range(0, n, block):
-        out = np.maximum.reduceat(vs[a : a + block] @ vs.T, starts, axis=1)
-        out[np.arange(out.shape[0]), pindex[a : a + block]] = -np.inf
-        yield "enrolled", order[a : a + block], out
+# steps
 
 
 @dataclass(frozen=True)
-class _NonMated:
-    """Non-mated searches and the upper tail of the per-person non-mated scores.
+class _TailPlan:
+    """Sizes of the tail model: n_pp per-person scores, far_person the per-person false accept
+    rate giving the target over P persons, expected = n_pp * far_person, k the tail size, keep
+    how many of the largest per-person scores to keep."""
 
-    Rows (probes) are numbered strangers first (0..S-1), then enrolled templates (S + input row).
-    stranger_top/stranger_best: (S,) best score float32 / its person id int64; loo_top/loo_best:
-    (N,) the same for each enrolled template against the other persons, input order ((0,) with
-    fewer than two persons); tail_values: (K,) float32 the K largest per-person scores, sorted
-    descending, tail_rows: (K,) int64 their rows; row_entries: (S + N,) per-person scores per row.
-    """
-
-    stranger_top: np.ndarray
-    stranger_best: np.ndarray
-    loo_top: np.ndarray
-    loo_best: np.ndarray
-    tail_values: np.ndarray
-    tail_rows: np.ndarray
-    row_entries: np.ndarray
+    n_pp: int
+    far_person: float
+    expected: float
+    k: int
+    keep: int
 
 
-def _nonmated(v: np.ndarray, p: np.ndarray, strangers: np.ndarray, keep: int) -> _NonMated:
-    persons = np.unique(p)
-    n_persons, n_s, n = int(persons.size), strangers.shape[0], v.shape[0]
-    multi = n_persons >= 2
-    s_top, s_best = np.zeros(n_s, np.float32), np.zeros(n_s, np.int64)
-    loo_top = np.zeros(n if multi else 0, np.float32)
-    loo_best = np.zeros(n if multi else 0, np.int64)
-    tail_v, tail_r = np.zeros(0, np.float32), np.zeros(0, np.int64)
-    for kind, rows, block in _person_scores(v, p, strangers):
-        arg = block.argmax(axis=1)
-        top = block[np.arange(block.shape[0]), arg]
-        if kind == "stranger":
-            s_top[rows], s_best[rows] = top, persons[arg]
-            global_rows = rows
-        else:
-            if multi:
-                loo_top[rows], loo_best[rows] = top, persons[arg]
-            global_rows = rows + n_s
-        if keep > 0:
-            fin = np.isfinite(block)
-            vals = np.concatenate([tail_v, block[fin].astype(np.float32)])
-            rws = np.concatenate([tail_r, np.broadcast_to(global_rows[:, None], block.shape)[fin]])
-            if vals.size > keep:
-                sel = np.argpartition(vals, vals.size - keep)[vals.size - keep :]
-                vals, rws = vals[sel], rws[sel]
-            tail_v, tail_r = vals, rws
-    order = np.argsort(-tail_v, kind="stable")
-    entries = np.concatenate([np.full(n_s, n_persons, np.int64), np.full(n, n_persons - 1, np.int64)])
-    return _NonMated(s_top, s_best, loo_top, loo_best, tail_v[order], tail_r[order], entries)
+def _tail_plan(policy: CalibrationPolicy, n_persons: int, n_strangers: int, n_enrolled: int) -> _TailPlan:
+    n_pp = n_strangers * n_persons + n_enrolled * (n_persons - 1)
+    far_person = -math.expm1(math.log1p(-policy.target_fpir) / n_persons)
+    expected = n_pp * far_person
+    k = min(n_pp - 1, max(policy.min_tail, min(policy.max_tail, math.ceil(policy.tail_fraction * n_pp))))
+    keep = max(k + 1, 3 * (math.floor(expected + 1e-9) + 1))
+    return _TailPlan(n_pp, far_person, expected, k, keep)
 
 
-# --------------------------------------------------------------------------------------------
-# score sets
-
-
-def mated_scores(vectors: np.ndarray, person_ids: np.ndarray) -> np.ndarray:
-    """Leave-one-out mated scores.
-
-    vectors (N, D) float32 (normalised here), person_ids (N,) int. For every template of a person
-    with at least two templates: the best cosine against the *other* templates of the same
-    person. Returns (M,) float32 in the order of the input rows (persons with one template
-    skipped).
-    """
-    v, p = _gallery_inputs(vectors, person_ids)
-    out = np.full(p.shape[0], np.nan, dtype=np.float32)
-    if p.size == 0:
-        return out
-    order = np.argsort(p, kind="stable")
-    ps = p[order]
-    bounds = np.flatnonzero(np.r_[True, ps[1:] != ps[:-1], True])
-    for a, b in itertools.pairwise(bounds.tolist()):
-        if b - a < 2:
-            continue
-        rows = order[a:b]
-        sims = v[rows] @ v[rows].T
-        np.fill_diagonal(sims, -np.inf)
-        out[rows] = sims.max(axis=1)
-    result: np.ndarray = out[~np.isnan(out)]
-    return result
-
-
-def nonmated_top_scores(vectors: np.ndarray, person_ids: np.ndarray, strangers: np.ndarray | None) -> np.ndarray:
-    """Best person score of every non-mated search.
-
-    vectors (N, D), person_ids (N,), strangers (S, D) float32 (normalised here; None or empty for
-    none). Returns (S + N',) float32: first each stranger's best score over the whole gallery, then
-    for each enrolled template, in input-row order, its best score against every *other* person
-    (leave-one-person-out); N' = N when there are at least two persons, else 0. Empty when the
-    gallery is empty.
-    """
-    v, p = _gallery_inputs(vectors, person_ids)
-    nm = _nonmated(v, p, _strangers(strangers, v.shape[1]), keep=0)
-    return np.concatenate([nm.stranger_top, nm.loo_top])
-
-
-# --------------------------------------------------------------------------------------------
-# thresholds
-
-
-def _empirical_threshold(
-    sorted_desc: np.ndarray, n_total: float, rate: float, weights: np.ndarray | None = None
-) -> float:
-    """Smallest t with (weighted) count(x >= t) / n_total <= rate.
-
-    sorted_desc: the largest values (K,) sorted descending, weights: (K,) their multiplicities
-    (None = 1 each), n_total: total weight of all values, also those not given. When the given
-    values carry too little weight to locate t, the smallest given value is returned (stricter).
-    """
-    allowed = math.floor(rate * n_total + 1e-9)
-    if allowed >= n_total:
-        return -1.0
-    if sorted_desc.size == 0:
-        return 1.0
-    cum = np.cumsum(weights) if weights is not None else np.arange(1, sorted_desc.size + 1)
-    j = int(np.searchsorted(cum, allowed, side="right"))
-    if j >= sorted_desc.size:
-        return float(sorted_desc[-1])
-    return float(np.nextafter(np.float32(sorted_desc[j]), np.float32(np.inf)))
-
-
-def _exp_tail_threshold(
-    sorted_desc: np.ndarray, n_total: float, k: int, rate: float, weights: np.ndarray | None = None
-) -> tuple[float, float, float]:
-    """Exponential peaks-over-threshold estimate of the (1 - rate) quantile.
-
-    u = sorted_desc[k] (the (k+1)-th largest), beta = (weighted) mean excess of the top k over u;
-    P(X >= t) ~= (k / n) exp(-(t - u) / beta)  =>  t = u + beta ln(k / (n rate)).
-    Returns (t, u, beta)."""
-    u = float(sorted_desc[k])
-    w = np.ones(k) if weights is None else weights[:k].astype(np.float64)
-    kw = float(w.sum())
-    if kw <= 0.0:
-        return u, u, 0.0
-    beta = float(np.sum(w * (sorted_desc[:k].astype(np.float64) - u)) / kw)
-    if beta <= 0.0:
-        return float(np.nextafter(np.float32(u), np.float32(np.inf))), u, 0.0
-    return u + beta * math.log(kw / (n_total * rate)), u, beta
-
-
-def _norm_ppf(q: np.ndarray) -> np.ndarray:
-    """Standard normal quantile function (Acklam's rational approximation, |rel. error| < 1.2e-9),
-    for q in (0, 1), float64 array in and out."""
-    a = (
-        -3.969683028665376e01,
-        2.209460984245205e02,
-        -2.759285104469687e02,
-        1.383577518672690e02,
-        -3.066479806614716e01,
-        2.506628277459239e00,
-    )
-    b = (
-        -5.447609879822406e01,
-        1.615858368580409e02,
-        -1.556989798598866e02,
-        6.680131188771972e01,
-        -1.328068155288572e01,
-    )
-    c = (
-        -7.784894002430293e-03,
-        -3.223964580411365e-01,
-        -2.400758277161838e00,
-        -2.549732539343734e00,
-        4.374664141464968e00,
-        2.938163982698783e00,
-    )
-    d = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00)
-    q = np.asarray(q, dtype=np.float64)
-    out = np.empty_like(q)
-    lo, hi = q < 0.02425, q > 1 - 0.02425
-    mid = ~(lo | hi)
-    r = q[mid] - 0.5
-    r2 = r * r
-    num = (((((a[0] * r2 + a[1]) * r2 + a[2]) * r2 + a[3]) * r2 + a[4]) * r2 + a[5]) * r
-    den = ((((b[0] * r2 + b[1]) * r2 + b[2]) * r2 + b[3]) * r2 + b[4]) * r2 + 1.0
-    out[mid] = num / den
-    for mask, sign, qq in ((lo, 1.0, q[lo]), (hi, -1.0, 1.0 - q[hi])):
-        t = np.sqrt(-2.0 * np.log(qq))
-        num = ((((c[0] * t + c[1]) * t + c[2]) * t + c[3]) * t + c[4]) * t + c[5]
-        den = (((d[0] * t + d[1]) * t + d[2]) * t + d[3]) * t + 1.0
-        out[mask] = sign * num / den
-    return out
-
-
-def _gauss_tail_threshold(
-    sorted_desc: np.ndarray, n_total: float, k: int, rate: float, weights: np.ndarray | None = None
-) -> tuple[float, float, float]:
-    """Gaussian tail fit: (weighted) least squares of the top k scores on their normal quantiles
-    z_i = Phi^-1(1 - q_i), q_i the mid-rank exceedance share; extrapolated to z = Phi^-1(1 - rate).
-    Returns (t, intercept, slope)."""
-    w = np.ones(k) if weights is None else weights[:k].astype(np.float64)
-    keep = w > 0
-    if keep.sum() < 3:
-        return float(sorted_desc[0]), float(sorted_desc[0]), 0.0
-    q = (np.cumsum(w) - w / 2.0) / n_total
-    z = _norm_ppf(np.clip(1.0 - q[keep], 1e-300, 1.0 - 1e-16))
-    y = sorted_desc[:k][keep].astype(np.float64)
-    ww = w[keep]
-    zm, ym = np.average(z, weights=ww), np.average(y, weights=ww)
-    var = float(np.sum(ww * (z - zm) ** 2))
-    slope = float(np.sum(ww * (z - zm) * (y - ym)) / var) if var > 0 else 0.0
-    icpt = float(ym - slope * zm)
-    zt = float(_norm_ppf(np.array([1.0 - rate]))[0])
-    return icpt + slope * zt, icpt, slope
-
-
-def _fallback(
+def _uncalibrated(
+    reason: FallbackReason,
     fallback: float | None,
-    reason: str,
-    target_fpir: float,
-    n_persons: int,
-    n_templates: int,
+    policy: CalibrationPolicy,
+    persons: int,
+    templates: int,
     model_sha256: str,
-    clip: tuple[float, float],
 ) -> Calibration:
+    """No non-mated data at all: the caller's fallback threshold, marked as such (or ValueError)."""
+    findings = CalibrationFindings(
+        resolution=Resolution.FALLBACK,
+        threshold=0.0,
+        target_fpir=policy.target_fpir,
+        persons=persons,
+        counts=SearchCounts(0, 0, 0, 0, 0, 0, 0),
+        clip=policy.clip,
+        fallback_reason=reason,
+    )
     if fallback is None:
         raise ValueError(
-            f"cannot calibrate a threshold: {reason}. Add stranger images (people who are not "
-            "enrolled) or pass a model-default threshold as fallback."
+            f"cannot calibrate a threshold: {FALLBACK_TEXT[reason]}. Add stranger images (people who "
+            "are not enrolled) or pass a model-default threshold as fallback."
         )
-    t = float(np.clip(fallback, *clip))
+    t = float(np.clip(fallback, *policy.clip))
+    findings = replace(findings, threshold=t)
     return Calibration(
         threshold=t,
-        target_fpir=target_fpir,
-        gallery_persons=n_persons,
-        gallery_templates=n_templates,
+        target_fpir=policy.target_fpir,
+        gallery_persons=persons,
+        gallery_templates=templates,
         model_sha256=model_sha256,
         est_fpir=float("nan"),
         est_fnir=float("nan"),
         n_genuine=0,
         n_impostor=0,
         method="fallback",
-        notes=(f"{reason}; used the fallback threshold {t:.4f} (not calibrated)",),
+        notes=describe(findings),
+        findings=findings,
     )
 
 
-def _suspects(nm: _NonMated, p: np.ndarray, above: float, limit: int = 3) -> list[str]:
-    """Notes on non-mated searches scoring above ``above``: likely the same person enrolled twice
-    under two ids, or a 'stranger' who is in fact enrolled."""
-    out: list[str] = []
-    pairs: set[tuple[int, int]] = set()
+def _searches(g: SiteGallery, strangers: np.ndarray, policy: CalibrationPolicy, keep: int) -> NonMated:
+    """The non-mated searches, each kind capped by the policy (seeded sample beyond the cap)."""
+    rng = np.random.default_rng((policy.seed, 1))
+    s_rows = search_rows(strangers.shape[0], policy.max_stranger_searches, rng)
+    e_rows = search_rows(g.n_templates, policy.max_enrolled_searches, rng) if g.n_persons >= 2 else None
+    return nonmated_searches(g, strangers, keep, s_rows, e_rows)
+
+
+def _double_enrolments(
+    g: SiteGallery, nm: NonMated, prior_threshold: float | None
+) -> tuple[tuple[DoubleEnrolment, ...], np.ndarray]:
+    """Persons who are each other's best match above the prior threshold: most likely one face
+    enrolled under two names (LFW has such pairs). No threshold separates them, and letting them
+    set the empirical quantile would lock everyone out. Returns the pairs and a (L,) mask of the
+    enrolled searches to leave out. When the searches were sampled, the partners' own searches are
+    run as well (only for this check), so the rule sees both directions."""
+    dup = np.zeros(nm.loo_top.size, bool)
+    if prior_threshold is None or nm.loo_top.size == 0:
+        return (), dup
+    hits: dict[tuple[int, int], float] = {}
+
+    def collect(rows: np.ndarray, top: np.ndarray, best: np.ndarray) -> None:
+        for i in np.flatnonzero(top >= prior_threshold):
+            key = (int(g.p[rows[i]]), int(best[i]))
+            hits[key] = max(hits.get(key, -1.0), float(top[i]))
+
+    collect(nm.loo_rows, nm.loo_top, nm.loo_best)
+    searched = np.zeros(g.n_templates, bool)
+    searched[nm.loo_rows] = True
+    partners = np.array(sorted({b for _, b in hits}), np.int64)
+    extra = np.flatnonzero(np.isin(g.p, partners) & ~searched)
+    if extra.size:
+        more = nonmated_searches(g, np.zeros((0, g.v.shape[1]), np.float32), 0, None, extra)
+        collect(more.loo_rows, more.loo_top, more.loo_best)
+    mutual = {(a, b) for a, b in hits if (b, a) in hits}
+    if not mutual:
+        return (), dup
+    dup = np.array([(int(g.p[r]), int(b)) in mutual for r, b in zip(nm.loo_rows, nm.loo_best, strict=True)], bool)
+    pairs = sorted({(min(a, b), max(a, b)) for a, b in mutual})
+    return tuple(DoubleEnrolment(a, b, max(hits[(a, b)], hits[(b, a)]), True) for a, b in pairs), dup
+
+
+@dataclass(frozen=True)
+class _Empirical:
+    threshold: float | None
+    resolves: bool
+    binding: bool
+    site_check: SiteCheck | None
+
+
+def _empirical_step(nonmated: np.ndarray, target: float, prior_threshold: float | None) -> _Empirical:
+    """The searches' own threshold. With too few searches to resolve the target, it is just above
+    the single highest search, one look-alike away from locking everyone out: then the prior
+    decides unless the site's searches contradict it (clearly more of them above the prior's
+    threshold than the target allows)."""
+    if nonmated.size == 0:
+        return _Empirical(None, False, False, None)
+    t = empirical_threshold(np.sort(nonmated)[::-1], nonmated.size, target)
+    resolves = nonmated.size * target >= 1.0
+    if resolves or prior_threshold is None:
+        return _Empirical(t, resolves, True, None)
+    expected = nonmated.size * target
+    check = SiteCheck(
+        float(prior_threshold),
+        int(np.sum(nonmated >= prior_threshold)),
+        int(nonmated.size),
+        max(2.0, expected + 3.0 * math.sqrt(expected)),
+    )
+    return _Empirical(t, False, not check.consistent, check)
+
+
+def _tail_step(
+    nm: NonMated, plan: _TailPlan, policy: CalibrationPolicy, prior_threshold: float | None
+) -> tuple[TailEstimate | None, TailSkipped | None]:
+    """The modelled threshold: the per-person quantile at far_person, FPIR = 1 - (1 - far) ** P;
+    the bootstrap resamples probes (not single scores: one stranger scores high against many
+    similar persons)."""
+    if plan.n_pp < 10:
+        return None, TailSkipped.TOO_FEW_SCORES
+    if prior_threshold is not None and not policy.site_tail:
+        return None, TailSkipped.PRIOR_STANDS_IN
+    vals, k, far = nm.tail_values, plan.k, plan.far_person
+    use_emp = plan.expected >= policy.min_exceedances
+    kind = TailKind.EMPIRICAL if use_emp else TailKind(policy.tail_model.value)
+
+    def estimate(weights: np.ndarray | None, n_total: float) -> tuple[float, tuple[float, ...]]:
+        if kind is TailKind.EMPIRICAL:
+            return empirical_threshold(vals, n_total, far, weights), ()
+        fit = gauss_tail_threshold if kind is TailKind.GAUSSIAN else exp_tail_threshold
+        t, a, b = fit(vals, n_total, k, far, weights)
+        return t, (a, b)
+
+    point, params = estimate(None, float(plan.n_pp))
+    bound: float | None = None
+    if policy.n_boot > 0:
+        rng = np.random.default_rng(policy.seed)
+        rows = nm.probe_entries.size
+        boots = np.empty(policy.n_boot)
+        for b in range(policy.n_boot):
+            w = np.bincount(rng.integers(0, rows, rows), minlength=rows)
+            boots[b] = estimate(w[nm.tail_probes].astype(np.float64), float(np.dot(w, nm.probe_entries)))[0]
+        bound = float(np.quantile(boots, policy.confidence))
+    return TailEstimate(
+        kind=kind,
+        far_person=far,
+        tail_size=k,
+        expected=plan.expected,
+        params=params,
+        point=point,
+        bound=bound,
+        confidence=policy.confidence if bound is not None else None,
+        probes=int(nm.probe_entries.size),
+    ), None
+
+
+def _look_alikes(
+    g: SiteGallery, nm: NonMated, above: float, limit: int = 3
+) -> tuple[tuple[DoubleEnrolment, ...], tuple[EnrolledStranger, ...]]:
+    """Non-mated searches scoring above ``above`` (the model): likely the same person enrolled
+    twice under two ids, or a 'stranger' who is in fact enrolled (reported, not excluded)."""
+    pairs: list[DoubleEnrolment] = []
     for i in np.argsort(-nm.loo_top):
         if nm.loo_top[i] < above or len(pairs) >= limit:
             break
-        a, b = int(p[i]), int(nm.loo_best[i])
-        if (min(a, b), max(a, b)) in pairs:
+        a, b = int(g.p[nm.loo_rows[i]]), int(nm.loo_best[i])
+        if any({d.person_a, d.person_b} == {a, b} for d in pairs):
             continue
-        pairs.add((min(a, b), max(a, b)))
-        out.append(f"persons {a} and {b} score {float(nm.loo_top[i]):.3f}: the same person enrolled twice?")
+        pairs.append(DoubleEnrolment(min(a, b), max(a, b), float(nm.loo_top[i]), False))
+    strangers: list[EnrolledStranger] = []
     for i in np.argsort(-nm.stranger_top)[:limit]:
         if nm.stranger_top[i] < above:
             break
-        out.append(
-            f"stranger #{int(i)} scores {float(nm.stranger_top[i]):.3f} against person "
-            f"{int(nm.stranger_best[i])}: is this stranger enrolled?"
+        strangers.append(
+            EnrolledStranger(int(nm.stranger_rows[i]), int(nm.stranger_best[i]), float(nm.stranger_top[i]))
         )
-    return out
+    return tuple(pairs), tuple(strangers)
+
+
+def _choose(
+    emp: _Empirical, tail: TailEstimate | None, prior_threshold: float | None, policy: CalibrationPolicy
+) -> tuple[float, Resolution, str, float | None]:
+    """The strictest of the candidates: (threshold, resolution, method suffix, safe-side threshold)."""
+    t_emp = emp.threshold if emp.binding and emp.threshold is not None else -1.0
+    t_model = tail.threshold if tail is not None else -1.0
+    if t_model > t_emp:
+        threshold, resolution = t_model, Resolution.SITE_TAIL
+        method = (
+            "tail-empirical" if tail is not None and tail.kind is TailKind.EMPIRICAL else f"tail-{policy.tail_model}"
+        )
+    else:
+        threshold, resolution, method = t_emp, Resolution.SITE_SEARCHES, "empirical"
+    safe: float | None = None
+    if prior_threshold is not None:
+        floor, rule, name = float(prior_threshold), Resolution.MODEL_PRIOR, "prior"
+        if not emp.resolves:
+            safe = float(prior_threshold) + policy.safe_margin
+            floor, rule, name = safe, Resolution.SAFE_SIDE, "safe-side"
+        if floor > threshold:
+            threshold, resolution, method = floor, rule, name
+    return threshold, resolution, method, safe
+
+
+# --------------------------------------------------------------------------------------------
+# the calibration
 
 
 def calibrate(
     vectors: np.ndarray,
     person_ids: np.ndarray,
     strangers: np.ndarray | None,
+    policy: CalibrationPolicy | None = None,
     *,
-    target_fpir: float = 1e-3,
     model_sha256: str = "",
-    fallback: float | None = None,
-    clip: tuple[float, float] = DEFAULT_CLIP,
-    min_exceedances: int = 25,
-    tail_fraction: float = 0.005,
-    min_tail: int = 100,
-    confidence: float = 0.9,
-    n_boot: int = 200,
-    seed: int = 0,
-    tail_model: str = "exponential",
     prior_threshold: float | None = None,
-    site_tail: bool = False,
+    fallback: float | None = None,
 ) -> Calibration:
-    """Choose the person-level cosine threshold for ``target_fpir`` on this gallery.
+    """Choose the person-level cosine threshold for ``policy.target_fpir`` on this gallery.
 
     vectors (N, D) float32 enrolled templates, person_ids (N,) int, strangers (S, D) float32
     embeddings of people who are *not* enrolled (None/empty allowed when there are >= 2 persons:
-    leave-one-person-out searches stand in). See the module docstring for the method;
-    ``confidence``/``n_boot``/``seed`` set the probe bootstrap of the modelled threshold
-    (``n_boot=0``: point estimate only). ``prior_threshold``: a floor from the model's
-    per-comparison impostor tail measured on a large public set (e.g.
-    ``ScorePrior.threshold_for_gallery(target_fpir, n_templates)``); the result is never below
-    it, and it is the answer when this site has no non-mated data at all (method "prior").
-    ``site_tail``: also fit a tail to this site's own per-person scores when a prior is given
-    (without a prior the site's tail is always fitted). Off by default: on LFW (50 people, 141
-    templates, 4,069 strangers) the site's exponential tail with its bootstrap bound chose 0.61,
-    admitting no stranger but rejecting 14% of enrolled probes, while the prior's 0.49 held FPIR
-    at 0.12% with every enrolled probe accepted (bench/open_set.py).
+    leave-one-person-out searches stand in). policy: :class:`CalibrationPolicy` (default one when
+    None). prior_threshold: a floor from the model's per-comparison impostor tail measured on a
+    large public set (e.g. ``ScorePrior.threshold_for_gallery(target_fpir, n_templates)``);
+    raised by the safety margin while the site cannot resolve the target (see the module docstring).
+    fallback: returned (clipped, marked FALLBACK, NaN rates) when there is no non-mated data at all
+    (empty gallery, or one person, no strangers and no prior); without it that is a ValueError.
 
-    Returns a :class:`Calibration`; ``est_fpir``/``est_fnir`` are measured on the calibration
-    searches at the chosen threshold (``est_fnir`` is NaN without mated pairs, i.e. when no person
-    has two templates). With no non-mated data at all (empty gallery, or one person and no
-    strangers) it returns ``fallback`` (clipped, method "fallback", NaN rates) when given, else
-    raises ValueError.
+    Returns a :class:`Calibration` whose ``findings`` say which rule decided and on what data;
+    ``est_fpir``/``est_fnir`` are measured on the calibration searches at the chosen threshold
+    (``est_fnir`` is NaN without mated pairs, i.e. when no person has two templates).
     """
-    if not 0.0 < target_fpir < 1.0:
-        raise ValueError(f"target_fpir must be between 0 and 1 (exclusive), got {target_fpir}.")
-    if tail_model not in ("exponential", "gaussian"):
-        raise ValueError(f"tail_model must be 'exponential' or 'gaussian', got {tail_model!r}.")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be between 0 and 1 (exclusive), got {confidence}.")
-    lo, hi = float(clip[0]), float(clip[1])
-    if not -1.0 <= lo < hi <= 1.0:
-        raise ValueError(f"clip must be an increasing pair within [-1, 1], got {clip}.")
-    v, p = _gallery_inputs(vectors, person_ids)
-    s = _strangers(strangers, v.shape[1])
-    n_templates = int(v.shape[0])
-    n_persons = int(np.unique(p).size)
-    if n_templates == 0:
-        return _fallback(fallback, "the gallery is empty", target_fpir, 0, 0, model_sha256, (lo, hi))
-    if s.shape[0] == 0 and n_persons < 2 and prior_threshold is not None:
-        t = float(np.clip(prior_threshold, lo, hi))
-        mated0 = mated_scores(v, p)
-        return Calibration(
-            threshold=t,
-            target_fpir=float(target_fpir),
-            gallery_persons=n_persons,
-            gallery_templates=n_templates,
-            model_sha256=model_sha256,
-            est_fpir=float("nan"),
-            est_fnir=float(np.mean(mated0 < t)) if mated0.size else float("nan"),
-            n_genuine=int(mated0.size),
-            n_impostor=0,
-            method="prior",
-            notes=(f"one person enrolled and no stranger images: the model prior's threshold {t:.4f}",),
-        )
-    if s.shape[0] == 0 and n_persons < 2:
-        return _fallback(
-            fallback,
-            "only one person is enrolled and no stranger images were given",
-            target_fpir,
-            n_persons,
-            n_templates,
-            model_sha256,
-            (lo, hi),
+    policy = policy if policy is not None else CalibrationPolicy()
+    if prior_threshold is not None and not math.isfinite(prior_threshold):
+        raise ValueError(f"prior_threshold must be finite, got {prior_threshold}.")
+    g = site_gallery(vectors, person_ids)
+    s = unit_rows(strangers, "stranger vectors", g.v.shape[1])
+    target, (lo, hi) = policy.target_fpir, policy.clip
+    if g.n_templates == 0:
+        return _uncalibrated(FallbackReason.EMPTY_GALLERY, fallback, policy, 0, 0, model_sha256)
+    if s.shape[0] == 0 and g.n_persons < 2 and prior_threshold is None:
+        return _uncalibrated(
+            FallbackReason.ONE_PERSON_NO_STRANGERS, fallback, policy, g.n_persons, g.n_templates, model_sha256
         )
 
-    # per-person non-mated scores: count them, keep the top of the tail, and the searches' maxima
-    n_pp = s.shape[0] * n_persons + n_templates * (n_persons - 1)
-    far_person = -math.expm1(math.log1p(-target_fpir) / n_persons)
-    expected = n_pp * far_person
-    k_tail = min(n_pp - 1, max(min_tail, math.ceil(tail_fraction * n_pp)))
-    keep = max(k_tail + 1, 3 * (math.floor(expected + 1e-9) + 1))
-    nm = _nonmated(v, p, s, keep)
-    nonmated = np.concatenate([nm.stranger_top, nm.loo_top])
-    mated = mated_scores(v, p)
-    notes: list[str] = [
-        f"{nonmated.size} non-mated searches ({s.shape[0]} strangers, "
-        f"{nm.loo_top.size} leave-one-person-out), {mated.size} mated (leave-one-out); "
-        f"{n_pp} per-person non-mated scores",
-    ]
-    if prior_threshold is not None:
-        # Two enrolled persons who are each other's best match above the prior threshold are most
-        # likely one face enrolled under two names (LFW has such pairs): no threshold separates them,
-        # and letting them set the empirical quantile would lock everyone out. With the model prior
-        # standing for the tail, they are reported and left out of the site's searches.
-        hit_rows = np.flatnonzero(nm.loo_top >= prior_threshold)
-        hit_pairs = {(int(p[i]), int(nm.loo_best[i])) for i in hit_rows}
-        mutual = {(x, y) for x, y in hit_pairs if (y, x) in hit_pairs}
-        dup = np.array([(int(p[i]), int(nm.loo_best[i])) in mutual for i in range(nm.loo_top.size)], dtype=bool)
-        if dup.any():
-            shown = sorted({(min(x, y), max(x, y)) for x, y in mutual})[:5]
-            notes.append(
-                f"persons {', '.join(f'{x} and {y}' for x, y in shown)} are each other's best match above the "
-                "prior threshold: likely the same face enrolled twice; check them (left out of the searches)"
-            )
-            nonmated = np.concatenate([nm.stranger_top, nm.loo_top[~dup]])
-
-    # 1. empirical threshold on the non-mated searches
-    t_emp = _empirical_threshold(np.sort(nonmated)[::-1], nonmated.size, target_fpir)
-    coarse = nonmated.size * target_fpir < 1.0
-    notes.append(
-        f"empirical threshold {t_emp:.4f}"
-        + (f" (coarse: {nonmated.size} searches cannot resolve FPIR {target_fpir:g})" if coarse else "")
+    n_enrolled = min(g.n_templates, policy.max_enrolled_searches) if g.n_persons >= 2 else 0
+    plan = _tail_plan(policy, g.n_persons, min(s.shape[0], policy.max_stranger_searches), n_enrolled)
+    fit_tail = plan.n_pp >= 10 and (prior_threshold is None or policy.site_tail)
+    nm = _searches(g, s, policy, plan.keep if fit_tail else 0)
+    mated = mated_scores(g.v, g.p)
+    doubles, dup = _double_enrolments(g, nm, prior_threshold)
+    nonmated = np.concatenate([nm.stranger_top, nm.loo_top[~dup]])
+    emp = _empirical_step(nonmated, target, prior_threshold)
+    tail, skipped = _tail_step(nm, plan, policy, prior_threshold)
+    threshold, resolution, method, safe = _choose(emp, tail, prior_threshold, policy)
+    look_alikes: tuple[tuple[DoubleEnrolment, ...], tuple[EnrolledStranger, ...]] = ((), ())
+    if resolution is Resolution.SITE_SEARCHES and tail is not None:
+        look_alikes = _look_alikes(g, nm, tail.threshold)
+    clipped_from = threshold if not lo <= threshold <= hi else None
+    threshold = float(np.clip(threshold, lo, hi))
+    findings = CalibrationFindings(
+        resolution=resolution,
+        threshold=threshold,
+        target_fpir=target,
+        persons=g.n_persons,
+        counts=SearchCounts(
+            stranger_pool=int(s.shape[0]),
+            stranger_searches=int(nm.stranger_top.size),
+            enrolled_templates=g.n_templates if g.n_persons >= 2 else 0,
+            enrolled_searches=int(nm.loo_top.size),
+            excluded_searches=int(dup.sum()),
+            mated=int(mated.size),
+            per_person_scores=plan.n_pp,
+        ),
+        clip=(lo, hi),
+        empirical_threshold=emp.threshold,
+        searches_resolve=emp.resolves,
+        empirical_binding=emp.binding,
+        site_check=emp.site_check,
+        tail=tail,
+        tail_skipped=skipped,
+        prior_threshold=None if prior_threshold is None else float(prior_threshold),
+        safe_margin=policy.safe_margin if safe is not None else None,
+        safe_side_threshold=safe,
+        clipped_from=clipped_from,
+        suspected_double_enrolments=doubles + look_alikes[0],
+        enrolled_strangers=look_alikes[1],
     )
-    if coarse and prior_threshold is not None:
-        # Too few searches to resolve the target: the "quantile" is just the single highest search,
-        # one look-alike away from locking everyone out. The prior decides, unless the site's searches
-        # contradict it (clearly more of them above the prior's threshold than the target allows).
-        above = int(np.sum(nonmated >= prior_threshold))
-        expected = nonmated.size * target_fpir
-        allowed = max(2.0, expected + 3.0 * math.sqrt(expected))
-        if above <= allowed:
-            notes.append(
-                f"site check: {above} of {nonmated.size} searches at or above the prior threshold "
-                f"{prior_threshold:.4f} (consistent with FPIR {target_fpir:g}); the coarse empirical threshold is "
-                "not binding"
-            )
-            t_emp = -1.0
-        else:
-            notes.append(
-                f"site check: {above} of {nonmated.size} searches at or above the prior threshold "
-                f"{prior_threshold:.4f}, more than FPIR {target_fpir:g} allows: the empirical threshold stands"
-            )
-
-    # 2. modelled threshold: per-person quantile at far_person, FPIR = 1 - (1 - far_person) ** P
-    t_model, model_kind = -1.0, "none"
-    vals = nm.tail_values
-    if n_pp < 10:
-        notes.append(f"only {n_pp} per-person scores: no tail model, empirical threshold only")
-    elif prior_threshold is not None and not site_tail:
-        notes.append(
-            "the model prior (its impostor tail measured on millions of comparisons) stands in for a tail "
-            f"fitted to this site's {n_pp} per-person scores; the site's searches are checked empirically"
-        )
-    else:
-        use_emp = expected >= min_exceedances
-        model_kind = "tail-empirical" if use_emp else f"tail-{tail_model}"
-
-        def estimate(weights: np.ndarray | None, n_total: float) -> float:
-            if use_emp:
-                return _empirical_threshold(vals, n_total, far_person, weights)
-            if tail_model == "gaussian":
-                return _gauss_tail_threshold(vals, n_total, k_tail, far_person, weights)[0]
-            return _exp_tail_threshold(vals, n_total, k_tail, far_person, weights)[0]
-
-        point = estimate(None, float(n_pp))
-        if use_emp:
-            how = f"empirical per-person quantile ({expected:.0f} scores expected above it)"
-        elif tail_model == "gaussian":
-            _, icpt, slope = _gauss_tail_threshold(vals, float(n_pp), k_tail, far_person)
-            how = f"Gaussian tail on the top {k_tail} per-person scores (mean {icpt:.4f}, sd {slope:.4f})"
-        else:
-            _, u, beta = _exp_tail_threshold(vals, float(n_pp), k_tail, far_person)
-            how = f"exponential tail on the top {k_tail} per-person scores (u={u:.4f}, beta={beta:.4f})"
-        t_model = point
-        if n_boot > 0:
-            # probes, not single scores, are the independent units: resample rows
-            rng = np.random.default_rng(seed)
-            rows = nm.row_entries.size
-            boots = np.empty(n_boot)
-            for b in range(n_boot):
-                w = np.bincount(rng.integers(0, rows, rows), minlength=rows)
-                boots[b] = estimate(w[nm.tail_rows].astype(np.float64), float(np.dot(w, nm.row_entries)))
-            t_model = max(point, float(np.quantile(boots, confidence)))
-            how += f"; {confidence:.0%} bootstrap bound over {rows} probes (point estimate {point:.4f})"
-        notes.append(f"modelled threshold {t_model:.4f} at per-person far {far_person:.3g}: {how}")
-
-    if t_model > t_emp:
-        threshold, binding = t_model, model_kind
-    else:
-        threshold, binding = t_emp, "empirical"
-        if t_model > -1.0:
-            notes.extend(_suspects(nm, p, t_model))
-    if prior_threshold is not None:
-        notes.append(f"model prior threshold {prior_threshold:.4f} (a floor)")
-        if prior_threshold > threshold:
-            threshold, binding = float(prior_threshold), "prior"
-    if threshold < lo or threshold > hi:
-        notes.append(f"threshold {threshold:.4f} clipped to [{lo}, {hi}]")
-        threshold = float(np.clip(threshold, lo, hi))
-    est_fpir = float(np.mean(nonmated >= threshold)) if nonmated.size else float("nan")
-    est_fnir = float(np.mean(mated < threshold)) if mated.size else float("nan")
-    if not mated.size:
-        notes.append("no person has two templates: FNIR cannot be estimated")
     return Calibration(
-        threshold=float(threshold),
-        target_fpir=float(target_fpir),
-        gallery_persons=n_persons,
-        gallery_templates=n_templates,
+        threshold=threshold,
+        target_fpir=float(target),
+        gallery_persons=g.n_persons,
+        gallery_templates=g.n_templates,
         model_sha256=model_sha256,
-        est_fpir=est_fpir,
-        est_fnir=est_fnir,
+        est_fpir=float(np.mean(nonmated >= threshold)) if nonmated.size else float("nan"),
+        est_fnir=float(np.mean(mated < threshold)) if mated.size else float("nan"),
         n_genuine=int(mated.size),
         n_impostor=int(nonmated.size),
-        method=f"person-max+{binding}",
-        notes=tuple(notes),
+        method=f"person-max+{method}",
+        notes=describe(findings),
+        findings=findings,
     )

@@ -3,22 +3,37 @@ non-enrolled faces used as impostors when calibrating)."""
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
 import numpy as np
 
 from desktop_app.core.errors import StorageError
+from desktop_app.core.matching.calibration_findings import findings_from_dict
 from desktop_app.core.storage import codecs, times
 from desktop_app.core.storage.base import api
 from desktop_app.core.storage.quarantine import QuarantinedRow, QuarantineMixin
 from desktop_app.core.storage.validate import as_int, required_text
 from desktop_app.core.types import Calibration
 
+log = logging.getLogger(__name__)
+
 _CAL_COLUMNS = (
     "model_sha256", "created_at", "threshold", "target_fpir", "gallery_persons", "gallery_templates",
     "est_fpir", "est_fnir", "n_genuine", "n_impostor", "method", "notes_json",
 )  # fmt: skip
+# A rate that could not be measured (NaN: no mated pairs, or no non-mated searches) is stored as
+# -1 (the columns are NOT NULL and rates lie in [0, 1]) and read back as NaN.
+_UNMEASURED = -1.0
+
+
+def _rate_to_db(value: float) -> float:
+    return _UNMEASURED if math.isnan(value) else value
+
+
+def _rate_from_db(value: float) -> float:
+    return float("nan") if value < 0 else value
 
 
 class CalibrationMixin(QuarantineMixin):
@@ -30,8 +45,12 @@ class CalibrationMixin(QuarantineMixin):
         if not isinstance(cal, Calibration):
             raise ValueError(f"expected a Calibration, got {type(cal).__name__}")
         for what in ("threshold", "target_fpir", "est_fpir", "est_fnir"):
-            if not math.isfinite(float(getattr(cal, what))):
+            value = float(getattr(cal, what))
+            if math.isinf(value) or (math.isnan(value) and what in ("threshold", "target_fpir")):
                 raise ValueError(f"calibration {what} must be finite, got {getattr(cal, what)}")
+            if what.startswith("est_") and not (math.isnan(value) or 0.0 <= value <= 1.0):
+                raise ValueError(f"calibration {what} must be a rate in [0, 1] or NaN (not measured), got {value}")
+        notes = [str(n) for n in cal.notes]
         values = (
             required_text(cal.model_sha256, "model_sha256"),
             times.now_db(),
@@ -39,12 +58,13 @@ class CalibrationMixin(QuarantineMixin):
             float(cal.target_fpir),
             as_int(cal.gallery_persons, "gallery_persons"),
             as_int(cal.gallery_templates, "gallery_templates"),
-            float(cal.est_fpir),
-            float(cal.est_fnir),
+            _rate_to_db(float(cal.est_fpir)),
+            _rate_to_db(float(cal.est_fnir)),
             as_int(cal.n_genuine, "n_genuine"),
             as_int(cal.n_impostor, "n_impostor"),
             str(cal.method),
-            codecs.to_json([str(n) for n in cal.notes], "calibration notes"),
+            codecs.to_json(notes if cal.findings is None else {"notes": notes, "findings": cal.findings.to_dict()},
+                           "calibration notes"),
         )
         with self.transaction():
             self.db.execute(
@@ -76,19 +96,27 @@ class CalibrationMixin(QuarantineMixin):
         for what in ("threshold", "target_fpir", "est_fpir", "est_fnir"):
             if not math.isfinite(float(r[what])):
                 raise ValueError(f"its {what} is not a finite number")
-        notes = codecs.from_json(r["notes_json"])
+        stored = codecs.from_json(r["notes_json"])  # a list of notes, or {"notes": [...], "findings": {...}}
+        notes = stored.get("notes") if isinstance(stored, dict) else stored
+        findings = None
+        if isinstance(stored, dict) and isinstance(stored.get("findings"), dict):
+            try:
+                findings = findings_from_dict(stored["findings"])
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("Calibration %s: its stored findings are unreadable (%s); using its notes.", r["id"], exc)
         return Calibration(
             threshold=float(r["threshold"]),
             target_fpir=float(r["target_fpir"]),
             gallery_persons=int(r["gallery_persons"]),
             gallery_templates=int(r["gallery_templates"]),
             model_sha256=str(r["model_sha256"]),
-            est_fpir=float(r["est_fpir"]),
-            est_fnir=float(r["est_fnir"]),
+            est_fpir=_rate_from_db(float(r["est_fpir"])),
+            est_fnir=_rate_from_db(float(r["est_fnir"])),
             n_genuine=int(r["n_genuine"]),
             n_impostor=int(r["n_impostor"]),
             method=str(r["method"]),
             notes=tuple(str(n) for n in notes) if isinstance(notes, list) else (),
+            findings=findings,
         )
 
     @api("saving stranger embeddings")
