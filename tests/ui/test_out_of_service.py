@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from reliability.mjpeg_server import MjpegCamera, camera_frames
 
 from desktop_app.ui.capture import SourceRequest
 from desktop_app.ui.decision_panel import OUT_OF_SERVICE, OUT_OF_SERVICE_TITLE
 from desktop_app.ui.door_view import split_retry
 from desktop_app.ui.main_window import MainWindow
-from reliability.mjpeg_server import MjpegCamera, camera_frames
 
 LOOK = "Look at the camera"
 
