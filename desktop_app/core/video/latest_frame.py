@@ -132,8 +132,9 @@ class LatestFrameReader:
     on_state: ``callback(state, message)``, called from the reader thread on every state change
     (exceptions it raises are logged and ignored; a Qt caller should forward it with a signal);
     backoff: reconnection schedule; retry_first_open: also retry (with back-off) when the very
-    first open fails, instead of going to ``"failed"`` at once (useful for a stream that may
-    still be booting; a wrong camera index or file name should fail at once, the default).
+    first open fails, instead of going to ``"failed"`` at once (a camera that may still be
+    booting, a network that is down; a file name should fail at once, the default).
+    A door camera is built with :meth:`for_door`, which chooses both from the source's kind.
     """
 
     def __init__(
