@@ -1,7 +1,7 @@
 """The door view: live picture with face boxes (and a legend of their colours), the decision panel,
 the latest events beside it, and a call to enrol while nobody is enrolled. While the camera gives no
-picture (connecting, reconnecting, failed, ended, closed) the panel says "Out of service: camera"
-with the reason, never "Look at the camera"; on a kiosk without the technical detail."""
+picture (connecting, reconnecting, failed) the panel says "Out of service: camera" with the
+reason, never "Look at the camera"; on a kiosk without the technical detail."""
 
 from __future__ import annotations
 
@@ -28,6 +28,10 @@ from .qtimage import bgr_to_pixmap
 from .video_view import VideoView, overlays_for_faces
 
 MAX_RECENT = 50
+
+OUT_OF_SERVICE_STATES = frozenset({"connecting", "reconnecting", "failed"})
+"""Camera states in which the door cannot see anybody: the panel says "Out of service: camera".
+("ended", "closed" and "stopped" are an operator's doing: the panel is left as it was.)"""
 
 STATE_TEXT = {
     "connecting": "Connecting to the camera…",
@@ -196,10 +200,10 @@ class DoorView(QWidget):
 
     def set_state(self, state: str, message: str) -> None:
         """Camera state from the worker. "live": the picture and "Waiting / Look at the camera" come
-        back. Any other state (connecting, reconnecting, failed, ended, closed, stopped): the last
-        picture is dimmed, a message goes over it, and the decision panel says "Out of service:
-        camera" with the reason and when the next attempt is ("reconnecting in N s"); on a kiosk
-        only a plain status, no address or error text."""
+        back. Any other state: the last picture is dimmed and a message goes over it; in
+        OUT_OF_SERVICE_STATES (connecting, reconnecting, failed) the decision panel also says "Out
+        of service: camera" with the reason and when the next attempt is ("Reconnecting in N s");
+        on a kiosk only a plain status, no address or error text."""
         self.state, self.state_message = state, message
         self.btn_replay.setVisible(state == "ended" and not self.kiosk)
         if state == "live":
@@ -210,10 +214,12 @@ class DoorView(QWidget):
             return
         self.video.set_stale(True)
         reason, retry, attempt = split_retry(message)
+        out = state in OUT_OF_SERVICE_STATES
         if self.kiosk:
-            status = KIOSK_STATUS.get(state, KIOSK_NO_PICTURE)
-            self.video.set_message(f"{OUT_OF_SERVICE_TITLE}\n{status}")
-            self.decision.show_out_of_service(status)
+            status = KIOSK_STATUS.get(state, KIOSK_NO_PICTURE if out else STATE_TEXT.get(state, ""))
+            self.video.set_message(f"{OUT_OF_SERVICE_TITLE}\n{status}" if out else status)
+            if out:
+                self.decision.show_out_of_service(status)
             return
         text = STATE_TEXT.get(state, state)
         if state == "failed":
@@ -222,6 +228,8 @@ class DoorView(QWidget):
         elif state == "reconnecting" and message:
             text = message
         self.video.set_message(text)
+        if not out:
+            return
         status = retry or STATE_TEXT.get(state, state).rstrip(".")
         detail = f"{reason} ({attempt})" if reason and attempt else reason
         self.decision.show_out_of_service(status, detail if detail != status else "")

@@ -115,3 +115,18 @@ def test_a_decision_on_screen_fades_to_out_of_service_not_to_waiting(qtbot: Any)
     assert panel.name.text() == "Reconnecting in 5 s" and panel.detail.text() == "Lost the stream"
     panel.back_in_service()
     assert panel.decision == "waiting" and panel.name.text() == LOOK
+
+
+def test_end_of_a_video_file_is_not_an_outage(qtbot: Any) -> None:
+    """A video file that ends (a demo, a replay) leaves the panel alone; a failure does not."""
+    from desktop_app.ui.door_view import DoorView
+
+    door = DoorView()
+    qtbot.addWidget(door)
+    door.set_state("live", "Reading clip.mp4")
+    door.set_state("ended", "End of clip.mp4")
+    assert door.decision.decision == "waiting" and door.decision.name.text() == LOOK
+    assert door.video.message == "End of the video." and door.btn_replay.isVisibleTo(door)
+    door.set_state("failed", "Cannot play clip.mp4: it contains no readable frame.")
+    assert door.decision.decision == OUT_OF_SERVICE and door.decision.name.text() == "No picture"
+    assert door.decision.detail.text() == "Cannot play clip.mp4: it contains no readable frame."
