@@ -313,7 +313,8 @@ class CaptureWorker(QObject):
         self._session = LiveSession(self.gate)  # its tracker keeps a name on the face it belongs to
         self._threshold = self.gate.threshold
         self._window = _Window()
-        self._reader = LatestFrameReader(factory, drop_stale=live or request.realtime, on_state=on_state)
+        self._reader = LatestFrameReader.for_door(factory, live=live, drop_stale=live or request.realtime,
+                                                  on_state=on_state)
         self._reader.start()
 
     def _drop_reader(self) -> None:

@@ -1,5 +1,6 @@
 """The large decision panel of the door view: ACCESS GRANTED (green, name, enrolled photo), UNKNOWN
-(amber), DENIED (red); it fades back to "waiting" a few seconds after the last decision."""
+(amber), DENIED (red); it fades back to "waiting" a few seconds after the last decision. While the
+camera gives no picture it says "Out of service: camera" instead of "Look at the camera"."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from .capture import DoorEvent
 from .qtimage import bgr_to_pixmap, initials_pixmap
 
 PHOTO_SIDE = 150
+OUT_OF_SERVICE = "out-of-service"
+"""``DecisionPanel.decision`` while the camera gives no picture."""
+OUT_OF_SERVICE_TITLE = "Out of service: camera"
+OUT_OF_SERVICE_COLOUR = "#4e342e"
 
 
 class DecisionPanel(QFrame):
@@ -43,6 +48,7 @@ class DecisionPanel(QFrame):
         self.name.setWordWrap(True)
         self.detail = QLabel()
         self.detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.detail.setWordWrap(True)
         for label, size, bold in ((self.title, 30, True), (self.name, 22, True), (self.detail, 13, False)):
             font = label.font()
             font.setPixelSize(size)
@@ -57,6 +63,8 @@ class DecisionPanel(QFrame):
         lay.addWidget(self.detail)
         lay.addStretch(1)
         self.decision = "waiting"
+        self.out_of_service: tuple[str, str] | None = None
+        """(status, detail) while the camera gives no picture (see :meth:`show_out_of_service`)."""
         self._colour = QColor(theme.WAITING)
         self._hold = QTimer(self)
         self._hold.setSingleShot(True)
@@ -83,7 +91,11 @@ class DecisionPanel(QFrame):
         return str(self._colour.name())
 
     def show_waiting(self) -> None:
+        """Back to waiting ("Look at the camera"), or to "Out of service" while the camera is out."""
         self._fade.stop()
+        if self.out_of_service is not None:
+            self._show_out_of_service()
+            return
         self.decision = "waiting"
         self._set_colour(theme.WAITING)
         self.title.setText("Waiting")
@@ -91,6 +103,35 @@ class DecisionPanel(QFrame):
         self.photo.hide()
         self.name.setText("Look at the camera")
         self.detail.setText("")
+
+    def show_out_of_service(self, status: str, detail: str = "") -> None:
+        """The camera gives no picture: "Out of service: camera" in large type, ``status`` under it
+        (e.g. "Reconnecting in 5 s"), ``detail`` in small type (the reason; "" on a public screen),
+        until :meth:`back_in_service`. It replaces a decision still on screen at once; a decision
+        announced meanwhile fades back to it, never to "Look at the camera"."""
+        self.out_of_service = (status, detail)
+        self._hold.stop()
+        self._fade.stop()
+        self._show_out_of_service()
+
+    def back_in_service(self) -> None:
+        """Frames flow again: back to waiting (a no-op when the camera was not out of service)."""
+        if self.out_of_service is None:
+            return
+        self.out_of_service = None
+        if self.decision == OUT_OF_SERVICE:
+            self.show_waiting()
+
+    def _show_out_of_service(self) -> None:
+        assert self.out_of_service is not None
+        status, detail = self.out_of_service
+        self.decision = OUT_OF_SERVICE
+        self._set_colour(OUT_OF_SERVICE_COLOUR)
+        self.title.setText(OUT_OF_SERVICE_TITLE)
+        self.photo.clear()
+        self.photo.hide()
+        self.name.setText(status)
+        self.detail.setText(detail)
 
     def show_event(self, ev: DoorEvent) -> None:
         """Announce ``ev`` (granted: name + enrolled photo; unknown / denied: snapshot if any)."""

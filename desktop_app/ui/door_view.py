@@ -1,8 +1,11 @@
 """The door view: live picture with face boxes (and a legend of their colours), the decision panel,
-the latest events beside it, and a call to enrol while nobody is enrolled."""
+the latest events beside it, and a call to enrol while nobody is enrolled. While the camera gives no
+picture (connecting, reconnecting, failed) the panel says "Out of service: camera" with the
+reason, never "Look at the camera"; on a kiosk without the technical detail."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -20,11 +23,15 @@ from PySide6.QtWidgets import (
 
 from . import theme
 from .capture import DoorEvent, LiveFrame
-from .decision_panel import DecisionPanel
+from .decision_panel import OUT_OF_SERVICE_TITLE, DecisionPanel
 from .qtimage import bgr_to_pixmap
 from .video_view import VideoView, overlays_for_faces
 
 MAX_RECENT = 50
+
+OUT_OF_SERVICE_STATES = frozenset({"connecting", "reconnecting", "failed"})
+"""Camera states in which the door cannot see anybody: the panel says "Out of service: camera".
+("ended", "closed" and "stopped" are an operator's doing: the panel is left as it was.)"""
 
 STATE_TEXT = {
     "connecting": "Connecting to the camera…",
@@ -34,6 +41,26 @@ STATE_TEXT = {
     "closed": "Camera closed.",
     "stopped": "Camera stopped.",
 }
+
+KIOSK_STATUS = {
+    "connecting": "Connecting to the camera…",
+    "reconnecting": "Reconnecting to the camera…",
+}
+"""What a public screen says under "Out of service: camera" (no addresses, no error texts)."""
+KIOSK_NO_PICTURE = "No picture. Please ask the staff for help."
+
+_RETRY = re.compile(r"\.?\s*Reconnecting in (?P<delay>[0-9.]+) s \(attempt (?P<attempt>\d+)\)\.?\s*$")
+
+
+def split_retry(message: str) -> tuple[str, str, str]:
+    """A frame reader's message -> (reason, "Reconnecting in N s", "attempt k"); the last two are ""
+    when the message announces no retry."""
+    found = _RETRY.search(message)
+    if found is None:
+        return message.strip(), "", ""
+    delay = float(found["delay"])
+    shown = f"{delay:.0f}" if delay >= 1.0 else f"{delay:.1f}"
+    return message[:found.start()].strip(), f"Reconnecting in {shown} s", f"attempt {found['attempt']}"
 
 
 def face_legend() -> QWidget:
@@ -172,19 +199,40 @@ class DoorView(QWidget):
             self.recent.takeItem(self.recent.count() - 1)
 
     def set_state(self, state: str, message: str) -> None:
-        """Camera state from the worker: a message over the picture unless frames are flowing."""
+        """Camera state from the worker. "live": the picture and "Waiting / Look at the camera" come
+        back. Any other state: the last picture is dimmed and a message goes over it; in
+        OUT_OF_SERVICE_STATES (connecting, reconnecting, failed) the decision panel also says "Out
+        of service: camera" with the reason and when the next attempt is ("Reconnecting in N s");
+        on a kiosk only a plain status, no address or error text."""
         self.state, self.state_message = state, message
         self.btn_replay.setVisible(state == "ended" and not self.kiosk)
         if state == "live":
             self.video.set_message("")
+            self.decision.back_in_service()
+            return
+        if state == "idle":
+            return
+        self.video.set_stale(True)
+        reason, retry, attempt = split_retry(message)
+        out = state in OUT_OF_SERVICE_STATES
+        if self.kiosk:
+            status = KIOSK_STATUS.get(state, KIOSK_NO_PICTURE if out else STATE_TEXT.get(state, ""))
+            self.video.set_message(f"{OUT_OF_SERVICE_TITLE}\n{status}" if out else status)
+            if out:
+                self.decision.show_out_of_service(status)
             return
         text = STATE_TEXT.get(state, state)
         if state == "failed":
-            hint = "" if self.kiosk else "\nChoose a video file or a stream URL below."
+            hint = "\nChoose a video file or a stream URL below."
             text = f"{message}{hint}" if message else f"No picture.{hint}"
         elif state == "reconnecting" and message:
             text = message
         self.video.set_message(text)
+        if not out:
+            return
+        status = retry or STATE_TEXT.get(state, state).rstrip(".")
+        detail = f"{reason} ({attempt})" if reason and attempt else reason
+        self.decision.show_out_of_service(status, detail if detail != status else "")
 
     def set_source_label(self, text: str) -> None:
         self.source_label.setText(text)
@@ -199,3 +247,5 @@ class DoorView(QWidget):
         hint = "" if self.kiosk else "\nOpen a video file or a network camera (stream URL) below."
         self.video.clear()
         self.video.set_message("No camera was found on this computer." + hint)
+        self.decision.show_out_of_service(KIOSK_NO_PICTURE if self.kiosk else "No camera found",
+                                          "" if self.kiosk else "No camera was found on this computer.")

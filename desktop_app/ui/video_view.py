@@ -64,6 +64,7 @@ class VideoView(QWidget):
         self._image: QImage | None = None
         self._overlays: list[Overlay] = []
         self._message = ""
+        self._stale = False
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(320, 180)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
@@ -83,10 +84,23 @@ class VideoView(QWidget):
     def message(self) -> str:
         return self._message
 
+    @property
+    def stale(self) -> bool:
+        """True while the picture shown is the last one of a camera that gives no more."""
+        return self._stale
+
     def set_frame(self, image: QImage, overlays: Sequence[Overlay] = ()) -> None:
         self._image = image
         self._overlays = list(overlays)
+        self._stale = False
         self.update()
+
+    def set_stale(self, stale: bool = True) -> None:
+        """Mark the picture as the last one of a lost camera: it is dimmed and its face boxes are no
+        longer drawn (nobody should take a frozen picture for a live one). A new frame clears it."""
+        if stale != self._stale:
+            self._stale = stale
+            self.update()
 
     def clear(self) -> None:
         self._image = None
@@ -114,8 +128,13 @@ class VideoView(QWidget):
         if self._image is not None:
             target = self._target()
             image = self._image.flipped(Qt.Orientation.Horizontal) if self.mirror else self._image
-            p.drawImage(target, image)
-            self._paint_overlays(p, target)
+            if self._stale:
+                p.setOpacity(0.3)
+                p.drawImage(target, image)
+                p.setOpacity(1.0)
+            else:
+                p.drawImage(target, image)
+                self._paint_overlays(p, target)
         if self._message:
             self._paint_message(p)
         p.end()
@@ -157,7 +176,7 @@ class VideoView(QWidget):
         metrics = QFontMetricsF(font)
         lines = self._message.splitlines() or [""]
         h = metrics.height() * len(lines) + 24
-        if self._image is not None:  # over a picture: a band at its bottom, the faces stay visible
+        if self._image is not None and not self._stale:  # over a live picture: a band at its bottom
             target = self._target()
             band = QRectF(target.left(), target.bottom() - h, target.width(), h)
         else:

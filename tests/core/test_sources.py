@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from desktop_app.core.errors import SourceError
-from desktop_app.core.video.latest_frame import BackoffPolicy, LatestFrameReader
+from desktop_app.core.video.latest_frame import DEFAULT_BACKOFF, DOOR_BACKOFF, BackoffPolicy, LatestFrameReader
 from desktop_app.core.video.sources import (
     Frame,
     FrameSource,
@@ -225,6 +225,45 @@ def test_image_folder_sorted_skips_corrupt_files(tmp_path: Path, caplog: pytest.
     np.testing.assert_array_equal(frames[1].image, color)
 
 
+def test_image_folder_uses_the_image_guards(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The folder source reads through imageio.read_image: a header claiming 60000 x 60000, a
+    10000 x 1 strip and a FIFO named like a photo are skipped with a warning saying why (the FIFO
+    is never opened, so it cannot hang the reader); the good photos around them still come."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    good = np.random.default_rng(1).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    assert cv2.imwrite(str(tmp_path / "a1.png"), good)
+    ihdr = chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 0, 0, 0, 0))
+    (tmp_path / "a2.png").write_bytes(b"\x89PNG\r\n\x1a\n" + ihdr + chunk(b"IEND", b""))
+    assert cv2.imwrite(str(tmp_path / "a3.png"), np.zeros((1, 10000), np.uint8))
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "a4.jpg")
+    assert cv2.imwrite(str(tmp_path / "a5.jpg"), good)
+    src = ImageFolderSource(tmp_path)
+    src.open()
+    with caplog.at_level(logging.WARNING, logger="desktop_app.core.video.sources"):
+        frames = [f for f in iter(src.read, None)]
+    src.close()
+    assert [f.source for f in frames] == ["a1.png", "a5.jpg"]
+    np.testing.assert_array_equal(frames[0].image, good)
+    warned = [r.getMessage() for r in caplog.records]
+    assert any("a2.png" in w and "too large (60000 x 60000 pixels" in w for w in warned)
+    assert any("a3.png" in w and "far too narrow" in w for w in warned)
+    if hasattr(os, "mkfifo"):
+        assert any("a4.jpg" in w and "not a regular file" in w for w in warned)
+        assert src.skipped == 3
+    # and through the reader, as `facegate run` plays a folder: it ends, never fails
+    reader = LatestFrameReader.for_door(lambda: ImageFolderSource(tmp_path), live=False, drop_stale=False)
+    reader.start()
+    names = [f.source for f in iter(lambda: reader.get(timeout=10.0), None)]
+    reader.stop()
+    assert names == ["a1.png", "a5.jpg"] and reader.state == "ended"
+
+
 def test_image_folder_errors(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="not found"):
         ImageFolderSource(tmp_path / "nope").open()
@@ -355,8 +394,9 @@ def test_reader_source_disappears_then_fails_after_max_attempts(tmp_path: Path) 
     assert rec.wait_for("failed")
     assert rec.states == ["connecting", "live", "reconnecting", "reconnecting", "reconnecting", "failed"]
     messages = [m for _, m in rec.calls]
-    assert "camera unplugged" in messages[2] and "attempt 1 of 3" in messages[2]
-    assert "not found" in messages[3] and "attempt 2 of 3" in messages[3]
+    assert "camera unplugged" in messages[2] and "(attempt 1)" in messages[2]
+    assert "not found" in messages[3] and "(attempt 2)" in messages[3]
+    assert not any(" of 3" in m for m in messages)
     assert "Gave up after 3" in messages[-1]
     assert calls[0] == 1 + FAST.max_attempts
     assert flaky[0].closed
@@ -436,6 +476,82 @@ def test_reader_survives_callback_errors() -> None:
     reader.stop()
     assert n == CLIP_FRAMES
     assert reader.state == "ended"
+
+
+class Unplugged:
+    """Test-only live source that cannot be opened (a camera still booting, a network down)."""
+
+    name = "door camera"
+    is_live = True
+
+    def open(self) -> None:
+        raise SourceError("Cannot open the stream door camera: check the address.")
+
+    def read(self) -> Frame | None:  # pragma: no cover - never opened
+        raise AssertionError("read() on a source that did not open")
+
+    def close(self) -> None:
+        pass
+
+
+@needs_clip
+def test_door_reader_never_gives_up_on_a_live_source() -> None:
+    """A door camera down at start for 15 attempts (far beyond the old budget of 6), then lost
+    mid-stream for 15 more: the door reader keeps trying, says "Reconnecting in N s (attempt k)"
+    and resumes each time; it never reports "failed"."""
+    rec = Recorder()
+    fast = BackoffPolicy(initial_s=0.002, factor=2.0, max_delay_s=0.01, max_attempts=None)
+    makers: list[Callable[[], FrameSource]] = [Unplugged] * 15 + [lambda: FailingAfter(5)]
+    makers += [Unplugged] * 15 + [lambda: FailingAfter(1_000)]
+    factory, calls = _factory_sequence(*makers)
+    reader = LatestFrameReader.for_door(factory, live=True, drop_stale=False, on_state=rec, backoff=fast)
+    reader.start()
+    got = [reader.get(timeout=10.0) for _ in range(10)]
+    reader.stop()
+    assert [f.index if f else None for f in got] == [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]
+    assert calls[0] == 32
+    assert "failed" not in rec.states
+    assert rec.states[:2] == ["connecting", "reconnecting"]
+    assert rec.states.count("live") == 2 and rec.states[-1] == "stopped"
+    retries = [m for s, m in rec.calls if s == "reconnecting"]
+    assert len(retries) == 31
+    assert retries[14].endswith("Reconnecting in 0.0 s (attempt 15).")  # the counter went past 6
+    assert "camera unplugged" in retries[15] and "(attempt 1)" in retries[15]  # reset by frames
+    assert not any(" of " in m.split("Reconnecting")[-1] for m in retries)
+
+
+def test_door_reader_on_a_file_fails_at_once(tmp_path: Path) -> None:
+    """Files are not retried: a wrong file name is a configuration error, reported at once."""
+    rec = Recorder()
+    reader = LatestFrameReader.for_door(lambda: VideoFileSource(tmp_path / "nope.mp4"), live=False,
+                                        on_state=rec)
+    reader.start()
+    assert reader.get(timeout=10.0) is None
+    reader.stop()
+    assert rec.states == ["connecting", "failed"]
+    assert "Video file not found" in rec.calls[-1][1]
+
+
+def test_backoff_policy_for_ever_is_capped_and_never_overflows() -> None:
+    assert DOOR_BACKOFF.forever and DOOR_BACKOFF.max_attempts is None
+    assert [DOOR_BACKOFF.delay(n) for n in range(1, 8)] == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
+    assert not any(DOOR_BACKOFF.gives_up(n) for n in (1, 6, 7, 10**6))
+    # days of retries (an attempt every 5 s for a year is ~6 million): no OverflowError
+    assert DOOR_BACKOFF.delay(10**7) == 5.0 and DOOR_BACKOFF.delay(10**18) == 5.0
+    steep = BackoffPolicy(initial_s=1e-6, factor=1e9, max_delay_s=30.0, max_attempts=None)
+    assert steep.delay(10_000) == 30.0
+    assert not DEFAULT_BACKOFF.forever and DEFAULT_BACKOFF.gives_up(7) and not DEFAULT_BACKOFF.gives_up(6)
+    assert BackoffPolicy(max_attempts=0).gives_up(1)
+    with pytest.raises(ValueError, match="above 0"):
+        BackoffPolicy(initial_s=0.0, max_attempts=None)  # a busy loop for ever
+    with pytest.raises(ValueError, match="above 0"):
+        BackoffPolicy(max_delay_s=0.0, max_attempts=None)
+    with pytest.raises(ValueError):
+        BackoffPolicy(max_attempts=-1)
+    with pytest.raises(ValueError):
+        BackoffPolicy(initial_s=float("inf"))
+    with pytest.raises(ValueError):
+        BackoffPolicy(factor=float("nan"))
 
 
 def test_backoff_policy_delays() -> None:

@@ -173,12 +173,14 @@ def run_headless(gate: FaceGate, source: str, *, max_frames: int | None = None, 
                  on_frame: Callable[[FrameResult], None] | None = None,
                  on_state: Callable[[str, str], None] | None = None) -> RunSummary:
     """Run the live loop on ``source`` without a window, logging events; stops at the end of a file
-    source, after ``max_frames``, or when a live source is lost for good."""
+    source, after ``max_frames``, or on Ctrl+C (a live source is retried for ever when lost)."""
     summary = RunSummary()
     session = LiveSession(gate)
     probe = open_source(source)
     live = probe.is_live
-    reader = LatestFrameReader(lambda: open_source(source), drop_stale=live or realtime, on_state=on_state)
+    # A live source (webcam, stream) is a door camera: retried for ever, at start too; a file ends.
+    reader = LatestFrameReader.for_door(lambda: open_source(source), live=live, drop_stale=live or realtime,
+                                        on_state=on_state)
     reader.start()
     try:
         while max_frames is None or summary.frames < max_frames:
@@ -198,6 +200,8 @@ def run_headless(gate: FaceGate, source: str, *, max_frames: int | None = None, 
                 summary.stage_ms[k].append(v)
             if on_frame:
                 on_frame(result)
+    except KeyboardInterrupt:  # Ctrl+C is how a live door loop stops: end with the summary ("stopped")
+        pass
     finally:
         reader.stop()
         summary.final_state = reader.state

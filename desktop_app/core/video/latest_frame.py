@@ -13,17 +13,23 @@ States (:class:`~desktop_app.core.vocabulary.SourceState`, a ``StrEnum``; report
 - ``"connecting"``: opening the source for the first time;
 - ``"live"``: frames are flowing (again);
 - ``"reconnecting"``: the source was lost (read failure/exception) or could not be reopened; a
-  new attempt follows after an exponential back-off delay;
+  new attempt follows after an exponential back-off delay, capped;
 - ``"ended"``: a finite source (file, folder) reached its end;
-- ``"failed"``: the source could not be opened, or every reconnection attempt failed;
+- ``"failed"``: the source could not be opened, or every reconnection attempt of a policy with a
+  limit failed (a door camera's policy, :data:`DOOR_BACKOFF`, has none: it never gets here);
 - ``"stopped"``: ``stop()`` was called.
 
 ``ended``, ``failed`` and ``stopped`` are final.
+
+A door camera is built with :meth:`LatestFrameReader.for_door`: a live source (webcam, network
+stream) is retried for ever, at start too, every few seconds at most; a file or folder ends, or
+fails at once with its message (a wrong file name is a configuration error, not an outage).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -49,28 +55,56 @@ FINAL_STATES: frozenset[SourceState] = frozenset({ENDED, FAILED, STOPPED})
 @dataclass(frozen=True)
 class BackoffPolicy:
     """Reconnection schedule: attempt n (1-based) waits ``min(initial_s * factor**(n-1), max_delay_s)``
-    seconds before reopening; after ``max_attempts`` failed attempts in a row the reader gives up.
-    The attempt counter resets as soon as a frame is read again."""
+    seconds before reopening; after ``max_attempts`` failed attempts in a row the reader gives up
+    (``None``: never, it retries for ever every ``max_delay_s`` seconds at most). The attempt
+    counter resets as soon as a frame is read again.
+
+    A policy that retries for ever needs ``initial_s`` and ``max_delay_s`` above 0 (no busy loop).
+    """
 
     initial_s: float = 0.5
     factor: float = 2.0
     max_delay_s: float = 10.0
-    max_attempts: int = 6
+    max_attempts: int | None = 6
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.initial_s) and math.isfinite(self.max_delay_s)):
+            raise ValueError("Back-off delays must be finite numbers of seconds.")
         if self.initial_s < 0 or self.max_delay_s < 0:
             raise ValueError("Back-off delays must be 0 or more seconds.")
-        if self.factor < 1.0:
-            raise ValueError("Back-off factor must be 1 or more.")
-        if self.max_attempts < 0:
-            raise ValueError("max_attempts must be 0 or more.")
+        if not math.isfinite(self.factor) or self.factor < 1.0:
+            raise ValueError("Back-off factor must be a finite number, 1 or more.")
+        if self.max_attempts is not None and self.max_attempts < 0:
+            raise ValueError("max_attempts must be 0 or more, or None (retry for ever).")
+        if self.max_attempts is None and (self.initial_s <= 0 or self.max_delay_s <= 0):
+            raise ValueError("Retrying for ever needs delays above 0 s (initial_s and max_delay_s).")
+
+    @property
+    def forever(self) -> bool:
+        """True when the reader never gives up (``max_attempts`` is None)."""
+        return self.max_attempts is None
+
+    def gives_up(self, attempt: int) -> bool:
+        """True when reconnection attempt ``attempt`` (1-based) is beyond the limit."""
+        return self.max_attempts is not None and attempt > self.max_attempts
 
     def delay(self, attempt: int) -> float:
-        """Seconds to wait before reconnection attempt ``attempt`` (1-based)."""
-        return float(min(self.initial_s * self.factor ** max(attempt - 1, 0), self.max_delay_s))
+        """Seconds to wait before reconnection attempt ``attempt`` (1-based); never above
+        ``max_delay_s``, however large ``attempt`` grows (no float overflow after days of retries)."""
+        if self.initial_s <= 0 or self.max_delay_s <= 0:
+            return 0.0
+        exponent = max(attempt - 1, 0)
+        # Compared in log space: past the cap, factor**exponent may not even fit in a float.
+        if math.log(self.initial_s) + exponent * math.log(self.factor) >= math.log(self.max_delay_s):
+            return float(self.max_delay_s)
+        return float(self.initial_s * self.factor**exponent)
 
 
 DEFAULT_BACKOFF = BackoffPolicy()
+"""The reader's default: 6 attempts (about 25 s), then ``"failed"``."""
+
+DOOR_BACKOFF = BackoffPolicy(initial_s=0.5, factor=2.0, max_delay_s=5.0, max_attempts=None)
+"""A door camera's schedule: retry for ever, after 0.5, 1, 2, 4, then every 5 s."""
 
 
 def _describe(exc: BaseException) -> str:
@@ -98,8 +132,9 @@ class LatestFrameReader:
     on_state: ``callback(state, message)``, called from the reader thread on every state change
     (exceptions it raises are logged and ignored; a Qt caller should forward it with a signal);
     backoff: reconnection schedule; retry_first_open: also retry (with back-off) when the very
-    first open fails, instead of going to ``"failed"`` at once (useful for a stream that may
-    still be booting; a wrong camera index or file name should fail at once, the default).
+    first open fails, instead of going to ``"failed"`` at once (a camera that may still be
+    booting, a network that is down; a file name should fail at once, the default).
+    A door camera is built with :meth:`for_door`, which chooses both from the source's kind.
     """
 
     def __init__(
@@ -125,6 +160,26 @@ class LatestFrameReader:
         self._dropped = 0
         self._frames_read = 0
         self._attempt = 0
+
+    @classmethod
+    def for_door(
+        cls,
+        source_factory: Callable[[], FrameSource],
+        *,
+        live: bool,
+        drop_stale: bool = True,
+        on_state: Callable[[str, str], None] | None = None,
+        backoff: BackoffPolicy = DOOR_BACKOFF,
+    ) -> LatestFrameReader:
+        """The reader of a door camera. ``live`` (the source's ``is_live``: webcam, network stream):
+        reconnect with ``backoff`` (default :data:`DOOR_BACKOFF`: for ever, every 5 s at most), the
+        first open included, since a camera may still be booting or the network down when the door
+        starts. Not live (file, folder): no retry; a file that cannot be opened fails at once with
+        its message, and the end of the file ends the reader."""
+        if live:
+            return cls(source_factory, drop_stale=drop_stale, on_state=on_state, backoff=backoff,
+                       retry_first_open=True)
+        return cls(source_factory, drop_stale=drop_stale, on_state=on_state)
 
     # ------------------------------------------------------------------ public API
     @property
@@ -233,14 +288,12 @@ class LatestFrameReader:
     def _retry_after(self, reason: str) -> bool:
         """Count one reconnection attempt and wait its back-off; False when giving up or stopping."""
         self._attempt += 1
-        limit = self._backoff.max_attempts
-        if self._attempt > limit:
-            self._set_state(FAILED, f"{reason}. Gave up after {limit} reconnection attempts.")
+        if self._backoff.gives_up(self._attempt):
+            self._set_state(FAILED, f"{reason.rstrip('.')}. Gave up after {self._backoff.max_attempts} "
+                                    "reconnection attempts.")
             return False
         delay = self._backoff.delay(self._attempt)
-        self._set_state(
-            RECONNECTING, f"{reason}. Reconnecting in {delay:.1f} s (attempt {self._attempt} of {limit})."
-        )
+        self._set_state(RECONNECTING, f"{reason.rstrip('.')}. Reconnecting in {delay:.1f} s (attempt {self._attempt}).")
         self._stop.wait(delay)
         return not self._stop.is_set()
 

@@ -28,8 +28,9 @@ from urllib.parse import urlsplit, urlunsplit
 import cv2
 import numpy as np
 
-from desktop_app.core.errors import SourceError
+from desktop_app.core.errors import ImageError, SourceError
 from desktop_app.core.video.imageio import IMAGE_SUFFIXES as IMAGE_EXTENSIONS  # the one list of image suffixes
+from desktop_app.core.video.imageio import read_image
 
 logger = logging.getLogger(__name__)
 
@@ -370,7 +371,10 @@ def _natural_key(path: Path) -> tuple[tuple[int, int | str], ...]:
 class ImageFolderSource:
     """The images directly inside a folder, in natural name order (img2 before img10). Not live.
 
-    Files that cannot be decoded are skipped with a logged warning; EXIF orientation is applied.
+    Files that cannot be read are skipped with a logged warning saying why, never fatal: damaged or
+    not an image, empty, too large (``imageio.MAX_FILE_BYTES``, or a header declaring more than
+    ``imageio.MAX_PIXELS``), or not a regular file (a FIFO named like an image is never opened, so
+    it cannot hang the reader). EXIF orientation is applied.
     """
 
     def __init__(self, path: Path | str) -> None:
@@ -399,7 +403,7 @@ class ImageFolderSource:
         if not self.path.is_dir():
             raise SourceError(f"Image folder not found: {self.path}. Choose an existing folder.")
         try:
-            entries = [p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
+            entries = [p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and not p.is_dir()]
         except OSError as exc:
             raise SourceError(f"Cannot list the folder {self.path}: {exc}") from exc
         if not entries:
@@ -428,24 +432,16 @@ class ImageFolderSource:
 
 
 def _decode_image_file(path: Path) -> np.ndarray | None:
-    """Decode one image file to BGR (H, W, 3) uint8, or log a warning and return None."""
+    """Decode one image file to BGR (H, W, 3) uint8 with the guarded reader
+    (:func:`~desktop_app.core.video.imageio.read_image`: regular files only, size and pixel caps
+    checked before decoding), or log a warning saying why and return None."""
     try:
-        data = np.fromfile(str(path), dtype=np.uint8)  # also works with non-ASCII paths on Windows
-        if data.size == 0:
-            logger.warning("Skipping %s: the file is empty", path)
-            return None
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    except (OSError, cv2.error) as exc:
-        logger.warning("Skipping %s: %s", path, exc)
-        return None
-    if image is None:
-        logger.warning("Skipping %s: not an image OpenCV can decode (corrupt or unsupported)", path)
-        return None
-    try:
-        return to_bgr(image)
-    except SourceError as exc:
-        logger.warning("Skipping %s: %s", path, exc)
-        return None
+        return read_image(path)
+    except ImageError as exc:
+        logger.warning("Skipping %s", exc)
+    except MemoryError:
+        logger.warning("Skipping %s: not enough memory to decode it", path)
+    return None
 
 
 def open_source(spec: str | int | Path) -> FrameSource:
