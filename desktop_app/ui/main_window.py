@@ -279,6 +279,8 @@ class MainWindow(QMainWindow):
             self.door.show_no_camera()
             self.camera_label.setText("Camera: none found")
             self.door.set_source_label(f"Camera {spec} not found")
+            if source is None:  # the door's own camera: keep trying (retries for ever) until it is plugged in
+                self.capture.open(SourceRequest(spec, realtime=self.realtime, width=cfg.width, height=cfg.height))
             return
         self.open_request(SourceRequest(spec, realtime=self.realtime, width=cfg.width, height=cfg.height))
 

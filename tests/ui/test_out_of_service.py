@@ -130,3 +130,32 @@ def test_end_of_a_video_file_is_not_an_outage(qtbot: Any) -> None:
     door.set_state("failed", "Cannot play clip.mp4: it contains no readable frame.")
     assert door.decision.decision == OUT_OF_SERVICE and door.decision.name.text() == "No picture"
     assert door.decision.detail.text() == "Cannot play clip.mp4: it contains no readable frame."
+
+
+def test_a_door_webcam_missing_at_start_is_retried(qtbot: Any, tmp_path: Any) -> None:
+    """The configured door camera is a webcam index that is not plugged in: the app says so, offers a
+    file or a stream, and keeps trying that camera (a USB webcam plugged in later is picked up)."""
+    from desktop_app.core.config import AppConfig
+    from desktop_app.core.service import FaceGate
+    from desktop_app.core.video.sources import list_cameras
+
+    if list_cameras():
+        pytest.skip("this machine has a webcam")
+    cfg = AppConfig()
+    cfg = cfg.model_copy(update={"camera": cfg.camera.model_copy(update={"source": "7"})})
+    gate = FaceGate(tmp_path / "facegate.db", device="cpu", config=cfg)
+    win = MainWindow(gate, realtime=True)
+    qtbot.addWidget(win)
+    states: list[str] = []
+    win.capture.worker.state_changed.connect(lambda s, m: states.append(s))
+    win.show()
+    try:
+        assert "none found" in win.camera_label.text()
+        assert win.door.btn_file.isVisible() and win.door.btn_url.isVisible()
+        assert win.capture.request is not None and win.capture.request.spec == "7"
+        qtbot.waitUntil(lambda: "reconnecting" in states, timeout=20000)
+        assert "failed" not in states
+        assert win.door.decision.decision == OUT_OF_SERVICE
+    finally:
+        win.close()
+        gate.close()
