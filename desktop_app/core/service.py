@@ -17,6 +17,7 @@ people (``update_person``, ``erase_person``...), events and attendance (``query_
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Sequence
@@ -524,9 +525,10 @@ class FaceGate:
         remove_stale_temps(folder)
         active = self._gallery_file()
         problems: list[str] = []
-        if rebuild and isinstance(self.gallery, HnswGallery):
-            active.unlink(missing_ok=True)
-            self.gallery = self._load_gallery()  # rebuilt from the database and saved
+        if rebuild and isinstance(self.gallery, HnswGallery):  # from the database: nothing erased in it
+            ids, persons, vecs = self.store.templates(self.model.sha256, active_only=False)
+            self.gallery = build_gallery(ids, persons, vecs, kind="hnsw", dim=self.engine.embedder.dim,
+                                         model_sha256=self.model.sha256)
         for index in sorted(folder.glob("*.hnsw")):
             if index == active and isinstance(self.gallery, HnswGallery):
                 try:
@@ -534,12 +536,15 @@ class FaceGate:
                     continue
                 except (GalleryError, OSError) as exc:
                     log.warning("Could not rewrite the gallery index %s (%s); deleting it.", index, exc)
-            for path in (index, index.with_name(index.name + SIDECAR_SUFFIX)):
-                try:
-                    path.unlink(missing_ok=True)
-                except OSError as exc:
-                    problems.append(f"saved gallery index {path} still holds erased templates and could not "
-                                    f"be deleted ({exc.strerror or exc}); delete it")
+            try:
+                index.unlink(missing_ok=True)
+            except OSError as exc:
+                problems.append(f"saved gallery index {index} may still hold erased templates and could not "
+                                f"be deleted ({exc.strerror or exc}); delete it")
+        for side in folder.glob("*.hnsw" + SIDECAR_SUFFIX):  # ids only, no vectors: deleted when orphaned
+            if not side.with_name(side.name[: -len(SIDECAR_SUFFIX)]).exists():
+                with contextlib.suppress(OSError):
+                    side.unlink()
         return tuple(problems)
 
     def finish_pending_purges(self) -> bool:

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from desktop_app.core.config import AppConfig, RecognitionSettings
-from desktop_app.core.errors import GalleryError
+from desktop_app.core.errors import GalleryError, StorageError
 from desktop_app.core.matching import gallery as gallery_module
 from desktop_app.core.matching.gallery import HnswGallery
 from desktop_app.core.service import FaceGate
@@ -244,14 +244,16 @@ def test_a_gallery_file_that_cannot_be_purged_is_reported_then_finished(tmp_path
         zelda = g.find_person(NAME)
         assert zelda is not None
         [index] = folder.glob("*.hnsw")
-        side = index.with_name(index.name + ".meta.npz")
-        side.unlink()
-        (side / "blocker").mkdir(parents=True)  # neither the save nor the deletion can replace it
+        index.unlink()
+        (index / "blocker").mkdir(parents=True)  # neither the save nor the deletion can replace it (root)
         report = g.erase_person(zelda.id)
         assert not report.purged and len(report.pending) == 1 and "saved gallery index" in report.pending[0]
         assert g.store.audit_log()[0].details["pending"] == list(report.pending)
+        assert g.store.get_person(zelda.id) is None
         assert not g.finish_pending_purges()  # still blocked
-        shutil.rmtree(side)
+        [pend] = g.store.pending_purges()
+        assert pend.steps == {PurgeStep.FILES}
+        shutil.rmtree(index)
         assert g.finish_pending_purges()
         assert g.store.pending_purges() == ()
         assert g.store.audit_log()[0].action == "erase_person.purged"
@@ -283,27 +285,23 @@ def test_erase_runs_on_a_full_disk_through_the_cli(tmp_path: Path, clips: Path) 
     try:
         data = mnt / "data"
         shutil.copytree(src, data)
-        with (mnt / "filler").open("wb") as fh:  # fill the disk to the last byte
-            block = b"\1" * 65536
-            try:
-                while True:
-                    fh.write(block)
-                    fh.flush()
-            except OSError:
-                pass
-            try:
-                while True:
-                    fh.write(b"\1" * 512)
-                    fh.flush()
-            except OSError:
-                pass
+        with (mnt / "filler").open("wb", buffering=0) as fh:  # fill the disk to the last block
+            for chunk in (1 << 16, 1 << 12, 1 << 9):
+                try:
+                    while fh.write(b"\1" * chunk):
+                        pass
+                except OSError:
+                    pass
         assert shutil.disk_usage(mnt).free < 64 * 1024
+        with pytest.raises(StorageError, match="disk"):  # really full: SQLite cannot even open it
+            Store(data / "facegate.db").close()
         out = subprocess.run([sys.executable, "-m", "desktop_app", "erase", "--db", str(data / "facegate.db"),
                               "--name", NAME, "--yes"], capture_output=True, text=True, timeout=600,
                              env={**os.environ, "PYTHONPATH": str(REPO), "FACEGATE_HOME": str(tmp_path / "home")})
         assert out.returncode == 0, out.stdout + out.stderr
         assert f"Erased {NAME}: 2 shots" in out.stdout and "no copy is left on disk" in out.stdout
         assert "Traceback" not in out.stderr
+        assert not reserve_path(data / "facegate.db").exists()  # its space went to the erasure
         raw = _raw(data / "facegate.db")
         assert b"Quixotic" not in raw and b"quixotic" not in raw
         assert not any(v in raw for v in vecs)
