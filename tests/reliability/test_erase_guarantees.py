@@ -310,3 +310,25 @@ def test_erase_runs_on_a_full_disk_through_the_cli(tmp_path: Path, clips: Path) 
             assert store.audit_log()[0].action == "erase_person"
     finally:
         subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_the_cli_says_what_is_pending_and_never_erased(zelda_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    db, _zelda, secrets = zelda_db
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(db)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout is not None and reader.stdin is not None
+        assert reader.stdout.readline().strip() == "reading"
+        out = subprocess.run([sys.executable, "-m", "desktop_app", "erase", "--db", str(db), "--name", NAME,
+                              "--yes"], capture_output=True, text=True, timeout=600,
+                             env={**os.environ, "PYTHONPATH": str(REPO), "FACEGATE_HOME": str(tmp_path / "home")})
+        assert out.returncode == 3, out.stdout + out.stderr
+        assert "Erased" not in out.stdout and "NOT complete on disk yet" in out.stdout, out.stdout
+        assert "pending: write-ahead log not yet checkpointed: another program is reading" in out.stdout
+        assert "Traceback" not in out.stderr
+        assert _traces(db, secrets)
+    finally:
+        reader.kill()
+        reader.wait()
+    with Store(db) as store:
+        assert store.pending_purges() == () and _traces(db, secrets) == []
