@@ -32,6 +32,8 @@ from desktop_app.core.storage.store import Store
 MODEL = "a" * 64
 NAME = "Zelda Quixotic"
 REPO = Path(__file__).resolve().parents[2]
+ZeldaDb = tuple[Path, int, list[bytes]]
+"""The database, Zelda's id, and her secrets (name, employee id, crop slices, templates, snapshot slice)."""
 
 
 def _unit(seed: int, dim: int = 128) -> np.ndarray:
@@ -55,7 +57,7 @@ def _traces(db: Path, secrets: list[bytes]) -> list[bytes]:
 
 
 @pytest.fixture
-def zelda_db(tmp_path: Path) -> tuple[Path, int, list[bytes]]:
+def zelda_db(tmp_path: Path) -> ZeldaDb:
     db = tmp_path / "facegate.db"
     with Store(db) as store:
         zelda = store.add_person(NAME, employee_id="EMP-QX42")
@@ -90,7 +92,7 @@ READER = textwrap.dedent("""
 """)
 
 
-def test_a_reader_in_another_process_leaves_the_purge_pending_until_the_next_open(zelda_db) -> None:  # type: ignore[no-untyped-def]
+def test_a_reader_in_another_process_leaves_the_purge_pending_until_the_next_open(zelda_db: ZeldaDb) -> None:
     db, zelda, secrets = zelda_db
     reader = subprocess.Popen([sys.executable, "-c", READER, str(db)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
@@ -118,7 +120,7 @@ def test_a_reader_in_another_process_leaves_the_purge_pending_until_the_next_ope
             assert _traces(db, secrets) == []
             row = store.audit_log()[0]
             assert row.action == "erase_person.purged" and row.details["person_ref"] == report.person_ref
-            assert store.get_person(store.find_person("Bob Keeper").id) is not None  # type: ignore[union-attr]
+            assert store.find_person("Bob Keeper") is not None  # the others are untouched
         reader.stdin.write("\n")
         reader.stdin.flush()
         assert reader.wait(timeout=30) == 0
@@ -127,7 +129,7 @@ def test_a_reader_in_another_process_leaves_the_purge_pending_until_the_next_ope
         reader.wait()
 
 
-def test_the_periodic_retry_finishes_the_purge_once_the_reader_is_gone(zelda_db) -> None:  # type: ignore[no-untyped-def]
+def test_the_periodic_retry_finishes_the_purge_once_the_reader_is_gone(zelda_db: ZeldaDb) -> None:
     db, zelda, secrets = zelda_db
     import sqlite3
 
@@ -156,7 +158,7 @@ KILLED_ERASER = textwrap.dedent("""
 """)
 
 
-def test_kill_9_right_after_the_commit_is_finished_by_the_next_open(zelda_db) -> None:  # type: ignore[no-untyped-def]
+def test_kill_9_right_after_the_commit_is_finished_by_the_next_open(zelda_db: ZeldaDb) -> None:
     db, zelda, secrets = zelda_db
     proc = subprocess.run([sys.executable, "-c", KILLED_ERASER, str(db), str(zelda)], capture_output=True,
                           text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -232,6 +234,49 @@ def test_hnsw_gallery_files_keep_no_erased_vector(tmp_path: Path, clips: Path) -
         assert g.store.audit_log()[0].details["purged"] is True
     with FaceGate(db, device="cpu") as g:  # the saved index still loads and matches the database
         assert isinstance(g.gallery, HnswGallery) and g.gallery.person_count == 1
+
+
+KILLED_GALLERY_SAVE = textwrap.dedent("""
+    import os, signal, sys
+    from pathlib import Path
+    from desktop_app.core.matching import gallery
+    from desktop_app.core.service import FaceGate
+
+    def dying_save(self, path):
+        self._index.save_index(str(path) + f".tmp-{os.getpid()}-1")  # half-way through the save...
+        os.kill(os.getpid(), signal.SIGKILL)  # ...kill -9
+
+    gate = FaceGate(Path(sys.argv[1]), device="cpu")
+    gallery.HnswGallery.save = dying_save
+    gate.erase_person(int(sys.argv[2]))
+    print("not reached")
+""")
+
+
+def test_kill_9_during_the_gallery_save_is_finished_by_the_next_start(tmp_path: Path, clips: Path) -> None:
+    cfg = AppConfig(recognition=RecognitionSettings(gallery="hnsw"))
+    db = tmp_path / "facegate.db"
+    folder = tmp_path / "gallery"
+    with FaceGate(db, device="cpu", config=cfg) as g:
+        g.enrol_images(NAME, [clips / "knn_examples" / "train" / "obama"])
+        g.enrol_images("biden", [clips / "knn_examples" / "train" / "biden"])
+        zelda = g.find_person(NAME)
+        assert zelda is not None
+        _ids, pids, vecs = g.store.templates(g.model.sha256)
+        mine = [v.astype(np.float32).tobytes() for v, p in zip(vecs, pids, strict=True) if p == zelda.id]
+    proc = subprocess.run([sys.executable, "-c", KILLED_GALLERY_SAVE, str(db), str(zelda.id)],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert all(v in _gallery_bytes(folder) for v in mine)  # the old index still holds her templates
+    assert [p for p in folder.iterdir() if ".tmp-" in p.name]
+    with FaceGate(db, device="cpu") as g:
+        assert g.store.pending_purges() == ()
+        assert not any(v in _gallery_bytes(folder) for v in mine)
+        assert not [p for p in folder.iterdir() if ".tmp-" in p.name]
+        assert not any(v in _raw(db) for v in mine)
+        assert g.gallery.person_count == 1 and g.find_person(NAME) is None
+        actions = [r.action for r in g.store.audit_log()[:2]]
+        assert actions == ["erase_person.purged", "erase_person"]
 
 
 def test_a_gallery_file_that_cannot_be_purged_is_reported_then_finished(tmp_path: Path, clips: Path) -> None:
@@ -312,7 +357,7 @@ def test_erase_runs_on_a_full_disk_through_the_cli(tmp_path: Path, clips: Path) 
         subprocess.run(["umount", str(mnt)], capture_output=True)
 
 
-def test_the_cli_says_what_is_pending_and_never_erased(zelda_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_cli_says_what_is_pending_and_never_erased(zelda_db: ZeldaDb, tmp_path: Path) -> None:
     db, _zelda, secrets = zelda_db
     reader = subprocess.Popen([sys.executable, "-c", READER, str(db)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
