@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -547,19 +548,29 @@ class FaceGate:
                     side.unlink()
         return tuple(problems)
 
+    #: monotonic time before which ``finish_pending_purges`` does not retry the gallery files again
+    _files_retry_at: float = 0.0
+    #: seconds between two retries of the gallery files (each one rebuilds the index from the database)
+    FILES_RETRY_S = 60.0
+
     def finish_pending_purges(self) -> bool:
         """Finish erasures whose data may still be on disk (a reader held the database, a crash,
         a failed gallery save); True when nothing is pending any more. Cheap when nothing is
-        pending (one row read), so the door loop may call it on every tick; never waits more than
-        about 50 ms for another program's readers. Each purge that completes is audited."""
+        pending (one row read), so the door loop may call it on its periodic tick: it never waits
+        for another program's readers (the checkpoint is tried without waiting), and the gallery
+        files, which need a rebuild of the index, are retried at most every ``FILES_RETRY_S``
+        seconds. Each purge that completes is audited."""
         with self._lock:
             pending = self.store.pending_purges()
             if not pending:
                 return True
             files = [p.person_ref for p in pending if PurgeStep.FILES in p.steps and not p.erasing_elsewhere]
-            if files and self._purge_gallery_files(rebuild=True):
+            if files and time.monotonic() < self._files_retry_at:
                 files = []
-            return not self.store.finish_pending_purges(wait_s=0.05, files_done=files)
+            elif files and self._purge_gallery_files(rebuild=True):
+                self._files_retry_at = time.monotonic() + self.FILES_RETRY_S
+                files = []
+            return not self.store.finish_pending_purges(wait_s=0.0, files_done=files)
 
     @classmethod
     def open_for_erasure(cls, db_path: Path, *, device: str | None = None) -> FaceGate:

@@ -279,7 +279,9 @@ def test_kill_9_during_the_gallery_save_is_finished_by_the_next_start(tmp_path: 
         assert actions == ["erase_person.purged", "erase_person"]
 
 
-def test_a_gallery_file_that_cannot_be_purged_is_reported_then_finished(tmp_path: Path, clips: Path) -> None:
+def test_a_gallery_file_that_cannot_be_purged_is_reported_then_finished(tmp_path: Path, clips: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(FaceGate, "FILES_RETRY_S", 0.0)  # retry at once (the door loop waits a minute)
     cfg = AppConfig(recognition=RecognitionSettings(gallery="hnsw"))
     db = tmp_path / "facegate.db"
     folder = tmp_path / "gallery"
