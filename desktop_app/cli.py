@@ -117,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("people", help="list enrolled people")
     _db_arg(p)
-    p = sub.add_parser("erase", help="erase a person and every trace of their face")
+    p = sub.add_parser("erase", help="erase a person and every trace of their face",
+                       epilog="Exit status 3: the records are deleted but some copy is still on disk (it says "
+                              "which and why); FaceGate finishes the purge by itself.")
     _db_arg(p)
     p.add_argument("--name", required=True)
     p.add_argument("--yes", action="store_true",
@@ -325,7 +327,9 @@ def cmd_erase(args: argparse.Namespace) -> int:
         print("facegate erase: erasing cannot be undone, so it needs a confirmation: run it in a terminal "
               "to be asked, or add --yes.", file=sys.stderr)
         return 2
-    with _gate(args) as gate:
+    from desktop_app.core.service import FaceGate
+
+    with FaceGate.open_for_erasure(args.db or default_db(), device=getattr(args, "device", None)) as gate:
         person = gate.find_person(args.name)
         if person is None:
             print(f"No person named {args.name!r}.", file=sys.stderr)
@@ -336,9 +340,17 @@ def cmd_erase(args: argparse.Namespace) -> int:
             print("Nothing was erased.", file=sys.stderr)
             return 1
         rep = gate.erase_person(person.id, actor="cli")
-        print(f"Erased {args.name}: {count(rep.samples, 'shot')}, {count(rep.templates, 'template')}, "
-              f"{count(rep.events_anonymised, 'event')} anonymised as {rep.person_ref}.")
-    return 0
+        what = (f"{count(rep.samples, 'shot')}, {count(rep.templates, 'template')}, "
+                f"{count(rep.events_anonymised, 'event')} anonymised as {rep.person_ref}")
+        if rep.purged:
+            print(f"Erased {args.name}: {what}; no copy is left on disk.")
+        else:
+            print(f"Deleted {args.name}'s records ({what}), but the erasure is NOT complete on disk yet:")
+            for line in rep.pending:
+                print(f"  pending: {line}")
+            print("FaceGate finishes it by itself (the app retries while it runs; any facegate command at "
+                  "its next start).")
+    return 0 if rep.purged else 3
 
 
 def _day_range(args: argparse.Namespace) -> tuple[date | None, date | None] | None:

@@ -17,8 +17,10 @@ people (``update_person``, ``erase_person``...), events and attendance (``query_
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -29,6 +31,7 @@ import numpy as np
 
 from desktop_app.core.admin.lock import AdminPin
 from desktop_app.core.config import AppConfig
+from desktop_app.core.doctor.files import remove_stale_temps
 from desktop_app.core.embedding.embedder import Embedder
 from desktop_app.core.embedding.model_prior import load_prior
 from desktop_app.core.embedding.model_registry import ModelRegistry
@@ -40,6 +43,7 @@ from desktop_app.core.errors import (
     ManyFacesError,
     NoFaceError,
     QualityError,
+    StorageError,
 )
 from desktop_app.core.face.detector import FaceDetector
 from desktop_app.core.face.engine import Analysis, EngineConfig, FaceEngine
@@ -48,10 +52,12 @@ from desktop_app.core.face.several_faces import several_faces_problem
 from desktop_app.core.matching.accept import accepts as accept_rule
 from desktop_app.core.matching.calibration import CalibrationPolicy
 from desktop_app.core.matching.calibration import calibrate as calibrate_scores
-from desktop_app.core.matching.gallery import Gallery, HnswGallery, build_gallery
+from desktop_app.core.matching.gallery import SIDECAR_SUFFIX, Gallery, HnswGallery, build_gallery
 from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.storage.event_filter import EventFilter
+from desktop_app.core.storage.purge import PurgeStep
 from desktop_app.core.storage.records import AttendanceRow, ErasureReport, EventRecord, ModelRecord, Person, Sample
+from desktop_app.core.storage.reserve import ensure_reserve, release_reserve, short_of_space
 from desktop_app.core.storage.store import Store
 from desktop_app.core.storage.validate import validate_person_fields
 from desktop_app.core.types import Calibration, Face, PersonMatch
@@ -140,11 +146,21 @@ class FaceGate:
             self.gallery: Gallery = self._load_gallery()
             self._admin_pin = AdminPin(self.store)
             self._calibration: Calibration | None = None
+            self._finish_purges_at_start()
             if len(self.gallery) and self.current_calibration() is None:
                 self.recalibrate()  # the stored one no longer fits (or none yet): never the fallback by accident
         except BaseException:
             self.store.close()
             raise
+
+    def _finish_purges_at_start(self) -> None:
+        """Finish the erasures left pending (their gallery files too); never fails the start."""
+        try:
+            if not self.finish_pending_purges():
+                log.warning("Some erased data is still on disk (another program reads the database); "
+                            "FaceGate retries.")
+        except FaceGateError as exc:
+            log.warning("Could not finish the pending erasures yet: %s", exc)
 
     # ----------------------------------------------------------------- lifecycle / config
     def close(self) -> None:
@@ -472,13 +488,100 @@ class FaceGate:
 
     # ----------------------------------------------------------------- people admin
     def erase_person(self, person_id: int, actor: str = "admin") -> ErasureReport:
-        """Erase a person everywhere: database rows, crops, templates, gallery entries."""
+        """Erase a person everywhere: database rows, crops, templates, gallery entries, and every
+        copy on disk: the write-ahead log is checkpointed and truncated, the saved gallery index is
+        rewritten with the person's vectors overwritten (or deleted, to be rebuilt from the
+        database), other models' saved indexes and stale temporary files are deleted.
+
+        The report says what is done and what is pending (``purged``, ``pending``), and so does the
+        ``erase_person`` audit row; a pending purge is finished by ``finish_pending_purges`` or at
+        the next start. On a full disk the space reserve beside the database is freed for it.
+        StorageError when the person does not exist or the rows could not be deleted."""
         with self._lock:
-            report = self.store.erase_person(person_id, actor=actor)
-            self.gallery.remove_person(person_id)
-            self._persist_gallery()
-            self.recalibrate()
+            def purge_files() -> tuple[str, ...]:
+                self.gallery.remove_person(person_id)  # overwrites the vectors in an HNSW index
+                return self._purge_gallery_files()
+
+            try:
+                report = self.store.erase_person(person_id, actor=actor, purge_files=purge_files)
+            except StorageError:
+                if not (short_of_space(self.db_path) and release_reserve(self.db_path)):
+                    raise
+                report = self.store.erase_person(person_id, actor=actor, purge_files=purge_files)
+            ensure_reserve(self.db_path)
+            try:
+                self.recalibrate()
+            except StorageError as exc:  # the erasure stands; the stale calibration is redone at the next start
+                log.warning("Could not recalibrate after erasing %s: %s", report.person_ref, exc)
             return report
+
+    def _purge_gallery_files(self, rebuild: bool = False) -> tuple[str, ...]:
+        """Leave no erased template in the gallery folder: stale temporary files are deleted, the
+        active model's saved index is rewritten from the gallery in memory (rebuilt from the
+        database first when ``rebuild``), and every other saved index is deleted (a cache, rebuilt
+        from the database when needed). Returns what could not be done."""
+        folder = self._gallery_file().parent
+        if not folder.is_dir():
+            return ()
+        remove_stale_temps(folder)
+        active = self._gallery_file()
+        problems: list[str] = []
+        if rebuild and isinstance(self.gallery, HnswGallery):  # from the database: nothing erased in it
+            ids, persons, vecs = self.store.templates(self.model.sha256, active_only=False)
+            self.gallery = build_gallery(ids, persons, vecs, kind="hnsw", dim=self.engine.embedder.dim,
+                                         model_sha256=self.model.sha256)
+        for index in sorted(folder.glob("*.hnsw")):
+            if index == active and isinstance(self.gallery, HnswGallery):
+                try:
+                    self._persist_gallery()
+                    continue
+                except (GalleryError, OSError) as exc:
+                    log.warning("Could not rewrite the gallery index %s (%s); deleting it.", index, exc)
+            try:
+                index.unlink(missing_ok=True)
+            except OSError as exc:
+                problems.append(f"saved gallery index {index} may still hold erased templates and could not "
+                                f"be deleted ({exc.strerror or exc}); delete it")
+        for side in folder.glob("*.hnsw" + SIDECAR_SUFFIX):  # ids only, no vectors: deleted when orphaned
+            if not side.with_name(side.name[: -len(SIDECAR_SUFFIX)]).exists():
+                with contextlib.suppress(OSError):
+                    side.unlink()
+        return tuple(problems)
+
+    #: monotonic time before which ``finish_pending_purges`` does not retry the gallery files again
+    _files_retry_at: float = 0.0
+    #: seconds between two retries of the gallery files (each one rebuilds the index from the database)
+    FILES_RETRY_S = 60.0
+
+    def finish_pending_purges(self) -> bool:
+        """Finish erasures whose data may still be on disk (a reader held the database, a crash,
+        a failed gallery save); True when nothing is pending any more. Cheap when nothing is
+        pending (one row read), so the door loop may call it on its periodic tick: it never waits
+        for another program's readers (the checkpoint is tried without waiting), and the gallery
+        files, which need a rebuild of the index, are retried at most every ``FILES_RETRY_S``
+        seconds. Each purge that completes is audited."""
+        with self._lock:
+            pending = self.store.pending_purges()
+            if not pending:
+                return True
+            files = [p.person_ref for p in pending if PurgeStep.FILES in p.steps and not p.erasing_elsewhere]
+            if files and time.monotonic() < self._files_retry_at:
+                files = []
+            elif files and self._purge_gallery_files(rebuild=True):
+                self._files_retry_at = time.monotonic() + self.FILES_RETRY_S
+                files = []
+            return not self.store.finish_pending_purges(wait_s=0.0, files_done=files)
+
+    @classmethod
+    def open_for_erasure(cls, db_path: Path, *, device: str | None = None) -> FaceGate:
+        """Open a FaceGate to erase someone, also on a full disk: when opening fails for lack of
+        space, the space reserve beside the database is freed and it is tried again."""
+        try:
+            return cls(db_path, device=device)
+        except StorageError:
+            if not (short_of_space(Path(db_path)) and release_reserve(Path(db_path))):
+                raise
+            return cls(db_path, device=device)
 
     def delete_sample(self, sample_id: int, actor: str = "admin") -> None:
         """Delete one stored shot (its crop and templates) and take it out of the gallery; audited."""

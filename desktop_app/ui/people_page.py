@@ -353,6 +353,11 @@ class PeoplePage(QWidget):
         self.ctx.capture.worker.refresh()
         self.ctx.hub.people_changed.emit()
         self.reload()
-        self.status.setText(
-            f"{name} was erased: {rep.samples} shot(s) and {rep.attendance_days} attendance day(s) deleted, "
-            f"{rep.events_anonymised} event(s) anonymised.")
+        what = (f"{rep.samples} shot(s) and {rep.attendance_days} attendance day(s) deleted, "
+                f"{rep.events_anonymised} event(s) anonymised")
+        if rep.purged:
+            self.status.setText(f"{name} was erased: {what}; no copy is left on disk.")
+        else:  # never "erased" while a copy is still on disk
+            self.status.setText(
+                f"{name}'s records were deleted ({what}), but the erasure is not complete on disk yet: "
+                + "; ".join(rep.pending) + ". FaceGate finishes it by itself.")

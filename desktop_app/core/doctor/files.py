@@ -64,6 +64,25 @@ def _tmp_stale(path: Path, now: float) -> str | None:
     return None
 
 
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Delete the stale temporary files directly in ``folder`` (those ``--repair`` would delete:
+    of dead processes, or long untouched); returns the files deleted. Never raises."""
+    removed: list[Path] = []
+    now = time.time()
+    try:
+        entries = [p for p in folder.iterdir() if _TMP.search(p.name) and p.is_file()]
+    except OSError:
+        return removed
+    for path in entries:
+        try:
+            if _tmp_stale(path, now) is not None:
+                path.unlink()
+                removed.append(path)
+        except OSError:
+            continue
+    return removed
+
+
 def _candidates(ctx: DoctorContext) -> list[Path]:
     db_name = ctx.store.path.name
     out = [p for p in ctx.data_dir.glob(f"{db_name}*") if p.is_file()]

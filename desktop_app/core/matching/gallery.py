@@ -29,6 +29,7 @@ second pass is complete (up to HNSW's own recall).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Iterable
@@ -657,8 +658,11 @@ class HnswGallery:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the graph to ``path`` and the sidecar to ``path + '.meta.npz'``.
 
-        Each file is written to a temporary name in the same folder, flushed, then renamed over
-        the old one, so a crash leaves either the old or the new file. The sidecar records the
+        Each file is written to a temporary name in the same folder (``<name>.tmp-<pid>-<id>``,
+        deleted again when the save fails; those a killed process left are deleted by
+        ``doctor.files.remove_stale_temps``), flushed, then renamed over the old one, so a crash
+        leaves either the old or the new file. Removed templates were overwritten with random
+        vectors (``remove_templates``), so no erased embedding is written. The sidecar records the
         sha256 of the graph file, so a graph and sidecar from different saves are detected by
         :meth:`load`. Raises GalleryError when the files cannot be written."""
         path = Path(path)
@@ -689,10 +693,13 @@ class HnswGallery:
                 os.fsync(fh.fileno())
             os.replace(tmp_index, path)
             os.replace(tmp_side, side)
-        except (OSError, RuntimeError) as exc:
+        except BaseException as exc:  # no temporary file is left behind, whatever stopped the save
             for tmp in (tmp_index, tmp_side):
-                tmp.unlink(missing_ok=True)
-            raise GalleryError(f"cannot save the gallery index to {path}: {exc}") from exc
+                with contextlib.suppress(OSError):
+                    tmp.unlink(missing_ok=True)
+            if isinstance(exc, (OSError, RuntimeError)):
+                raise GalleryError(f"cannot save the gallery index to {path}: {exc}") from exc
+            raise
 
     @classmethod
     def load(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
+from collections.abc import Callable, Sequence
 from types import EllipsisType
 
 import numpy as np
 
-from desktop_app.core.errors import StorageError
+from desktop_app.core.errors import FaceGateError, StorageError
 from desktop_app.core.storage import codecs, times
-from desktop_app.core.storage.base import StoreBase, api
+from desktop_app.core.storage.base import api
+from desktop_app.core.storage.purge import PurgeMixin, PurgeStep
 from desktop_app.core.storage.records import ErasureReport, Person
 from desktop_app.core.storage.rows import PERSON_SELECT, json_object, person_from_row
 from desktop_app.core.storage.validate import (
@@ -23,8 +26,10 @@ from desktop_app.core.storage.validate import (
     validate_person_fields,
 )
 
+log = logging.getLogger(__name__)
 
-class PeopleMixin(StoreBase):
+
+class PeopleMixin(PurgeMixin):
     """People methods of ``Store``."""
 
     def _check_person_unique(self, key: str, employee_id: str | None, exclude: int | None) -> None:
@@ -144,17 +149,23 @@ class PeopleMixin(StoreBase):
             return self._require_person(pid)
 
     @api("erasing a person")
-    def erase_person(self, person_id: int, actor: str = "admin") -> ErasureReport:
+    def erase_person(self, person_id: int, actor: str = "admin", *,
+                     purge_files: Callable[[], Sequence[str]] | None = None) -> ErasureReport:
         """Erase a person and all their biometric data (right to erasure).
 
         Deletes the person, their samples (crops), templates and attendance. Their events stay in
         the access log but lose the person link and the snapshot, and carry
         ``person_ref = "erased-<8 random hex>"`` instead. Audit rows whose details name the person
-        (``person_id`` or ``name`` keys) are pseudonymised the same way. An audit row by ``actor``
-        records the erasure. ``secure_delete`` zeroes the freed pages, and the write-ahead log is
-        checkpointed and truncated so that no copy stays on disk (``purged``; False when called
-        inside an outer transaction or while another connection reads). StorageError when the
-        person does not exist.
+        (``person_id`` or ``name`` keys) are pseudonymised the same way. ``secure_delete`` zeroes
+        the freed pages. StorageError when the person does not exist or the rows cannot be
+        deleted (then nothing changed); once they are deleted it no longer raises.
+
+        Then the copies left on disk are purged (see ``purge``): the same transaction records a
+        pending purge; ``purge_files`` (the caller's copies outside the database, such as the
+        gallery index; returns what it could not do) runs after the commit; the write-ahead log is
+        checkpointed and truncated (waiting up to ``timeout_s`` for readers). An ``erase_person``
+        audit row by ``actor`` records the counts and the outcome (``purged``, ``pending``); what
+        stays pending is finished by the next open or ``finish_pending_purges`` and audited then.
         """
         pid = as_int(person_id, "person_id")
         who = required_text(actor, "actor")
@@ -188,9 +199,33 @@ class PeopleMixin(StoreBase):
                 "snapshots_deleted": n_snapshots,
                 "audit_rows_scrubbed": n_audit,
             }
-            self._insert_audit(who, "erase_person", {"person_ref": ref, **counts})
-        purged = self._checkpoint()
-        return ErasureReport(person_id=pid, person_ref=ref, purged=purged, **counts)
+            steps = [PurgeStep.WAL] + ([PurgeStep.FILES] if purge_files is not None else [])
+            self._add_pending(ref, who, counts, steps)
+        pending: list[str] = []
+        done: set[PurgeStep] = set()
+        if purge_files is not None:
+            try:
+                problems = tuple(purge_files())
+            except (FaceGateError, OSError) as exc:
+                problems = (f"files outside the database not yet purged: {exc}",)
+            pending += problems
+            if not problems:
+                done.add(PurgeStep.FILES)
+        wal = self._try_checkpoint(None)
+        if wal is None:
+            done.add(PurgeStep.WAL)
+        else:
+            pending.append(wal)
+        details = {"person_ref": ref, **counts, "purged": not pending, "pending": list(pending)}
+        try:
+            self._settle({ref: done}, {ref: details})
+        except StorageError as exc:  # the pending record keeps the counts: audited at the next start
+            pending.append(f"audit row not written yet ({exc}); it is written when the purge is finished")
+        report = ErasureReport(person_id=pid, person_ref=ref, purged=done == set(steps), pending=tuple(pending),
+                               **counts)
+        if pending:
+            log.warning("Erasure of %s: %s", ref, "; ".join(pending))
+        return report
 
     def _count(self, sql: str, *params: object) -> int:
         return int(self.db.execute(sql, params).fetchone()[0])

@@ -126,13 +126,20 @@ class AuditRow:
 
 @dataclass(frozen=True)
 class ErasureReport:
-    """What ``Store.erase_person`` removed.
+    """What ``Store.erase_person`` (or ``FaceGate.erase_person``) did, and what is still pending.
 
     person_ref: the anonymous reference now held by the person's former events; samples /
     templates / attendance_days: rows deleted; events_anonymised: events whose person link was
     cut; snapshots_deleted: event JPEGs removed; audit_rows_scrubbed: audit rows whose details
-    named the person; purged: the write-ahead log was checkpointed and truncated, so no copy of
-    the deleted pages is left on disk (False when another connection held it open).
+    named the person.
+
+    purged: no copy of the erased data is left on disk: the write-ahead log was checkpointed and
+    truncated (and, for ``FaceGate.erase_person``, the saved gallery index rewritten or deleted).
+    pending: when not purged, one sentence per thing not done yet and why (for example
+    "write-ahead log not yet checkpointed: another program is reading the database ..."); the
+    rows are deleted either way, and the pending purge is recorded in the database and finished
+    by the next open of the store or by ``FaceGate.finish_pending_purges``. It may also say that
+    the audit row could not be written yet (it is written with the purge).
     """
 
     person_id: int
@@ -144,3 +151,4 @@ class ErasureReport:
     snapshots_deleted: int
     audit_rows_scrubbed: int
     purged: bool
+    pending: tuple[str, ...] = ()

@@ -35,6 +35,7 @@ from desktop_app.core.storage.audit import AuditMixin
 from desktop_app.core.storage.calibrations import CalibrationMixin
 from desktop_app.core.storage.exports import ExportsMixin
 from desktop_app.core.storage.models import RegistryMixin
+from desktop_app.core.storage.reserve import ensure_reserve
 from desktop_app.core.storage.samples import SamplesMixin
 from desktop_app.core.storage.schema import check_file, migrate, quick_check
 from desktop_app.core.storage.settings import SettingsMixin
@@ -124,6 +125,8 @@ class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMi
         except BaseException:
             conn.close()
             raise
+        self._finish_purges_at_open()  # an erasure that a reader or a crash left on disk (purge.py)
+        ensure_reserve(self.path)  # disk space kept for erasing on a full disk (reserve.py)
 
     def _check_on_open(self, was_empty: bool, budget_s: float) -> None:
         """Fill ``open_warnings``: an empty file started afresh, damage found by a bounded quick_check."""
