@@ -1,0 +1,165 @@
+"""The door loop keeps deciding through ordinary database faults (issue 9, item 3).
+
+Another process holding the write lock longer than the store waits, or a full disk: the event the
+door decided waits in the event spool beside the database (``<db>.spool``), the status says
+"events pending: N", and the events are written in order, exactly once, when the database takes
+them again, also by the next start after a crash. Real SQLite file, real models, the real clip as
+the camera, a real second process holding ``BEGIN IMMEDIATE``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from desktop_app.core.errors import StorageError
+from desktop_app.core.service import FaceGate
+from desktop_app.core.storage.codecs import encode_snapshot
+from desktop_app.core.storage.event_spool import EventSpool, PendingEvent
+from desktop_app.core.storage.store import Store
+from desktop_app.core.vocabulary import Decision
+
+from .door_setup import ALEX, LIN, Door, WriteLock, facegate
+
+
+@pytest.fixture(scope="module")
+def enrolled(tmp_path_factory: pytest.TempPathFactory, clips: Path) -> Path:
+    d = tmp_path_factory.mktemp("door_faults")
+    with FaceGate(d / "facegate.db", device="cpu") as gate:
+        assert gate.enrol_images(LIN, [clips / "lin-manuel-miranda.png"]).added
+        assert gate.enrol_images(ALEX, [clips / "alex-lacamoire.png"]).added
+    return d
+
+
+@pytest.fixture()
+def db(enrolled: Path, tmp_path: Path) -> Path:
+    shutil.copytree(enrolled, tmp_path / "data")
+    return tmp_path / "data" / "facegate.db"
+
+
+@pytest.fixture()
+def clip(clips: Path) -> Path:
+    return clips / "short_hamilton_clip.mp4"
+
+
+@pytest.fixture()
+def gate(db: Path) -> Iterator[FaceGate]:
+    with FaceGate(db, device="cpu") as g:
+        # a short store timeout, so that "held longer than the timeout" is quick to reach
+        g.store.timeout_s = 0.3
+        g.store.db.conn.execute("PRAGMA busy_timeout = 300")
+        yield g
+
+
+def spool_of(db: Path) -> Path:
+    return db.with_name(db.name + ".spool")
+
+
+def stored(db: Path) -> list[tuple[str | None, str, int | None]]:
+    """(uid, decision, person_id) of every event row, in id order, read by a separate connection."""
+    with sqlite3.connect(db) as conn:
+        return [(r[0], r[1], r[2]) for r in conn.execute("SELECT uid, decision, person_id FROM events ORDER BY id")]
+
+
+def test_a_write_lock_held_by_another_process_does_not_stop_the_door(gate: FaceGate, db: Path, clip: Path) -> None:
+    lin = gate.find_person(LIN)
+    assert lin is not None
+    door = Door(gate, clip)
+    with WriteLock(db) as lock:
+        results = door.step(5)  # before the fix: StorageError "locked by another program" ends the loop
+        events = [e for r in results for e in r.events]
+        assert [(e.name, e.decision) for e in events] == [(LIN, Decision.GRANTED)]
+        assert events[0].event_id is None  # decided, announced, waiting for the database
+        assert results[-1].pending_events == 1 and gate.pending_events == 1
+        assert spool_of(db).is_file()
+        later = gate.record_event(person_id=None, score=0.2, decision=Decision.UNKNOWN, camera="door",
+                                  ts=datetime.now(UTC), snapshot=np.zeros((40, 40, 3), np.uint8), track_id=99)
+        assert later is not None and later.event_id is None and gate.pending_events == 2  # queued behind
+        assert stored(db) == []
+        lock.release()
+    time.sleep(1.05)  # the loop tries the spool about once a second
+    after = door.step(1)
+    door.close()
+    assert after[-1].pending_events == 0 and gate.pending_events == 0
+    assert not spool_of(db).exists()
+    rows = stored(db)
+    assert [(r[1], r[2]) for r in rows] == [("granted", lin.id), ("unknown", None)]  # in order, once each
+    assert rows[1][0] == later.uid and len({r[0] for r in rows}) == 2
+    assert gate.event_snapshot(gate.query_events()[0].id) is not None
+
+
+def test_a_full_disk_does_not_stop_the_door(gate: FaceGate, db: Path, clip: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    door = Door(gate, clip)
+
+    def disk_full(self: Store, **kwargs: object) -> int:
+        raise StorageError(f"Could not finish saving an event: database or disk is full ({db}).")
+
+    monkeypatch.setattr(Store, "log_event", disk_full)
+    results = door.step(5)  # before the fix: the StorageError ends the loop
+    assert [(e.name, e.event_id) for r in results for e in r.events] == [(LIN, None)]
+    assert results[-1].pending_events == 1
+    time.sleep(1.05)
+    assert door.step(1)[-1].pending_events == 1  # still full: still waiting, still deciding
+    monkeypatch.undo()
+    time.sleep(1.05)
+    assert door.step(1)[-1].pending_events == 0
+    door.close()
+    assert [(r[1], r[2]) for r in stored(db)] == [("granted", gate.find_person(LIN).id)]  # type: ignore[union-attr]
+
+
+def test_a_spool_left_by_a_crash_is_written_once_at_the_next_start(db: Path, clip: Path) -> None:
+    with FaceGate(db, device="cpu") as g:
+        lin = g.find_person(LIN)
+        sha = g.model.sha256
+    assert lin is not None
+    t0 = datetime.now(UTC) - timedelta(minutes=5)
+    snap = encode_snapshot(np.full((60, 50, 3), 128, np.uint8))
+    pending = [
+        PendingEvent(uid="crash-1", ts=t0, person_id=lin.id, score=0.61, decision="granted", camera="door",
+                     model_sha256=sha, track_id=1, snapshot_jpg=snap),
+        PendingEvent(uid="crash-2", ts=t0 + timedelta(seconds=20), person_id=None, score=0.3, decision="unknown",
+                     camera="door", model_sha256=sha, track_id=2, snapshot_jpg=snap),
+        PendingEvent(uid="crash-3", ts=t0 + timedelta(seconds=40), person_id=lin.id, score=0.58,
+                     decision="granted", camera="door", model_sha256=sha, track_id=3),
+    ]
+    spool = EventSpool(spool_of(db))
+    for ev in pending:
+        spool.add(ev)
+    # the crashed run had committed the first one, and died before rewriting the spool
+    with Store(db) as store:
+        store.log_event(person_id=lin.id, score=0.61, decision="granted", camera="door", model_sha256=sha,
+                        ts=t0, snapshot_jpg=snap, track_id=1, uid="crash-1")
+    out = facegate("run", "--db", str(db), "--source", str(clip), "--headless", "--max-frames", "1",
+                   home=db.parent)
+    assert out.returncode == 0, out.stderr
+    assert [r[0] for r in stored(db)] == ["crash-1", "crash-2", "crash-3"]  # each once, in order
+    assert not spool_of(db).exists()
+    with Store(db) as store:
+        assert store.count_events(person_id=lin.id) == 2
+        assert store.attendance(t0.astimezone().date(), t0.astimezone().date())[0].person_id == lin.id
+
+
+def test_run_headless_keeps_going_under_a_lock_and_says_events_pending(db: Path, clip: Path) -> None:
+    with WriteLock(db) as lock:
+        out = facegate("run", "--db", str(db), "--source", str(clip), "--headless", "--max-frames", "8",
+                       home=db.parent)
+        # before the fix: exit 2, "locked by another program", the event lost
+        assert out.returncode == 0, out.stderr
+        assert f"granted {LIN}" in out.stdout
+        assert "events pending: 1" in out.stderr
+        assert spool_of(db).is_file()
+        lock.release()
+    assert stored(db) == []
+    out = facegate("run", "--db", str(db), "--source", str(clip), "--headless", "--max-frames", "1",
+                   home=db.parent)
+    assert out.returncode == 0, out.stderr
+    assert [r[1] for r in stored(db)] == ["granted"]
+    assert not spool_of(db).exists()
