@@ -250,6 +250,7 @@ class CaptureWorker(QObject):
                     break
                 reader = self._reader
                 if reader is None:
+                    self._follow_database()  # no camera: the events that wait are still written
                     continue
                 frame = reader.get(timeout=0.05)
                 if frame is None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from desktop_app.core.live.session import FrameResult, LiveSession
 from desktop_app.core.service import FaceGate
-from desktop_app.core.video.sources import VideoFileSource
+from desktop_app.core.video.sources import Frame, VideoFileSource
 
 LIN = "Lin-Manuel Miranda"
 ALEX = "Alex Lacamoire"
@@ -35,6 +35,33 @@ class Door:
 
     def close(self) -> None:
         self.source.close()
+
+
+class FirstFrames:
+    """The first ``n`` frames of a video file, as a (non-live) frame source for the capture worker."""
+
+    def __init__(self, path: Path, n: int) -> None:
+        self.inner = VideoFileSource(path)
+        self.n = n
+        self.name = f"{path.name}[:{n}]"
+        self._left = n
+
+    @property
+    def is_live(self) -> bool:
+        return False
+
+    def open(self) -> None:
+        self.inner.open()
+        self._left = self.n
+
+    def read(self) -> Frame | None:
+        if self._left <= 0:
+            return None
+        self._left -= 1
+        return self.inner.read()
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def facegate(*args: str, home: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -26,7 +27,7 @@ from desktop_app.core.storage.event_spool import EventSpool, PendingEvent
 from desktop_app.core.storage.store import Store
 from desktop_app.core.vocabulary import Decision
 
-from .door_setup import ALEX, LIN, Door, WriteLock, facegate
+from .door_setup import ALEX, LIN, Door, FirstFrames, WriteLock, facegate
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +164,27 @@ def test_run_headless_keeps_going_under_a_lock_and_says_events_pending(db: Path,
     assert out.returncode == 0, out.stderr
     assert [r[1] for r in stored(db)] == ["granted"]
     assert not spool_of(db).exists()
+
+
+def test_the_app_status_bar_says_events_pending_while_the_database_is_locked(
+        qtbot: Any, gate: FaceGate, db: Path, clip: Path) -> None:
+    from desktop_app.ui.capture import SourceRequest
+    from desktop_app.ui.main_window import MainWindow
+
+    win = MainWindow(gate, start_camera=False, realtime=False)
+    qtbot.addWidget(win)
+    win.show()
+    announced: list[tuple[str, str]] = []
+    win.door.decision.announced.connect(lambda d, n: announced.append((d, n)))
+    try:
+        with WriteLock(db) as lock:
+            win.open_request(SourceRequest(str(clip), realtime=False, factory=lambda: FirstFrames(clip, 6)))
+            # before the fix: "Recognition failed on a frame: ... locked", and the event is lost
+            qtbot.waitUntil(lambda: win.pending_label.isVisible(), timeout=60000)
+            assert win.pending_label.text() == "Events pending: 1"
+            assert ("granted", LIN) in announced
+            lock.release()
+        qtbot.waitUntil(lambda: not win.pending_label.isVisible(), timeout=30000)
+    finally:
+        win.close()
+    assert [r[1] for r in stored(db)] == ["granted"]
