@@ -678,6 +678,8 @@ class FaceGate:
         (``<db>.spool``) for :meth:`flush_events`; while events wait, new ones queue behind them.
         snapshot: (H, W, 3) uint8 BGR face crop; ts: aware datetime. Returns None when the person no
         longer exists (erased meanwhile by another program): that event is dropped, never announced."""
+        if ts.tzinfo is None:
+            raise ValueError("record_event needs an aware datetime (e.g. datetime.now(UTC))")
         with self._lock:
             spool = self._event_spool()
             ev = PendingEvent(
@@ -711,6 +713,12 @@ class FaceGate:
         return self._spool
 
     def _write_spooled(self, ev: PendingEvent) -> None:
+        if ev.person_id is not None:
+            person = self.store.get_person(ev.person_id)
+            if person is None or person.created_at > ev.ts:  # erased; the id may name someone enrolled since
+                log.warning("A spooled event of person %d was dropped: the person was erased meanwhile.",
+                            ev.person_id)
+                return
         try:
             self._write_event(ev, FLUSH_WAIT_S)
         except ValueError as exc:

@@ -121,15 +121,21 @@ def test_a_spool_left_by_a_crash_is_written_once_at_the_next_start(db: Path, cli
         lin = g.find_person(LIN)
         sha = g.model.sha256
     assert lin is not None
-    t0 = datetime.now(UTC) - timedelta(minutes=5)
+    t0 = lin.created_at + timedelta(milliseconds=1)  # decided after Lin was enrolled
     snap = encode_snapshot(np.full((60, 50, 3), 128, np.uint8))
     pending = [
         PendingEvent(uid="crash-1", ts=t0, person_id=lin.id, score=0.61, decision="granted", camera="door",
                      model_sha256=sha, track_id=1, snapshot_jpg=snap),
-        PendingEvent(uid="crash-2", ts=t0 + timedelta(seconds=20), person_id=None, score=0.3, decision="unknown",
+        PendingEvent(uid="crash-2", ts=t0 + timedelta(seconds=1), person_id=None, score=0.3, decision="unknown",
                      camera="door", model_sha256=sha, track_id=2, snapshot_jpg=snap),
-        PendingEvent(uid="crash-3", ts=t0 + timedelta(seconds=40), person_id=lin.id, score=0.58,
+        PendingEvent(uid="crash-3", ts=t0 + timedelta(seconds=2), person_id=lin.id, score=0.58,
                      decision="granted", camera="door", model_sha256=sha, track_id=3),
+        # decided for someone erased since, whose id SQLite gave to Lin (enrolled after the decision)
+        PendingEvent(uid="crash-4", ts=lin.created_at - timedelta(days=1), person_id=lin.id, score=0.7,
+                     decision="granted", camera="door", model_sha256=sha, track_id=4),
+        # decided for someone erased since
+        PendingEvent(uid="crash-5", ts=t0 + timedelta(seconds=3), person_id=lin.id + 40, score=0.7,
+                     decision="granted", camera="door", model_sha256=sha, track_id=5),
     ]
     spool = EventSpool(spool_of(db))
     for ev in pending:
@@ -141,7 +147,7 @@ def test_a_spool_left_by_a_crash_is_written_once_at_the_next_start(db: Path, cli
     out = facegate("run", "--db", str(db), "--source", str(clip), "--headless", "--max-frames", "1",
                    home=db.parent)
     assert out.returncode == 0, out.stderr
-    assert [r[0] for r in stored(db)] == ["crash-1", "crash-2", "crash-3"]  # each once, in order
+    assert [r[0] for r in stored(db)] == ["crash-1", "crash-2", "crash-3"]  # each once, in order; none misattributed
     assert not spool_of(db).exists()
     with Store(db) as store:
         assert store.count_events(person_id=lin.id) == 2

@@ -119,3 +119,22 @@ def test_an_idle_frame_reads_nothing_from_the_database(gate_with_lin: tuple[Face
     assert all(f.person_id == lin for r in results for f in r.faces if f.track_id >= 0)
     # before the fix: a person look-up per face and frame
     assert statements and set(statements) == {"PRAGMA data_version"}, statements
+
+
+def test_a_reused_person_id_never_puts_the_new_name_on_an_old_face(
+        gate_with_lin: tuple[FaceGate, int], db: Path, clip: Path, clips: Path) -> None:
+    """SQLite gives the next person the erased one's id: a track granted as Lin stays Lin's."""
+    gate, lin = gate_with_lin
+    door = Door(gate, clip)
+    assert any(f.name == LIN for f in door.step(4)[-1].faces)  # granted, his track held
+    for args in (("erase", "--db", str(db), "--name", LIN, "--yes"),
+                 ("enroll", "--db", str(db), "--name", "obama", str(clips / "knn_examples" / "train" / "obama"))):
+        out = facegate(*args, home=db.parent)
+        assert out.returncode == 0, out.stderr
+    obama = gate.find_person("obama")
+    assert obama is not None and obama.id == lin  # the id was reused
+    after = door.step(3)
+    door.close()
+    assert all(f.name is None and f.person_id is None for r in after for f in r.faces), \
+        [(f.name, f.status) for r in after for f in r.faces]
+    assert not [e for r in after for e in r.events]

@@ -24,6 +24,7 @@ from desktop_app.core.decision.policy import DecisionConfig, DecisionEvent, Deci
 from desktop_app.core.errors import FaceGateError
 from desktop_app.core.face.quality import recognition_issues
 from desktop_app.core.service import FaceGate
+from desktop_app.core.storage.records import Person
 from desktop_app.core.types import Face, StageTimes
 from desktop_app.core.video.latest_frame import LatestFrameReader
 from desktop_app.core.video.sources import Frame, open_source
@@ -92,6 +93,9 @@ class LiveSession:
         self.log_unknown = log_unknown
         self._next_sync = 0.0
         self._next_flush = 0.0
+        #: track id -> created_at of the person it was granted as: SQLite may give an erased
+        #: person's id to the next one enrolled, whose name must never appear on the old face
+        self._held_as: dict[int, datetime] = {}
         self.policy = DecisionPolicy(self._decision_config())
         self.sync()
 
@@ -142,8 +146,7 @@ class LiveSession:
         events = tuple(e for e in logged if e is not None)
         faces: list[TrackedFace] = []
         for tid, face, m, ok in zip(track_ids, analysis.faces, matches, usable, strict=True):
-            held = self.policy.granted(tid)
-            person = gate.door_person(held) if held is not None else None  # None: erased meanwhile
+            person = self._held_person(tid, self.policy.granted(tid))  # None: erased meanwhile
             voted = gate.door_person(m.person_id) if m is not None and gate.accepts(m) else None
             if person is not None:
                 faces.append(TrackedFace(tid, face.detection.box, person.name, person.id,
@@ -156,11 +159,23 @@ class LiveSession:
             else:
                 faces.append(TrackedFace(tid, face.detection.box, None, None, m.score if m else -1.0,
                                          FaceState.UNKNOWN))
+        for gone in self._held_as.keys() - set(track_ids):
+            del self._held_as[gone]
         faces.extend(TrackedFace(-1, d.box, None, None, -1.0, FaceState.TOO_SMALL) for d in analysis.too_small)
         t = analysis.times
         times = StageTimes(detect_ms=t.detect_ms, align_ms=t.align_ms, embed_ms=t.embed_ms, search_ms=search_ms)
         return FrameResult(index=frame.index, faces=tuple(faces), events=events, times=times,
                            pending_events=gate.pending_events)
+
+    def _held_person(self, track_id: int, person_id: int | None) -> Person | None:
+        """The person a track was granted as, None when erased since (or their id now names another)."""
+        if person_id is None:
+            return None
+        person = self.gate.door_person(person_id)
+        if person is None:
+            return None
+        first = self._held_as.setdefault(track_id, person.created_at)
+        return person if first == person.created_at else None
 
     def _log(self, ev: DecisionEvent, faces: list[Face], obs: list[FrameObservation],
              frame: Frame) -> LoggedEvent | None:
