@@ -101,11 +101,14 @@ class EventsMixin(StoreBase):
             yield
             return
         conn = self.db.conn
+        full = self.timeout_s
         conn.execute(f"PRAGMA busy_timeout = {max(0, round(wait_s * 1000))}")
+        self.timeout_s = max(0.0, wait_s)  # what the error message says was waited
         try:
             yield
         finally:
-            conn.execute(f"PRAGMA busy_timeout = {round(self.timeout_s * 1000)}")
+            self.timeout_s = full
+            conn.execute(f"PRAGMA busy_timeout = {round(full * 1000)}")
 
     @api("looking up an event")
     def event_id_of(self, uid: str) -> int | None:
