@@ -9,8 +9,11 @@ the camera, a real second process holding ``BEGIN IMMEDIATE``.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -194,3 +197,54 @@ def test_the_app_status_bar_says_events_pending_while_the_database_is_locked(
     finally:
         win.close()
     assert [r[1] for r in stored(db)] == ["granted"]
+
+
+@pytest.fixture()
+def full_disk_data(enrolled: Path, tmp_path: Path) -> Iterator[Path]:
+    """The enrolled data folder on a real tmpfs (needs root; skipped where it cannot be mounted)."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    if sys.platform != "linux" or os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root on Linux")
+    size = sum(p.stat().st_size for p in enrolled.rglob("*") if p.is_file()) + (4 << 20)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        shutil.copytree(enrolled, mnt / "data")
+        yield mnt / "data" / "facegate.db"
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def fill(folder: Path) -> Path:
+    """Fill the file system of ``folder`` to the last byte; returns the filler file."""
+    filler = folder / "filler.bin"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for chunk in (1 << 20, 1 << 12, 1):
+            try:
+                while os.write(fd, b"\0" * chunk):
+                    pass
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_real_full_disk_does_not_stop_the_door(full_disk_data: Path, clip: Path) -> None:
+    db = full_disk_data
+    with FaceGate(db, device="cpu") as gate:
+        door = Door(gate, clip)
+        door.step(1)
+        filler = fill(db.parent)
+        results = door.step(4)  # before the fix: "database or disk is full" ends the loop
+        assert [(e.name, e.event_id) for r in results for e in r.events] == [(LIN, None)]
+        assert results[-1].pending_events == 1  # the spool file may not fit either: then kept in memory
+        filler.unlink()  # space again
+        time.sleep(1.05)
+        assert door.step(1)[-1].pending_events == 0
+        door.close()
+        assert [(r[1], r[2]) for r in stored(db)] == [("granted", gate.find_person(LIN).id)]  # type: ignore[union-attr]
+    assert not spool_of(db).exists()
