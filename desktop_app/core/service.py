@@ -18,6 +18,7 @@ people (``update_person``, ``erase_person``...), events and attendance (``query_
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -732,10 +733,13 @@ class FaceGate:
                 person_id=ev.person_id, score=ev.score, decision=ev.decision, camera=ev.camera,
                 model_sha256=ev.model_sha256, ts=ev.ts, snapshot_jpg=ev.snapshot_jpg, track_id=ev.track_id,
                 uid=ev.uid, wait_s=wait_s)
-        except StorageError:
+        except StorageError as exc:
             if ev.person_id is not None and self._person_gone(ev.person_id):
                 log.warning("An event of person %d was dropped: the person was erased meanwhile.", ev.person_id)
                 self._people_cache = None  # nor shown any longer
+                return None
+            if isinstance(exc.__cause__, sqlite3.IntegrityError):  # never storable: waiting would block the rest
+                log.error("Event %s (%s) was dropped: the database refuses it for good: %s", ev.uid, ev.decision, exc)
                 return None
             raise
         if self._people_mark == before:  # an event does not change who is enrolled: keep the cache

@@ -248,3 +248,20 @@ def test_a_real_full_disk_does_not_stop_the_door(full_disk_data: Path, clip: Pat
         door.close()
         assert [(r[1], r[2]) for r in stored(db)] == [("granted", gate.find_person(LIN).id)]  # type: ignore[union-attr]
     assert not spool_of(db).exists()
+
+
+def test_an_event_the_database_refuses_for_good_does_not_block_the_ones_after_it(
+        gate: FaceGate, db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A decision value this schema's CHECK does not know (a newer policy's): dropped with an error,
+    and the events behind it in the spool are still written."""
+    import desktop_app.core.storage.events as events_module
+
+    monkeypatch.setattr(events_module, "DECISIONS", frozenset({*events_module.DECISIONS, "ambiguous"}))
+    now = datetime.now(UTC)
+    with WriteLock(db) as lock:
+        for decision in ("ambiguous", "unknown"):
+            rec = gate.record_event(person_id=None, score=0.5, decision=decision, camera="door", ts=now)
+            assert rec is not None and rec.event_id is None
+        lock.release()
+    assert gate.flush_events() == 2 and gate.pending_events == 0
+    assert [r[1] for r in stored(db)] == ["unknown"]
