@@ -238,10 +238,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         def on_state(state: str, message: str) -> None:
             print(f"[camera] {state}: {message}", file=sys.stderr)
 
+        pending = [0]
+
         def on_frame(result) -> None:  # type: ignore[no-untyped-def]
             for ev in result.events:
                 print(f"frame {result.index}: {_event_words(ev.decision, ev.name)} score {ev.score:.3f} "
                       f"(track {ev.track_id})", flush=True)
+            if result.pending_events != pending[0]:  # the database refuses events (locked, disk full)
+                pending[0] = result.pending_events
+                print(f"events pending: {result.pending_events}", file=sys.stderr, flush=True)
 
         summary = run_headless(gate, args.source, max_frames=args.max_frames, realtime=args.realtime,
                                on_frame=on_frame, on_state=on_state)
@@ -250,8 +255,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             "frames": summary.frames, "events": [{**e.__dict__, "ts": e.ts.isoformat()} for e in summary.events],
             "faces_seen": summary.faces_seen, "frames_with_too_small_faces": summary.too_small_frames,
             "threshold": gate.threshold, "provider": gate.provider, "latency_ms": table,
-            "source_state": summary.final_state,
+            "source_state": summary.final_state, "events_pending": summary.pending_events,
         }
+        if summary.pending_events:
+            print(f"events pending: {summary.pending_events}, kept in {gate.db_path.name}.spool and written "
+                  "when the database accepts them (at the latest on the next start).", file=sys.stderr)
         failed = summary.final_state == SourceState.FAILED
         if args.json:
             print(json.dumps(out))

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from types import EllipsisType
 
@@ -54,7 +55,9 @@ from desktop_app.core.matching.calibration import CalibrationPolicy
 from desktop_app.core.matching.calibration import calibrate as calibrate_scores
 from desktop_app.core.matching.gallery import SIDECAR_SUFFIX, Gallery, HnswGallery, build_gallery
 from desktop_app.core.progress import CancelFn, ProgressFn
+from desktop_app.core.storage.codecs import encode_snapshot
 from desktop_app.core.storage.event_filter import EventFilter
+from desktop_app.core.storage.event_spool import EventSpool, PendingEvent
 from desktop_app.core.storage.purge import PurgeStep
 from desktop_app.core.storage.records import AttendanceRow, ErasureReport, EventRecord, ModelRecord, Person, Sample
 from desktop_app.core.storage.reserve import ensure_reserve, release_reserve, short_of_space
@@ -69,7 +72,12 @@ log = logging.getLogger(__name__)
 #: Galleries with fewer templates use exact search: as fast as HNSW up to about 20k templates (bench).
 EXACT_BELOW = 20_000
 __all__ = ["EXACT_BELOW", "EnrolReport", "EnrolShot", "EventFilter", "FaceGate", "GalleryStats",
-           "Identification"]
+           "Identification", "RecordedEvent"]
+
+#: Seconds the door waits for another program's write lock before it spools an event instead.
+DOOR_WRITE_WAIT_S = 0.5
+#: Seconds one try to write the spooled events waits for a lock: the door loop must not stall.
+FLUSH_WAIT_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,15 @@ class Identification:
 
 
 @dataclass(frozen=True)
+class RecordedEvent:
+    """A door event the core took: ``event_id`` once it is in the database, None while it waits in
+    the event spool (the database refused it: locked, full disk); ``uid``: its unique id."""
+
+    uid: str
+    event_id: int | None
+
+
+@dataclass(frozen=True)
 class GalleryStats:
     """Size of the gallery in force: templates (one per stored shot) and distinct persons."""
 
@@ -123,6 +140,13 @@ class GalleryStats:
 
 class FaceGate:
     """The FaceGate core for one database file. Data (models, gallery) lives beside the database."""
+
+    # What the door loop follows (see refresh_if_changed, door_person, record_event); set on first use.
+    _seen_data_version: int | None = None
+    _gallery_mark: tuple[int, int, str] | None = None
+    _people_cache: dict[int, Person] | None = None
+    _people_mark: int = -1
+    _spool: EventSpool | None = None
 
     def __init__(self, db_path: Path, *, device: str | None = None, flip: bool | None = None,
                  config: AppConfig | None = None) -> None:
@@ -509,6 +533,7 @@ class FaceGate:
                     raise
                 report = self.store.erase_person(person_id, actor=actor, purge_files=purge_files)
             ensure_reserve(self.db_path)
+            self.erasures_pending = self.erasures_pending or not report.purged
             try:
                 self.recalibrate()
             except StorageError as exc:  # the erasure stands; the stale calibration is redone at the next start
@@ -550,6 +575,8 @@ class FaceGate:
 
     #: monotonic time before which ``finish_pending_purges`` does not retry the gallery files again
     _files_retry_at: float = 0.0
+    #: True after an erasure of this process left data on disk, until ``finish_pending_purges`` ends it
+    erasures_pending: bool = False
     #: seconds between two retries of the gallery files (each one rebuilds the index from the database)
     FILES_RETRY_S = 60.0
 
@@ -563,6 +590,7 @@ class FaceGate:
         with self._lock:
             pending = self.store.pending_purges()
             if not pending:
+                self.erasures_pending = False
                 return True
             files = [p.person_ref for p in pending if PurgeStep.FILES in p.steps and not p.erasing_elsewhere]
             if files and time.monotonic() < self._files_retry_at:
@@ -570,7 +598,9 @@ class FaceGate:
             elif files and self._purge_gallery_files(rebuild=True):
                 self._files_retry_at = time.monotonic() + self.FILES_RETRY_S
                 files = []
-            return not self.store.finish_pending_purges(wait_s=0.0, files_done=files)
+            done = not self.store.finish_pending_purges(wait_s=0.0, files_done=files)
+            self.erasures_pending = not done
+            return done
 
     @classmethod
     def open_for_erasure(cls, db_path: Path, *, device: str | None = None) -> FaceGate:
@@ -680,6 +710,155 @@ class FaceGate:
             self.store.audit(actor, "attendance.export", {
                 "rows": n, "file": Path(path).name, "day_from": day_from.isoformat(), "day_to": day_to.isoformat()})
             return n
+
+    # ----------------------------------------------------------------- door loop: follow the database, spool events
+    def refresh_if_changed(self) -> bool:
+        """Take what other processes committed since the last call: the gallery (enrolments,
+        erasures), the people (names, activation), the settings, the threshold, and a model made
+        active elsewhere. Cheap when nothing changed: one ``PRAGMA data_version``, no disk read
+        (the door loop calls it about twice a second); a commit that only added events does not
+        rebuild the gallery. The first call always reloads (what was loaded at opening may be old).
+        Returns True when something was reloaded. A database that cannot be read just now, or a
+        calibration that cannot be saved (read-only folder), keeps the door going (logged)."""
+        with self._lock:
+            try:
+                version = self.store.data_version()
+            except FaceGateError as exc:
+                log.warning("Cannot check the database for changes: %s", exc)
+                return False
+            if version == self._seen_data_version:
+                return False
+            try:
+                self._reload_shared_state()
+            except (FaceGateError, OSError) as exc:
+                log.warning("Cannot take the changes made by other programs yet (the state in force is kept): %s", exc)
+                return False
+            self._seen_data_version = version
+            return True
+
+    def _reload_shared_state(self) -> None:
+        """Reload what another connection may have changed (refresh_if_changed, lock held)."""
+        self.config = self._load_config()
+        active = self.store.active_model()
+        if active is not None and active.sha256 != self.model.sha256:
+            rec = self.registry.verified(active)
+            embedder = Embedder(Path(rec.path), device=self.config.recognition.device,
+                                flip=self.engine.embedder.flip, expected_sha256=rec.sha256)
+            self.model = rec
+            self.engine = FaceEngine(self.engine.detector, embedder, self.engine.config)
+            self._gallery_mark = None
+            log.info("Another program made model %s active; the door now uses it.", rec.name)
+        mark = self.store.gallery_mark(self.model.sha256)
+        if mark != self._gallery_mark:
+            self.gallery = self._load_gallery()
+            self._gallery_mark = mark
+        self._people_cache = None
+        self._calibration = None
+        if len(self.gallery) and self.current_calibration() is None:
+            # another program changed the gallery and has not stored its calibration yet (or died
+            # before): calibrate as at opening, never the fallback threshold by accident
+            try:
+                self.recalibrate()
+            except FaceGateError as exc:
+                log.warning("Cannot save the new calibration (%s); the fallback threshold applies until then.", exc)
+
+    def door_person(self, person_id: int) -> Person | None:
+        """The person with this id as the door loop knows them, None when there is none (erased).
+        Served from a cache reloaded after any change made here or seen by
+        :meth:`refresh_if_changed`, so that the per-frame path reads nothing from the database."""
+        with self._lock:
+            local = self.store.local_changes()
+            if self._people_cache is None or local != self._people_mark:
+                self._people_cache = {p.id: p for p in self.store.list_people()}
+                self._people_mark = local
+            return self._people_cache.get(person_id)
+
+    @property
+    def pending_events(self) -> int:
+        """Door events waiting for the database in the event spool (0 normally)."""
+        with self._lock:
+            return self._event_spool().pending
+
+    def record_event(self, *, person_id: int | None, score: float, decision: str, camera: str, ts: datetime,
+                     snapshot: np.ndarray | None = None, track_id: int | None = None) -> RecordedEvent | None:
+        """Store a door decision (the live loop's one write). When the database refuses it (another
+        program holds the write lock for more than ``DOOR_WRITE_WAIT_S``, the disk is full, the file
+        is read-only) the event waits, in order, in the event spool beside the database
+        (``<db>.spool``) for :meth:`flush_events`; while events wait, new ones queue behind them.
+        snapshot: (H, W, 3) uint8 BGR face crop; ts: aware datetime. Returns None when the person no
+        longer exists (erased meanwhile by another program): that event is dropped, never announced."""
+        if ts.tzinfo is None:
+            raise ValueError("record_event needs an aware datetime (e.g. datetime.now(UTC))")
+        with self._lock:
+            spool = self._event_spool()
+            ev = PendingEvent(
+                uid=PendingEvent.new_uid(), ts=ts, person_id=person_id, score=float(score), decision=str(decision),
+                camera=camera, model_sha256=self.model.sha256, track_id=track_id,
+                snapshot_jpg=None if snapshot is None else encode_snapshot(snapshot))
+            if spool.pending:
+                spool.add(ev)
+                return RecordedEvent(ev.uid, None)
+            try:
+                event_id = self._write_event(ev, DOOR_WRITE_WAIT_S)
+            except StorageError as exc:
+                log.warning("The event waits in %s: %s", spool.path, exc)
+                spool.add(ev)
+                return RecordedEvent(ev.uid, None)
+            return None if event_id is None else RecordedEvent(ev.uid, event_id)
+
+    def flush_events(self) -> int:
+        """Write the spooled events, in order, as far as the database takes them now (each try waits
+        at most ``FLUSH_WAIT_S`` for a lock); returns how many left the spool. An event of a person
+        erased meanwhile, or one that can never be stored (malformed), is dropped with a warning.
+        The door loop calls it about once a second while events wait, and at its start (a spool
+        left by a crash)."""
+        with self._lock:
+            spool = self._event_spool()
+            return spool.flush(self._write_spooled) if spool.pending else 0
+
+    def _event_spool(self) -> EventSpool:
+        if self._spool is None:
+            self._spool = EventSpool(self.db_path.with_name(self.db_path.name + ".spool"))
+        return self._spool
+
+    def _write_spooled(self, ev: PendingEvent) -> None:
+        if ev.person_id is not None:
+            person = self.store.get_person(ev.person_id)
+            if person is None or person.created_at > ev.ts:  # erased; the id may name someone enrolled since
+                log.warning("A spooled event of person %d was dropped: the person was erased meanwhile.",
+                            ev.person_id)
+                return
+        try:
+            self._write_event(ev, FLUSH_WAIT_S)
+        except ValueError as exc:
+            log.error("A spooled event cannot be stored and is dropped (%s): %s", exc, ev.uid)
+
+    def _write_event(self, ev: PendingEvent, wait_s: float) -> int | None:
+        """Write one event (skipped when its uid is stored); None when its person is gone (erased)."""
+        before = self.store.local_changes()
+        try:
+            event_id = self.store.log_event(
+                person_id=ev.person_id, score=ev.score, decision=ev.decision, camera=ev.camera,
+                model_sha256=ev.model_sha256, ts=ev.ts, snapshot_jpg=ev.snapshot_jpg, track_id=ev.track_id,
+                uid=ev.uid, wait_s=wait_s)
+        except StorageError as exc:
+            if ev.person_id is not None and self._person_gone(ev.person_id):
+                log.warning("An event of person %d was dropped: the person was erased meanwhile.", ev.person_id)
+                self._people_cache = None  # nor shown any longer
+                return None
+            if isinstance(exc.__cause__, sqlite3.IntegrityError):  # never storable: waiting would block the rest
+                log.error("Event %s (%s) was dropped: the database refuses it for good: %s", ev.uid, ev.decision, exc)
+                return None
+            raise
+        if self._people_mark == before:  # an event does not change who is enrolled: keep the cache
+            self._people_mark = self.store.local_changes()
+        return event_id
+
+    def _person_gone(self, person_id: int) -> bool:
+        try:
+            return self.store.get_person(person_id) is None
+        except StorageError:
+            return False
 
     # ----------------------------------------------------------------- admin PIN
     def has_admin_pin(self) -> bool:

@@ -84,10 +84,11 @@ class LiveFrame:
 
 @dataclass(frozen=True)
 class DoorEvent:
-    """A logged decision, ready to show. ts: local time; photo: the person's first enrolled crop
-    (112, 112, 3) uint8 BGR or None; snapshot: the face crop stored with the event or None."""
+    """A logged decision, ready to show. event_id: None while it waits for the database (events
+    pending); ts: local time; photo: the person's first enrolled crop (112, 112, 3) uint8 BGR or
+    None; snapshot: the face crop stored with the event or None."""
 
-    event_id: int
+    event_id: int | None
     decision: str
     name: str | None
     person_id: int | None
@@ -157,7 +158,8 @@ class CaptureSignals(QObject):
 
     frame_ready(LiveFrame), events_logged(tuple[DoorEvent, ...]), enrol_frame(EnrolFrame),
     state_changed(state, message) with the states of LatestFrameReader plus "closed",
-    stats_updated(CaptureStats), error(message), finished().
+    stats_updated(CaptureStats), error(message), finished(), pending_changed(n): the number of
+    events waiting for the database changed (locked, disk full; 0 when all are written).
     """
 
     frame_ready = Signal(object)
@@ -167,6 +169,7 @@ class CaptureSignals(QObject):
     stats_updated = Signal(object)
     error = Signal(str)
     finished = Signal()
+    pending_changed = Signal(int)
 
 
 class CaptureWorker(QObject):
@@ -186,6 +189,7 @@ class CaptureWorker(QObject):
         self.stats_updated = self.signals.stats_updated
         self.error = self.signals.error
         self.finished = self.signals.finished
+        self.pending_changed = self.signals.pending_changed
         self.gate = gate
         self.stats_interval_s = stats_interval_s
         self._commands: queue.Queue[tuple[str, Any]] = queue.Queue()
@@ -203,6 +207,7 @@ class CaptureWorker(QObject):
         self._source_name = ""
         self._running = threading.Event()
         self._threshold = float("nan")
+        self._pending = 0
 
     # ------------------------------------------------------------------ thread-safe commands
     def open_source(self, request: SourceRequest) -> None:
@@ -245,11 +250,13 @@ class CaptureWorker(QObject):
                     break
                 reader = self._reader
                 if reader is None:
+                    self._follow_database()  # no camera: the events that wait are still written
                     continue
                 frame = reader.get(timeout=0.05)
                 if frame is None:
                     if reader.state in FINAL_STATES:
                         self._drop_reader()
+                    self._follow_database()
                     self._maybe_stats(time.perf_counter())
                     continue
                 self._process(frame)
@@ -351,9 +358,25 @@ class CaptureWorker(QObject):
         self._window.add(now, latency, (now - t0) * 1e3)
         self._maybe_stats(now)
 
+    def _follow_database(self) -> None:
+        """No frame: the session still follows the database and writes the events that wait."""
+        if self._session is None or self._mode != LIVE:
+            return
+        try:
+            self._session.sync()
+            self._set_pending(self.gate.pending_events)
+        except Exception as exc:  # never let the database stop the camera thread
+            log.warning("Following the database failed: %s", exc)
+
+    def _set_pending(self, n: int) -> None:
+        if n != self._pending:
+            self._pending = n
+            self.pending_changed.emit(n)
+
     def _process_live(self, frame: Any) -> float:
         assert self._session is not None
         result = self._session.process(frame)
+        self._set_pending(result.pending_events)
         if result.events:
             self.events_logged.emit(tuple(self._door_event(ev) for ev in result.events))
         if self._slot_free.is_set():
@@ -386,7 +409,7 @@ class CaptureWorker(QObject):
     def _door_event(self, ev: LoggedEvent) -> DoorEvent:
         photo = self._photo(ev.person_id) if ev.person_id is not None else None
         try:
-            snapshot = self.gate.event_snapshot(ev.event_id)
+            snapshot = self.gate.event_snapshot(ev.event_id) if ev.event_id is not None else None
         except Exception:
             snapshot = None
         return DoorEvent(ev.event_id, ev.decision, ev.name, ev.person_id, ev.score, ev.track_id,

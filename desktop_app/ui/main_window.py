@@ -106,6 +106,7 @@ class MainWindow(QMainWindow):
         worker.state_changed.connect(self._on_state)
         worker.stats_updated.connect(self._on_stats)
         worker.error.connect(lambda msg: self.statusBar().showMessage(msg, 8000))
+        worker.pending_changed.connect(self._on_pending)
         self.door.source_requested.connect(self._source_requested)
         self.door.enrol_requested.connect(lambda: self.open_enrolment())
         self.hub.model_changed.connect(self.refresh_status)
@@ -172,7 +173,11 @@ class MainWindow(QMainWindow):
         self.camera_label = QLabel("Camera: —")
         stats = self.gate.gallery_stats()
         self.gallery_label = QLabel(self._gallery_text(stats.templates, stats.persons))
-        for w in (self.camera_label, self.fps_label, self.latency_label, self.provider_label, self.gallery_label):
+        self.pending_label = QLabel("")  # shown while events wait for the database (locked, disk full)
+        self.pending_label.setProperty("role", "warning")
+        self.pending_label.hide()
+        for w in (self.pending_label, self.camera_label, self.fps_label, self.latency_label, self.provider_label,
+                  self.gallery_label):
             sb.addPermanentWidget(w)
         if self.kiosk:  # a public screen: no technical figures, and a discreet way out for the staff
             for w in (self.fps_label, self.latency_label, self.provider_label, self.gallery_label):
@@ -353,6 +358,12 @@ class MainWindow(QMainWindow):
         self.camera_label.setText(f"Camera: {names.get(state, state)}")
         if state in ("failed", "reconnecting") and message:
             self.camera_label.setToolTip(message)
+
+    def _on_pending(self, n: int) -> None:
+        self.pending_label.setText(f"Events pending: {n}")
+        self.pending_label.setToolTip("Decided events the database cannot take yet (locked by another program, or "
+                                      "the disk is full); they are kept beside it and written in order.")
+        self.pending_label.setVisible(n > 0)
 
     def _on_stats(self, s: CaptureStats) -> None:
         if self.camera_state == "live":

@@ -2,10 +2,17 @@
 
 ``LiveSession.process`` is what the GUI's capture worker and ``facegate run --headless`` call for
 every frame. ``run_headless`` drives a source to the end (or ``max_frames``) and summarises latency.
+
+The loop follows the database while it runs: about twice a second it asks the gate whether another
+program committed (``FaceGate.refresh_if_changed``: enrolments, erasures, settings, threshold), and
+a person erased meanwhile is never announced. Events that the database refuses (locked, full disk)
+wait in the event spool and are written in order about once a second (``FaceGate.flush_events``);
+``FrameResult.pending_events`` says how many wait.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -14,12 +21,16 @@ from datetime import UTC, datetime
 import numpy as np
 
 from desktop_app.core.decision.policy import DecisionConfig, DecisionEvent, DecisionPolicy, FrameObservation
+from desktop_app.core.errors import FaceGateError
 from desktop_app.core.face.quality import recognition_issues
 from desktop_app.core.service import FaceGate
+from desktop_app.core.storage.records import Person
 from desktop_app.core.types import Face, StageTimes
 from desktop_app.core.video.latest_frame import LatestFrameReader
 from desktop_app.core.video.sources import Frame, open_source
 from desktop_app.core.vocabulary import Decision, FaceState, SourceState
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,11 +50,11 @@ class TrackedFace:
 
 @dataclass(frozen=True)
 class LoggedEvent:
-    """An event written to the store: id, person (None for unknown), decision (granted; denied for
-    a recognised but deactivated person; unknown), score, track, and
-    its time (aware UTC datetime, the same as stored)."""
+    """An event the door decided: its id in the store (None while it waits in the event spool for
+    the database), person (None for unknown), decision (granted; denied for a recognised but
+    deactivated person; unknown), score, track, and its time (aware UTC datetime, as stored)."""
 
-    event_id: int
+    event_id: int | None
     person_id: int | None
     name: str | None
     decision: Decision
@@ -54,22 +65,40 @@ class LoggedEvent:
 
 @dataclass(frozen=True)
 class FrameResult:
-    """What one frame produced: faces, the events logged, per-stage timings (ms)."""
+    """What one frame produced: faces, the events logged, per-stage timings (ms), and how many
+    events wait for the database (the door status "events pending: N"; 0 normally)."""
 
     index: int
     faces: tuple[TrackedFace, ...]
     events: tuple[LoggedEvent, ...]
     times: StageTimes
+    pending_events: int = 0
+
+
+#: Seconds between two checks for what other programs committed (one cheap PRAGMA each).
+SYNC_INTERVAL_S = 0.5
+#: Seconds between two tries to write the events waiting in the spool.
+FLUSH_INTERVAL_S = 1.0
 
 
 class LiveSession:
-    """Per-camera live state: face tracks, votes, cooldowns. Not thread-safe: one caller thread."""
+    """Per-camera live state: face tracks, votes, cooldowns. Not thread-safe: one caller thread.
+
+    Starting a session takes the database as it is now and writes the events a crashed run left
+    in the spool (when the database takes them)."""
 
     def __init__(self, gate: FaceGate, camera: str | None = None, log_unknown: bool = True) -> None:
         self.gate = gate
         self.camera = camera or gate.config.camera.name
         self.log_unknown = log_unknown
+        self._next_sync = 0.0
+        self._next_flush = 0.0
+        self._check_purges = True  # once at start: an erasure left pending by an earlier run
+        #: track id -> created_at of the person it was granted as: SQLite may give an erased
+        #: person's id to the next one enrolled, whose name must never appear on the old face
+        self._held_as: dict[int, datetime] = {}
         self.policy = DecisionPolicy(self._decision_config())
+        self.sync()
 
     def _decision_config(self) -> DecisionConfig:
         return DecisionConfig.from_settings(self.gate.config, self.gate.threshold)
@@ -78,8 +107,33 @@ class LiveSession:
         """Take new settings / threshold (after enrolment, calibration or a settings change)."""
         self.policy = DecisionPolicy(self._decision_config())
 
+    def sync(self, now: float | None = None) -> None:
+        """Follow the database (at most every ``SYNC_INTERVAL_S``) and try to write the spooled
+        events (at most every ``FLUSH_INTERVAL_S``). ``process`` calls it; call it also while no
+        frame comes. now: ``time.monotonic()`` seconds (default: now). Never raises a storage error."""
+        t = time.monotonic() if now is None else now
+        gate = self.gate
+        if t >= self._next_sync:
+            self._next_sync = t + SYNC_INTERVAL_S
+            if gate.refresh_if_changed():
+                self.policy.config = self._decision_config()  # new settings, same tracks and cooldowns
+                self._check_purges = True  # an erasure elsewhere may wait for this door's readers to go
+        if t >= self._next_flush:
+            self._next_flush = t + FLUSH_INTERVAL_S
+            try:
+                if gate.pending_events:
+                    gate.flush_events()
+            except FaceGateError as exc:
+                log.warning("Cannot write the spooled events yet: %s", exc)
+            if self._check_purges or gate.erasures_pending:  # an erasure a reader held up: finish it
+                try:
+                    self._check_purges = not gate.finish_pending_purges()
+                except FaceGateError as exc:
+                    log.warning("Cannot finish a pending erasure yet: %s", exc)
+
     def process(self, frame: Frame) -> FrameResult:
         gate = self.gate
+        self.sync()
         threshold = gate.threshold  # recalibrated after enrolment or erasure: follow it, keep the tracks
         if threshold != self.policy.config.threshold:
             self.policy.config = replace(self.policy.config, threshold=threshold)
@@ -94,47 +148,64 @@ class LiveSession:
                for f, m, ok in zip(analysis.faces, matches, usable, strict=True)]
         assigned, decisions = self.policy.update(frame.ts, obs)
         track_ids = [tid for tid, _ in assigned]
-        events = tuple(self._log(ev, analysis.faces, obs, frame) for ev in decisions
-                       if ev.decision == Decision.GRANTED or self.log_unknown)
+        logged = (self._log(ev, analysis.faces, obs, frame) for ev in decisions
+                  if ev.decision == Decision.GRANTED or self.log_unknown)
+        events = tuple(e for e in logged if e is not None)
         faces: list[TrackedFace] = []
         for tid, face, m, ok in zip(track_ids, analysis.faces, matches, usable, strict=True):
-            held = self.policy.granted(tid)
-            person = gate.store.get_person(held) if held is not None else None
+            person = self._held_person(tid, self.policy.granted(tid))  # None: erased meanwhile
+            voted = gate.door_person(m.person_id) if m is not None and gate.accepts(m) else None
             if person is not None:
                 faces.append(TrackedFace(tid, face.detection.box, person.name, person.id,
                                          m.score if m else -1.0,
                                          FaceState.RECOGNISED if person.active else FaceState.DENIED))
-            elif gate.accepts(m) and m is not None:
-                voted = gate.store.get_person(m.person_id)
-                faces.append(TrackedFace(tid, face.detection.box, voted.name if voted else None,
-                                         m.person_id, m.score, FaceState.MATCH))
+            elif voted is not None and m is not None:
+                faces.append(TrackedFace(tid, face.detection.box, voted.name, voted.id, m.score, FaceState.MATCH))
             elif not ok:
                 faces.append(TrackedFace(tid, face.detection.box, None, None, -1.0, FaceState.POOR_VIEW))
             else:
                 faces.append(TrackedFace(tid, face.detection.box, None, None, m.score if m else -1.0,
                                          FaceState.UNKNOWN))
+        for gone in self._held_as.keys() - set(track_ids):
+            del self._held_as[gone]
         faces.extend(TrackedFace(-1, d.box, None, None, -1.0, FaceState.TOO_SMALL) for d in analysis.too_small)
         t = analysis.times
         times = StageTimes(detect_ms=t.detect_ms, align_ms=t.align_ms, embed_ms=t.embed_ms, search_ms=search_ms)
-        return FrameResult(index=frame.index, faces=tuple(faces), events=events, times=times)
+        return FrameResult(index=frame.index, faces=tuple(faces), events=events, times=times,
+                           pending_events=gate.pending_events)
 
-    def _log(self, ev: DecisionEvent, faces: list[Face], obs: list[FrameObservation], frame: Frame) -> LoggedEvent:
+    def _held_person(self, track_id: int, person_id: int | None) -> Person | None:
+        """The person a track was granted as, None when erased since (or their id now names another)."""
+        if person_id is None:
+            return None
+        person = self.gate.door_person(person_id)
+        if person is None:
+            return None
+        first = self._held_as.setdefault(track_id, person.created_at)
+        return person if first == person.created_at else None
+
+    def _log(self, ev: DecisionEvent, faces: list[Face], obs: list[FrameObservation],
+             frame: Frame) -> LoggedEvent | None:
+        """Store the event (or spool it); None when its person was erased meanwhile (not announced)."""
         gate = self.gate
         snapshot = self._snapshot(ev, faces, obs, frame.image)
         person_id = ev.person_id if ev.decision == Decision.GRANTED else None
         name = None
         decision = ev.decision
         if person_id is not None:
-            person = gate.store.get_person(person_id)
-            name = person.name if person else None
-            if person is not None and not person.active:
+            person = gate.door_person(person_id)
+            if person is None:
+                log.info("A grant for person %d was dropped: the person was erased.", person_id)
+                return None
+            name = person.name
+            if not person.active:
                 decision = Decision.DENIED  # recognised, but deactivated: the guard sees who was refused
         ts = datetime.now(UTC)
-        event_id = gate.store.log_event(
-            person_id=person_id, score=float(ev.score), decision=decision, camera=self.camera,
-            model_sha256=gate.model.sha256, snapshot=snapshot, track_id=ev.track_id, ts=ts,
-        )
-        return LoggedEvent(event_id, person_id, name, decision, float(ev.score), ev.track_id, ts)
+        rec = gate.record_event(person_id=person_id, score=float(ev.score), decision=decision, camera=self.camera,
+                                snapshot=snapshot, track_id=ev.track_id, ts=ts)
+        if rec is None:
+            return None
+        return LoggedEvent(rec.event_id, person_id, name, decision, float(ev.score), ev.track_id, ts)
 
     @staticmethod
     def _snapshot(ev: DecisionEvent, faces: list[Face], obs: list[FrameObservation], image: np.ndarray) -> np.ndarray:
@@ -149,9 +220,11 @@ class LiveSession:
 
 @dataclass
 class RunSummary:
-    """Result of a headless run: frames processed, events, per-stage latency percentiles (ms)."""
+    """Result of a headless run: frames processed, events, per-stage latency percentiles (ms), and
+    the events still waiting for the database at the end (kept in the spool for the next start)."""
 
     frames: int = 0
+    pending_events: int = 0
     events: list[LoggedEvent] = field(default_factory=list)
     too_small_frames: int = 0
     faces_seen: int = 0
@@ -186,11 +259,13 @@ def run_headless(gate: FaceGate, source: str, *, max_frames: int | None = None, 
         while max_frames is None or summary.frames < max_frames:
             frame = reader.get(timeout=5.0)
             if frame is None:
+                session.sync()  # no picture: still follow the database and write what waits
                 if reader.state in (SourceState.ENDED, SourceState.FAILED) or not reader.running:
                     break
                 continue
             result = session.process(frame)
             summary.frames += 1
+            summary.pending_events = result.pending_events
             summary.events.extend(result.events)
             summary.faces_seen += sum(f.status != FaceState.TOO_SMALL for f in result.faces)
             summary.too_small_frames += any(f.status == FaceState.TOO_SMALL for f in result.faces)
@@ -205,4 +280,9 @@ def run_headless(gate: FaceGate, source: str, *, max_frames: int | None = None, 
     finally:
         reader.stop()
         summary.final_state = reader.state
+        try:  # a last try, so that a short lock does not leave events for the next start
+            gate.flush_events()
+            summary.pending_events = gate.pending_events
+        except FaceGateError as exc:
+            log.warning("Events wait for the database: %s", exc)
     return summary

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 
 import numpy as np
@@ -34,14 +37,21 @@ class EventsMixin(StoreBase):
         ts: datetime | None = None,
         snapshot: np.ndarray | None = None,
         track_id: int | None = None,
+        uid: str | None = None,
+        snapshot_jpg: bytes | None = None,
+        wait_s: float | None = None,
     ) -> int:
         """Record a recognition event; returns its id.
 
         decision: "granted", "unknown" or "denied"; "granted" needs a person and moves that
         person's first-in / last-out of the local day of ``ts``. score: cosine similarity of the
         best match; ts: when (default now; naive means local time); snapshot: small (H, W, 3)
-        uint8 BGR image, stored as JPEG (shrunk to 320 px on the longer side at most).
-        StorageError when the person does not exist.
+        uint8 BGR image, stored as JPEG (shrunk to 320 px on the longer side at most), or
+        ``snapshot_jpg``, one already encoded (the event spool's). uid: the event's unique id
+        (generated when None); an event whose uid is already stored is not written again, and the
+        stored one's id is returned. wait_s: wait at most this long (seconds, capped at the store's
+        timeout) for another program's write lock, instead of the store's timeout (the door loop
+        spools the event rather than stall). StorageError when the person does not exist.
         """
         kind = _check_decision(decision)
         pid = None if person_id is None else as_int(person_id, "person_id")
@@ -50,18 +60,27 @@ class EventsMixin(StoreBase):
         value = as_score(score)
         cam = required_text(camera, "camera")
         model = required_text(model_sha256, "model_sha256")
+        key = uuid.uuid4().hex if uid is None else required_text(uid, "uid")
         when = times.aware(ts, self.local_tz) if ts is not None else datetime.now().astimezone()
         track = None if track_id is None else as_int(track_id, "track_id")
-        jpeg = None if snapshot is None else codecs.encode_snapshot(snapshot)
+        if snapshot is not None and snapshot_jpg is not None:
+            raise ValueError("give the snapshot as an image or as JPEG bytes, not both")
+        if snapshot_jpg is not None and not isinstance(snapshot_jpg, bytes | bytearray):
+            raise ValueError(f"snapshot_jpg must be bytes, got {type(snapshot_jpg).__name__}")
+        jpeg = bytes(snapshot_jpg) if snapshot_jpg is not None else (
+            None if snapshot is None else codecs.encode_snapshot(snapshot))
         stamp = times.to_db(when)
         ref = None if pid is None else f"person-{pid}"
-        with self.transaction():
+        with self._waiting_at_most(wait_s), self.transaction():
+            done = self.db.execute("SELECT id FROM events WHERE uid = ?", (key,)).fetchone()
+            if done is not None:  # written before a crash, then offered again from the spool
+                return int(done[0])
             if pid is not None:
                 self._require_person(pid)
             cur = self.db.execute(
                 "INSERT INTO events (ts, person_id, person_ref, score, decision, camera, model_sha256,"
-                " track_id, snapshot_jpg) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (stamp, pid, ref, value, kind, cam, model, track, jpeg),
+                " track_id, snapshot_jpg, uid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (stamp, pid, ref, value, kind, cam, model, track, jpeg, key),
             )
             if kind == "granted":
                 day = times.local_day(when, self.local_tz).isoformat()
@@ -73,6 +92,29 @@ class EventsMixin(StoreBase):
                     (pid, day, stamp, stamp),
                 )
             return as_int(cur.lastrowid, "new event id")
+
+    @contextmanager
+    def _waiting_at_most(self, wait_s: float | None) -> Iterator[None]:
+        """Within the block, wait at most ``wait_s`` seconds (never more than ``timeout_s``) for
+        another connection's lock; the store's own timeout is restored after."""
+        if wait_s is None or wait_s >= self.timeout_s:
+            yield
+            return
+        conn = self.db.conn
+        full = self.timeout_s
+        conn.execute(f"PRAGMA busy_timeout = {max(0, round(wait_s * 1000))}")
+        self.timeout_s = max(0.0, wait_s)  # what the error message says was waited
+        try:
+            yield
+        finally:
+            self.timeout_s = full
+            conn.execute(f"PRAGMA busy_timeout = {round(full * 1000)}")
+
+    @api("looking up an event")
+    def event_id_of(self, uid: str) -> int | None:
+        """The id of the event stored with this ``uid``, or None."""
+        row = self.db.execute("SELECT id FROM events WHERE uid = ?", (required_text(uid, "uid"),)).fetchone()
+        return None if row is None else int(row[0])
 
     def _event_filter(
         self,

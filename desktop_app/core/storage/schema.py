@@ -190,7 +190,15 @@ def migration_2(db: Database) -> None:
             db.conn.execute("UPDATE models SET path = ? WHERE sha256 = ?", (new, sha))
 
 
-MIGRATIONS: Final[tuple[Migration, ...]] = (migration_1, migration_2)
+def migration_3(db: Database) -> None:
+    """A unique ``uid`` per event, so that an event written again (from the event spool, after a
+    crash between the commit and the spool's rewrite) is recognised and skipped, never doubled.
+    Older rows keep NULL (SQLite's unique index allows several)."""
+    db.execute("ALTER TABLE events ADD COLUMN uid TEXT")
+    db.execute("CREATE UNIQUE INDEX events_uid ON events(uid)")
+
+
+MIGRATIONS: Final[tuple[Migration, ...]] = (migration_1, migration_2, migration_3)
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
 
 

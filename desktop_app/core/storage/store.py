@@ -36,6 +36,7 @@ from desktop_app.core.storage.calibrations import CalibrationMixin
 from desktop_app.core.storage.exports import ExportsMixin
 from desktop_app.core.storage.models import RegistryMixin
 from desktop_app.core.storage.reserve import ensure_reserve
+from desktop_app.core.storage.revision import RevisionMixin
 from desktop_app.core.storage.samples import SamplesMixin
 from desktop_app.core.storage.schema import check_file, migrate, quick_check
 from desktop_app.core.storage.settings import SettingsMixin
@@ -59,7 +60,8 @@ def _journal_mode_wal(conn: sqlite3.Connection, timeout_s: float) -> str:
             time.sleep(0.01)
 
 
-class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMixin, SettingsMixin):
+class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMixin, SettingsMixin,
+            RevisionMixin):
     """FaceGate's SQLite event store (see the module docstring for conventions).
 
     path: the database file (created with its parent folders when missing, migrated to the
