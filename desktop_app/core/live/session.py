@@ -40,8 +40,9 @@ class TrackedFace:
 @dataclass(frozen=True)
 class LoggedEvent:
     """An event written to the store: id, person (None for unknown), decision (granted; denied for
-    a recognised but deactivated person; unknown), score, track, and
-    its time (aware UTC datetime, the same as stored)."""
+    a recognised but deactivated person; unknown; ambiguous), score, track, and
+    its time (aware UTC datetime, the same as stored); candidates: for ambiguous, the names of the
+    two people the face could not be told apart from (best first), else ()."""
 
     event_id: int
     person_id: int | None
@@ -50,6 +51,7 @@ class LoggedEvent:
     score: float
     track_id: int
     ts: datetime
+    candidates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ class LiveSession:
         assigned, decisions = self.policy.update(frame.ts, obs)
         track_ids = [tid for tid, _ in assigned]
         events = tuple(self._log(ev, analysis.faces, obs, frame) for ev in decisions
-                       if ev.decision == Decision.GRANTED or self.log_unknown)
+                       if ev.decision != Decision.UNKNOWN or self.log_unknown)
         faces: list[TrackedFace] = []
         for tid, face, m, ok in zip(track_ids, analysis.faces, matches, usable, strict=True):
             held = self.policy.granted(tid)
@@ -130,11 +132,14 @@ class LiveSession:
             if person is not None and not person.active:
                 decision = Decision.DENIED  # recognised, but deactivated: the guard sees who was refused
         ts = datetime.now(UTC)
+        candidates = tuple(p.name if p else f"person {pid}"
+                           for pid, p in ((c, gate.store.get_person(c)) for c in ev.candidates))
         event_id = gate.store.log_event(
             person_id=person_id, score=float(ev.score), decision=decision, camera=self.camera,
             model_sha256=gate.model.sha256, snapshot=snapshot, track_id=ev.track_id, ts=ts,
+            candidates=ev.candidates,
         )
-        return LoggedEvent(event_id, person_id, name, decision, float(ev.score), ev.track_id, ts)
+        return LoggedEvent(event_id, person_id, name, decision, float(ev.score), ev.track_id, ts, candidates)
 
     @staticmethod
     def _snapshot(ev: DecisionEvent, faces: list[Face], obs: list[FrameObservation], image: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 
 import numpy as np
@@ -11,6 +12,7 @@ from desktop_app.core.storage.base import StoreBase, api
 from desktop_app.core.storage.records import DECISIONS, AttendanceRow, EventRecord
 from desktop_app.core.storage.rows import EVENT_SELECT, event_from_row
 from desktop_app.core.storage.validate import as_day, as_int, as_score, required_text
+from desktop_app.core.vocabulary import Decision
 
 
 def _check_decision(decision: object) -> str:
@@ -34,10 +36,13 @@ class EventsMixin(StoreBase):
         ts: datetime | None = None,
         snapshot: np.ndarray | None = None,
         track_id: int | None = None,
+        candidates: Sequence[int] = (),
     ) -> int:
         """Record a recognition event; returns its id.
 
-        decision: "granted", "unknown" or "denied"; "granted" needs a person and moves that
+        decision: "granted", "unknown", "denied" or "ambiguous"; "ambiguous" has no person and
+        needs ``candidates``, the ids of the two people the face matched too closely to tell apart
+        (kept as ``{"candidates": [...]}`` in ``detail_json``); "granted" needs a person and moves that
         person's first-in / last-out of the local day of ``ts``. score: cosine similarity of the
         best match; ts: when (default now; naive means local time); snapshot: small (H, W, 3)
         uint8 BGR image, stored as JPEG (shrunk to 320 px on the longer side at most).
@@ -47,6 +52,10 @@ class EventsMixin(StoreBase):
         pid = None if person_id is None else as_int(person_id, "person_id")
         if kind == "granted" and pid is None:
             raise ValueError("a 'granted' event needs the person_id of who was let in")
+        cands = [as_int(c, "candidate person_id") for c in candidates]
+        if (kind == Decision.AMBIGUOUS) != bool(cands) or (cands and (pid is not None or len(cands) < 2)):
+            raise ValueError("an 'ambiguous' event, and only it, names two or more candidates and no person")
+        detail = codecs.to_json({"candidates": cands}, "event details") if cands else None
         value = as_score(score)
         cam = required_text(camera, "camera")
         model = required_text(model_sha256, "model_sha256")
@@ -60,8 +69,8 @@ class EventsMixin(StoreBase):
                 self._require_person(pid)
             cur = self.db.execute(
                 "INSERT INTO events (ts, person_id, person_ref, score, decision, camera, model_sha256,"
-                " track_id, snapshot_jpg) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (stamp, pid, ref, value, kind, cam, model, track, jpeg),
+                " track_id, snapshot_jpg, detail_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (stamp, pid, ref, value, kind, cam, model, track, jpeg, detail),
             )
             if kind == "granted":
                 day = times.local_day(when, self.local_tz).isoformat()
