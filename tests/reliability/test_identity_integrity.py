@@ -56,7 +56,8 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 def _people(db: Path, name: str) -> list[tuple[int, str | None, int]]:
     with Store(db) as store:
-        return [(p.id, p.employee_id, p.n_samples) for p in store.find_people(name)]
+        return [(p.id, p.employee_id, p.n_samples) for p in sorted(store.list_people(), key=lambda p: p.id)
+                if p.name.casefold() == name.casefold()]
 
 
 # ------------------------------------------------------------------------------ keyed by employee ID
