@@ -291,3 +291,6 @@ def test_migration_4_keeps_every_row_and_allows_the_new_rules(tmp_path: Path) ->
         with pytest.raises(ValueError, match="ambiguous"):
             store.log_event(person_id=1, score=0.7, decision="ambiguous", camera="door", model_sha256="m",
                             candidates=[1, 2])
+        with pytest.raises(ValueError, match="only an 'ambiguous' event"):
+            store.log_event(person_id=None, score=0.7, decision="unknown", camera="door", model_sha256="m",
+                            candidates=[1, 2])

@@ -41,11 +41,12 @@ class EventsMixin(StoreBase):
         """Record a recognition event; returns its id.
 
         decision: "granted", "unknown", "denied" or "ambiguous"; "ambiguous" has no person and
-        needs ``candidates``, the ids of the two people the face matched too closely to tell apart
-        (kept as ``{"candidates": [...]}`` in ``detail_json``); "granted" needs a person and moves that
-        person's first-in / last-out of the local day of ``ts``. score: cosine similarity of the
-        best match; ts: when (default now; naive means local time); snapshot: small (H, W, 3)
-        uint8 BGR image, stored as JPEG (shrunk to 320 px on the longer side at most).
+        names ``candidates``, the ids of the two people the face matched too closely to tell apart
+        (kept as ``{"candidates": [...]}`` in ``detail_json``; only it may name them); "granted"
+        needs a person and moves that person's first-in / last-out of the local day of ``ts``.
+        score: cosine similarity of the best match; ts: when (default now; naive means local
+        time); snapshot: small (H, W, 3) uint8 BGR image, stored as JPEG (shrunk to 320 px on the
+        longer side at most).
         StorageError when the person does not exist.
         """
         kind = _check_decision(decision)
@@ -53,8 +54,10 @@ class EventsMixin(StoreBase):
         if kind == "granted" and pid is None:
             raise ValueError("a 'granted' event needs the person_id of who was let in")
         cands = [as_int(c, "candidate person_id") for c in candidates]
-        if (kind == Decision.AMBIGUOUS) != bool(cands) or (cands and (pid is not None or len(cands) < 2)):
-            raise ValueError("an 'ambiguous' event, and only it, names two or more candidates and no person")
+        if kind == Decision.AMBIGUOUS and pid is not None:
+            raise ValueError("an 'ambiguous' event lets nobody in: it names candidates, not a person")
+        if cands and (kind != Decision.AMBIGUOUS or len(cands) < 2):
+            raise ValueError("only an 'ambiguous' event names candidates, two or more")
         detail = codecs.to_json({"candidates": cands}, "event details") if cands else None
         value = as_score(score)
         cam = required_text(camera, "camera")

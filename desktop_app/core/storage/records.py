@@ -81,6 +81,8 @@ class EventRecord:
         """Who the event is about, in words: the name, "ambiguous: A or B", the erased or unknown face."""
         if self.candidates:
             return "ambiguous: " + " or ".join(self.candidates)
+        if self.decision == "ambiguous":
+            return "ambiguous face"
         if self.name:
             return self.name
         if self.person_ref and self.person_ref.startswith("erased"):
