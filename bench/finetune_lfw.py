@@ -59,7 +59,7 @@ def enrol(fg: FaceGate, people: dict[str, list[Path]], shots: int, t0: float) ->
             if added >= shots:
                 break
             used += 1
-            added += len(fg.enrol_images(name, [p], check_quality=False).added)
+            added += len(fg.enrol_images(name, [p], check_quality=False, force=True).added)  # labelled data
         rest[name] = photos[used:]
         if (i + 1) % 25 == 0 or i + 1 == len(people):
             log(t0, f"enrolled {i + 1}/{len(people)} people")

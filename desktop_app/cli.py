@@ -70,9 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
     _db_arg(p)
     _device_arg(p)
     p.add_argument("--name", required=True)
-    p.add_argument("--employee-id", default=None)
+    p.add_argument("--employee-id", default=None,
+                   help="the person's employee ID: it, not the name, says who the shots are for; people "
+                        "of the same name need one each")
     p.add_argument("--department", default=None)
     p.add_argument("--no-quality-check", action="store_true", help="store shots even when quality is poor")
+    p.add_argument("--force", action="store_true",
+                   help="store shots the identity check refused (a face that does not match the person, or "
+                        "a new person who looks like an enrolled one); audited")
     p.add_argument("images", nargs="+", type=Path)
 
     p = sub.add_parser("identify", help="identify the faces in images", epilog=IDENTIFY_JSON_KEYS,
@@ -122,12 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
                               "which and why); FaceGate finishes the purge by itself.")
     _db_arg(p)
     p.add_argument("--name", required=True)
+    p.add_argument("--employee-id", default=None, help="which one, when several people share the name")
     p.add_argument("--yes", action="store_true",
                    help="do not ask for confirmation (needed when not run from a terminal)")
     p = sub.add_parser("events", help="list or export events (the export is audited)")
     _db_arg(p)
     _day_range_args(p)
     p.add_argument("--person", default=None, metavar="NAME", help="only this enrolled person's events")
+    p.add_argument("--employee-id", default=None, help="which --person, when several share the name")
     p.add_argument("--csv", type=Path, default=None, help="export every matching event to this CSV file")
     p.add_argument("--limit", type=int, default=20, help="events listed (newest first; not for --csv)")
     p = sub.add_parser("attendance", help="first in / last out per person and day; list or export (audited)")
@@ -156,13 +163,17 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     with _gate(args) as gate:
         rep = gate.enrol_images(args.name, args.images, employee_id=args.employee_id,
                                 department=args.department, check_quality=not args.no_quality_check,
-                                actor="cli")
+                                actor="cli", force=args.force)
         for shot in rep.added:
             print(f"added   {shot.source}")
         for shot in rep.rejected:
-            print(f"REJECT  {shot.source}: {_reason(shot.source, shot.reason)}")
+            tag = "REFUSED" if shot.identity else "REJECT "
+            print(f"{tag} {shot.source}: {_reason(shot.source, shot.reason)}")
         for w in rep.warnings:
             print(f"WARNING {w}")
+        if rep.needs_force:
+            print("Shots were refused by the identity check: check the name and employee ID; add --force to "
+                  "store them anyway (audited).")
         stats = gate.gallery_stats()
         print(f"{rep.name}: {count(len(rep.added), 'shot')} enrolled, {len(rep.rejected)} rejected; "
               f"gallery {count(stats.templates, 'template')} of {count(stats.persons, 'person')}")
@@ -190,16 +201,20 @@ prints no line; an unreadable image prints an error on stderr and the exit statu
   allowed      true only for an accepted face of an enrolled, ACTIVE person: the one key to
                open a door on (false for strangers, too-small faces and deactivated people)
   issues       why a found face could not be matched (turned away, blurred), else []
+  ambiguous    the names of the two enrolled people the face matched at the threshold or above but
+               too closely to tell apart (the margin was not met): ["A", "B"], best first; the
+               face is then not accepted (name null) and staff must check; else []
 """
 
 
 def cmd_identify(args: argparse.Namespace) -> int:
     """Identify every face in the images given (files or folders).
 
-    Text: one line per face, ``IMAGE: NAME SCORE`` (or ``unknown``, ``too small``; a recognised
-    but deactivated person is marked not allowed). ``--json``: one object per face and line with
-    the keys ``image``, ``name``, ``person_id``, ``score``, ``box``, ``too_small``, ``accepted``,
-    ``allowed`` and ``issues``, described in :data:`IDENTIFY_JSON_KEYS` (the command's help).
+    Text: one line per face, ``IMAGE: NAME SCORE`` (or ``unknown``, ``too small``, ``ambiguous:
+    A or B``; a recognised but deactivated person is marked not allowed). ``--json``: one object
+    per face and line with the keys ``image``, ``name``, ``person_id``, ``score``, ``box``,
+    ``too_small``, ``accepted``, ``allowed``, ``issues`` and ``ambiguous``, described in
+    :data:`IDENTIFY_JSON_KEYS` (the command's help).
     ``allowed`` is true only for an accepted face of an enrolled, active person.
     """
     from desktop_app.core.video.imageio import expand_image_args, read_image
@@ -221,9 +236,11 @@ def cmd_identify(args: argparse.Namespace) -> int:
                                       "score": round(r.score, 4), "box": [round(v, 1) for v in r.box],
                                       "too_small": r.too_small, "accepted": r.accepted,
                                       "allowed": r.allowed,
-                                      "issues": list(r.quality_reasons)}))
+                                      "issues": list(r.quality_reasons), "ambiguous": list(r.ambiguous)}))
                 else:
                     label = r.name or ("too small" if r.too_small else "unknown")
+                    if r.ambiguous:
+                        label = "ambiguous: " + " or ".join(r.ambiguous)
                     label += " (deactivated: not allowed)" if r.accepted and not r.allowed else ""
                     print(f"{path}: {label} {r.score:.3f}")
     return status
@@ -242,7 +259,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         def on_frame(result) -> None:  # type: ignore[no-untyped-def]
             for ev in result.events:
-                print(f"frame {result.index}: {_event_words(ev.decision, ev.name)} score {ev.score:.3f} "
+                print(f"frame {result.index}: {_event_words(ev.decision, ev.name, ev.candidates)} score {ev.score:.3f} "
                       f"(track {ev.track_id})", flush=True)
             if result.pending_events != pending[0]:  # the database refuses events (locked, disk full)
                 pending[0] = result.pending_events
@@ -275,10 +292,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2 if failed else (0 if summary.frames else 1)
 
 
-def _event_words(decision: str, name: str | None) -> str:
-    """An event as words: "granted Ada Lovelace", "denied Mallory", "unknown face"."""
+def _event_words(decision: str, name: str | None, candidates: Sequence[str] = ()) -> str:
+    """An event as words: "granted Ada Lovelace", "denied Mallory", "unknown face",
+    "ambiguous: Ada or Grace"."""
     if decision == Decision.UNKNOWN:
         return "unknown face"
+    if decision == Decision.AMBIGUOUS:
+        return "ambiguous: " + " or ".join(candidates or ("two enrolled people",))
     return f"{decision} {name or 'unnamed person'}"
 
 
@@ -338,9 +358,10 @@ def cmd_erase(args: argparse.Namespace) -> int:
     from desktop_app.core.service import FaceGate
 
     with FaceGate.open_for_erasure(args.db or default_db(), device=getattr(args, "device", None)) as gate:
-        person = gate.find_person(args.name)
+        person = gate.find_person(args.name, args.employee_id)
         if person is None:
-            print(f"No person named {args.name!r}.", file=sys.stderr)
+            print(f"No person named {args.name!r}"
+                  f"{f' with employee ID {args.employee_id!r}' if args.employee_id else ''}.", file=sys.stderr)
             return 1
         if not args.yes and not _confirm(
                 f"Erase {person.name} ({count(person.n_samples, 'shot')}) and every trace of their face? "
@@ -395,7 +416,7 @@ def cmd_events(args: argparse.Namespace) -> int:
     with _gate(args) as gate:
         person_id = None
         if args.person is not None:
-            person = gate.find_person(args.person)
+            person = gate.find_person(args.person, args.employee_id)
             if person is None:
                 print(f"facegate: error: no enrolled person named {args.person!r}.", file=sys.stderr)
                 return 1
@@ -408,7 +429,8 @@ def cmd_events(args: argparse.Namespace) -> int:
         total = gate.count_events(flt)
         for e in gate.query_events(EventFilter(day_from=days[0], day_to=days[1], person_id=person_id,
                                                limit=args.limit)):
-            print(f"{e.ts.astimezone():%Y-%m-%d %H:%M:%S}  {e.decision:8s} {e.name or e.person_ref or '-':25s} "
+            who = e.who if e.candidates else e.name or e.person_ref or "-"
+            print(f"{e.ts.astimezone():%Y-%m-%d %H:%M:%S}  {e.decision:8s} {who:25s} "
                   f"{e.score:.3f}  {e.camera}")
         shown = min(total, args.limit)
         print(f"{shown} of {total} event{'s' if total != 1 else ''} shown (newest first).")

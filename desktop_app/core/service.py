@@ -41,6 +41,7 @@ from desktop_app.core.errors import (
     FaceGateError,
     GalleryError,
     ImageError,
+    InputError,
     ManyFacesError,
     NoFaceError,
     QualityError,
@@ -62,7 +63,7 @@ from desktop_app.core.storage.purge import PurgeStep
 from desktop_app.core.storage.records import AttendanceRow, ErasureReport, EventRecord, ModelRecord, Person, Sample
 from desktop_app.core.storage.reserve import ensure_reserve, release_reserve, short_of_space
 from desktop_app.core.storage.store import Store
-from desktop_app.core.storage.validate import validate_person_fields
+from desktop_app.core.storage.validate import name_key, validate_person_fields
 from desktop_app.core.types import Calibration, Face, PersonMatch
 from desktop_app.core.video.imageio import expand_image_args, read_image
 
@@ -82,22 +83,51 @@ FLUSH_WAIT_S = 0.05
 
 @dataclass(frozen=True)
 class EnrolShot:
-    """Outcome of one enrolment image: ``sample_id`` when stored, else ``reason`` says why not."""
+    """Outcome of one enrolment image: ``sample_id`` when stored, else ``reason`` says why not.
+
+    identity: True when the shot was refused by the identity check (it does not match the person
+    it was to be added to, or it matches another enrolled person): enrolling again with
+    ``force=True`` stores it anyway (audited). False for unusable shots (no face, poor quality).
+    """
 
     source: str
     sample_id: int | None = None
     reason: str | None = None
+    identity: bool = False
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    """Why the identity check refuses one enrolment shot: ``reason`` for people, the rest for the
+    audit of a forced addition (check kind, score against the person, best other person)."""
+
+    reason: str
+    kind: str
+    own_score: float | None
+    other: tuple[int, float] | None
+
+    def audit(self) -> dict[str, object]:
+        return {"check": self.kind,
+                "score": None if self.own_score is None else round(float(self.own_score), 4),
+                "other_person_id": None if self.other is None else int(self.other[0]),
+                "other_score": None if self.other is None else round(float(self.other[1]), 4)}
 
 
 @dataclass(frozen=True)
 class EnrolReport:
-    """What an enrolment did: person, stored shots, rejected shots with reasons, look-alike warnings."""
+    """What an enrolment did: person (-1 when nothing was stored for a new person), stored shots,
+    rejected shots with reasons, and warnings (a forced addition says what it overrode)."""
 
     person_id: int
     name: str
     added: tuple[EnrolShot, ...]
     rejected: tuple[EnrolShot, ...]
     warnings: tuple[str, ...] = ()
+
+    @property
+    def needs_force(self) -> bool:
+        """True when shots were refused by the identity check only ``force=True`` overrides."""
+        return any(shot.identity for shot in self.rejected)
 
 
 @dataclass(frozen=True)
@@ -119,6 +149,9 @@ class Identification:
     allowed: bool = False
     #: why the face was not matched although found (profile, blurred): empty when it was matchable
     quality_reasons: tuple[str, ...] = field(default_factory=tuple)
+    #: names of the two people the face matched above the threshold but too closely to tell apart
+    #: (margin not met): not accepted, never allowed; empty otherwise
+    ambiguous: tuple[str, ...] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True)
@@ -402,6 +435,7 @@ class FaceGate:
                 score=m.score if m else -1.0, second_score=m.second_score if m else -1.0,
                 accepted=ok and person is not None, quality_reasons=issues,
                 allowed=person is not None and person.active and ok,
+                ambiguous=() if ok or issues else self._ambiguous_names(m),
             ))
         out.extend(
             Identification(box=d.box, name=None, person_id=None, score=-1.0, second_score=-1.0,
@@ -409,6 +443,15 @@ class FaceGate:
             for d in analysis.too_small
         )
         return out
+
+    def _ambiguous_names(self, m: PersonMatch | None) -> tuple[str, ...]:
+        """Names of the best two people when both reach the threshold but the margin fails, else ()."""
+        thr = self.threshold
+        if m is None or m.second_person_id is None or m.score < thr or m.second_score < thr:
+            return ()
+        people = [self.store.get_person(pid) for pid in (m.person_id, m.second_person_id)]
+        return tuple(p.name if p else f"person {pid}" for p, pid in zip(people, (m.person_id, m.second_person_id),
+                                                                         strict=True))
 
     # ----------------------------------------------------------------- enrolment
     def enrol_face_from_image(self, image: np.ndarray, *, check_quality: bool = True) -> Face:
@@ -430,15 +473,19 @@ class FaceGate:
     def enrol_images(self, name: str, images: Sequence[Path], *, employee_id: str | None = None,
                      department: str | None = None, check_quality: bool = True,
                      progress: ProgressFn | None = None, cancelled: CancelFn | None = None,
-                     actor: str = "admin") -> EnrolReport:
+                     actor: str = "admin", force: bool = False) -> EnrolReport:
         """Enrol ``name`` from photo files or folders. Creates the person if new, else adds shots.
 
         Every image is judged on its own: unreadable files, no face, several faces and poor quality
         are rejected with the reason, and the good ones are stored. The person is only created
         when at least one shot is good. ``cancelled()`` returning True stops the job with
-        CancelledError before anything is stored (all or nothing).
+        CancelledError before anything is stored (all or nothing). The person is found, and the
+        identity checked, as :meth:`enrol_faces` says; a name shared by several people without
+        ``employee_id`` raises InputError before any image is read.
         """
         name, employee_id, department = validate_person_fields(name, employee_id, department)
+        with self._lock:
+            self._enrol_target(name, employee_id)  # who it is for (or why not), before any work
         files = expand_image_args(list(images))
         if not files:
             raise ImageError("No image files given.")
@@ -454,61 +501,119 @@ class FaceGate:
             if progress:
                 progress(i + 1, len(files), str(path))
         return self.enrol_faces(name, faces, rejected=rejected, employee_id=employee_id,
-                                department=department, actor=actor)
+                                department=department, actor=actor, force=force)
 
     def enrol_faces(self, name: str, faces: Sequence[tuple[str, Face]], *, rejected: Sequence[EnrolShot] = (),
                     employee_id: str | None = None, department: str | None = None,
-                    actor: str = "admin") -> EnrolReport:
-        """Store already-checked faces (source, face) for ``name`` (the webcam wizard's path)."""
+                    actor: str = "admin", force: bool = False) -> EnrolReport:
+        """Store already-checked faces (source, face) for ``name`` (the webcam wizard's path).
+
+        Who: with ``employee_id``, the person holding that employee ID (InputError when their
+        name is another), else a new person (a name may be shared by people who each have an
+        employee ID); without it, the one person of that name (InputError when several share it),
+        else a new person.
+
+        Identity check, before anything is stored, at the calibrated threshold in force
+        (:attr:`threshold`; the same rule that lets a face through the door):
+        - a shot for an existing person must score at least the threshold against that person's
+          templates, and must not look more like another enrolled person; else it is refused
+          (``EnrolShot.identity``) with the reason;
+        - a new person whose shots match an existing person at the threshold or above is refused
+          as a likely duplicate (every shot, with the reason).
+        ``force=True`` stores refused shots anyway, says so in ``warnings`` and audits it
+        (``person.enrol.forced``: person, shots, and each overridden check with its score).
+        """
         name, employee_id, department = validate_person_fields(name, employee_id, department)
-        name = name.strip()
-        if not name:
-            raise ValueError("A name is required.")
         with self._lock:
-            person = self.store.find_person(name)
+            person = self._enrol_target(name, employee_id)
             if not faces:
                 return EnrolReport(person_id=person.id if person else -1, name=name, added=(),
                                    rejected=tuple(rejected),
                                    warnings=("Nothing was enrolled: no usable face.",))
-            warnings = self._lookalike_warnings(person.id if person else None, [f for _, f in faces])
+            checks = self._identity_checks(person, name, [f for _, f in faces])
+            refused = {i: c for i, c in enumerate(checks) if c is not None}
+            keep = [(src, f) for i, (src, f) in enumerate(faces) if force or i not in refused]
+            out_rejected = list(rejected)
+            warnings: list[str] = []
+            if not force:
+                out_rejected += [EnrolShot(source=faces[i][0], reason=c.reason, identity=True)
+                                 for i, c in refused.items()]
+            else:
+                warnings += [f"{faces[i][0]}: stored although {c.reason}" for i, c in refused.items()]
+            if not keep:
+                return EnrolReport(person_id=person.id if person else -1, name=name, added=(),
+                                   rejected=tuple(out_rejected), warnings=tuple(warnings))
             with self.store.transaction():
                 pid = person.id if person else self.store.add_person(name, employee_id=employee_id,
                                                                       department=department)
                 added = []
-                for source, face in faces:
+                for source, face in keep:
                     sid = self.store.add_sample(pid, face.crop, _quality_dict(face), source, face.embedding,
                                                 self.model.sha256)
                     added.append(EnrolShot(source=source, sample_id=sid))
                 self.store.audit(actor, "person.enrol", {"person_id": pid, "shots": len(added)})
+                if force and refused:
+                    self.store.audit(actor, "person.enrol.forced", {
+                        "person_id": pid, "shots": len(refused),
+                        "checks": [c.audit() for c in refused.values()]})
             self.gallery.add(
                 np.array([a.sample_id for a in added], np.int64), np.full(len(added), pid, np.int64),
-                np.stack([f.embedding for _, f in faces]),
+                np.stack([f.embedding for _, f in keep]),
             )
             self._persist_gallery()
             self.recalibrate()
-            return EnrolReport(person_id=pid, name=name, added=tuple(added), rejected=tuple(rejected),
+            return EnrolReport(person_id=pid, name=name, added=tuple(added), rejected=tuple(out_rejected),
                                warnings=tuple(warnings))
 
-    def _lookalike_warnings(self, person_id: int | None, faces: Sequence[Face]) -> list[str]:
-        if len(self.gallery) == 0:
-            return []
-        warnings: list[str] = []
-        thr = self.threshold
-        for pid, best in self._best_other_persons(person_id, np.stack([f.embedding for f in faces])):
-            if best >= thr:
-                other = self.store.get_person(pid)
-                label = other.name if other else f"person {pid}"
-                warnings.append(f"Looks like the already enrolled {label} (score {best:.2f} >= {thr:.2f}): "
-                                f"a duplicate or a look-alike.")
-        return warnings
+    def _enrol_target(self, name: str, employee_id: str | None) -> Person | None:
+        """The existing person an enrolment of (name, employee_id) adds shots to, or None for a new
+        person. InputError when the name alone is ambiguous or the employee ID belongs to someone
+        of another name; StorageError when such a new person cannot be added (name taken)."""
+        if employee_id is not None:
+            person = self.store.find_employee(employee_id)
+            if person is not None and name_key(person.name) != name_key(name):
+                raise InputError(
+                    f"Employee ID {employee_id!r} belongs to {person.name!r} (id {person.id}), not to {name!r}: "
+                    "check the employee ID, or change that person's name on the people page first.")
+        else:
+            person = self.store.find_person(name)  # InputError when several people share the name
+        if person is None:
+            self.store.check_new_person(name, employee_id)
+        return person
 
-    def _best_other_persons(self, person_id: int | None, vecs: np.ndarray) -> list[tuple[int, float]]:
-        best: dict[int, float] = {}
-        for row in self.gallery.search(vecs, k_persons=3):
-            for pid, score in row:
-                if pid != person_id:
-                    best[pid] = max(best.get(pid, -1.0), score)
-        return sorted(best.items(), key=lambda kv: -kv[1])[:1]
+    def _identity_checks(self, person: Person | None, name: str, faces: Sequence[Face]) -> list[_Refusal | None]:
+        """Per face, why the identity check refuses it (see :meth:`enrol_faces`), or None."""
+        out: list[_Refusal | None] = [None] * len(faces)
+        if len(self.gallery) == 0:
+            return out
+        thr = self.threshold
+        vecs = np.stack([f.embedding for f in faces])
+        k = max(1, min(self.gallery.person_count, 20))
+        own = person is not None and person.n_samples > 0
+        for i, row in enumerate(self.gallery.search(vecs, k_persons=k)):
+            mine = next((sc for pid, sc in row if person is not None and pid == person.id), None)
+            other = next(((pid, sc) for pid, sc in row if person is None or pid != person.id), None)
+            if own and person is not None and (mine is None or mine < thr):
+                said = f"{mine:.2f}" if mine is not None else "far"
+                out[i] = _Refusal(
+                    f"this face does not match {person.name} (score {said} < {thr:.2f}): "
+                    "probably another person", "mismatch", mine, None)
+            elif other is not None and other[1] >= thr and (mine is None or other[1] > mine):
+                who = self.store.get_person(other[0])
+                label = who.name if who else f"person {other[0]}"
+                if person is None:
+                    text = (f"{name} looks like the already enrolled {label} (score {other[1]:.2f} >= {thr:.2f}): "
+                            "a likely duplicate")
+                    kind = "duplicate"
+                else:
+                    text = (f"this face looks more like the enrolled {label} (score {other[1]:.2f}) "
+                            f"than like {person.name}")
+                    kind = "lookalike"
+                out[i] = _Refusal(text, kind, mine, other)
+        if person is None and any(c is not None for c in out):  # a new person: all or nothing
+            first = next(c for c in out if c is not None)
+            out = [c if c is not None else first for c in out]
+        return out
 
     # ----------------------------------------------------------------- people admin
     def erase_person(self, person_id: int, actor: str = "admin") -> ErasureReport:
@@ -648,10 +753,18 @@ class FaceGate:
         with self._lock:
             return self.store.get_person(person_id)
 
-    def find_person(self, name: str) -> Person | None:
-        """The person with this name (case-insensitive, surrounding blanks ignored), or None."""
+    def find_person(self, name: str, employee_id: str | None = None) -> Person | None:
+        """The person with this name (case-insensitive, surrounding blanks ignored), or None.
+
+        With ``employee_id``: the person of that name holding it. Without it, InputError when
+        several people share the name (the message asks for the employee ID)."""
         with self._lock:
-            return self.store.find_person(name)
+            return self.store.find_person(name, employee_id)
+
+    def find_people(self, name: str) -> list[Person]:
+        """Every person with this name (case-insensitive), by id: several when each has an employee ID."""
+        with self._lock:
+            return self.store.find_people(name)
 
     def list_samples(self, person_id: int) -> list[Sample]:
         """The stored shots of a person, oldest first."""
@@ -780,12 +893,14 @@ class FaceGate:
             return self._event_spool().pending
 
     def record_event(self, *, person_id: int | None, score: float, decision: str, camera: str, ts: datetime,
-                     snapshot: np.ndarray | None = None, track_id: int | None = None) -> RecordedEvent | None:
+                     snapshot: np.ndarray | None = None, track_id: int | None = None,
+                     candidates: Sequence[int] = ()) -> RecordedEvent | None:
         """Store a door decision (the live loop's one write). When the database refuses it (another
         program holds the write lock for more than ``DOOR_WRITE_WAIT_S``, the disk is full, the file
         is read-only) the event waits, in order, in the event spool beside the database
         (``<db>.spool``) for :meth:`flush_events`; while events wait, new ones queue behind them.
-        snapshot: (H, W, 3) uint8 BGR face crop; ts: aware datetime. Returns None when the person no
+        snapshot: (H, W, 3) uint8 BGR face crop; ts: aware datetime; candidates: for an ambiguous
+        decision, the ids of the people the face could not be told apart from. Returns None when the person no
         longer exists (erased meanwhile by another program): that event is dropped, never announced."""
         if ts.tzinfo is None:
             raise ValueError("record_event needs an aware datetime (e.g. datetime.now(UTC))")
@@ -794,7 +909,8 @@ class FaceGate:
             ev = PendingEvent(
                 uid=PendingEvent.new_uid(), ts=ts, person_id=person_id, score=float(score), decision=str(decision),
                 camera=camera, model_sha256=self.model.sha256, track_id=track_id,
-                snapshot_jpg=None if snapshot is None else encode_snapshot(snapshot))
+                snapshot_jpg=None if snapshot is None else encode_snapshot(snapshot),
+                candidates=tuple(int(c) for c in candidates))
             if spool.pending:
                 spool.add(ev)
                 return RecordedEvent(ev.uid, None)
@@ -840,7 +956,7 @@ class FaceGate:
             event_id = self.store.log_event(
                 person_id=ev.person_id, score=ev.score, decision=ev.decision, camera=ev.camera,
                 model_sha256=ev.model_sha256, ts=ev.ts, snapshot_jpg=ev.snapshot_jpg, track_id=ev.track_id,
-                uid=ev.uid, wait_s=wait_s)
+                uid=ev.uid, wait_s=wait_s, candidates=ev.candidates)
         except StorageError as exc:
             if ev.person_id is not None and self._person_gone(ev.person_id):
                 log.warning("An event of person %d was dropped: the person was erased meanwhile.", ev.person_id)

@@ -89,12 +89,14 @@ class PersonMatch:
     """Best gallery match of one probe at person level.
 
     score: cosine of the best template of that person (person-level aggregate);
-    second_score: best score of any *other* person (-1.0 when the gallery has one person).
+    second_score: best score of any *other* person (-1.0 when the gallery has one person);
+    second_person_id: that other person (None when the gallery has one person).
     """
 
     person_id: int
     score: float
     second_score: float = -1.0
+    second_person_id: int | None = None
 
     @property
     def margin(self) -> float:

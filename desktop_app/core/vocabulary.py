@@ -22,6 +22,10 @@ class Decision(StrEnum):
     """A face was seen long enough without being recognised: a stranger (not let in)."""
     DENIED = "denied"
     """An enrolled but deactivated person was recognised: refused, and the guard sees who."""
+    AMBIGUOUS = "ambiguous"
+    """The face matched two enrolled people above the threshold, too close to tell apart (the
+    margin failed over the vote window): not let in, no person linked; the event names both
+    candidates ("ambiguous: A or B") so that staff can help."""
 
 
 @unique

@@ -97,6 +97,8 @@ class DoorEvent:
     ts: datetime
     photo: np.ndarray | None = None
     snapshot: np.ndarray | None = None
+    #: "ambiguous": the names of the two people the face could not be told apart from
+    candidates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -413,7 +415,7 @@ class CaptureWorker(QObject):
         except Exception:
             snapshot = None
         return DoorEvent(ev.event_id, ev.decision, ev.name, ev.person_id, ev.score, ev.track_id,
-                         datetime.now().astimezone(), photo, snapshot)
+                         datetime.now().astimezone(), photo, snapshot, candidates=ev.candidates)
 
     def _photo(self, person_id: int) -> np.ndarray | None:
         if person_id not in self._photos:

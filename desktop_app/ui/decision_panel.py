@@ -81,7 +81,7 @@ class DecisionPanel(QFrame):
         application's style sheet cannot override it)."""
         bg = QColor(colour)
         self._colour = bg
-        text = "#101418" if self.decision == "unknown" else "white"
+        text = "#101418" if self.decision in ("unknown", "ambiguous") else "white"
         self.setStyleSheet(f"#decisionPanel {{ background: {bg.name()}; border-radius: 8px; }}"
                            f" #decisionPanel QLabel {{ color: {text}; background: transparent; }}")
 
@@ -145,6 +145,9 @@ class DecisionPanel(QFrame):
                    else initials_pixmap(ev.name or "?", PHOTO_SIDE))
         elif ev.decision == "unknown":
             self.name.setText("Face not recognised")
+            pix = bgr_to_pixmap(ev.snapshot, PHOTO_SIDE) if ev.snapshot is not None else QPixmap()
+        elif ev.decision == "ambiguous":  # two enrolled people too alike to tell apart: not let in
+            self.name.setText(f"Ambiguous: {' or '.join(ev.candidates) or 'two enrolled people'} — see staff")
             pix = bgr_to_pixmap(ev.snapshot, PHOTO_SIDE) if ev.snapshot is not None else QPixmap()
         else:
             self.name.setText(ev.name or "Access denied")

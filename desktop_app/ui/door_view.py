@@ -185,7 +185,8 @@ class DoorView(QWidget):
         self.decision.show_event(granted[-1] if granted else events[-1])
 
     def _add_recent(self, ev: DoorEvent) -> None:
-        who = ev.name or ("Unknown face" if ev.decision == "unknown" else "Denied")
+        who = ev.name or ("Unknown face" if ev.decision == "unknown" else
+                          "Ambiguous: " + " or ".join(ev.candidates) if ev.decision == "ambiguous" else "Denied")
         score = "" if self.kiosk else f"  ·  score {ev.score:.2f}"  # no figures on a public screen
         item = QListWidgetItem(f"{ev.ts:%H:%M:%S}  {who}\n{theme.DECISION_LABELS.get(ev.decision, ev.decision)}"
                                f"{score}")

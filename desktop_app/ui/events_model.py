@@ -132,6 +132,8 @@ class EventsTableModel(_RowsTableModel):
             if col == 0:
                 return f"{_local(ev.ts):%Y-%m-%d %H:%M:%S}"
             if col == 1:
+                if ev.candidates:  # "ambiguous: A or B"
+                    return ev.who
                 if ev.name:
                     return ev.name
                 return "(erased person)" if ev.person_ref and ev.person_ref.startswith("erased") else "—"

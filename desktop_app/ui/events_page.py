@@ -79,7 +79,7 @@ class EventsPage(QWidget):
         self.person.setMinimumWidth(180)
         self.decision = QComboBox()
         for text, value in (("All decisions", None), ("Granted", "granted"), ("Unknown", "unknown"),
-                            ("Denied", "denied")):
+                            ("Denied", "denied"), ("Ambiguous", "ambiguous")):
             self.decision.addItem(text, value)
         self.count = QLabel()
         self.export_btn = QPushButton("Export CSV…")
@@ -199,7 +199,7 @@ class EventsPage(QWidget):
             self.snapshot.setText("No snapshot stored for this event.")
         else:
             self.snapshot.setPixmap(bgr_to_pixmap(image, SNAPSHOT_SIDE))
-        who = ev.name or ("erased person" if ev.person_ref and ev.person_ref.startswith("erased") else "unknown face")
+        who = ev.who
         self.details.setText(
             f"<b>{who}</b><br>{ev.decision} · score {ev.score:.3f}<br>{ev.ts.astimezone():%Y-%m-%d %H:%M:%S}"
             f"<br>camera {ev.camera} · track {ev.track_id if ev.track_id is not None else '—'}"

@@ -266,7 +266,10 @@ class MainWindow(QMainWindow):
         if self.wizard is not None and self.wizard.isVisible():
             self.wizard.raise_()
             return self.wizard
-        person = self.gate.find_person(name) if name else None
+        named = self.gate.find_people(name) if name else []  # a shared name: the person selected on the people page
+        selected = getattr(getattr(self, "people", None), "person", None)
+        person = next((p for p in named if selected is not None and p.id == selected.id),
+                      named[0] if len(named) == 1 else None)
         self.wizard = EnrolWizard(self.ctx, self, name=name, mode=mode,
                                   employee_id=person.employee_id if person else None,
                                   department=person.department if person else None)

@@ -16,8 +16,9 @@ MATCH = "#9ccc65"
 """Light green of a face that votes for a person before the decision is made."""
 ACCENT = "#1565c0"
 
-DECISION_COLOURS: dict[str, str] = {"granted": GRANTED, "unknown": UNKNOWN, "denied": DENIED}
-DECISION_LABELS: dict[str, str] = {"granted": "ACCESS GRANTED", "unknown": "UNKNOWN", "denied": "DENIED"}
+DECISION_COLOURS: dict[str, str] = {"granted": GRANTED, "unknown": UNKNOWN, "denied": DENIED, "ambiguous": UNKNOWN}
+DECISION_LABELS: dict[str, str] = {"granted": "ACCESS GRANTED", "unknown": "UNKNOWN", "denied": "DENIED",
+                                   "ambiguous": "NOT SURE WHO"}
 
 FACE_LEGEND: tuple[tuple[str, str, str], ...] = (
     (GRANTED, "Granted", "Recognised as an enrolled, active person: access granted."),

@@ -116,8 +116,11 @@ def test_enrolment_rejects_bad_shots_with_reasons(gate: FaceGate, clips: Path, t
         gate.enrol_images("Ada", [])
 
 
-def test_duplicate_enrolment_warns(gate: FaceGate, clips: Path) -> None:
+def test_duplicate_enrolment_is_refused_before_saving_unless_forced(gate: FaceGate, clips: Path) -> None:
     rep = gate.enrol_images("Barack Again", [clips / "knn_examples" / "test" / "obama1.jpg"])
+    assert not rep.added and rep.needs_force and gate.store.find_person("Barack Again") is None
+    assert "obama" in (rep.rejected[0].reason or "")
+    rep = gate.enrol_images("Barack Again", [clips / "knn_examples" / "test" / "obama1.jpg"], force=True)
     assert rep.added
     assert any("obama" in w for w in rep.warnings)
 
@@ -147,7 +150,7 @@ def test_locked_database_gives_clear_error_and_loses_nothing(gate: FaceGate, cli
     other.execute("BEGIN EXCLUSIVE")
     try:
         with pytest.raises(StorageError, match="locked"):
-            gate.enrol_images("Locked Out", [clips / "knn_examples" / "test" / "obama1.jpg"])
+            gate.enrol_images("Locked Out", [clips / "knn_examples" / "test" / "obama1.jpg"], force=True)
     finally:
         other.rollback()
         other.close()
@@ -390,7 +393,7 @@ def test_concurrent_identify_enrol_erase_keep_the_gallery_consistent(gate: FaceG
     def admin() -> None:
         try:
             for i in range(2):
-                rep = gate.enrol_images(f"Joe {i}", biden)
+                rep = gate.enrol_images(f"Joe {i}", biden, force=True)  # a duplicate of biden on purpose
                 assert rep.added
                 gate.erase_person(rep.person_id)
         except BaseException as exc:

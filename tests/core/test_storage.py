@@ -280,7 +280,11 @@ def test_people_round_trip(store: Store) -> None:
     with pytest.raises(StorageError, match="already used"):
         store.add_person("Dana", employee_id="E-1")
     with pytest.raises(StorageError, match="already exists"):
-        store.update_person(c, name="ROBERT STONE")
+        store.update_person(c, name="ROBERT STONE", employee_id=None)  # then two alike: no
+    # both have an employee ID, which tells them apart: a shared name is allowed (issue 9 item 6)
+    assert store.update_person(c, name="ROBERT STONE").name == "ROBERT STONE"
+    assert store.find_person("robert stone", "E-3") == store.get_person(c)
+    store.update_person(c, name="Carl_50%")
     with pytest.raises(StorageError, match="no person"):
         store.update_person(999, name="Ghost")
     with pytest.raises(ValueError, match="name"):

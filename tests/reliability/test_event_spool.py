@@ -90,3 +90,11 @@ def test_damaged_lines_are_skipped(tmp_path: Path, bad: str) -> None:
     path = tmp_path / "s.spool"
     path.write_text(bad + "\n" + _event(7).to_line() + "\n")
     assert [e.uid for e in EventSpool(path).events()] == ["u7"]
+
+
+def test_an_ambiguous_event_keeps_its_candidates_through_the_spool(tmp_path: Path) -> None:
+    path = tmp_path / "s.spool"
+    ev = PendingEvent(uid="amb", ts=datetime(2026, 12, 1, 9, 0, tzinfo=UTC), person_id=None, score=0.6,
+                      decision="ambiguous", camera="door", model_sha256="abc", candidates=(4, 9))
+    EventSpool(path).add(ev)
+    assert EventSpool(path).events() == [ev]

@@ -225,3 +225,44 @@ def test_photo_path_by_clicks_with_real_photos(qtbot: Any, window: MainWindow, c
     assert again.details.existing_hint.text() == (
         f"{LIN} is already enrolled (1 shot): new shots will be added to them.")
     click(qtbot, again.close_btn)
+
+
+def test_a_strangers_photo_is_refused_then_added_only_when_confirmed(
+        qtbot: Any, window: MainWindow, clips: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 9 item 6: a shot that does not match the person is refused with the reason; the result
+    page's button asks, and only a confirmed, audited forced addition stores it."""
+    from PySide6.QtWidgets import QMessageBox
+
+    gate = window.gate
+    if gate.find_person(LIN) is None:
+        assert gate.enrol_images(LIN, [clips / "lin-manuel-miranda.png"]).added
+    before = gate.find_person(LIN).n_samples  # type: ignore[union-attr]
+    stranger = clips / "knn_examples" / "train" / "obama" / "obama.jpg"
+    wizard = open_wizard(qtbot, window)
+    details_then_photos(qtbot, wizard, LIN)
+    answer_file_dialog(monkeypatch, [stranger])
+    click(qtbot, wizard.photos.add_btn)
+    click(qtbot, wizard.next_btn)  # Enrol
+    qtbot.waitUntil(lambda: wizard.page == PAGE_RESULT, timeout=60000)
+    report = wizard.report
+    assert report is not None and not report.added and report.needs_force
+    outcome = wizard.outcome
+    assert outcome.title.text() == "Nothing was enrolled" and "identity check" in outcome.text.text()
+    assert f"does not match {LIN}" in outcome.rejected_list.item(0).text()
+    asked: list[str] = []
+    answers = [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes]
+
+    def question(parent: object, title: str, text: str, *rest: object) -> QMessageBox.StandardButton:
+        asked.append(text)
+        return answers.pop(0)
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(question))
+    click(qtbot, outcome.force_btn)  # answered No: nothing stored
+    assert len(asked) == 1 and "obama.jpg" in asked[0] and wizard.report is report
+    assert gate.find_person(LIN).n_samples == before  # type: ignore[union-attr]
+    click(qtbot, outcome.force_btn)  # answered Yes: stored, audited
+    qtbot.waitUntil(lambda: wizard.report is not report, timeout=60000)
+    assert wizard.report is not None and len(wizard.report.added) == 1 and not outcome.force_btn.isVisible()
+    assert gate.find_person(LIN).n_samples == before + 1  # type: ignore[union-attr]
+    assert any(a.action == "person.enrol.forced" for a in gate.store.audit_log())
+    click(qtbot, wizard.close_btn)

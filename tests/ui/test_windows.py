@@ -68,7 +68,7 @@ def test_lookalike_warning_and_people_editing(qtbot: object, window: MainWindow,
     gate = win.gate
     if gate.store.find_person(LIN) is None:
         gate.enrol_images(LIN, [clips / "lin-manuel-miranda.png"])
-    # the same face under another name: the wizard shows the report's look-alike warning
+    # the same face under another name: refused before saving, the wizard shows why
     wizard = win.open_enrolment(mode="photos")
     assert isinstance(wizard, EnrolWizard)
     wizard.name_edit.setText("Lin Double")
@@ -76,9 +76,10 @@ def test_lookalike_warning_and_people_editing(qtbot: object, window: MainWindow,
     wizard.add_photos([clips / "lin-manuel-miranda.png"])
     wizard.next_btn.click()
     qtbot.waitUntil(lambda: wizard.page == PAGE_RESULT, timeout=30000)  # type: ignore[attr-defined]
-    assert wizard.report is not None and wizard.report.warnings
-    assert wizard.warnings.isVisible() and LIN in wizard.warnings.text()
+    assert wizard.report is not None and wizard.report.needs_force and not wizard.report.added
+    assert LIN in wizard.outcome.rejected_list.item(0).text() and gate.store.find_person("Lin Double") is None
     wizard.close()
+    assert gate.enrol_images("Lin Double", [clips / "lin-manuel-miranda.png"], force=True).added
 
     # edit that person: rename, department, inactive (denied at the door), then active again
     assert win.navigate("people")

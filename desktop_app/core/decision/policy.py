@@ -16,6 +16,12 @@ A frame *votes* for person P when its face passed the quality gate, its best mat
 - **unknown**: a track that has not been granted emits one "unknown" event once it has had
   ``unknown_after`` quality-passing frames without an accepted vote (cumulative, not necessarily
   consecutive). A track that later reaches a grant still grants.
+- **ambiguous**: a frame is *ambiguous* when its best two persons both reach the threshold but
+  the margin fails (two enrolled people the face cannot be told apart from). A track that has
+  not been granted, and has no accepted vote in its window, emits one "ambiguous" event (no
+  person; ``candidates`` the two person ids, best first) once ``votes_needed`` of its last
+  ``window`` frames were ambiguous. It never grants; the track gets no "unknown" event after it
+  (the face is not a stranger: staff must tell who it is).
 
 Timestamps are seconds from a monotonic clock; the policy never reads a clock itself.
 """
@@ -37,6 +43,7 @@ from desktop_app.core.vocabulary import Decision
 
 GRANTED = Decision.GRANTED
 UNKNOWN = Decision.UNKNOWN
+AMBIGUOUS = Decision.AMBIGUOUS
 
 _DEFAULTS = AppConfig()  # the defaults below are the settings' own: one source
 
@@ -98,11 +105,13 @@ class FrameObservation:
 class DecisionEvent:
     """A decision for a track.
 
-    decision: ``Decision.GRANTED`` (person_id set) or ``Decision.UNKNOWN`` (person_id None; the
-    live session turns a grant of a deactivated person into ``DENIED``); score: for a grant the best
-    voting score of that person in the window, for unknown the best match score the track ever had
-    (-1.0 if none); box: the face box in the frame that triggered it; votes: the person's votes in
-    the window (0 for unknown); frames: frames the track has been seen in; ts: that frame's time.
+    decision: ``Decision.GRANTED`` (person_id set), ``Decision.UNKNOWN`` or ``Decision.AMBIGUOUS``
+    (person_id None; the live session turns a grant of a deactivated person into ``DENIED``);
+    score: for a grant the best voting score of that person in the window, for unknown the best
+    match score the track ever had (-1.0 if none), for ambiguous the best score of the ambiguous
+    frames; box: the face box in the frame that triggered it; votes: the person's votes in the
+    window (0 for unknown; the ambiguous frames for ambiguous); frames: frames the track has been
+    seen in; ts: that frame's time; candidates: for ambiguous, the two person ids, best first.
     """
 
     track_id: int
@@ -113,6 +122,7 @@ class DecisionEvent:
     votes: int
     frames: int
     ts: float
+    candidates: tuple[int, ...] = ()
 
 
 @dataclass
@@ -123,6 +133,9 @@ class _TrackState:
     best_score: float = -1.0
     granted: set[int] = field(default_factory=set)
     unknown_sent: bool = False
+    #: per frame of the window: (best person, second person, best score) when ambiguous, else None
+    ambiguous: deque[tuple[int, int, float] | None] = field(default_factory=deque)
+    ambiguous_sent: bool = False
 
 
 class DecisionPolicy:
@@ -141,6 +154,31 @@ class DecisionPolicy:
         if accepts(m, self.config.threshold, self.config.margin):
             return (m.person_id, m.score)
         return None
+
+    def _ambiguous(self, obs: FrameObservation) -> tuple[int, int, float] | None:
+        m = obs.match
+        thr = self.config.threshold
+        if (not obs.quality_ok or m is None or m.second_person_id is None or m.score < thr
+                or m.second_score < thr or accepts(m, thr, self.config.margin)):
+            return None
+        return (m.person_id, m.second_person_id, float(m.score))
+
+    def _ambiguous_event(self, tid: int, st: _TrackState, box: Box, ts: float) -> DecisionEvent | None:
+        """The track's "ambiguous" event when it is due (see the module docstring), else None."""
+        cfg = self.config
+        if st.granted or st.ambiguous_sent or any(v is not None for v in st.window):
+            return None
+        frames = [a for a in st.ambiguous if a is not None]
+        if len(frames) < cfg.votes_needed:
+            return None
+        pairs: dict[frozenset[int], list[tuple[int, int, float]]] = {}
+        for a in frames:
+            pairs.setdefault(frozenset(a[:2]), []).append(a)
+        best = max(pairs.values(), key=lambda v: (len(v), max(x[2] for x in v)))
+        top = max(best, key=lambda x: x[2])
+        st.ambiguous_sent = st.unknown_sent = True
+        return DecisionEvent(tid, None, AMBIGUOUS, top[2], box, len(frames), st.frames, ts,
+                             candidates=(top[0], top[1]))
 
     def _announce(self, person_id: int, ts: float) -> bool:
         last = self._last_announced.get(person_id)
@@ -168,16 +206,22 @@ class DecisionPolicy:
         for tid, obs in zip(track_ids, observations, strict=True):
             st = self._tracks.get(tid)
             if st is None:
-                st = self._tracks[tid] = _TrackState(window=deque(maxlen=cfg.window))
+                st = self._tracks[tid] = _TrackState(window=deque(maxlen=cfg.window),
+                                                     ambiguous=deque(maxlen=cfg.window))
             st.frames += 1
             if obs.quality_ok and obs.match is not None:
                 st.best_score = max(st.best_score, float(obs.match.score))
             vote = self._vote(obs)
             st.window.append(vote)
+            st.ambiguous.append(self._ambiguous(obs))
             box = as_box(obs.box)
             if vote is None:
                 if obs.quality_ok:
                     st.unaccepted += 1
+                amb = self._ambiguous_event(tid, st, box, ts)
+                if amb is not None:
+                    events.append(amb)
+                    continue
                 if not st.granted and not st.unknown_sent and st.unaccepted >= cfg.unknown_after:
                     st.unknown_sent = True
                     events.append(DecisionEvent(tid, None, UNKNOWN, st.best_score, box, 0, st.frames, ts))

@@ -52,7 +52,9 @@ class TrackedFace:
 class LoggedEvent:
     """An event the door decided: its id in the store (None while it waits in the event spool for
     the database), person (None for unknown), decision (granted; denied for a recognised but
-    deactivated person; unknown), score, track, and its time (aware UTC datetime, as stored)."""
+    deactivated person; unknown; ambiguous), score, track, and its time (aware UTC datetime, as
+    stored); candidates: for ambiguous, the names of the two people the face could not be told
+    apart from (best first), else ()."""
 
     event_id: int | None
     person_id: int | None
@@ -61,6 +63,7 @@ class LoggedEvent:
     score: float
     track_id: int
     ts: datetime
+    candidates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -149,7 +152,7 @@ class LiveSession:
         assigned, decisions = self.policy.update(frame.ts, obs)
         track_ids = [tid for tid, _ in assigned]
         logged = (self._log(ev, analysis.faces, obs, frame) for ev in decisions
-                  if ev.decision == Decision.GRANTED or self.log_unknown)
+                  if ev.decision != Decision.UNKNOWN or self.log_unknown)
         events = tuple(e for e in logged if e is not None)
         faces: list[TrackedFace] = []
         for tid, face, m, ok in zip(track_ids, analysis.faces, matches, usable, strict=True):
@@ -201,11 +204,13 @@ class LiveSession:
             if not person.active:
                 decision = Decision.DENIED  # recognised, but deactivated: the guard sees who was refused
         ts = datetime.now(UTC)
+        candidates = tuple(p.name if p else f"person {pid}"
+                           for pid, p in ((c, gate.door_person(c)) for c in ev.candidates))
         rec = gate.record_event(person_id=person_id, score=float(ev.score), decision=decision, camera=self.camera,
-                                snapshot=snapshot, track_id=ev.track_id, ts=ts)
+                                snapshot=snapshot, track_id=ev.track_id, ts=ts, candidates=ev.candidates)
         if rec is None:
             return None
-        return LoggedEvent(rec.event_id, person_id, name, decision, float(ev.score), ev.track_id, ts)
+        return LoggedEvent(rec.event_id, person_id, name, decision, float(ev.score), ev.track_id, ts, candidates)
 
     @staticmethod
     def _snapshot(ev: DecisionEvent, faces: list[Face], obs: list[FrameObservation], image: np.ndarray) -> np.ndarray:

@@ -151,7 +151,9 @@ def _matches_from_search(results: list[list[tuple[int, float]]]) -> list[PersonM
             out.append(None)
         else:
             second = row[1][1] if len(row) > 1 else -1.0
-            out.append(PersonMatch(person_id=row[0][0], score=row[0][1], second_score=second))
+            other = row[1][0] if len(row) > 1 else None
+            out.append(PersonMatch(person_id=row[0][0], score=row[0][1], second_score=second,
+                                   second_person_id=other))
     return out
 
 

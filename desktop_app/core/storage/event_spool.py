@@ -36,7 +36,8 @@ class PendingEvent:
 
     uid: unique id (hex); ts: aware datetime of the decision; person_id: None for unknown; score:
     best cosine; decision: the stored decision value; camera and model_sha256: as stored;
-    track_id: the face track; snapshot_jpg: the face snapshot, JPEG bytes, or None.
+    track_id: the face track; snapshot_jpg: the face snapshot, JPEG bytes, or None; candidates: for
+    an ambiguous decision, the ids of the people the face could not be told apart from.
     """
 
     uid: str
@@ -48,6 +49,7 @@ class PendingEvent:
     model_sha256: str
     track_id: int | None = None
     snapshot_jpg: bytes | None = None
+    candidates: tuple[int, ...] = ()
 
     @staticmethod
     def new_uid() -> str:
@@ -73,6 +75,7 @@ class PendingEvent:
             model_sha256=str(d["model_sha256"]),
             track_id=None if d.get("track_id") is None else int(d["track_id"]),
             snapshot_jpg=base64.b64decode(snap) if snap else None,
+            candidates=tuple(int(c) for c in d.get("candidates") or ()),
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 
@@ -14,6 +14,7 @@ from desktop_app.core.storage.base import StoreBase, api
 from desktop_app.core.storage.records import DECISIONS, AttendanceRow, EventRecord
 from desktop_app.core.storage.rows import EVENT_SELECT, event_from_row
 from desktop_app.core.storage.validate import as_day, as_int, as_score, required_text
+from desktop_app.core.vocabulary import Decision
 
 
 def _check_decision(decision: object) -> str:
@@ -40,23 +41,33 @@ class EventsMixin(StoreBase):
         uid: str | None = None,
         snapshot_jpg: bytes | None = None,
         wait_s: float | None = None,
+        candidates: Sequence[int] = (),
     ) -> int:
         """Record a recognition event; returns its id.
 
-        decision: "granted", "unknown" or "denied"; "granted" needs a person and moves that
-        person's first-in / last-out of the local day of ``ts``. score: cosine similarity of the
-        best match; ts: when (default now; naive means local time); snapshot: small (H, W, 3)
-        uint8 BGR image, stored as JPEG (shrunk to 320 px on the longer side at most), or
-        ``snapshot_jpg``, one already encoded (the event spool's). uid: the event's unique id
-        (generated when None); an event whose uid is already stored is not written again, and the
-        stored one's id is returned. wait_s: wait at most this long (seconds, capped at the store's
-        timeout) for another program's write lock, instead of the store's timeout (the door loop
-        spools the event rather than stall). StorageError when the person does not exist.
+        decision: "granted", "unknown", "denied" or "ambiguous"; "ambiguous" has no person and
+        names ``candidates``, the ids of the two people the face matched too closely to tell apart
+        (kept as ``{"candidates": [...]}`` in ``detail_json``; only it may name them); "granted"
+        needs a person and moves that person's first-in / last-out of the local day of ``ts``.
+        score: cosine similarity of the best match; ts: when (default now; naive means local
+        time); snapshot: small (H, W, 3) uint8 BGR image, stored as JPEG (shrunk to 320 px on the
+        longer side at most), or ``snapshot_jpg``, one already encoded (the event spool's).
+        uid: the event's unique id (generated when None); an event whose uid is already stored is
+        not written again, and the stored one's id is returned. wait_s: wait at most this long
+        (seconds, capped at the store's timeout) for another program's write lock, instead of the
+        store's timeout (the door loop spools the event rather than stall). StorageError when the
+        person does not exist.
         """
         kind = _check_decision(decision)
         pid = None if person_id is None else as_int(person_id, "person_id")
         if kind == "granted" and pid is None:
             raise ValueError("a 'granted' event needs the person_id of who was let in")
+        cands = [as_int(c, "candidate person_id") for c in candidates]
+        if kind == Decision.AMBIGUOUS and pid is not None:
+            raise ValueError("an 'ambiguous' event lets nobody in: it names candidates, not a person")
+        if cands and (kind != Decision.AMBIGUOUS or len(cands) < 2):
+            raise ValueError("only an 'ambiguous' event names candidates, two or more")
+        detail = codecs.to_json({"candidates": cands}, "event details") if cands else None
         value = as_score(score)
         cam = required_text(camera, "camera")
         model = required_text(model_sha256, "model_sha256")
@@ -79,8 +90,8 @@ class EventsMixin(StoreBase):
                 self._require_person(pid)
             cur = self.db.execute(
                 "INSERT INTO events (ts, person_id, person_ref, score, decision, camera, model_sha256,"
-                " track_id, snapshot_jpg, uid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (stamp, pid, ref, value, kind, cam, model, track, jpeg, key),
+                " track_id, snapshot_jpg, uid, detail_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (stamp, pid, ref, value, kind, cam, model, track, jpeg, key, detail),
             )
             if kind == "granted":
                 day = times.local_day(when, self.local_tz).isoformat()

@@ -9,7 +9,7 @@ from types import EllipsisType
 
 import numpy as np
 
-from desktop_app.core.errors import FaceGateError, StorageError
+from desktop_app.core.errors import FaceGateError, InputError, StorageError
 from desktop_app.core.storage import codecs, times
 from desktop_app.core.storage.base import api
 from desktop_app.core.storage.purge import PurgeMixin, PurgeStep
@@ -33,28 +33,48 @@ class PeopleMixin(PurgeMixin):
     """People methods of ``Store``."""
 
     def _check_person_unique(self, key: str, employee_id: str | None, exclude: int | None) -> None:
-        """StorageError when another person (not ``exclude``) has this name key or employee ID."""
-        row = self.db.execute(
-            "SELECT id, name FROM people WHERE name_key = ? AND id IS NOT ?", (key, exclude)
-        ).fetchone()
-        if row is not None:
-            raise StorageError(
-                f"A person named {row[1]!r} already exists (id {row[0]}). "
-                "Use another name, for example with the department or a middle initial."
-            )
+        """StorageError when the person (not ``exclude``) would clash with another one.
+
+        People are keyed by employee ID where one is given: the employee ID is unique, and a name
+        may be shared only by people who each have an employee ID (so that every person can still
+        be named unambiguously: name and employee ID)."""
         if employee_id is not None:
             row = self.db.execute(
                 "SELECT id, name FROM people WHERE employee_id = ? AND id IS NOT ?", (employee_id, exclude)
             ).fetchone()
             if row is not None:
                 raise StorageError(f"Employee ID {employee_id!r} is already used by {row[1]!r} (id {row[0]}).")
+        rows = self.db.execute(
+            "SELECT id, name, employee_id FROM people WHERE name_key = ? AND id IS NOT ? ORDER BY id", (key, exclude)
+        ).fetchall()
+        if not rows:
+            return
+        if employee_id is None:
+            raise StorageError(
+                f"A person named {rows[0][1]!r} already exists (id {rows[0][0]}). Give an employee ID to tell "
+                "two people of the same name apart, or use another name (for example with a middle initial)."
+            )
+        for pid, other, emp in rows:
+            if emp is None:
+                raise StorageError(
+                    f"A person named {other!r} (id {pid}) already exists without an employee ID: give them "
+                    "theirs first, so that the two can be told apart, or use another name."
+                )
+
+    @api("checking a new person")
+    def check_new_person(self, name: str, employee_id: str | None = None) -> None:
+        """StorageError when a person of this name and employee ID could not be added (see
+        :meth:`add_person`); nothing is written. For checks before any work."""
+        clean, emp, _ = validate_person_fields(name, employee_id, None)
+        self._check_person_unique(name_key(clean), emp, None)
 
     @api("adding a person")
     def add_person(self, name: str, employee_id: str | None = None, department: str | None = None) -> int:
         """Enrol a new person (no samples yet); returns their id.
 
-        Whitespace is trimmed and collapsed. The name must be unique ignoring case and the
-        employee ID unique when given (StorageError otherwise); empty names raise ValueError.
+        Whitespace is trimmed and collapsed. The employee ID must be unique when given, and the
+        name unique ignoring case unless every person sharing it has an employee ID
+        (StorageError otherwise); empty names raise ValueError.
         """
         clean, emp, dept = validate_person_fields(name, employee_id, department)
         with self.transaction():
@@ -79,12 +99,43 @@ class PeopleMixin(PurgeMixin):
         return self._person_or_none(as_int(person_id, "person_id"))
 
     @api("looking up a person")
-    def find_person(self, name: str) -> Person | None:
-        """The person with exactly this name, ignoring case and surrounding whitespace, or None."""
+    def find_person(self, name: str, employee_id: str | None = None) -> Person | None:
+        """The person with this name (ignoring case and surrounding whitespace), or None.
+
+        With ``employee_id``: the person with that employee ID, if their name is ``name``. Without
+        it, when several people share the name: InputError saying so, which asks for the employee ID.
+        """
         clean = clean_text(name, "name", required=False)
         if clean is None:
             return None
-        rows = list(self.db.query(f"{PERSON_SELECT} WHERE p.name_key = ?", [name_key(clean)]))
+        found = self.find_people(clean)
+        emp = clean_text(employee_id, "employee ID", required=False)
+        if emp is not None:
+            return next((p for p in found if p.employee_id == emp), None)
+        if len(found) > 1:
+            ids = ", ".join(p.employee_id or "none" for p in found)
+            raise InputError(
+                f"{len(found)} people are named {found[0].name!r} (employee IDs {ids}): "
+                "say which one with the employee ID (--employee-id)."
+            )
+        return found[0] if found else None
+
+    @api("looking up people")
+    def find_people(self, name: str) -> list[Person]:
+        """Every person with this name (ignoring case and surrounding whitespace), by id."""
+        clean = clean_text(name, "name", required=False)
+        if clean is None:
+            return []
+        return [person_from_row(r) for r in self.db.query(f"{PERSON_SELECT} WHERE p.name_key = ? ORDER BY p.id",
+                                                         [name_key(clean)])]
+
+    @api("looking up an employee ID")
+    def find_employee(self, employee_id: str) -> Person | None:
+        """The person with this employee ID (exact, surrounding whitespace ignored), or None."""
+        emp = clean_text(employee_id, "employee ID", required=False)
+        if emp is None:
+            return None
+        rows = list(self.db.query(f"{PERSON_SELECT} WHERE p.employee_id = ?", [emp]))
         return person_from_row(rows[0]) if rows else None
 
     @api("listing people")

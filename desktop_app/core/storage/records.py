@@ -21,7 +21,8 @@ DECISIONS: Final[frozenset[str]] = frozenset(d.value for d in Decision)
 class Person:
     """An enrolled person.
 
-    name: unique, case-insensitively; employee_id: unique when set; active: inactive people keep
+    name: unique case-insensitively among people without an employee ID; people who each have one
+    may share a name (the employee ID then tells them apart); employee_id: unique when set; active: inactive people keep
     their samples but are left out of recognition; n_samples: face samples stored for them.
     """
 
@@ -57,7 +58,9 @@ class EventRecord:
 
     name: the person's current name, None for unknown faces and erased people; person_ref:
     ``"person-<id>"`` for a known person, ``"erased-<8 hex>"`` once that person was erased, None for
-    unknown faces; score: cosine similarity of the best match; has_snapshot: a JPEG is stored.
+    unknown faces; score: cosine similarity of the best match; has_snapshot: a JPEG is stored;
+    candidates: for an "ambiguous" event, the current names of the two people the face matched
+    too closely to tell apart (an erased one shows as "an erased person"), else ().
     """
 
     id: int
@@ -71,6 +74,20 @@ class EventRecord:
     model_sha256: str
     track_id: int | None
     has_snapshot: bool
+    candidates: tuple[str, ...] = ()
+
+    @property
+    def who(self) -> str:
+        """Who the event is about, in words: the name, "ambiguous: A or B", the erased or unknown face."""
+        if self.candidates:
+            return "ambiguous: " + " or ".join(self.candidates)
+        if self.decision == "ambiguous":
+            return "ambiguous face"
+        if self.name:
+            return self.name
+        if self.person_ref and self.person_ref.startswith("erased"):
+            return "erased person"
+        return "unknown face"
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@ The schema version is ``PRAGMA user_version``: version N means the first N funct
 ``MIGRATIONS`` were applied. Opening a database applies the missing ones, each in its own
 ``BEGIN IMMEDIATE`` transaction together with the version bump, so a failed migration leaves the
 file at the previous version. To change the schema, append ``migration_2`` (never edit a migration
-that has shipped). Foreign keys cannot be switched off inside a transaction: a migration that
-rebuilds a table must use ``PRAGMA defer_foreign_keys = ON`` and ``PRAGMA foreign_key_check``.
+that has shipped). ``migrate`` runs the migrations with foreign keys off (they cannot be switched
+inside a transaction, and a table rebuild must not fire ON DELETE actions): a migration that
+rebuilds a table (``_rebuild_table``) ends with ``PRAGMA foreign_key_check``.
 
 ``PRAGMA application_id`` marks the file as FaceGate's, so that another program's SQLite database
 is refused rather than altered.
@@ -14,6 +15,7 @@ is refused rather than altered.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -198,7 +200,64 @@ def migration_3(db: Database) -> None:
     db.execute("CREATE UNIQUE INDEX events_uid ON events(uid)")
 
 
-MIGRATIONS: Final[tuple[Migration, ...]] = (migration_1, migration_2, migration_3)
+
+def _rebuild_table(db: Database, table: str, edit: Callable[[str], str]) -> None:
+    """Recreate ``table`` from its own CREATE statement changed by ``edit`` (constraints that
+    ALTER TABLE cannot change), keeping every row, column and index, inside the caller's
+    transaction. Needs foreign keys off (``migrate`` switches them off around each migration),
+    so that dropping the old copy runs no ON DELETE action on other tables."""
+    conn = db.conn
+    if int(conn.execute("PRAGMA foreign_keys").fetchone()[0]):
+        raise StorageError("Internal error: a table rebuild needs foreign keys off.")
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+    if row is None:
+        raise StorageError(f"The database has no {table} table: it cannot be brought up to date.")
+    indexes = [str(r[0]) for r in conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", (table,))]
+    new_sql, n = re.subn(rf'^CREATE TABLE "?{table}"?', f"CREATE TABLE {table}_m4", edit(str(row[0])))
+    if n != 1:
+        raise StorageError(f"The {table} table has an unexpected definition: it cannot be brought up to date.")
+    cols = ", ".join(f'"{r[1]}"' for r in conn.execute(f"PRAGMA table_info({table})"))
+    conn.execute(new_sql)
+    conn.execute(f"INSERT INTO {table}_m4 ({cols}) SELECT {cols} FROM {table}")
+    conn.execute(f"DROP TABLE {table}")
+    conn.execute(f"ALTER TABLE {table}_m4 RENAME TO {table}")
+    for sql in indexes:
+        conn.execute(sql)
+
+
+def _must_change(pattern: str, replacement: str, what: str) -> Callable[[str], str]:
+    def edit(sql: str) -> str:
+        out, n = re.subn(pattern, replacement, sql)
+        if n != 1:
+            raise StorageError(f"The {what} has an unexpected definition: it cannot be brought up to date.")
+        return out
+    return edit
+
+
+def migration_4(db: Database) -> None:
+    """Identity integrity (issue 9, item 6).
+
+    - people: the name is no longer unique on its own. People are keyed by employee ID where one
+      is given: two people may share a name when each has an employee ID (the rule is enforced
+      by the store's code, ``PeopleMixin._check_person_unique``); ``name_key`` keeps an index.
+    - events: the decision may be ``"ambiguous"`` (a face that matched two people too closely),
+      and ``detail_json`` (JSON object or NULL) holds such details: ``{"candidates": [id, id]}``,
+      the ids of the two people (ids, not names, so that erasing a person leaves no name here).
+    """
+    _rebuild_table(db, "people", _must_change(r"name_key\s+TEXT\s+NOT\s+NULL\s+UNIQUE", "name_key TEXT NOT NULL",
+                                              "people table"))
+    db.conn.execute("CREATE INDEX IF NOT EXISTS people_name_key ON people(name_key)")
+    _rebuild_table(db, "events", _must_change(
+        r"CHECK\s*\(\s*decision\s+IN\s*\(\s*'granted',\s*'unknown',\s*'denied'\s*\)\s*\)",
+        "CHECK (decision IN ('granted', 'unknown', 'denied', 'ambiguous'))", "events table"))
+    db.conn.execute("ALTER TABLE events ADD COLUMN detail_json TEXT")
+    broken = db.conn.execute("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise StorageError(f"Bringing the database up to date broke {len(broken)} references; nothing was changed.")
+
+
+MIGRATIONS: Final[tuple[Migration, ...]] = (migration_1, migration_2, migration_3, migration_4)
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
 
 
@@ -277,6 +336,21 @@ def migrate(db: Database, migrations: Sequence[Migration] = MIGRATIONS) -> int:
     """
     known = len(migrations)
     start = check_file(db, known)
+    conn = db.conn
+    if user_version(db) >= known:
+        return start
+    # Off for the migrations (a table rebuild must not run ON DELETE actions; it cannot be switched
+    # inside a transaction), then back; each migration checks the references it touched.
+    fk = int(conn.execute("PRAGMA foreign_keys").fetchone()[0])
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        return _migrate_steps(db, migrations, start)
+    finally:
+        conn.execute(f"PRAGMA foreign_keys = {fk}")
+
+
+def _migrate_steps(db: Database, migrations: Sequence[Migration], start: int) -> int:
+    known = len(migrations)
     conn = db.conn
     while True:
         current = user_version(db)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from PySide6.QtWidgets import QButtonGroup, QFormLayout, QLabel, QLineEdit, QRadioButton, QVBoxLayout, QWidget
 
+from desktop_app.core.errors import FaceGateError
 from desktop_app.core.storage.records import Person
 
 from .common import EnrolDetails, hint_label, title_label
@@ -72,7 +73,12 @@ class DetailsPage(QWidget):
                             self.department_edit.text().strip() or None)
 
     def _name_changed(self, text: str) -> None:
-        existing = self._find_person(text.strip()) if text.strip() else None
+        try:
+            existing = self._find_person(text.strip()) if text.strip() else None
+        except FaceGateError:  # several people share the name: the employee ID says which one
+            self.existing_hint.setText(f"Several people are named {text.strip()}: enter the employee ID of the one "
+                                       "to add shots to (a new employee ID enrols a new person).")
+            return
         self.existing_hint.setText(
             f"{existing.name} is already enrolled ({existing.n_samples} shot{'s' if existing.n_samples != 1 else ''}):"
             " new shots will be added to them." if existing else ""

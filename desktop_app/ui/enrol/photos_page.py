@@ -62,9 +62,10 @@ class PhotosPage(SavingPage):
         """Add image files or folders; returns how many files were added."""
         return self.photo_list.add_paths(list(paths))
 
-    def enrol(self, details: EnrolDetails) -> None:
-        """Enrol the listed photos for ``details`` in the job pool; ``enrolled`` follows."""
-        files = self.photo_list.files()
+    def enrol(self, details: EnrolDetails, *, only: Sequence[str] | None = None, force: bool = False) -> None:
+        """Enrol the listed photos (``only`` these sources) for ``details`` in the job pool;
+        ``enrolled`` follows. ``force``: store shots the identity check refuses (audited)."""
+        files = self.photo_list.files() if only is None else [Path(s) for s in only]
         if not files or self.busy:
             return
         gate = self.gate
@@ -77,7 +78,7 @@ class PhotosPage(SavingPage):
                     raise CancelledError(CANCELLED)
 
             return gate.enrol_images(details.name, files, employee_id=details.employee_id,
-                                     department=details.department, progress=step)
+                                     department=details.department, progress=step, force=force)
 
         self.progress.setRange(0, len(files))
         self.progress.setValue(0)

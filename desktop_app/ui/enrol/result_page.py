@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QSize
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
 from desktop_app.core.errors import FaceGateError
 from desktop_app.core.service import EnrolReport
@@ -41,6 +41,9 @@ class ResultPage(QWidget):
         self.rejected_title = QLabel("Not used:")
         self.rejected_list = QListWidget()
         self.rejected_list.setMaximumHeight(180)
+        #: shown when the identity check refused shots: the wizard asks, then stores them anyway
+        self.force_btn = QPushButton("Add the refused shots anyway…")
+        self.force_btn.hide()
         lay = QVBoxLayout(self)
         lay.addWidget(self.title)
         lay.addWidget(self.text)
@@ -48,6 +51,7 @@ class ResultPage(QWidget):
         lay.addWidget(self.shots)
         lay.addWidget(self.rejected_title)
         lay.addWidget(self.rejected_list)
+        lay.addWidget(self.force_btn)
         lay.addStretch(1)
 
     def show_report(self, report: EnrolReport) -> None:
@@ -58,7 +62,8 @@ class ResultPage(QWidget):
                               "They will be recognised at the door from now on.")
         else:
             self.title.setText("Nothing was enrolled")
-            self.text.setText("No usable face was found. See the reasons below and try other photos.")
+            self.text.setText("Refused by the identity check: see the reasons below." if report.needs_force else
+                              "No usable face was found. See the reasons below and try other photos.")
         self.shots.clear()
         for shot in report.added:
             if shot.sample_id is None:
@@ -77,3 +82,4 @@ class ResultPage(QWidget):
             self.rejected_list.addItem(f"{Path(shot.source).name}: {shot.reason}")
         self.rejected_title.setVisible(bool(report.rejected))
         self.rejected_list.setVisible(bool(report.rejected))
+        self.force_btn.setVisible(report.needs_force)

@@ -3,6 +3,8 @@ pool; a failure is shown on the page and stores nothing)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QVBoxLayout, QWidget
@@ -64,9 +66,10 @@ class ReviewPage(SavingPage):
                 if item.checkState() == Qt.CheckState.Checked}
         return [s for k, s in self._shots.items() if k in keys]
 
-    def save(self, details: EnrolDetails) -> None:
-        """Store the ticked shots for ``details`` in the job pool; ``enrolled`` follows."""
-        shots = self.selected_shots()
+    def save(self, details: EnrolDetails, *, only: Sequence[str] | None = None, force: bool = False) -> None:
+        """Store the ticked shots (``only`` those of these sources) for ``details`` in the job pool;
+        ``enrolled`` follows. ``force``: store shots the identity check refuses (audited)."""
+        shots = [s for s in self.selected_shots() if only is None or s.source in only]
         if not shots or self.busy:
             return
         faces = [(s.source, s.face) for s in shots]
@@ -74,7 +77,7 @@ class ReviewPage(SavingPage):
 
         def work(progress: ProgressFn, cancelled: CancelFn) -> EnrolReport:
             return gate.enrol_faces(details.name, faces, employee_id=details.employee_id,
-                                    department=details.department)
+                                    department=details.department, force=force)
 
         self._start(work, "save shots")
 

@@ -13,7 +13,15 @@ from typing import cast
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QDialog, QHBoxLayout, QPushButton, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QHBoxLayout,
+    QMessageBox,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop_app.core.service import EnrolReport
 
@@ -80,6 +88,7 @@ class EnrolWizard(QDialog):
         self.back_btn.clicked.connect(self.go_back)
         self.next_btn.clicked.connect(self.go_next)
         self.close_btn.clicked.connect(self.close)
+        self.outcome.force_btn.clicked.connect(self.force_refused)
         self.camera.shots_changed.connect(self._update_nav)
         self.review.selection_changed.connect(self._update_nav)
         self.photos.photo_list.files_changed.connect(self._update_nav)
@@ -140,6 +149,27 @@ class EnrolWizard(QDialog):
                 self.review.save(details)
             else:
                 self.photos.enrol(details)
+
+    def force_refused(self) -> bool:
+        """Store the shots the identity check refused, after the administrator confirms (the core
+        audits it as ``person.enrol.forced``); True when the saving started."""
+        report, details = self.report, self.details.details()
+        if report is None or not report.needs_force or details is None or self.busy:
+            return False
+        refused = [s for s in report.rejected if s.identity]
+        reasons = "\n".join(f"• {Path(s.source).name}: {s.reason}" for s in refused)
+        answer = QMessageBox.question(
+            self, "Add refused shots?",
+            f"{reasons}\n\nStore {'this shot' if len(refused) == 1 else 'these shots'} for {details.name} anyway? "
+            "Only do so when you are sure it is the same person. This is recorded in the audit log.")
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        sources = [s.source for s in refused]
+        if self.details.mode == "camera":
+            self.review.save(details, only=sources, force=True)
+        else:
+            self.photos.enrol(details, only=sources, force=True)
+        return True
 
     def add_photos(self, paths: list[Path]) -> int:
         """Add photo files or folders to the photo page; returns how many files were added."""
