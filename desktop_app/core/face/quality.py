@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import StrEnum
 
 import cv2
 import numpy as np
@@ -50,10 +51,68 @@ class RecognitionLimits:
     min_sharpness: float = 15.0
 
 
-def recognition_issues(q: FaceQuality, limits: RecognitionLimits | None = None) -> tuple[str, ...]:
-    """Reasons why a face should not be matched (empty when it may be)."""
+class PoorFaceRule(StrEnum):
+    """What the open-set decision does with a face seen in poor conditions (dim, low contrast)."""
+
+    NONE = "none"  # nothing: matched at the calibrated threshold like any other face
+    RAISE = "raise"  # matched, but it must score ``raise_by`` more than the calibrated threshold
+    REFUSE = "refuse"  # not matched at all: shown as "poor light: step closer"
+
+
+@dataclass(frozen=True)
+class OpenSetQuality:
+    """The quality-aware open-set rule, one for identify and the door.
+
+    A face is in *poor conditions* when its aligned crop is dim (mean grey ``brightness`` below
+    ``min_brightness``, 0..255), low in contrast (grey standard deviation ``contrast`` below
+    ``min_contrast``). (Small faces are not part of it: the engine already refuses faces whose
+    eyes are closer than its ``min_recognition_iod_px``, and no measurement supports more.) Such faces
+    have impostor scores well above those of well-lit faces (bench/one_camera_fpir.py), so the
+    calibrated threshold, set on well-lit faces, does not hold for them: ``rule`` says what happens
+    (:class:`PoorFaceRule`); ``raise_by`` is the cosine added under ``RAISE``.
+    """
+
+    rule: PoorFaceRule = PoorFaceRule.REFUSE
+    min_brightness: float = 50.0
+    min_contrast: float = 20.0
+    raise_by: float = 0.05
+
+
+#: the message a refused face gets at the door and in ``identify``
+STEP_CLOSER = "poor light: step closer"
+
+
+def open_set_conditions(q: FaceQuality, rule: OpenSetQuality | None = None) -> tuple[str, ...]:
+    """What makes the conditions of this face poor for the open-set decision (empty when good)."""
+    r = rule or OpenSetQuality()
+    out: list[str] = []
+    if q.brightness < r.min_brightness:
+        out.append(f"dim (brightness {q.brightness:.0f} < {r.min_brightness:.0f})")
+    if q.contrast is not None and q.contrast < r.min_contrast:
+        out.append(f"low contrast ({q.contrast:.0f} < {r.min_contrast:.0f})")
+    return tuple(out)
+
+
+def threshold_raise(q: FaceQuality | None, rule: OpenSetQuality | None = None) -> float:
+    """Cosine to add to the calibrated threshold for this face (0 unless the rule is RAISE and the
+    conditions are poor; 0 for an unknown quality)."""
+    r = rule or OpenSetQuality()
+    if q is None or r.rule is not PoorFaceRule.RAISE or not open_set_conditions(q, r):
+        return 0.0
+    return r.raise_by
+
+
+def recognition_issues(q: FaceQuality, limits: RecognitionLimits | None = None,
+                       rule: OpenSetQuality | None = None) -> tuple[str, ...]:
+    """Reasons why a face should not be matched (empty when it may be): profile, tilt, blur, and,
+    under the REFUSE rule, poor conditions (:data:`STEP_CLOSER` first, then what was poor)."""
     lim = limits or RecognitionLimits()
+    r = rule or OpenSetQuality()
     issues: list[str] = []
+    if r.rule is PoorFaceRule.REFUSE:
+        poor = open_set_conditions(q, r)
+        if poor:
+            issues += [STEP_CLOSER, *poor]
     if abs(q.yaw) > lim.max_yaw:
         issues.append(f"profile ({q.yaw:+.0f} degrees)")
     if abs(q.pitch) > lim.max_pitch:
@@ -92,7 +151,9 @@ def assess(detection: Detection, crop: np.ndarray, config: QualityConfig | None 
     cfg = config or QualityConfig()
     grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
     sharp = float(cv2.Laplacian(grey, cv2.CV_64F).var())
-    bright = float(grey[20:100, 20:92].mean())
+    centre = grey[20:100, 20:92]
+    bright = float(centre.mean())
+    contrast = float(centre.std())
     yaw, pitch, roll = head_pose(detection.landmarks)
     iod = detection.inter_ocular
     reasons: list[str] = []
@@ -112,5 +173,5 @@ def assess(detection: Detection, crop: np.ndarray, config: QualityConfig | None 
         reasons.append(f"head leaning {roll:+.0f} degrees")
     return FaceQuality(
         inter_ocular_px=iod, sharpness=sharp, brightness=bright, yaw=yaw, pitch=pitch, roll=roll,
-        reasons=tuple(reasons),
+        reasons=tuple(reasons), contrast=contrast,
     )
