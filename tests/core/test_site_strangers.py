@@ -215,3 +215,31 @@ def test_calibrate_says_the_safe_side_in_words_and_json(one_photo_gate: FaceGate
     assert data["est_fnir"] is None, "one photo per person: no FNIR, null not NaN"
     assert data["findings"]["resolution"] in {r.value for r in Resolution}
     assert data["findings"]["counts"]["mated"] == 0 and data["threshold"] == round(data["findings"]["threshold"], 4)
+
+
+# ---------------------------------------------------------------------- the words
+def test_every_resolution_is_said_in_words_without_nan() -> None:
+    from desktop_app.core.matching.calibration import CalibrationPolicy, calibrate
+    from desktop_app.core.matching.calibration_summary import searches_needed, summarise
+
+    rng = np.random.default_rng(3)
+    people = np.stack([unit(rng, 128) for _ in range(30)])
+    strangers = np.stack([unit(rng, 128) for _ in range(2000)])
+    pids = np.arange(30)
+    policy = CalibrationPolicy(target_fpir=1e-2, n_boot=0)
+    safe = calibrate(people, pids, strangers[:20], policy, prior_threshold=0.5)
+    site = calibrate(people, pids, strangers, policy, prior_threshold=0.1)
+    fallback = calibrate(people[:1], pids[:1], None, policy, fallback=0.42)
+    assert safe.findings is not None and safe.findings.resolution is Resolution.SAFE_SIDE
+    assert site.findings is not None and site.findings.resolution is Resolution.SITE_SEARCHES
+    texts = {
+        "safe": summarise(safe, 0.42, 1e-2), "site": summarise(site, 0.42, 1e-2),
+        "fallback": summarise(fallback, 0.42, 1e-2), "none": summarise(None, 0.42, 1e-2),
+    }
+    for text in texts.values():
+        assert text.startswith("Threshold") and "nan" not in text.lower() and "1 in 100 strangers" in text, text
+    assert safe.findings.counts.searches == 50 and searches_needed(safe.findings) == 100 - 50
+    assert "(safe side)" in texts["safe"] and "until about 50 more strangers are seen at the door" in texts["safe"]
+    assert "(this site's own data)" in texts["site"]
+    assert f"{site.findings.counts.searches:,} stranger searches" in texts["site"]
+    assert "(default, not calibrated)" in texts["fallback"] and "only one person is enrolled" in texts["fallback"]
