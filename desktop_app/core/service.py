@@ -371,6 +371,18 @@ class FaceGate:
             return StrangerFlush(added=added, dropped=dropped, pool=pool,
                                  threshold=cal.threshold if cal is not None else None)
 
+    def erase_site_strangers(self, actor: str = "admin") -> int:
+        """Erase every door-unknown embedding (all models) and the unsaved buffer, audited
+        (``strangers.door-unknown.erase`` with the count), then recalibrate; returns rows erased.
+        Stranger images added by an administrator are kept."""
+        with self._lock:
+            self._site_strangers.clear()
+            with self.store.transaction():
+                erased = sum(self.store.prune_strangers(m.sha256, DOOR_UNKNOWN, 0) for m in self.store.list_models())
+                self.store.audit(actor, "strangers.door-unknown.erase", {"erased": erased})
+            self.recalibrate()
+            return erased
+
     def site_stranger_count(self) -> int:
         """Door-unknown embeddings saved in the active model's stranger pool (not counting the buffer)."""
         with self._lock:

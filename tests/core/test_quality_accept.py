@@ -113,3 +113,15 @@ def test_identify_applies_the_raise_to_a_dark_face(powell_gate: FaceGate, lfw: P
             assert row.accepted == expected, (path.name, row.score, need)
             seen += bool(open_set_conditions(face.quality))
     assert seen >= 5, "the dark copies were judged as poor"
+
+
+def test_the_door_shows_step_closer_on_a_refused_face() -> None:
+    from desktop_app.core.live.session import TrackedFace
+    from desktop_app.core.vocabulary import FaceState
+    from desktop_app.ui.video_view import overlays_for_faces
+
+    faces = [TrackedFace(1, (0, 0, 50, 50), None, None, -1.0, FaceState.POOR_VIEW,
+                         reason=recognition_issues(DIM, rule=OpenSetQuality(rule=PoorFaceRule.REFUSE))[0]),
+             TrackedFace(2, (60, 0, 50, 50), None, None, -1.0, FaceState.POOR_VIEW, reason="profile (+70 degrees)")]
+    labels = [o.label for o in overlays_for_faces(faces)]
+    assert labels == ["Poor light: step closer", ""]

@@ -198,6 +198,24 @@ def test_the_live_loop_gives_its_unknown_faces_to_the_pool(one_photo_gate: FaceG
     assert gate.site_stranger_count() == before + 1, "one face per unknown track joined the pool"
 
 
+def test_the_door_unknown_faces_can_be_erased_and_the_erasure_is_audited(one_photo_gate: FaceGate,
+                                                                       stranger_faces: list[Face]) -> None:
+    gate = one_photo_gate
+    gate._site_strangers = StrangerBuffer(SiteStrangerPolicy(flush_every=2))
+    gate.note_unknown_faces(stranger_faces[:2])
+    gate.note_unknown_faces(stranger_faces[2:3])  # one still buffered
+    kept = gate.site_stranger_count()
+    assert kept >= 2 and len(gate._site_strangers) == 1
+    assert gate.erase_site_strangers(actor="dpo") == kept
+    assert gate.site_stranger_count() == 0 and len(gate._site_strangers) == 0
+    cal = gate.current_calibration()
+    assert cal is not None and cal.findings is not None and cal.findings.counts.stranger_pool == 0
+    with sqlite3.connect(gate.db_path) as db:
+        row = db.execute("SELECT actor, details_json FROM audit WHERE action = ?",
+                         ("strangers.door-unknown.erase",)).fetchone()
+    assert row[0] == "dpo" and json.loads(row[1]) == {"erased": kept}
+
+
 # ---------------------------------------------------------------------- the command line
 def test_calibrate_says_the_safe_side_in_words_and_json(one_photo_gate: FaceGate) -> None:
     home = one_photo_gate.db_path.parent
