@@ -97,22 +97,37 @@ def powell_gate(tmp_path_factory: pytest.TempPathFactory, lfw: Path) -> Iterator
 
 
 def test_identify_applies_the_raise_to_a_dark_face(powell_gate: FaceGate, lfw: Path) -> None:
+    """A dark face scoring between the threshold and threshold + 0.05 is not accepted; the same
+    score from a well-lit face would be. The target is moved until the calibrated threshold falls
+    just below the dark face's score (a real recalibration each time)."""
     gate = powell_gate
-    threshold, margin = gate.threshold, gate.config.recognition.margin
-    seen = 0
-    for i in range(2, 12):
-        path = lfw / "Colin_Powell" / f"Colin_Powell_{i:04d}.jpg"
-        for image in (read_image(path), relit(read_image(path), "dark")):
-            analysis = gate.analyse(image)
-            rows = gate.identify(image)
-            if not analysis.faces:
-                continue
-            face, row = analysis.faces[0], rows[0]
-            need = threshold + (0.05 if open_set_conditions(face.quality) else 0.0)
-            expected = row.score >= need and row.score - row.second_score >= margin and not row.quality_reasons
-            assert row.accepted == expected, (path.name, row.score, need)
-            seen += bool(open_set_conditions(face.quality))
-    assert seen >= 5, "the dark copies were judged as poor"
+    margin = gate.config.recognition.margin
+    dark = []
+    for i in range(2, 14):
+        image = relit(read_image(lfw / "Colin_Powell" / f"Colin_Powell_{i:04d}.jpg"), "dark")
+        faces = gate.analyse(image).faces
+        rows = gate.identify(image)
+        if faces and open_set_conditions(faces[0].quality) and not rows[0].quality_reasons:
+            dark.append((rows[0].score, rows[0].second_score, image))
+    assert dark, "dark copies of Colin Powell were found and judged as poor"
+    score, second, image = min((d for d in dark if d[0] - d[1] >= margin), key=lambda d: d[0])
+    original = gate.config
+    try:
+        for target in np.geomspace(0.1, 1e-7, 60):
+            rec = original.recognition.model_copy(update={"target_fpir": float(target)})
+            cfg = original.model_copy(update={"recognition": rec})
+            gate.update_config(cfg)
+            if gate.threshold <= score < gate.threshold + 0.05:
+                break
+        else:
+            pytest.skip(f"no target puts the threshold within 0.05 below {score:.3f}")
+        row = gate.identify(image)[0]
+        assert row.score == pytest.approx(score, abs=1e-5)
+        assert not row.accepted and row.person_id is None, (score, gate.threshold)
+        m = PersonMatch(row.person_id or 0, row.score, row.second_score)
+        assert gate.accepts(m) and not gate.accepts(m, gate.analyse(image).faces[0].quality)
+    finally:
+        gate.update_config(original)
 
 
 def test_the_door_shows_step_closer_on_a_refused_face() -> None:
