@@ -110,7 +110,7 @@ def test_identify_applies_the_raise_to_a_dark_face(powell_gate: FaceGate, lfw: P
         if faces and open_set_conditions(faces[0].quality) and not rows[0].quality_reasons:
             dark.append((rows[0].score, rows[0].second_score, image))
     assert dark, "dark copies of Colin Powell were found and judged as poor"
-    score, second, image = min((d for d in dark if d[0] - d[1] >= margin), key=lambda d: d[0])
+    score, _, image = min((d for d in dark if d[0] - d[1] >= margin), key=lambda d: d[0])
     original = gate.config
     try:
         for target in np.geomspace(0.1, 1e-7, 60):
