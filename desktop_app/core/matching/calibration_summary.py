@@ -61,9 +61,14 @@ def summarise(cal: Calibration | None, fallback: float, target: float) -> str:
         head = f"Threshold {f.threshold:.2f} (tail model of this site's own data): {goal} on {data}."
     if f.resolution is Resolution.FALLBACK:
         return head
-    rates = [_rate(cal.est_fpir, "strangers accepted on the calibration data")]
+    if cal.n_impostor and math.isfinite(cal.est_fpir):
+        rates = [f"{round(cal.est_fpir * cal.n_impostor):,} of {cal.n_impostor:,} stranger searches on the "
+                 "calibration data reach it"]
+    else:
+        rates = ["strangers accepted: not measurable (no stranger searches yet)"]
     if cal.n_genuine:
         rates.append(_rate(cal.est_fnir, "enrolled people missed"))
     else:
         rates.append("enrolled people missed: not measurable (one photo per person)")
-    return f"{head} {'; '.join(rates).capitalize()}."
+    said = "; ".join(rates)
+    return f"{head} {said[:1].upper()}{said[1:]}."
