@@ -5,7 +5,7 @@
     facegate identify --db DB [--json] IMAGE...   identify every face in images
     facegate run --db DB --source SRC --headless [--max-frames N]
     facegate eval --pairs PAIRS --images DIR --json
-    facegate calibrate --db DB [--fpir 0.001] [--strangers DIR]
+    facegate calibrate --db DB [--fpir 0.001] [--strangers DIR] [--json]
     facegate bench [--clip FILE]
     facegate events --db DB [--from DATE --to DATE --person NAME] [--csv FILE]
     facegate attendance --db DB [--from DATE --to DATE] [--csv FILE]
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -112,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fpir", type=float, default=None, help="target open-set false-accept rate (default 0.001)")
     p.add_argument("--strangers", type=Path, nargs="*", default=[],
                    help="photos/folders of people NOT enrolled, added to the stranger pool")
+    p.add_argument("--json", action="store_true", help="print the calibration and its findings as JSON")
 
     p = sub.add_parser("bench", help="per-stage latency and gallery search benchmark")
     p.add_argument("--clip", type=Path, default=None, help="video file (default: the shared Hamilton clip)")
@@ -322,14 +324,29 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Calibrate, then say in words which rule chose the threshold (``--json``: the calibration and
+    its findings as data, unmeasurable rates as null)."""
+    from desktop_app.core.matching.calibration_findings import describe
+    from desktop_app.core.matching.calibration_summary import summarise
+
+    def rate(x: float) -> float | None:
+        return x if math.isfinite(x) else None
+
     with _gate(args) as gate:
         cal = gate.calibrate(args.fpir, stranger_images=args.strangers)
-        print(json.dumps({
-            "threshold": round(cal.threshold, 4), "target_fpir": cal.target_fpir,
-            "gallery_persons": cal.gallery_persons, "gallery_templates": cal.gallery_templates,
-            "est_fpir": cal.est_fpir, "est_fnir": cal.est_fnir, "n_genuine": cal.n_genuine,
-            "n_impostor": cal.n_impostor, "method": cal.method, "notes": list(cal.notes),
-        }))
+        if args.json:
+            print(json.dumps({
+                "threshold": round(cal.threshold, 4), "target_fpir": cal.target_fpir,
+                "gallery_persons": cal.gallery_persons, "gallery_templates": cal.gallery_templates,
+                "est_fpir": rate(cal.est_fpir), "est_fnir": rate(cal.est_fnir), "n_genuine": cal.n_genuine,
+                "n_impostor": cal.n_impostor, "method": cal.method,
+                "findings": cal.findings.to_dict() if cal.findings is not None else None,
+            }))
+            return 0
+        rec = gate.config.recognition
+        print(summarise(cal, rec.fallback_threshold, cal.target_fpir))
+        for line in describe(cal.findings) if cal.findings is not None else cal.notes:
+            print(f"  - {line}")
     return 0
 
 

@@ -55,6 +55,7 @@ from desktop_app.core.matching.accept import accepts as accept_rule
 from desktop_app.core.matching.calibration import CalibrationPolicy
 from desktop_app.core.matching.calibration import calibrate as calibrate_scores
 from desktop_app.core.matching.gallery import SIDECAR_SUFFIX, Gallery, HnswGallery, build_gallery
+from desktop_app.core.matching.site_strangers import DOOR_UNKNOWN, StrangerBuffer, StrangerFlush, usable_stranger
 from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.storage.codecs import encode_snapshot
 from desktop_app.core.storage.event_filter import EventFilter
@@ -64,7 +65,7 @@ from desktop_app.core.storage.records import AttendanceRow, ErasureReport, Event
 from desktop_app.core.storage.reserve import ensure_reserve, release_reserve, short_of_space
 from desktop_app.core.storage.store import Store
 from desktop_app.core.storage.validate import name_key, validate_person_fields
-from desktop_app.core.types import Calibration, Face, PersonMatch
+from desktop_app.core.types import Calibration, Face, FaceQuality, PersonMatch
 from desktop_app.core.video.imageio import expand_image_args, read_image
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,7 @@ class FaceGate:
             self.gallery: Gallery = self._load_gallery()
             self._admin_pin = AdminPin(self.store)
             self._calibration: Calibration | None = None
+            self._site_strangers = StrangerBuffer()
             self._finish_purges_at_start()
             if len(self.gallery) and self.current_calibration() is None:
                 self.recalibrate()  # the stored one no longer fits (or none yet): never the fallback by accident
@@ -396,6 +398,69 @@ class FaceGate:
                 self.store.add_strangers(np.stack(vecs), self.model.sha256, "images")
         return len(vecs)
 
+    def note_unknown_faces(self, faces: Sequence[Face]) -> StrangerFlush | None:
+        """The door logged these faces as unknown: keep the embeddings of those good enough to stand
+        for strangers (:func:`~desktop_app.core.matching.site_strangers.usable_stranger`) for
+        calibration. Buffered in memory; saved to the stranger pool (source ``door-unknown``,
+        embeddings only, capped, audited) and followed by one recalibration when the buffer is due
+        (see :class:`~desktop_app.core.matching.site_strangers.SiteStrangerPolicy`). Returns what a
+        save did, else None. Never raises for a database that cannot take them: the door goes on."""
+        with self._lock:
+            for face in faces:
+                if usable_stranger(face):
+                    self._site_strangers.add(face.embedding)
+            if not self._site_strangers.due():
+                return None
+            return self.flush_site_strangers()
+
+    def flush_site_strangers(self, actor: str = "door") -> StrangerFlush | None:
+        """Save the buffered door-unknown faces now (audited ``strangers.door-unknown`` with the
+        counts), drop the oldest beyond the cap, and recalibrate. None when nothing was buffered or
+        the database refused them (kept in memory for a later try, bounded)."""
+        with self._lock:
+            buf = self._site_strangers
+            if not len(buf):
+                return None
+            vecs, cap = buf.peek(), buf.policy.cap
+            try:
+                with self.store.transaction():
+                    added = self.store.add_strangers(vecs, self.model.sha256, DOOR_UNKNOWN)
+                    dropped = self.store.prune_strangers(self.model.sha256, DOOR_UNKNOWN, cap)
+                    pool = self.store.count_strangers(self.model.sha256, DOOR_UNKNOWN)
+                    self.store.audit(actor, "strangers.door-unknown", {
+                        "added": added, "dropped": dropped, "pool": pool, "cap": cap,
+                        "forgotten": buf.forgotten, "model_sha256": self.model.sha256})
+            except FaceGateError as exc:
+                log.warning("Could not save %d unknown faces for calibration (%s); retrying later.", len(buf), exc)
+                buf.retry_later()
+                return None
+            buf.clear()
+            buf.forgotten = 0
+            try:
+                cal = self.recalibrate()
+            except FaceGateError as exc:  # e.g. a read-only folder: the pool is saved, the threshold stays
+                log.warning("Recalibration after new unknown faces failed: %s", exc)
+                cal = self.current_calibration()
+            return StrangerFlush(added=added, dropped=dropped, pool=pool,
+                                 threshold=cal.threshold if cal is not None else None)
+
+    def erase_site_strangers(self, actor: str = "admin") -> int:
+        """Erase every door-unknown embedding (all models) and the unsaved buffer, audited
+        (``strangers.door-unknown.erase`` with the count), then recalibrate; returns rows erased.
+        Stranger images added by an administrator are kept."""
+        with self._lock:
+            self._site_strangers.clear()
+            with self.store.transaction():
+                erased = sum(self.store.prune_strangers(m.sha256, DOOR_UNKNOWN, 0) for m in self.store.list_models())
+                self.store.audit(actor, "strangers.door-unknown.erase", {"erased": erased})
+            self.recalibrate()
+            return erased
+
+    def site_stranger_count(self) -> int:
+        """Door-unknown embeddings saved in the active model's stranger pool (not counting the buffer)."""
+        with self._lock:
+            return self.store.count_strangers(self.model.sha256, DOOR_UNKNOWN)
+
     # ----------------------------------------------------------------- matching
     def match(self, embeddings: np.ndarray) -> list[PersonMatch | None]:
         """Best person per (N, D) embedding, or None for an empty gallery."""
@@ -404,11 +469,12 @@ class FaceGate:
                 return [None] * len(embeddings)
             return self.gallery.match(np.asarray(embeddings, np.float32))
 
-    def accepts(self, m: PersonMatch | None) -> bool:
-        """True when a match passes the calibrated threshold and the margin over the runner-up
-        (the one accept rule, :func:`desktop_app.core.matching.accept.accepts`)."""
+    def accepts(self, m: PersonMatch | None, quality: FaceQuality | None = None) -> bool:
+        """True when a match passes the calibrated threshold (raised for a face of poor ``quality``
+        under the RAISE rule) and the margin over the runner-up (the one accept rule,
+        :func:`desktop_app.core.matching.accept.accepts`)."""
         with self._lock:
-            return accept_rule(m, self.threshold, self.config.recognition.margin)
+            return accept_rule(m, self.threshold, self.config.recognition.margin, quality)
 
     def analyse(self, image: np.ndarray) -> Analysis:
         """Detect, align, quality-check and embed every face of a (H, W, 3) uint8 BGR image
@@ -427,7 +493,7 @@ class FaceGate:
         out: list[Identification] = []
         for face, m in zip(analysis.faces, matches, strict=True):
             issues = recognition_issues(face.quality)
-            ok = self.accepts(m) and not issues
+            ok = self.accepts(m, face.quality) and not issues
             person = self.store.get_person(m.person_id) if (ok and m is not None) else None
             out.append(Identification(
                 box=face.detection.box, name=person.name if person else None,

@@ -65,6 +65,8 @@ class FaceQuality:
     pitch: float
     roll: float
     reasons: tuple[str, ...] = ()
+    #: standard deviation of the grey levels of the aligned face, 0..127 (None when not measured)
+    contrast: float | None = None
 
     @property
     def ok(self) -> bool:

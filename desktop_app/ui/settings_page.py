@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.config import AppConfig, DecisionSettings, describe_validation_error, field_bounds
+from desktop_app.core.matching.calibration_summary import summarise
 from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.types import Calibration
 from desktop_app.core.video.sources import list_cameras
@@ -83,14 +84,9 @@ def source_kind(spec: str) -> int:
 
 
 def describe_calibration(cal: Calibration | None, fallback: float, target: float) -> str:
-    """One paragraph on the threshold in force, for people who are not statisticians."""
-    if cal is None:
-        return (f"Threshold {fallback:.3f} (default). Not calibrated yet: calibration needs people with "
-                f"at least two shots each (or strangers' photos: `facegate calibrate --strangers DIR`).")
-    return (f"Threshold {cal.threshold:.3f} for a target of {target:.2%} strangers accepted: on the "
-            f"calibration data {cal.est_fpir:.2%} of strangers were accepted and {cal.est_fnir:.1%} of "
-            f"enrolled people were missed ({cal.n_genuine} genuine and {cal.n_impostor} stranger searches, "
-            f"{cal.gallery_persons} people).")
+    """One paragraph on the threshold in force, for people who are not statisticians: which rule
+    chose it (the safe side says so, and how many more strangers the site needs), never "nan"."""
+    return summarise(cal, fallback, target)
 
 
 class SettingsPage(QWidget):

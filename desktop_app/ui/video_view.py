@@ -9,6 +9,8 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from desktop_app.core.face.quality import STEP_CLOSER
+
 from . import theme
 
 
@@ -36,8 +38,9 @@ def overlays_for_faces(faces: Sequence[object], scores: bool = True) -> list[Ove
         box = tuple(float(v) for v in getattr(f, "box", (0, 0, 0, 0)))
         if status == "too-small":
             out.append(Overlay(box, "", theme.TOO_SMALL, dashed=True))  # type: ignore[arg-type]
-        elif status == "poor-view":  # profile or blurred: tracked, not matched
-            out.append(Overlay(box, "", theme.TOO_SMALL))  # type: ignore[arg-type]
+        elif status == "poor-view":  # profile, blurred or poor light: tracked, not matched
+            light = getattr(f, "reason", "") == STEP_CLOSER
+            out.append(Overlay(box, STEP_CLOSER.capitalize() if light else "", theme.TOO_SMALL))  # type: ignore[arg-type]
         elif status == "recognised":
             out.append(Overlay(box, f"{name}  {score:.2f}" if score > -1.0 else str(name),  # type: ignore[arg-type]
                                theme.GRANTED))

@@ -54,7 +54,7 @@ def test_run_headless_prints_events_and_latency(db: Path, clips: Path) -> None:
 
 
 def test_calibrate_prints_the_threshold(db: Path) -> None:
-    out = facegate("calibrate", "--db", str(db), "--fpir", "0.001", home=db.parent)
+    out = facegate("calibrate", "--db", str(db), "--fpir", "0.001", "--json", home=db.parent)
     assert out.returncode == 0, out.stderr
     cal = json.loads(out.stdout)
     assert 0.3 < cal["threshold"] < 0.8 and cal["gallery_persons"] == 2 and cal["target_fpir"] == 0.001

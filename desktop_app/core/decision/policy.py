@@ -38,7 +38,7 @@ from pydantic import ValidationError
 from desktop_app.core.config import AppConfig, DecisionSettings, RecognitionSettings, describe_validation_error
 from desktop_app.core.decision.tracking import Box, IouTracker, as_box
 from desktop_app.core.matching.accept import accepts
-from desktop_app.core.types import PersonMatch
+from desktop_app.core.types import FaceQuality, PersonMatch
 from desktop_app.core.vocabulary import Decision
 
 GRANTED = Decision.GRANTED
@@ -99,6 +99,8 @@ class FrameObservation:
     quality_ok: bool = True
     #: the face's (D,) unit embedding, used to keep a track on the same face (None: boxes only)
     embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
+    #: the face's quality, for the quality-aware accept rule (None: no quality raise)
+    quality: FaceQuality | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,7 @@ class DecisionPolicy:
         m = obs.match
         if not obs.quality_ok or m is None:
             return None
-        if accepts(m, self.config.threshold, self.config.margin):
+        if accepts(m, self.config.threshold, self.config.margin, obs.quality):
             return (m.person_id, m.score)
         return None
 

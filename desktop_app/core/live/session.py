@@ -23,6 +23,7 @@ import numpy as np
 from desktop_app.core.decision.policy import DecisionConfig, DecisionEvent, DecisionPolicy, FrameObservation
 from desktop_app.core.errors import FaceGateError
 from desktop_app.core.face.quality import recognition_issues
+from desktop_app.core.matching.site_strangers import unknown_event_faces
 from desktop_app.core.service import FaceGate
 from desktop_app.core.storage.records import Person
 from desktop_app.core.types import Face, StageTimes
@@ -46,6 +47,8 @@ class TrackedFace:
     person_id: int | None
     score: float
     status: FaceState
+    #: why a POOR_VIEW face is not matched (the first reason, e.g. "poor light: step closer"), else ""
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -147,17 +150,18 @@ class LiveSession:
         search_ms = (time.perf_counter() - t0) * 1e3
         usable = [not recognition_issues(f.quality) for f in analysis.faces]
         matches = [m if ok else None for m, ok in zip(matches, usable, strict=True)]
-        obs = [FrameObservation(box=f.detection.box, match=m, quality_ok=ok, embedding=f.embedding)
+        obs = [FrameObservation(box=f.detection.box, match=m, quality_ok=ok, embedding=f.embedding, quality=f.quality)
                for f, m, ok in zip(analysis.faces, matches, usable, strict=True)]
         assigned, decisions = self.policy.update(frame.ts, obs)
         track_ids = [tid for tid, _ in assigned]
         logged = (self._log(ev, analysis.faces, obs, frame) for ev in decisions
                   if ev.decision != Decision.UNKNOWN or self.log_unknown)
         events = tuple(e for e in logged if e is not None)
+        gate.note_unknown_faces(unknown_event_faces(decisions, analysis.faces, obs) if self.log_unknown else [])
         faces: list[TrackedFace] = []
         for tid, face, m, ok in zip(track_ids, analysis.faces, matches, usable, strict=True):
             person = self._held_person(tid, self.policy.granted(tid))  # None: erased meanwhile
-            voted = gate.door_person(m.person_id) if m is not None and gate.accepts(m) else None
+            voted = gate.door_person(m.person_id) if m is not None and gate.accepts(m, face.quality) else None
             if person is not None:
                 faces.append(TrackedFace(tid, face.detection.box, person.name, person.id,
                                          m.score if m else -1.0,
@@ -165,7 +169,8 @@ class LiveSession:
             elif voted is not None and m is not None:
                 faces.append(TrackedFace(tid, face.detection.box, voted.name, voted.id, m.score, FaceState.MATCH))
             elif not ok:
-                faces.append(TrackedFace(tid, face.detection.box, None, None, -1.0, FaceState.POOR_VIEW))
+                faces.append(TrackedFace(tid, face.detection.box, None, None, -1.0, FaceState.POOR_VIEW,
+                                         reason=recognition_issues(face.quality)[0]))
             else:
                 faces.append(TrackedFace(tid, face.detection.box, None, None, m.score if m else -1.0,
                                          FaceState.UNKNOWN))

@@ -1,18 +1,31 @@
 """The one accept rule: when a gallery match counts as that person.
 
-A match is accepted when its score reaches the calibrated threshold AND leads the runner-up person
-by at least the margin. Used by ``FaceGate.accepts`` / ``identify`` and by every vote of the
-live decision policy, so the CLI, the door and the API can never disagree.
+A match is accepted when its score reaches the calibrated threshold (plus the quality rule's raise
+for a face seen in poor conditions, :func:`~desktop_app.core.face.quality.threshold_raise`) AND
+leads the runner-up person by at least the margin. Used by ``FaceGate.accepts`` / ``identify`` and
+by every vote of the live decision policy, so the CLI, the door and the API can never disagree.
+A face the quality rule refuses outright never gets here: it fails
+:func:`~desktop_app.core.face.quality.recognition_issues` and is not matched.
 """
 
 from __future__ import annotations
 
-from desktop_app.core.types import PersonMatch
+from desktop_app.core.face.quality import OpenSetQuality, threshold_raise
+from desktop_app.core.types import FaceQuality, PersonMatch
 
 
-def accepts(match: PersonMatch | None, threshold: float, margin: float) -> bool:
-    """True when ``match`` has ``score >= threshold`` and ``score - second_score >= margin``.
+def required_score(threshold: float, quality: FaceQuality | None = None, rule: OpenSetQuality | None = None) -> float:
+    """The score a face of this ``quality`` must reach: ``threshold`` plus the quality raise (cosine)."""
+    return threshold + threshold_raise(quality, rule)
 
-    threshold: cosine in [-1, 1]; margin: cosine difference >= 0; None (no match) is never accepted.
+
+def accepts(match: PersonMatch | None, threshold: float, margin: float, quality: FaceQuality | None = None,
+            rule: OpenSetQuality | None = None) -> bool:
+    """True when ``match`` has ``score >= required_score(threshold, quality)`` and
+    ``score - second_score >= margin``.
+
+    threshold: cosine in [-1, 1]; margin: cosine difference >= 0; quality: the face's, None when
+    unknown (no raise); None (no match) is never accepted.
     """
-    return match is not None and match.score >= threshold and match.score - match.second_score >= margin
+    return (match is not None and match.score >= required_score(threshold, quality, rule)
+            and match.score - match.second_score >= margin)

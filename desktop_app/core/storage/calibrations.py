@@ -140,6 +140,25 @@ class CalibrationMixin(QuarantineMixin):
             )
         return int(mat.shape[0])
 
+    @api("counting stranger embeddings")
+    def count_strangers(self, model_sha256: str, source: str | None = None) -> int:
+        """Stranger embeddings of a model (of one ``source`` only when given)."""
+        sql, args = "SELECT COUNT(*) FROM strangers WHERE model_sha256 = ?", [model_sha256]
+        if source is not None:
+            sql, args = sql + " AND source = ?", [*args, source]
+        return int(self.db.execute(sql, args).fetchone()[0])
+
+    @api("dropping old stranger embeddings")
+    def prune_strangers(self, model_sha256: str, source: str, keep: int) -> int:
+        """Delete the oldest embeddings of ``source`` for a model beyond the newest ``keep``; returns deleted."""
+        if keep < 0:
+            raise ValueError("keep must not be negative")
+        with self.transaction():
+            cur = self.db.conn.execute(
+                "DELETE FROM strangers WHERE id IN (SELECT id FROM strangers WHERE model_sha256 = ? AND source = ? "
+                "ORDER BY id DESC LIMIT -1 OFFSET ?)", (model_sha256, source, keep))
+        return int(cur.rowcount)
+
     @api("loading stranger embeddings")
     def strangers(self, model_sha256: str) -> np.ndarray:
         """All stranger embeddings of a model, (M, D) float32 in insertion order; (0, 0) when none."""
