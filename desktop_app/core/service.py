@@ -123,6 +123,8 @@ class FaceGate:
         self.db_path = Path(db_path)
         self.data_dir = self.db_path.parent
         self.store = Store(self.db_path)
+        #: the database or its folder cannot be written: everything is computed in memory, nothing saved
+        self.read_only: bool = self.store.read_only
         self._lock = threading.RLock()
         try:
             if config is not None:
@@ -214,7 +216,7 @@ class FaceGate:
 
     def _persist_gallery(self, gallery: Gallery | None = None) -> None:
         g = gallery if gallery is not None else self.gallery
-        if isinstance(g, HnswGallery):
+        if isinstance(g, HnswGallery) and not self.read_only:
             self._gallery_file().parent.mkdir(parents=True, exist_ok=True)
             g.save(self._gallery_file())
 
@@ -295,10 +297,11 @@ class FaceGate:
                 vecs, persons, strangers, policy, model_sha256=self.model.sha256,
                 fallback=None, prior_threshold=floor,
             )
-            self.store.save_calibration(cal)
             self.model = replace(self.model, threshold=cal.threshold, target_fpir=cal.target_fpir,
                                  gallery_size=cal.gallery_persons)
-            self.store.register_model(self.model)  # the registry row carries the threshold in force
+            if not self.read_only:  # read-only: in force for this session, not saved
+                self.store.save_calibration(cal)
+                self.store.register_model(self.model)  # the registry row carries the threshold in force
             self._calibration = cal
             return cal
 

@@ -130,7 +130,7 @@ class LiveSession:
             if person is not None and not person.active:
                 decision = Decision.DENIED  # recognised, but deactivated: the guard sees who was refused
         ts = datetime.now(UTC)
-        event_id = gate.store.log_event(
+        event_id = -1 if gate.read_only else gate.store.log_event(  # read-only: shown, not saved
             person_id=person_id, score=float(ev.score), decision=decision, camera=self.camera,
             model_sha256=gate.model.sha256, snapshot=snapshot, track_id=ev.track_id, ts=ts,
         )
