@@ -333,6 +333,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     with _gate(args) as gate:
+        if gate.gallery_stats().templates == 0:
+            print("facegate calibrate: nobody is enrolled yet, so there is no threshold to choose: enrol "
+                  "people first (facegate enroll); until then nobody is recognised.", file=sys.stderr)
+            return 2
         cal = gate.calibrate(args.fpir, stranger_images=args.strangers)
         print(json.dumps({
             "threshold": round(cal.threshold, 4), "target_fpir": cal.target_fpir,

@@ -102,6 +102,10 @@ class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMi
         self._closed = False
         self._quarantine = {}
         self.open_warnings: tuple[str, ...] = ()
+        self.read_only = read_only if read_only is not None else _not_writable(self.path)
+        if self.read_only:
+            self._open_read_only(quick_check_s)
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -112,10 +116,6 @@ class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMi
             raise StorageError(f"{self.path} is a folder; choose a file name for the database")
         action = "opening the database"
         was_empty = self.path.is_file() and self.path.stat().st_size == 0
-        self.read_only = read_only if read_only is not None else _not_writable(self.path)
-        if self.read_only:
-            self._open_read_only(quick_check_s)
-            return
         with mapped(self.path, action, self.timeout_s):
             conn = sqlite3.connect(
                 str(self.path), timeout=self.timeout_s, isolation_level=None, check_same_thread=False
@@ -147,8 +147,10 @@ class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMi
         switched or migrated, and every write raises StorageError (read-only). A WAL file whose
         folder cannot hold the ``-shm`` index is opened as immutable (nobody can write it either)."""
         action = "opening the database read-only"
+        if self.path.is_dir():
+            raise StorageError(f"{self.path} is a folder; choose a file name for the database")
         if not self.path.is_file():
-            raise StorageError(f"The database {self.path} does not exist, and its folder is read-only.")
+            raise StorageError(f"The database {self.path} does not exist (and is opened read-only).")
         if self.path.stat().st_size == 0:
             raise StorageError(f"The database file {self.path} is empty (0 bytes) and read-only: there is "
                                "nothing to read. Restore it from a backup.")
