@@ -127,9 +127,9 @@ class FaceGate:
         self.read_only: bool = self.store.read_only
         self._lock = threading.RLock()
         try:
-            if config is not None:
+            if config is not None and not self.read_only:
                 self.store.set_setting("config", config.model_dump(mode="json"))
-            self.config = self._load_config()
+            self.config = config if config is not None and self.read_only else self._load_config()
             rec = self.config.recognition
             self.registry = ModelRegistry(self.store, self.data_dir / "models")
             self.model: ModelRecord = self.registry.active()
