@@ -2,9 +2,9 @@
 
 Each trial copies one enrolled data folder (obama 2 shots, biden 2 shots, Lin-Manuel Miranda 1
 shot; the real default model), starts one real ``python -m desktop_app`` process on it, kills it
-with SIGKILL after a random delay (uniform up to the time the same command takes to finish,
-measured once first; every other round only in its last 30 %, where the commits are), and then
-checks the folder:
+with SIGKILL at a random point (one in four during start-up, the others uniformly over its
+work once it has opened the database, timed as the same command took when measured first),
+and then checks the folder:
 
 - ``PRAGMA integrity_check`` is ok and ``PRAGMA foreign_key_check`` finds nothing;
 - no committed event is lost: every event ``run`` printed before the kill (it prints an event
@@ -187,23 +187,34 @@ def check(db: Path, op: str, printed_events: int) -> tuple[list[str], int, str]:
     return problems, rows, outcome
 
 
-def measure(base_db: Path, clips: Path, work: Path) -> dict[str, float]:
-    """Seconds each command takes to finish on its own (and a check that it succeeds)."""
-    out: dict[str, float] = {}
+def _wait_open(proc: subprocess.Popen[str], db: Path, timeout_s: float = 600) -> float:
+    """Seconds until the command opened the database (its ``-wal`` file appears) or ended."""
+    start = time.monotonic()
+    wal = db.with_name(db.name + "-wal")
+    while proc.poll() is None and not wal.exists() and time.monotonic() - start < timeout_s:
+        time.sleep(0.005)
+    return time.monotonic() - start
+
+
+def measure(base_db: Path, clips: Path, work: Path) -> dict[str, tuple[float, float]]:
+    """Per command, the seconds until it opens the database and from then until it ends (and a
+    check that it succeeds on its own)."""
+    out: dict[str, tuple[float, float]] = {}
     for op in OPS:
         db = clone(base_db, work / f"measure-{op}")
-        start = time.monotonic()
         proc, _, reader = _start(command(op, db, clips), db.parent)
+        opened = _wait_open(proc, db)
+        start = time.monotonic()
         rc = proc.wait(timeout=600)
         reader.join(timeout=10)
         if rc != 0:
             raise RuntimeError(f"{op} fails without a kill (exit {rc})")
-        out[op] = time.monotonic() - start
+        out[op] = (opened, time.monotonic() - start)
     return out
 
 
 def run_trials(trials: int, *, seed: int = 1, clips: Path | None = None, work: Path | None = None,
-               log: bool = False) -> tuple[list[Trial], dict[str, float]]:
+               log: bool = False) -> tuple[list[Trial], dict[str, tuple[float, float]]]:
     """``trials`` kills (run, enroll and erase in turn); the trials and the measured durations."""
     clips = clips or SHARED / "clips"
     own = work is None
@@ -216,13 +227,18 @@ def run_trials(trials: int, *, seed: int = 1, clips: Path | None = None, work: P
         for i in range(trials):
             op = OPS[i % len(OPS)]
             db = clone(base, work / f"t{i}")
-            # half the kills anywhere, half in the last 30 % of the command (its commits, the
-            # gallery save, the purge), which a uniform draw mostly misses behind start-up
-            delay = rng.uniform(0.2 if (i // len(OPS)) % 2 == 0 else 0.7 * durations[op], durations[op])
+            # one kill in four during start-up (imports, before the database is opened); the
+            # others at a random point of the command's work on the open database, timed from
+            # the moment it opened it, so that the load of the machine does not skew the draw
+            to_open, work_s = durations[op]
             start = time.monotonic()
             proc, lines, reader = _start(command(op, db, clips), db.parent)
+            if rng.random() < 0.25:
+                delay = rng.uniform(0.05, to_open)
+            else:
+                delay = _wait_open(proc, db) + rng.uniform(0.0, work_s)
             try:
-                proc.wait(timeout=delay)
+                proc.wait(timeout=max(0.0, delay - (time.monotonic() - start)))
                 finished = True
             except subprocess.TimeoutExpired:
                 proc.kill()  # SIGKILL
@@ -261,7 +277,7 @@ def main() -> int:
                         "failures": sum(t.op == op and not t.ok for t in trials)} for op in OPS},
         "events_printed": sum(t.printed_events for t in trials),
         "outcomes": {op: sorted({t.outcome for t in trials if t.op == op}) for op in OPS},
-        "command_seconds": {op: round(s, 1) for op, s in durations.items()},
+        "command_seconds": {op: {"to_open": round(a, 1), "work": round(b, 1)} for op, (a, b) in durations.items()},
         "seconds": round(time.monotonic() - start, 1),
         "problems": [f"trial {t.index} ({t.op}): {p}" for t in trials for p in t.problems],
     }
