@@ -7,7 +7,9 @@ opens holds exactly the database's templates."""
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -16,10 +18,11 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def _soak():  # type: ignore[no-untyped-def]
+def _soak() -> ModuleType:
     spec = importlib.util.spec_from_file_location("soak_kill9", REPO / "bench" / "soak_kill9.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
     spec.loader.exec_module(module)
     return module
 
