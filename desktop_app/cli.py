@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -27,7 +28,10 @@ from desktop_app.core.errors import FaceGateError
 from desktop_app.core.vocabulary import Decision, SourceState
 from desktop_app.core.wording import count, hours_minutes
 
-from .paths import default_db
+from .paths import data_home, default_db
+
+#: the largest count a command line number may give (frames, list limits, gallery sizes)
+MAX_COUNT = 100_000_000
 
 
 def _db_arg(p: argparse.ArgumentParser) -> None:
@@ -45,6 +49,38 @@ def _day(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a day: write it as YYYY-MM-DD, e.g. 2026-03-31") from None
+
+
+def _count(text: str) -> int:
+    """argparse type of counts (--limit, --folds...): a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative: give a number >= 0")
+    if value > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"{value} is too large (at most {MAX_COUNT:,})")
+    return value
+
+
+def _positive(text: str) -> int:
+    """argparse type of sizes and frame counts: a whole number >= 1."""
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("give a number >= 1")
+    return value
+
+
+def _rate(text: str) -> float:
+    """argparse type of --fpir: a false-accept rate strictly between 0 and 1 (e.g. 0.001)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number: write a rate such as 0.001") from None
+    if not 0.0 < value < 1.0:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"{text} is not a rate between 0 and 1 (exclusive), e.g. 0.001")
+    return value
 
 
 def _day_range_args(p: argparse.ArgumentParser) -> None:
@@ -93,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     _device_arg(p)
     p.add_argument("--source", required=True)
     p.add_argument("--headless", action="store_true", help="no window: log events, print latency")
-    p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--max-frames", type=_positive, default=None)
     p.add_argument("--realtime", action="store_true", help="pace a video file at its frame rate")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -104,21 +140,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, default=None, help="ONNX embedder (default: shipped SFace, fp32)")
     p.add_argument("--int8", action="store_true", help="evaluate the shipped int8 file as is")
     p.add_argument("--no-flip", action="store_true", help="no test-time flip")
-    p.add_argument("--folds", type=int, default=10, help="use only the first N folds (quick checks)")
+    p.add_argument("--folds", type=_positive, default=10, help="use only the first N folds (quick checks)")
     _device_arg(p)
 
     p = sub.add_parser("calibrate", help="choose the threshold for a target false-accept rate")
     _db_arg(p)
     _device_arg(p)
-    p.add_argument("--fpir", type=float, default=None, help="target open-set false-accept rate (default 0.001)")
+    p.add_argument("--fpir", type=_rate, default=None, help="target open-set false-accept rate (default 0.001)")
     p.add_argument("--strangers", type=Path, nargs="*", default=[],
                    help="photos/folders of people NOT enrolled, added to the stranger pool")
     p.add_argument("--json", action="store_true", help="print the calibration and its findings as JSON")
 
     p = sub.add_parser("bench", help="per-stage latency and gallery search benchmark")
     p.add_argument("--clip", type=Path, default=None, help="video file (default: the shared Hamilton clip)")
-    p.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000, 100000])
-    p.add_argument("--frames", type=int, default=60)
+    p.add_argument("--sizes", type=_positive, nargs="*", default=[1000, 10000, 100000])
+    p.add_argument("--frames", type=_positive, default=60)
     p.add_argument("--json", action="store_true")
     _device_arg(p)
 
@@ -138,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--person", default=None, metavar="NAME", help="only this enrolled person's events")
     p.add_argument("--employee-id", default=None, help="which --person, when several share the name")
     p.add_argument("--csv", type=Path, default=None, help="export every matching event to this CSV file")
-    p.add_argument("--limit", type=int, default=20, help="events listed (newest first; not for --csv)")
+    p.add_argument("--limit", type=_count, default=20, help="events listed (newest first; not for --csv)")
     p = sub.add_parser("attendance", help="first in / last out per person and day; list or export (audited)")
     _db_arg(p)
     _day_range_args(p)
@@ -158,7 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _gate(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from desktop_app.core.service import FaceGate
 
-    return FaceGate(args.db or default_db(), device=getattr(args, "device", None))
+    gate = FaceGate(args.db or default_db(), device=getattr(args, "device", None))
+    if gate.read_only:
+        print(f"facegate: read-only: changes are not saved ({gate.db_path} or its folder cannot be written).",
+              file=sys.stderr)
+    return gate
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
@@ -333,6 +373,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         return x if math.isfinite(x) else None
 
     with _gate(args) as gate:
+        if gate.gallery_stats().templates == 0:
+            print("facegate calibrate: nobody is enrolled yet, so there is no threshold to choose: enrol "
+                  "people first (facegate enroll); until then nobody is recognised.", file=sys.stderr)
+            return 2
         cal = gate.calibrate(args.fpir, stranger_images=args.strangers)
         if args.json:
             print(json.dumps({
@@ -527,17 +571,64 @@ COMMANDS = {
 COMMANDS["doctor"] = cmd_doctor
 
 
+def _error_text(exc: BaseException) -> str:
+    """One line a person can read: an OSError as "reason: file", others as their message."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename is not None else ""
+        return f"{exc.strerror}{where}"
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split())  # a multi-line message on one line
+
+
+def _crash_log(exc: BaseException) -> Path | None:
+    """Write ``exc``'s traceback to a new file under ``<data home>/logs`` (else the temporary
+    folder) and return its path; None when no file could be written."""
+    import os
+    import tempfile
+    import time
+    import traceback
+
+    text = (f"facegate {' '.join(sys.argv[1:])!r}\n{time.strftime('%Y-%m-%d %H:%M:%S %z')}\n\n"
+            + "".join(traceback.format_exception(exc)))
+    name = f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    for folder in (data_home() / "logs", Path(tempfile.gettempdir()) / "facegate-logs"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / name
+            path.write_text(text, encoding="utf-8")
+            return path
+        except OSError:
+            continue
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; its exit status. No Python traceback reaches the user: a FaceGate error,
+    a bad value (ValueError) or a file problem (OSError) is one line on stderr and exit 2; anything
+    unexpected is one line naming the log file that holds the details, and exit 3."""
+    args = build_parser().parse_args(argv)  # bad arguments: usage and exit 2 (argparse)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return COMMANDS[args.command or "gui"](args)
-    except FaceGateError as exc:
-        print(f"facegate: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (e.g. `| head`): not an error of ours
+        import os
+
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except (FaceGateError, ValueError, OSError) as exc:
+        print(f"facegate: error: {_error_text(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug: the details go to a file, not to the user's terminal
+        logging.getLogger("facegate").debug("internal error", exc_info=True)
+        path = _crash_log(exc)
+        where = f"details logged to {path}" if path else "no log file could be written"
+        print(f"facegate: internal error ({type(exc).__name__}: {_error_text(exc)}); {where}. "
+              "Please report it with that file.", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -187,11 +187,13 @@ class FaceGate:
         self.db_path = Path(db_path)
         self.data_dir = self.db_path.parent
         self.store = Store(self.db_path)
+        #: the database or its folder cannot be written: everything is computed in memory, nothing saved
+        self.read_only: bool = self.store.read_only
         self._lock = threading.RLock()
         try:
-            if config is not None:
+            if config is not None and not self.read_only:
                 self.store.set_setting("config", config.model_dump(mode="json"))
-            self.config = self._load_config()
+            self.config = config if config is not None and self.read_only else self._load_config()
             rec = self.config.recognition
             self.registry = ModelRegistry(self.store, self.data_dir / "models")
             self.model: ModelRecord = self.registry.active()
@@ -289,7 +291,7 @@ class FaceGate:
 
     def _persist_gallery(self, gallery: Gallery | None = None) -> None:
         g = gallery if gallery is not None else self.gallery
-        if isinstance(g, HnswGallery):
+        if isinstance(g, HnswGallery) and not self.read_only:
             self._gallery_file().parent.mkdir(parents=True, exist_ok=True)
             g.save(self._gallery_file())
 
@@ -370,10 +372,11 @@ class FaceGate:
                 vecs, persons, strangers, policy, model_sha256=self.model.sha256,
                 fallback=None, prior_threshold=floor,
             )
-            self.store.save_calibration(cal)
             self.model = replace(self.model, threshold=cal.threshold, target_fpir=cal.target_fpir,
                                  gallery_size=cal.gallery_persons)
-            self.store.register_model(self.model)  # the registry row carries the threshold in force
+            if not self.read_only:  # read-only: in force for this session, not saved
+                self.store.save_calibration(cal)
+                self.store.register_model(self.model)  # the registry row carries the threshold in force
             self._calibration = cal
             return cal
 
@@ -967,10 +970,13 @@ class FaceGate:
         (``<db>.spool``) for :meth:`flush_events`; while events wait, new ones queue behind them.
         snapshot: (H, W, 3) uint8 BGR face crop; ts: aware datetime; candidates: for an ambiguous
         decision, the ids of the people the face could not be told apart from. Returns None when the person no
-        longer exists (erased meanwhile by another program): that event is dropped, never announced."""
+        longer exists (erased meanwhile by another program): that event is dropped, never announced.
+        On a read-only database the event is shown but not saved (``event_id`` None, no spool)."""
         if ts.tzinfo is None:
             raise ValueError("record_event needs an aware datetime (e.g. datetime.now(UTC))")
         with self._lock:
+            if self.read_only:  # shown at the door, not saved: nothing may be written here
+                return RecordedEvent(PendingEvent.new_uid(), None)
             spool = self._event_spool()
             ev = PendingEvent(
                 uid=PendingEvent.new_uid(), ts=ts, person_id=person_id, score=float(score), decision=str(decision),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -38,9 +39,9 @@ from desktop_app.core.storage.models import RegistryMixin
 from desktop_app.core.storage.reserve import ensure_reserve
 from desktop_app.core.storage.revision import RevisionMixin
 from desktop_app.core.storage.samples import SamplesMixin
-from desktop_app.core.storage.schema import check_file, migrate, quick_check
+from desktop_app.core.storage.schema import SCHEMA_VERSION, check_file, migrate, quick_check
 from desktop_app.core.storage.settings import SettingsMixin
-from desktop_app.core.storage.sqlerrors import mapped
+from desktop_app.core.storage.sqlerrors import mapped, to_storage_error
 from desktop_app.core.storage.validate import fold
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,14 @@ def _journal_mode_wal(conn: sqlite3.Connection, timeout_s: float) -> str:
             time.sleep(0.01)
 
 
+def _not_writable(path: Path) -> bool:
+    """True when ``path`` is an existing, non-empty database that this process may not write, or
+    whose folder it may not write (SQLite needs the folder for its journal files)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    return not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+
+
 class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMixin, SettingsMixin,
             RevisionMixin):
     """FaceGate's SQLite event store (see the module docstring for conventions).
@@ -77,10 +86,14 @@ class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMi
     ``quick_check_s`` seconds (about 1 GB/s; larger files are left to ``facegate doctor``), and
     damage is reported rather than refused, so that the door keeps working with what can be
     read while the file is backed up and repaired.
+
+    read_only: open for reading only (None: when the existing file or its folder cannot be
+    written, e.g. a read-only mount). Then nothing is created, migrated or written; every write
+    raises StorageError, and ``open_warnings`` starts with "read-only: changes are not saved".
     """
 
     def __init__(self, path: Path, *, timeout_s: float = 5.0, local_tz: tzinfo | None = None,
-                 quick_check_s: float = 1.0) -> None:
+                 quick_check_s: float = 1.0, read_only: bool | None = None) -> None:
         self.path = Path(path)
         self.timeout_s = float(timeout_s)
         if not self.timeout_s >= 0:
@@ -92,6 +105,10 @@ class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMi
         self._closed = False
         self._quarantine = {}
         self.open_warnings: tuple[str, ...] = ()
+        self.read_only = read_only if read_only is not None else _not_writable(self.path)
+        if self.read_only:
+            self._open_read_only(quick_check_s)
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -129,6 +146,53 @@ class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMi
             raise
         self._finish_purges_at_open()  # an erasure that a reader or a crash left on disk (purge.py)
         ensure_reserve(self.path)  # disk space kept for erasing on a full disk (reserve.py)
+
+    def _open_read_only(self, quick_check_s: float) -> None:
+        """Open an existing database for reading only (``read_only``): nothing is created,
+        switched or migrated, and every write raises StorageError (read-only). A WAL file whose
+        folder cannot hold the ``-shm`` index is opened as immutable (nobody can write it either)."""
+        action = "opening the database read-only"
+        if self.path.is_dir():
+            raise StorageError(f"{self.path} is a folder; choose a file name for the database")
+        if not self.path.is_file():
+            raise StorageError(f"The database {self.path} does not exist (and is opened read-only).")
+        if self.path.stat().st_size == 0:
+            raise StorageError(f"The database file {self.path} is empty (0 bytes) and read-only: there is "
+                               "nothing to read. Restore it from a backup.")
+        base = self.path.resolve().as_uri()
+        last: sqlite3.Error | None = None
+        for query in ("mode=ro", "mode=ro&immutable=1"):
+            conn = sqlite3.connect(f"{base}?{query}", uri=True, timeout=self.timeout_s, isolation_level=None,
+                                   check_same_thread=False)
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {round(self.timeout_s * 1000)}")
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                break
+            except sqlite3.Error as exc:
+                conn.close()
+                last = exc
+        else:
+            assert last is not None
+            raise to_storage_error(last, self.path, action, self.timeout_s) from last
+        try:
+            with mapped(self.path, action, self.timeout_s):
+                conn.execute("PRAGMA foreign_keys = ON")
+                self.db = Database(conn, execute_plugins=False)
+                self.db.register_function(fold, deterministic=True, name="facegate_fold")
+                version = check_file(self.db)
+                if version != SCHEMA_VERSION:
+                    raise StorageError(
+                        f"The database {self.path} was written by an older FaceGate (schema {version}, now "
+                        f"{SCHEMA_VERSION}) and must be upgraded, which a read-only file does not allow: "
+                        "open it once where it can be written."
+                    )
+                self._check_on_open(False, quick_check_s)
+        except BaseException:
+            conn.close()
+            raise
+        text = f"read-only: changes are not saved ({self.path} or its folder cannot be written)."
+        log.info("%s", text)
+        self.open_warnings = (text, *self.open_warnings)
 
     def _check_on_open(self, was_empty: bool, budget_s: float) -> None:
         """Fill ``open_warnings``: an empty file started afresh, damage found by a bounded quick_check."""

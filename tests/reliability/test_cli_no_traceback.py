@@ -1,0 +1,203 @@
+"""No Python traceback ever reaches a CLI user (issue 9, item 7): every sub-command of
+``facegate`` runs as a real process (``python -m desktop_app``) with bad arguments (a missing or
+foreign database, a folder as the database, bad numbers and dates, unknown, long and
+control-character names, missing files) and must answer with a message on stderr and a non-zero
+exit status, never a traceback and never an "internal error".
+
+The sub-commands are read from ``build_parser()``: each one gets an unknown-option case
+automatically, and ``test_every_command_has_bad_input_cases`` fails for a new command until it has
+cases of its own here. All cases run once, in parallel, against one shared real database."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from desktop_app.cli import build_parser
+
+from .damaged_db import LIN, build_real_db
+
+LONG = "x" * 300
+CONTROL = "Eve\x07\x1b[31mil\x08"
+
+
+def _subcommands() -> dict[str, argparse.ArgumentParser]:
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    raise AssertionError("facegate has no sub-commands")
+
+
+COMMANDS = sorted(_subcommands())
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad command line: {db}, {folder}, {notadb}, {img}, {clip}, {empty}, {missing} and {lin}
+    are filled in per run; ``error``: it must fail (non-zero status and a message on stderr)."""
+
+    command: str
+    args: tuple[str, ...]
+    error: bool = True
+
+    @property
+    def id(self) -> str:
+        text = " ".join(self.args).replace(LONG, "<300 chars>").replace(CONTROL, "<control chars>")
+        return f"{self.command} {text}"[:90]
+
+
+def _c(command: str, *args: str, error: bool = True) -> Case:
+    return Case(command, args, error)
+
+
+CASES: list[Case] = [
+    # The matrix is kept lean (each process that opens a database costs ~1.5 s of CPU): every
+    # command gets its bad numbers/dates/names at parse time, plus one or two cases that reach
+    # the database: a folder, a non-database file, a missing file, an unknown or long name.
+    # enroll: names are checked before any image is read
+    _c("enroll", "--db", "{db}", "--name", LONG, "{img}"),
+    _c("enroll", "--db", "{db}", "--name", CONTROL, "{img}"),
+    # identify
+    _c("identify", "--db", "{db}", "{missing}/face.jpg"),
+    _c("identify", "--db", "{notadb}", "{img}"),
+    _c("identify", "--db", "{db}", "--device", "tpu", "{img}"),
+    # run
+    _c("run", "--db", "{db}", "--source", "{missing}/clip.mp4", "--headless", "--max-frames", "3"),
+    _c("run", "--db", "{db}", "--source", "{clip}", "--headless", "--max-frames", "-1"),
+    _c("run", "--db", "{db}", "--source", "{clip}", "--headless", "--max-frames", "nan"),
+    _c("run", "--db", "{db}", "--source", "{clip}", "--headless", "--max-frames", "9" * 30),
+    # eval
+    _c("eval", "--pairs", "{missing}/pairs.txt", "--images", "{missing}"),
+    _c("eval", "--pairs", "{notadb}", "--images", "{folder}", "--folds", "0"),
+    _c("eval", "--pairs", "{notadb}", "--images", "{folder}", "--folds", "ten"),
+    # calibrate: an empty database (was ValueError), --fpir 2 (was a math domain error)
+    _c("calibrate", "--db", "{empty}"),
+    _c("calibrate", "--db", "{db}", "--fpir", "2"),
+    _c("calibrate", "--db", "{db}", "--fpir", "0"),
+    _c("calibrate", "--db", "{db}", "--fpir", "nan"),
+    _c("calibrate", "--db", "{db}", "--fpir", "-0.001"),
+    _c("calibrate", "--db", "{db}", "--fpir", "one in a thousand"),
+    # bench
+    _c("bench", "--clip", "{missing}/clip.mp4", "--sizes", "10", "--frames", "1"),
+    _c("bench", "--sizes", "-5"),
+    _c("bench", "--frames", "0"),
+    # people
+    _c("people", "--db", "{folder}"),
+    _c("people", "--db", "{notadb}"),
+    # erase: a 300-character name was a plain ValueError
+    _c("erase", "--db", "{db}", "--name", LONG, "--yes"),
+    _c("erase", "--db", "{db}", "--name", "No Such Person", "--yes"),
+    _c("erase", "--db", "{db}", "--name", "{lin}"),  # no terminal and no --yes: refused
+    # events
+    _c("events", "--db", "{db}", "--limit", "-1"),
+    _c("events", "--db", "{db}", "--limit", "1e9"),
+    _c("events", "--db", "{db}", "--limit", "9" * 30),
+    _c("events", "--db", "{db}", "--from", "2026-13-45"),
+    _c("events", "--db", "{db}", "--from", "yesterday"),
+    _c("events", "--db", "{db}", "--person", LONG),
+    _c("events", "--db", "{db}", "--csv", "{notadb}/events.csv"),
+    # attendance
+    _c("attendance", "--db", "{db}", "--from", "2026-02-30"),
+    _c("attendance", "--db", "{db}", "--to", "1999-01-01", "--from", "2000-01-01"),
+    _c("attendance", "--db", "{db}", "--csv", "{folder}"),
+    # models
+    _c("models", "--db", "{db}", "--rollback"),  # there is no previous model
+    # doctor
+    _c("doctor", "--db", "{folder}"),
+    _c("doctor", "--db", "{notadb}"),
+    # gui: only what fails before a window would open
+    _c("gui", "--source"),
+    _c("gui", "--kiosk", "yes"),
+]
+CASES += [_c(command, "--no-such-option") for command in COMMANDS]  # a new command is covered too
+
+
+@dataclass(frozen=True)
+class Outcome:
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+@pytest.fixture(scope="module")
+def places(tmp_path_factory: pytest.TempPathFactory, clips: Path) -> dict[str, str]:
+    base = tmp_path_factory.mktemp("cli-bad-input")
+    db = build_real_db(base / "data", clips)
+    folder = base / "a-folder"
+    folder.mkdir()
+    notadb = base / "notes.db"
+    notadb.write_text("These are meeting notes, not a database.\n" * 50)
+    return {
+        "db": str(db), "folder": str(folder), "notadb": str(notadb), "img": str(clips / "alex-lacamoire.png"),
+        "clip": str(clips / "short_hamilton_clip.mp4"), "empty": str(base / "empty" / "facegate.db"),
+        "missing": str(base / "no-such-folder"), "lin": LIN, "home": str(base / "home"),
+    }
+
+
+def _run(case: Case, places: dict[str, str]) -> Outcome:
+    args = [a.format(**places) if "{" in a else a for a in case.args]
+    env = {**os.environ, "FACEGATE_HOME": places["home"], "XDG_CACHE_HOME": str(Path(places["home"]) / "cache"),
+           "QT_QPA_PLATFORM": "offscreen"}
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "desktop_app", case.command, *args], capture_output=True,
+                          text=True, env=env, timeout=300, stdin=subprocess.DEVNULL)
+    return Outcome(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
+
+
+@pytest.fixture(scope="module")
+def outcomes(places: dict[str, str]) -> Iterator[dict[Case, Outcome]]:
+    """Every case, run once (three at a time)."""
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = dict(zip(CASES, pool.map(lambda c: _run(c, places), CASES), strict=True))
+    yield results
+
+
+def test_every_command_has_bad_input_cases() -> None:
+    own = {c.command for c in CASES if c.args != ("--no-such-option",)}
+    for command in COMMANDS:
+        n = sum(1 for c in CASES if c.command == command)
+        assert command in own and n >= 2, f"add bad-input cases for the new sub-command {command!r}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_no_traceback(case: Case, outcomes: dict[Case, Outcome]) -> None:
+    out = outcomes[case]
+    both = out.stdout + out.stderr
+    assert "Traceback" not in both, both
+    assert "internal error" not in out.stderr, out.stderr
+    if case.error:
+        assert out.returncode not in (0, 3), (out.returncode, both)
+        # a message on stderr; a command that reports per file (enroll) may say it on stdout
+        assert out.stderr.strip() or (out.returncode == 1 and out.stdout.strip()), "no message"
+        assert len(out.stderr.strip().splitlines()) <= 30, out.stderr
+
+
+def test_an_unexpected_error_is_one_line_and_a_log_file(tmp_path: Path) -> None:
+    """A bug (here: the people listing replaced by one that raises) prints one line naming a log
+    file, which holds the traceback, with exit 3."""
+    code = (
+        "import sys, desktop_app.cli as cli\n"
+        "def boom(args):\n    raise KeyError('the bug')\n"
+        "cli.COMMANDS['people'] = boom\n"
+        "sys.exit(cli.main(['people']))\n"
+    )
+    env = {**os.environ, "FACEGATE_HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    line = proc.stderr.strip()
+    assert len(line.splitlines()) == 1 and "internal error" in line and "the bug" in line, line
+    logs = list((tmp_path / "logs").glob("crash-*.log"))
+    assert len(logs) == 1 and str(logs[0]) in line
+    text = logs[0].read_text()
+    assert "Traceback" in text and "KeyError: 'the bug'" in text
