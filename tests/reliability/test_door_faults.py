@@ -256,10 +256,10 @@ def test_an_event_the_database_refuses_for_good_does_not_block_the_ones_after_it
     and the events behind it in the spool are still written."""
     import desktop_app.core.storage.events as events_module
 
-    monkeypatch.setattr(events_module, "DECISIONS", frozenset({*events_module.DECISIONS, "ambiguous"}))
+    monkeypatch.setattr(events_module, "DECISIONS", frozenset({*events_module.DECISIONS, "tailgating"}))
     now = datetime.now(UTC)
     with WriteLock(db) as lock:
-        for decision in ("ambiguous", "unknown"):
+        for decision in ("tailgating", "unknown"):
             rec = gate.record_event(person_id=None, score=0.5, decision=decision, camera="door", ts=now)
             assert rec is not None and rec.event_id is None
         lock.release()
