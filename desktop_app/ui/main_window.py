@@ -176,8 +176,14 @@ class MainWindow(QMainWindow):
         self.pending_label = QLabel("")  # shown while events wait for the database (locked, disk full)
         self.pending_label.setProperty("role", "warning")
         self.pending_label.hide()
-        for w in (self.pending_label, self.camera_label, self.fps_label, self.latency_label, self.provider_label,
-                  self.gallery_label):
+        warnings = self.gate.storage_warnings  # an empty or damaged database, quarantined rows, read-only
+        self.storage_label = QLabel(f"⚠ Data: {len(warnings)} warning{'s' if len(warnings) != 1 else ''}")
+        self.storage_label.setProperty("role", "warning")
+        self.storage_label.setToolTip("\n".join(warnings) + "\n\nAn administrator can check and repair the data "
+                                      "with: facegate doctor --db <database> --repair")
+        self.storage_label.setVisible(bool(warnings))
+        for w in (self.storage_label, self.pending_label, self.camera_label, self.fps_label, self.latency_label,
+                  self.provider_label, self.gallery_label):
             sb.addPermanentWidget(w)
         if self.kiosk:  # a public screen: no technical figures, and a discreet way out for the staff
             for w in (self.fps_label, self.latency_label, self.provider_label, self.gallery_label):
