@@ -174,6 +174,8 @@ class DoorView(QWidget):
     # ------------------------------------------------------------------ slots
     def show_frame(self, frame: LiveFrame) -> None:
         self.video.set_frame(frame.image, overlays_for_faces(frame.result.faces, scores=not self.kiosk))
+        if self.state in OUT_OF_SERVICE_STATES:  # a frame read just before the camera was lost and
+            self.video.set_stale(True)  # recognised after the news of the loss: still the last picture
 
     def add_events(self, events: Sequence[DoorEvent]) -> None:
         """New decisions: the newest granted one (else the newest) goes to the panel; all to the list."""

@@ -223,6 +223,7 @@ class MainWindow(QMainWindow):
             return True
         dialog = SetPinDialog(self.lock, self) if not self.lock.has_pin else PinDialog(self.lock, action, self)
         ok = dialog.exec() == PinDialog.DialogCode.Accepted and self.lock.unlocked
+        dialog.deleteLater()  # one dialog per question: none piles up under the window
         self._update_lock_action()
         return ok
 
@@ -386,7 +387,9 @@ class MainWindow(QMainWindow):
     def _leave_kiosk(self) -> None:
         if self.lock.has_pin:
             dialog = PinDialog(self.lock, "leave kiosk mode", self)
-            if dialog.exec() != PinDialog.DialogCode.Accepted:
+            accepted = dialog.exec() == PinDialog.DialogCode.Accepted
+            dialog.deleteLater()
+            if not accepted:
                 return
         self.close()
 

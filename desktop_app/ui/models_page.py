@@ -304,7 +304,9 @@ class ModelsPage(QWidget):
         if not self.ctx.require_admin("retrain the face model"):
             return None
         dialog = RetrainDialog(self.tools, self)
-        if dialog.exec() != RetrainDialog.DialogCode.Accepted:
+        accepted = dialog.exec() == RetrainDialog.DialogCode.Accepted
+        dialog.deleteLater()  # read below before the event loop deletes it
+        if not accepted:
             return None
         return self.start_retrain(dialog.options())
 

@@ -331,6 +331,7 @@ class PeoplePage(QWidget):
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
         box.setObjectName("eraseConfirm")
         box.exec()
+        box.deleteLater()
         return box.clickedButton() is erase
 
     def erase_current(self) -> None:

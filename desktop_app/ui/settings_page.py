@@ -338,4 +338,6 @@ class SettingsPage(QWidget):
             self.file_edit.setText(path)
 
     def change_pin(self) -> None:
-        SetPinDialog(self.ctx.lock, self).exec()
+        dialog = SetPinDialog(self.ctx.lock, self)
+        dialog.exec()
+        dialog.deleteLater()
