@@ -189,7 +189,8 @@ def test_the_app_status_bar_says_events_pending_while_the_database_is_locked(
         with WriteLock(db) as lock:
             win.open_request(SourceRequest(str(clip), realtime=False, factory=lambda: FirstFrames(clip, 6)))
             # before the fix: "Recognition failed on a frame: ... locked", and the event is lost
-            qtbot.waitUntil(lambda: win.pending_label.isVisible(), timeout=60000)
+            # the pending count and the announcement come through two signals, in either order
+            qtbot.waitUntil(lambda: win.pending_label.isVisible() and bool(announced), timeout=60000)
             assert win.pending_label.text() == "Events pending: 1"
             assert ("granted", LIN) in announced
             lock.release()
