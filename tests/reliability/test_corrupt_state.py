@@ -20,8 +20,6 @@ from desktop_app.core.video.imageio import read_image
 
 from .damaged_db import (
     LIN,
-    build_real_db,
-    clone,
     facegate_cli,
     flip_exponent_bit,
     sample_of,
@@ -31,16 +29,6 @@ from .damaged_db import (
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def base_db(tmp_path_factory: pytest.TempPathFactory, clips: Path) -> Path:
-    return build_real_db(tmp_path_factory.mktemp("enrolled"), clips)
-
-
-@pytest.fixture
-def db(base_db: Path, tmp_path: Path) -> Path:
-    return clone(base_db, tmp_path / "data")
 
 
 def _names(gate: FaceGate, image: Path) -> list[str | None]:

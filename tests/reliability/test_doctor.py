@@ -24,8 +24,6 @@ from desktop_app.core.video.imageio import read_image
 
 from .damaged_db import (
     LIN,
-    build_real_db,
-    clone,
     dead_pid,
     facegate_cli,
     flip_exponent_bit,
@@ -36,16 +34,6 @@ from .damaged_db import (
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def base_db(tmp_path_factory: pytest.TempPathFactory, clips: Path) -> Path:
-    return build_real_db(tmp_path_factory.mktemp("enrolled"), clips)
-
-
-@pytest.fixture
-def db(base_db: Path, tmp_path: Path) -> Path:
-    return clone(base_db, tmp_path / "data")
 
 
 def _problems(report) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
