@@ -471,9 +471,6 @@ def cmd_events(args: argparse.Namespace) -> int:
     days = _day_range(args)
     if days is None:
         return 2
-    if args.limit < 0:
-        print("facegate: error: --limit must not be negative.", file=sys.stderr)
-        return 2
     with _gate(args) as gate:
         person_id = None
         if args.person is not None:
@@ -490,7 +487,7 @@ def cmd_events(args: argparse.Namespace) -> int:
         total = gate.count_events(flt)
         for e in gate.query_events(EventFilter(day_from=days[0], day_to=days[1], person_id=person_id,
                                                limit=args.limit)):
-            who = e.who if e.candidates else e.name or e.person_ref or "-"
+            who = e.who
             print(f"{e.ts.astimezone():%Y-%m-%d %H:%M:%S}  {e.decision:8s} {who:25s} "
                   f"{e.score:.3f}  {e.camera}")
         shown = min(total, args.limit)

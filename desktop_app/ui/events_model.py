@@ -132,11 +132,7 @@ class EventsTableModel(_RowsTableModel):
             if col == 0:
                 return f"{_local(ev.ts):%Y-%m-%d %H:%M:%S}"
             if col == 1:
-                if ev.candidates:  # "ambiguous: A or B"
-                    return ev.who
-                if ev.name:
-                    return ev.name
-                return "(erased person)" if ev.person_ref and ev.person_ref.startswith("erased") else "—"
+                return ev.who  # the name, "ambiguous: A or B", "(erased person)" or "unknown face"
             if col == 2:
                 return ev.decision
             if col == 3:

@@ -86,7 +86,7 @@ class EventRecord:
         if self.name:
             return self.name
         if self.person_ref and self.person_ref.startswith("erased"):
-            return "erased person"
+            return "(erased person)"
         return "unknown face"
 
 
