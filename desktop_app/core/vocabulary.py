@@ -98,3 +98,61 @@ class JobState(StrEnum):
     def final(self) -> bool:
         """True once the job has ended, whichever way."""
         return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+@unique
+class Direction(StrEnum):
+    """Which way a door camera faces: who it sees is coming in or going out."""
+
+    IN = "in"
+    """An entry camera: a grant here is an arrival (attendance's first in)."""
+    OUT = "out"
+    """An exit camera: a grant here is a departure (attendance's last out)."""
+
+
+@unique
+class FailMode(StrEnum):
+    """What a door's lock does when FaceGate or the door output fails."""
+
+    SECURE = "secure"
+    """Fail-secure: the door stays locked (the default; offices, stores)."""
+    SAFE = "safe"
+    """Fail-safe: the door is released (fire exits, escape routes)."""
+
+
+@unique
+class AccessReason(StrEnum):
+    """Why a door decided what it did; stored with every event, a column of ``events --csv``.
+
+    ``GRANTED`` goes with the decision "granted"; ``NOT_PERMITTED``, ``OUTSIDE_SCHEDULE``,
+    ``EXPIRED``, ``DEACTIVATED`` and ``ANTI_PASSBACK`` with "denied"; ``UNKNOWN`` with "unknown"
+    and ``AMBIGUOUS`` with "ambiguous"."""
+
+    GRANTED = "granted"
+    """A live, recognised, active person within their validity, permitted at this door now."""
+    NOT_PERMITTED = "not permitted at this door"
+    """Recognised, but none of the person's groups is permitted at this door."""
+    OUTSIDE_SCHEDULE = "outside schedule"
+    """Permitted at this door, but not at this time (weekly windows, holidays, in the schedule's zone)."""
+    EXPIRED = "expired"
+    """Outside the person's validity period (before ``valid_from`` or after ``valid_until``)."""
+    DEACTIVATED = "deactivated"
+    """The person is enrolled but deactivated."""
+    ANTI_PASSBACK = "anti-passback"
+    """A second entry without an exit (or exit without entry) through a paired door."""
+    UNKNOWN = "unknown"
+    """The face matched nobody enrolled."""
+    AMBIGUOUS = "ambiguous"
+    """The face matched two people too closely to tell apart."""
+
+
+@unique
+class DoorState(StrEnum):
+    """What a door is doing now, as the app shows it and MQTT publishes it (retained)."""
+
+    LOCKED = "locked"
+    """Closed and locked; the output is working."""
+    UNLOCKED = "unlocked"
+    """Released for its unlock time after a grant or a remote open (or held open by fail-safe)."""
+    OUT_OF_SERVICE = "out-of-service"
+    """The output or every camera is failing: fail-secure keeps it locked, fail-safe releases it."""

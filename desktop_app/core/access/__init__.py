@@ -1,0 +1,1 @@
+"""Access rules: who may pass which door, and when (groups, schedules, validity, permissions)."""
