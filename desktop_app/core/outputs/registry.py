@@ -11,6 +11,8 @@ from desktop_app.core.outputs.base import DoorOutput
 DRIVERS: dict[str, str] = {
     "log": "desktop_app.core.outputs.log:LogOutput",
     "webhook": "desktop_app.core.outputs.webhook:WebhookOutput",
+    "mqtt": "desktop_app.core.outputs.mqtt:MqttOutput",
+    "mqtts": "desktop_app.core.outputs.mqtt:MqttOutput",
 }
 
 
