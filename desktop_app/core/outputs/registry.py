@@ -13,6 +13,9 @@ DRIVERS: dict[str, str] = {
     "webhook": "desktop_app.core.outputs.webhook:WebhookOutput",
     "mqtt": "desktop_app.core.outputs.mqtt:MqttOutput",
     "mqtts": "desktop_app.core.outputs.mqtt:MqttOutput",
+    "serial": "desktop_app.core.outputs.serial_relay:SerialRelayOutput",
+    "hidrelay": "desktop_app.core.outputs.hid_relay:HidRelayOutput",
+    "gpio": "desktop_app.core.outputs.gpio:GpioOutput",
 }
 
 
