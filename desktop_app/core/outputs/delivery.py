@@ -78,16 +78,18 @@ class Backoff:
 
 class HealthBook:
     """Keeps an output's health: what failed, since when, when the next attempt is due.
-    Thread-safe. ``name``: the driver's prefix in details ("webhook", "mqtt")."""
+    Thread-safe. ``name``: the driver's prefix in details ("webhook", "mqtt"); ``status`` and
+    ``detail``: the health before the first attempt (RETRYING "connecting…" for a driver that
+    must connect first)."""
 
-    def __init__(self, name: str, *, down_after: int = 3, down_after_s: float = 10.0,
-                 ok_detail: str = "ready") -> None:
+    def __init__(self, name: str, *, down_after: int = 3, down_after_s: float = 10.0, detail: str = "ready",
+                 status: OutputStatus = OutputStatus.OK) -> None:
         self.name = name
         self.down_after = down_after
         self.down_after_s = down_after_s
         self._lock = threading.Lock()
-        self._status = OutputStatus.OK
-        self._detail = ok_detail
+        self._status = status
+        self._detail = detail
         self._since = datetime.now(UTC)
         self._failures = 0
         self._first_failure = 0.0  # monotonic
@@ -266,7 +268,9 @@ class QueuedOutput(DoorOutput):
         self.timeout_s = timeout_s
         self._outbox = Outbox(f"{self.scheme} output of door {door}", capacity)
         self._backoff = Backoff(backoff_s, backoff_max_s)
-        self._book = HealthBook(self.scheme, down_after=down_after, down_after_s=down_after_s)
+        self._book = HealthBook(self.scheme, down_after=down_after, down_after_s=down_after_s,
+                                status=OutputStatus.RETRYING if self.persistent else OutputStatus.OK,
+                                detail="connecting" if self.persistent else "ready (nothing sent yet)")
         self._closing = False
         self._close_deadline = math.inf
         self._thread = threading.Thread(target=self._run, name=f"door-output-{self.scheme}-{door}", daemon=True)

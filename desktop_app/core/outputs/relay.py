@@ -56,7 +56,7 @@ class RelayOutput(DoorOutput):
         self._device_open = False
         self._written: bool | None = None  # what the relay was last set to; None: unknown
         self._backoff = Backoff(backoff_s, backoff_max_s)
-        self._book = HealthBook(self.scheme, down_after=1, ok_detail="starting")
+        self._book = HealthBook(self.scheme, down_after=1, detail="opening the device", status=OutputStatus.RETRYING)
         self._thread = threading.Thread(target=self._run, name=f"door-output-{self.scheme}-{door}", daemon=True)
 
     # -- the interface ---------------------------------------------------------------------------
