@@ -1,6 +1,6 @@
 """``hidrelay:SERIAL/CHANNEL``: a USB HID relay board ("www.dcttech.com" USBRelay1/2/4/8, USB id
 16c0:05df) through pyhid-usb-relay (the ``relays`` extra). SERIAL is the board's 5-character
-serial (``usbrelay`` or ``pyhid-usb-relay`` list it); ``*`` takes the first board found.
+serial (``pyhid-usb-relay enum`` lists it); ``*`` takes the first board found.
 CHANNEL is the relay, from 1. Needs libusb and, for a user other than root, a udev rule
 (docs/door-outputs.md). Relay behaviour is :class:`~desktop_app.core.outputs.relay.RelayOutput`'s.
 """
