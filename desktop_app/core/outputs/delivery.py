@@ -277,7 +277,8 @@ class QueuedOutput(DoorOutput):
 
     def start(self) -> None:
         """Start the delivery thread (the registry calls it; a driver's ``__init__`` does not)."""
-        self._thread.start()
+        if self._thread.ident is None:  # once
+            self._thread.start()
 
     # -- the interface ---------------------------------------------------------------------------
     def send(self, message: DoorMessage) -> None:
