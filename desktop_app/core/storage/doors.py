@@ -18,7 +18,7 @@ from desktop_app.core.outputs.registry import DRIVERS, scheme_of
 from desktop_app.core.storage import times
 from desktop_app.core.storage.base import api
 from desktop_app.core.storage.events import EventsMixin
-from desktop_app.core.storage.validate import as_int, clean_text, fold, required_text
+from desktop_app.core.storage.validate import as_int, clean_text, fold, required_text, validate_display_name
 from desktop_app.core.vocabulary import Direction, FailMode
 
 #: Output schemes a door may name: those of the drivers installed here, and those issue 10 names
@@ -88,6 +88,7 @@ class DoorsMixin(EventsMixin):
         InputError when the anti-passback partner is neither this door nor an existing one."""
         if not isinstance(spec, DoorSpec):
             raise ValueError(f"expected a DoorSpec, got {type(spec).__name__}")
+        validate_display_name(spec.name, "door name", max_len=64)  # no control or invisible characters
         output = check_output(spec.output)
         secret = spec.secret if spec.secret else None
         contact = clean_text(spec.contact, "door contact", required=False)
