@@ -376,3 +376,22 @@ def test_access_methods_wait_for_the_lock(gate: FaceGate, name: str) -> None:
         assert not done.wait(0.2), f"{name} ran without the lock"
     assert done.wait(30) and not errors, errors
     t.join()
+
+
+def test_last_passage_through_paired_doors(gate: FaceGate) -> None:
+    ids = _site(gate)
+    t = datetime(2026, 3, 2, 9, 0, tzinfo=PARIS)
+    assert gate.last_passage(ids["bob"], ["front", "back"]) is None
+    gate.record_event(person_id=ids["bob"], score=0.8, decision="granted", camera="front/in", ts=t,
+                      door="front", direction=Direction.IN, reason=AccessReason.GRANTED)
+    gate.record_event(person_id=ids["bob"], score=0.8, decision="granted", camera="side", ts=t + timedelta(hours=1))
+    gate.record_event(person_id=ids["bob"], score=0.8, decision="denied", camera="back/out",
+                      ts=t + timedelta(hours=2), door="back", direction=Direction.OUT,
+                      reason=AccessReason.ANTI_PASSBACK)
+    assert gate.last_passage(ids["bob"], ["FRONT", "back"]) == (Direction.IN, "front", t.astimezone(UTC))
+    gate.record_event(person_id=ids["bob"], score=0.8, decision="granted", camera="back/out",
+                      ts=t + timedelta(hours=3), door="back", direction=Direction.OUT, reason=AccessReason.GRANTED)
+    last = gate.last_passage(ids["bob"], ["front", "back"])
+    assert last is not None and last[:2] == (Direction.OUT, "back")
+    assert gate.last_passage(ids["bob"], ["front"]) == (Direction.IN, "front", t.astimezone(UTC))
+    assert gate.last_passage(ids["ada"], ["front", "back"]) is None

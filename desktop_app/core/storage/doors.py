@@ -197,3 +197,19 @@ class DoorsMixin(EventsMixin):
                 if fresh:
                     out.append((int(cid), str(door), str(command)))
             return out
+
+    @api("reading the last passage")
+    def last_passage(self, person_id: int, doors: Sequence[str]) -> tuple[Direction, str, datetime] | None:
+        """(direction, door, time) of the person's latest granted passage with a direction at one
+        of ``doors`` (names, any case), or None: what anti-passback needs after a restart. One
+        indexed read (events by person and time)."""
+        pid = as_int(person_id, "person_id")
+        names = sorted({required_text(d, "door name") for d in doors})
+        if not names:
+            return None
+        marks = ", ".join("?" for _ in names)
+        row = self.db.execute(
+            "SELECT direction, door, ts FROM events WHERE person_id = ? AND decision = 'granted'"
+            f" AND direction IS NOT NULL AND door COLLATE NOCASE IN ({marks}) ORDER BY ts DESC, id DESC LIMIT 1",
+            (pid, *names)).fetchone()
+        return None if row is None else (Direction(str(row[0])), str(row[1]), times.from_db(str(row[2])))
