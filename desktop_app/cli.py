@@ -12,6 +12,8 @@
     facegate people / erase / models             administration
     facegate door add|list|open|remove, group add|list|remove, schedule add|list|remove,
     facegate person set                          access control (cli_access.py)
+    facegate audit verify --db DB                 check the tamper-evident audit log
+    facegate audit list --db DB [--person NAME --action A --actor NAME --from --to] [--csv FILE]
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import logging
 import math
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -195,7 +198,40 @@ def build_parser() -> argparse.ArgumentParser:
                    help="re-embed damaged or missing templates, reset damaged settings, delete stale files")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     add_access_parsers(sub)
+    _audit_parser(sub)
     return ap
+
+
+def _row_hash(text: str) -> tuple[int, str]:
+    """argparse type of --expect: ``ID:HASH`` (a row id and its 64-hex row hash)."""
+    row, _, digest = text.partition(":")
+    digest = digest.strip().lower()
+    if not row.strip().isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise argparse.ArgumentTypeError(f"{text!r} is not ID:HASH (a row id, a colon, its 64-hex row hash), "
+                                         "as `facegate audit verify` prints it")
+    return int(row), digest
+
+
+def _audit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``facegate audit verify|list``: check the audit log's hash chain; list or export its rows."""
+    p = sub.add_parser("audit", help="check the tamper-evident audit log, list or export it (the export is audited)")
+    asub = p.add_subparsers(dest="audit_command", required=True, metavar="{verify,list}")
+    v = asub.add_parser("verify", help="check the audit log's hash chain",
+                        epilog="Exit status 0: intact; 1: broken (the first broken row and what is wrong).")
+    _db_arg(v)
+    v.add_argument("--expect", type=_row_hash, action="append", default=[], metavar="ID:HASH",
+                   help="a head printed by an earlier verify and kept elsewhere: that row must still have that "
+                        "hash (repeatable)")
+    ls = asub.add_parser("list", help="list or export audit rows, newest first")
+    _db_arg(ls)
+    _day_range_args(ls)
+    ls.add_argument("--person", default=None, metavar="NAME",
+                    help="rows about this person (name, or the erased-XXXXXXXX reference of an erased one)")
+    ls.add_argument("--action", default=None, metavar="A",
+                    help="this action, or a family of them (\"model\" matches model.activate, model.register...)")
+    ls.add_argument("--actor", default=None, metavar="NAME", help="rows by this account or program (admin, cli...)")
+    ls.add_argument("--csv", type=Path, default=None, metavar="FILE", help="export every matching row to this CSV file")
+    ls.add_argument("--limit", type=_count, default=50, help="rows listed (newest first; not for --csv)")
 
 
 def _gate(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -560,6 +596,42 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    """``audit verify``: exit 0 when intact, 1 when broken. ``audit list``: rows or a CSV export."""
+    from desktop_app.core.service import AuditFilter
+
+    if args.audit_command == "verify":
+        with _gate(args) as gate:
+            result = gate.verify_audit(args.expect)
+        for line in result.warnings:
+            print(f"facegate audit: warning: {line}", file=sys.stderr)
+        print(result.summary())
+        if result.intact:
+            if result.pseudonymised:
+                print(f"{count(result.pseudonymised, 'row')} pseudonymised by erasures, each vouched for by the chain")
+            if result.head_id is not None:
+                print(f"head: {result.head_id}:{result.head_hash} (keep it elsewhere; later, check it with "
+                      f"--expect {result.head_id}:{result.head_hash})")
+            return 0
+        print(f"{count(result.checked, 'row')} before it are intact.")
+        return 1
+    days = _day_range(args)
+    if days is None:
+        return 2
+    flt = AuditFilter(day_from=days[0], day_to=days[1], person=args.person, action=args.action, actor=args.actor)
+    with _gate(args) as gate:
+        if args.csv:
+            n = gate.export_audit_csv(args.csv, flt, actor="cli")
+            print(f"{count(n, 'audit row')} written to {args.csv}")
+            return 0
+        total = gate.count_audit(flt)
+        for r in gate.query_audit(replace(flt, limit=args.limit)):
+            details = json.dumps(dict(r.details), ensure_ascii=False, separators=(",", ":"))
+            print(f"{r.id:6d}  {r.ts.astimezone():%Y-%m-%d %H:%M:%S}  {r.actor:10s} {r.action:28s} {details}")
+        print(f"{min(total, args.limit)} of {count(total, 'audit row')} shown (newest first).")
+    return 0
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     from .syscheck import main as syscheck  # before Qt loads: a clear message instead of Qt's abort
 
@@ -582,6 +654,7 @@ COMMANDS = {
 }
 COMMANDS["doctor"] = cmd_doctor
 COMMANDS.update(ACCESS_COMMANDS)
+COMMANDS["audit"] = cmd_audit
 
 
 def _error_text(exc: BaseException) -> str:
@@ -601,14 +674,16 @@ def _crash_log(exc: BaseException) -> Path | None:
     import time
     import traceback
 
+    from desktop_app.core.file_modes import make_private_dirs, write_private_text
+
     text = (f"facegate {' '.join(sys.argv[1:])!r}\n{time.strftime('%Y-%m-%d %H:%M:%S %z')}\n\n"
             + "".join(traceback.format_exception(exc)))
     name = f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
     for folder in (data_home() / "logs", Path(tempfile.gettempdir()) / "facegate-logs"):
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(folder)  # a traceback may name people and files: this user's only
             path = folder / name
-            path.write_text(text, encoding="utf-8")
+            write_private_text(path, text)
             return path
         except OSError:
             continue

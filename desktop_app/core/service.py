@@ -54,6 +54,7 @@ from desktop_app.core.face.detector import FaceDetector
 from desktop_app.core.face.engine import Analysis, EngineConfig, FaceEngine
 from desktop_app.core.face.quality import recognition_issues
 from desktop_app.core.face.several_faces import several_faces_problem
+from desktop_app.core.file_modes import make_private_dirs, write_private_text
 from desktop_app.core.matching.accept import accepts as accept_rule
 from desktop_app.core.matching.calibration import CalibrationPolicy
 from desktop_app.core.matching.calibration import calibrate as calibrate_scores
@@ -61,6 +62,9 @@ from desktop_app.core.matching.gallery import SIDECAR_SUFFIX, Gallery, HnswGalle
 from desktop_app.core.matching.site_strangers import DOOR_UNKNOWN, StrangerBuffer, StrangerFlush, usable_stranger
 from desktop_app.core.outputs.base import redact_uri
 from desktop_app.core.progress import CancelFn, ProgressFn
+from desktop_app.core.storage import AuditRow
+from desktop_app.core.storage.audit_chain import AuditVerification
+from desktop_app.core.storage.audit_filter import AuditFilter
 from desktop_app.core.storage.codecs import encode_snapshot
 from desktop_app.core.storage.event_filter import EventFilter
 from desktop_app.core.storage.event_spool import EventSpool, PendingEvent
@@ -80,6 +84,7 @@ log = logging.getLogger(__name__)
 EXACT_BELOW = 20_000
 __all__ = ["EXACT_BELOW", "EnrolReport", "EnrolShot", "EventFilter", "FaceGate", "GalleryStats",
            "Identification", "RecordedEvent"]
+__all__ += ["AuditFilter", "AuditRow", "AuditVerification"]
 
 #: Seconds the door waits for another program's write lock before it spools an event instead.
 DOOR_WRITE_WAIT_S = 0.5
@@ -297,7 +302,7 @@ class FaceGate:
     def _persist_gallery(self, gallery: Gallery | None = None) -> None:
         g = gallery if gallery is not None else self.gallery
         if isinstance(g, HnswGallery) and not self.read_only:
-            self._gallery_file().parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(self._gallery_file().parent)
             g.save(self._gallery_file())
 
     def rebuild_gallery(self) -> int:
@@ -1212,7 +1217,7 @@ class FaceGate:
             flip = bool(self.engine.embedder.flip)
             prior = measure_prior(self.engine.embedder.embed(crops), self.model.sha256, flip, source)
             dst = prior_path(self.registry.folder, self.model.sha256, flip)
-            dst.write_text(prior.to_json() + "\n")
+            write_private_text(dst, prior.to_json() + "\n")
             self._calibration = None
             return dst
 
@@ -1416,6 +1421,47 @@ class FaceGate:
             except StorageError as exc:
                 log.info("Door commands not taken yet: %s", exc)
                 return []
+
+    # ----------------------------------------------------------------- audit log (issue 12)
+    def verify_audit(self, expect: Sequence[tuple[int, str]] = ()) -> AuditVerification:
+        """Check the audit log's hash chain and its head (see ``storage.audit_chain``): intact, or the
+        first broken row and what is wrong. ``expect``: (row id, row hash) pairs of a head recorded
+        elsewhere earlier, which must still be in the chain. Reads only."""
+        with self._lock:
+            return self.store.verify_audit(expect)
+
+    def _audit_filter(self, flt: AuditFilter | None) -> AuditFilter:
+        """``flt`` with the ids of the people now enrolled under its person name filled in."""
+        f = flt or AuditFilter()
+        if f.person is None or f.person_ids:
+            return f
+        return replace(f, person_ids=tuple(p.id for p in self.store.find_people(f.person.strip())))
+
+    def query_audit(self, flt: AuditFilter | None = None) -> list[AuditRow]:
+        """Audit rows matching ``flt`` (all when None), newest first, paged by its limit / offset."""
+        with self._lock:
+            return self.store.query_audit(self._audit_filter(flt))
+
+    def count_audit(self, flt: AuditFilter | None = None) -> int:
+        """Number of audit rows matching ``flt`` (its limit / offset are ignored)."""
+        with self._lock:
+            return self.store.count_audit(self._audit_filter(flt))
+
+    def audit_choices(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(actions, actors) found in the audit log, sorted: the choices of the viewer's filters."""
+        with self._lock:
+            return self.store.audit_choices()
+
+    def export_audit_csv(self, path: Path, flt: AuditFilter | None = None, *, actor: str = "admin") -> int:
+        """Write the audit rows matching ``flt`` to a CSV file (atomically; columns
+        ``storage.audit.AUDIT_COLUMNS``) and audit the export itself (``audit.export``: rows, file
+        name, filter) in the same transaction; returns rows written."""
+        with self._lock:
+            f = self._audit_filter(flt)
+            with self.store.transaction():
+                n = self.store.export_audit_csv(Path(path), f)
+                self.store.audit(actor, "audit.export", {"rows": n, "file": Path(path).name, **f.describe()})
+            return n
 
 
 def _door_audit(door: DoorSpec) -> dict[str, object]:

@@ -1,7 +1,7 @@
 """The main window: the door view, and behind the admin PIN the people, events, attendance, models
 (retrain, roll back) and settings screens and the enrolment wizard; a status bar with fps, latency, execution provider,
 camera state and gallery size. Kiosk mode: full screen door view only, no technical figures, left with
-``KIOSK_EXIT_KEYS`` (and the admin PIN once one is set)."""
+``KIOSK_EXIT_KEYS`` (and the admin PIN once one is set). The audit log viewer is behind the PIN too."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.service import FaceGate
 from desktop_app.core.video.sources import list_cameras
 
+from .audit_page import AuditPage
 from .capture import CaptureController, CaptureStats, DoorEvent, LiveFrame, SourceRequest
 from .context import AppContext, ChangeHub
 from .door_view import DoorView
@@ -42,11 +43,11 @@ from .settings_page import SettingsPage
 
 log = logging.getLogger(__name__)
 
-PAGES = ("door", "people", "events", "attendance", "models", "settings")
-ADMIN_PAGES = frozenset({"people", "events", "attendance", "models", "settings"})
+PAGES = ("door", "people", "events", "attendance", "models", "settings", "audit")
+ADMIN_PAGES = frozenset({"people", "events", "attendance", "models", "settings", "audit"})
 """Pages behind the admin PIN: events and attendance hold face snapshots and who came when."""
 PAGE_TITLES = {"door": "Door", "people": "People", "events": "Events", "attendance": "Attendance",
-               "models": "Models", "settings": "Settings"}
+               "models": "Models", "settings": "Settings", "audit": "Audit"}
 KIOSK_EXIT_KEYS = "Ctrl+Shift+Q"
 """The keys that leave kiosk mode (they ask for the admin PIN once one is set)."""
 NO_FIGURE = ("— fps", "— ms/frame")
@@ -91,6 +92,8 @@ class MainWindow(QMainWindow):
             self.models = ModelsPage(self.ctx)
             self.pages.update(people=self.people, events=self.events, attendance=self.attendance,
                               models=self.models, settings=self.settings)
+            self.audit = AuditPage(self.ctx)
+            self.pages.update(audit=self.audit)
             self.people.enrol_requested.connect(lambda name, mode: self.open_enrolment(name, mode))
             self.settings.applied.connect(self._settings_applied)
         for w in self.pages.values():

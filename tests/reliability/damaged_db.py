@@ -32,11 +32,12 @@ def build_real_db(folder: Path, clips: Path) -> Path:
 def clone(db: Path, dest: Path) -> Path:
     """A copy of the database in ``dest`` with its model files hard-linked (cheap; same paths relative
     to the data folder)."""
-    dest.mkdir(parents=True, exist_ok=True)
+    dest.mkdir(mode=0o700, parents=True, exist_ok=True)  # FaceGate's own modes: no file-mode warning
     out = dest / db.name
     shutil.copyfile(db, out)
+    out.chmod(0o600)
     models = dest / "models"
-    models.mkdir(exist_ok=True)
+    models.mkdir(mode=0o700, exist_ok=True)
     for f in (db.parent / "models").iterdir():
         if f.is_file() and not (models / f.name).exists():
             os.link(f, models / f.name)

@@ -11,6 +11,7 @@ from desktop_app.core.config import AppConfig
 from desktop_app.core.doctor.report import Finding
 from desktop_app.core.embedding.embedder import Embedder
 from desktop_app.core.errors import FaceGateError
+from desktop_app.core.file_modes import ModeProblem
 from desktop_app.core.progress import ProgressFn
 from desktop_app.core.storage.records import ModelRecord
 from desktop_app.core.storage.store import Store
@@ -26,7 +27,8 @@ class RepairPlan:
     delete_templates: (sample id, model sha256) rows deleted (damaged templates of inactive models:
     a model switch re-embeds them); delete_samples: samples with neither a usable crop nor a usable
     template; delete_strangers / delete_calibrations: damaged row ids; reset_settings: key -> why;
-    delete_files: stale files; rebuild_model: rebuild the default model file.
+    delete_files: stale files; rebuild_model: rebuild the default model file; fix_modes: files and
+    folders whose group and other permissions are removed.
     """
 
     reembed: set[int] = field(default_factory=set)
@@ -37,6 +39,7 @@ class RepairPlan:
     reset_settings: dict[str, str] = field(default_factory=dict)
     delete_files: set[Path] = field(default_factory=set)
     rebuild_model: bool = False
+    fix_modes: list[ModeProblem] = field(default_factory=list)  # files and folders others may reach
 
 
 @dataclass

@@ -14,6 +14,7 @@ import numpy as np
 from desktop_app.core.doctor.context import DoctorContext
 from desktop_app.core.embedding.model_registry import ModelRegistry
 from desktop_app.core.errors import FaceGateError
+from desktop_app.core.file_modes import fix_modes
 from desktop_app.core.matching.gallery import SIDECAR_SUFFIX
 from desktop_app.core.storage import codecs
 
@@ -89,6 +90,13 @@ def apply_repairs(ctx: DoctorContext) -> list[str]:
     for key in sorted(plan.reset_settings):
         done.append(f"reset the damaged setting {key!r} to its default")
     done += _delete_files(sorted(plan.delete_files))
+    if plan.fix_modes:
+        failed = fix_modes(plan.fix_modes)
+        fixed = len(plan.fix_modes) - len(failed)
+        if fixed:
+            done.append(f"made {fixed} file(s) or folder(s) readable by this user only (removed group and other "
+                        "permissions)")
+        done += failed
     return done
 
 

@@ -28,6 +28,8 @@ class Check(StrEnum):
     CROPS = "crops"  # stored face crops decode
     STRANGERS = "strangers"  # stranger-pool vectors are sound
     STALE_FILES = "stale-files"  # temporary files of dead processes, out-of-date gallery indexes
+    FILE_MODES = "file-modes"  # FaceGate's files and folders are this user's only (0600 / 0700)
+    AUDIT = "audit"  # the audit log's hash chain is intact
 
 
 @dataclass(frozen=True)

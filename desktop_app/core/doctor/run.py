@@ -24,6 +24,7 @@ from desktop_app.core.doctor.checks import (
 )
 from desktop_app.core.doctor.context import DoctorContext
 from desktop_app.core.doctor.files import check_stale_files
+from desktop_app.core.doctor.protection import check_audit_chain, check_file_modes
 from desktop_app.core.doctor.repairs import apply_repairs
 from desktop_app.core.doctor.report import Check, DoctorReport, Finding, Severity
 from desktop_app.core.errors import FaceGateError, StorageError
@@ -42,6 +43,8 @@ CHECKS: tuple[tuple[Check, Callable[[DoctorContext], list[Finding]]], ...] = (
     (Check.TEMPLATES, check_other_templates),
     (Check.STRANGERS, check_strangers),
     (Check.STALE_FILES, check_stale_files),
+    (Check.FILE_MODES, check_file_modes),
+    (Check.AUDIT, check_audit_chain),
 )
 
 

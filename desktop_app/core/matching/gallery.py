@@ -41,6 +41,7 @@ import hnswlib
 import numpy as np
 
 from desktop_app.core.errors import GalleryError
+from desktop_app.core.file_modes import make_private
 from desktop_app.core.types import PersonMatch
 from desktop_app.core.vectors import as_vectors
 
@@ -693,6 +694,8 @@ class HnswGallery:
                 )
                 fh.flush()
                 os.fsync(fh.fileno())
+            for tmp in (tmp_index, tmp_side):  # biometric data: readable by this user only (file_modes)
+                make_private(tmp)
             os.replace(tmp_index, path)
             os.replace(tmp_side, side)
         except BaseException as exc:  # no temporary file is left behind, whatever stopped the save

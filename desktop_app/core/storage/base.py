@@ -17,7 +17,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 from sqlite_utils import Database
 
 from desktop_app.core.errors import StorageError
-from desktop_app.core.storage import codecs, times
+from desktop_app.core.storage import audit_chain, codecs, times
 from desktop_app.core.storage.records import Person
 from desktop_app.core.storage.rows import PERSON_SELECT, person_from_row
 from desktop_app.core.storage.sqlerrors import mapped
@@ -98,10 +98,12 @@ class StoreBase:
             except BaseException:
                 self._rollback_quietly()
                 raise
+            self._after_commit()
 
     def _rollback_quietly(self) -> None:
         """Roll back an open transaction; a failure here would hide the error that caused it."""
         conn = self.db.conn
+        self._audit_written = False
         if conn.in_transaction:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
@@ -124,11 +126,17 @@ class StoreBase:
         return person
 
     def _insert_audit(self, actor: str, action: str, details: Mapping[str, object] | None) -> None:
+        """Append one hash-chained audit row (``audit_chain``); the head file follows after the commit."""
         text = codecs.to_json(dict(details or {}), "audit details")
-        self.db.execute(
-            "INSERT INTO audit (ts, actor, action, details_json) VALUES (?, ?, ?, ?)",
-            (times.now_db(), actor, action, text),
-        )
+        with self.transaction():  # the newest row must not change between reading it and chaining to it
+            audit_chain.append(self.db.conn, times.now_db(), actor, action, text)
+            self._audit_written = True
+
+    #: an audit row was written in the transaction in progress (the head file is synced after its commit)
+    _audit_written: bool = False
+
+    def _after_commit(self) -> None:
+        """Called after the outermost transaction committed (the audit part writes its head file)."""
 
     def _expected_dim(self, model_sha256: str) -> int | None:
         """Embedding length of a model: registered dim, else that of any stored vector, else None."""

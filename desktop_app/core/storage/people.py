@@ -10,7 +10,7 @@ from types import EllipsisType
 import numpy as np
 
 from desktop_app.core.errors import FaceGateError, InputError, StorageError
-from desktop_app.core.storage import codecs, times
+from desktop_app.core.storage import audit_chain, codecs, times
 from desktop_app.core.storage.base import api
 from desktop_app.core.storage.purge import PurgeMixin, PurgeStep
 from desktop_app.core.storage.records import ErasureReport, Person
@@ -234,7 +234,7 @@ class PeopleMixin(PurgeMixin):
                 "UPDATE events SET person_id = NULL, person_ref = ?, snapshot_jpg = NULL WHERE person_id = ?",
                 (ref, pid),
             ).rowcount
-            n_audit = self._scrub_audit(pid, person, ref)
+            n_audit = self._scrub_audit(pid, person, ref, who)
             n_attendance = self.db.execute("DELETE FROM attendance WHERE person_id = ?", (pid,)).rowcount
             self.db.execute(
                 "DELETE FROM templates WHERE sample_id IN (SELECT id FROM samples WHERE person_id = ?)",
@@ -281,21 +281,24 @@ class PeopleMixin(PurgeMixin):
     def _count(self, sql: str, *params: object) -> int:
         return int(self.db.execute(sql, params).fetchone()[0])
 
-    def _scrub_audit(self, pid: int, person: Person, ref: str) -> int:
-        """Replace identifying details of ``person`` in audit rows by ``ref``; returns rows changed."""
+    def _scrub_audit(self, pid: int, person: Person, ref: str, actor: str) -> int:
+        """Replace identifying details of ``person`` in audit rows by ``ref``; returns rows changed.
+        The chain stays valid: each row keeps its details digest and loses its salt, and a chained
+        ``audit.scrub`` row by ``actor`` vouches for the new details (see ``audit_chain``)."""
         rows = self.db.execute(
             "SELECT id, details_json FROM audit WHERE json_valid(details_json) AND ("
             "json_extract(details_json, '$.person_id') = ?"
             " OR json_extract(details_json, '$.name') = ? COLLATE NOCASE)",
             (pid, person.name),
         ).fetchall()
+        vouched: list[list[object]] = []
         for audit_id, text in rows:
             details = json_object(str(text))
             for key in ("person_id", "name", "employee_id", "department"):
                 details.pop(key, None)
             details["person_ref"] = ref
-            self.db.execute(
-                "UPDATE audit SET details_json = ? WHERE id = ?",
-                (codecs.to_json(details, "details"), audit_id),
-            )
+            vouched.append([int(audit_id), audit_chain.pseudonymise(self.db.conn, int(audit_id),
+                                                                    codecs.to_json(details, "details"))])
+        if vouched:
+            self._insert_audit(actor, audit_chain.SCRUB_ACTION, {"person_ref": ref, "rows": vouched})
         return len(rows)

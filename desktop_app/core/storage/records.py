@@ -143,13 +143,15 @@ class ModelRecord:
 
 @dataclass(frozen=True)
 class AuditRow:
-    """One administrative action: who did what, when, with JSON details."""
+    """One administrative action: who did what, when, with JSON details; row_hash: its link in
+    the audit log's hash chain (64 hex; see ``audit_chain``), None for a row written outside FaceGate."""
 
     id: int
     ts: datetime
     actor: str
     action: str
     details: Mapping[str, object]
+    row_hash: str | None = None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from typing import Final
 from sqlite_utils import Database
 
 from desktop_app.core.errors import StorageError
+from desktop_app.core.storage import audit_chain, codecs, times
 
 APPLICATION_ID: Final[int] = 0x46476174  # "FGat"
 
@@ -352,8 +353,33 @@ def migration_5(db: Database) -> None:
         raise StorageError(f"Bringing the database up to date broke {len(broken)} references; nothing was changed.")
 
 
-MIGRATIONS: Final[tuple[Migration, ...]] = (migration_1, migration_2, migration_3, migration_4, migration_5)
+def migration_6(db: Database) -> None:
+    """A tamper-evident audit log (issue 12; the design is in ``audit_chain``'s docstring).
+
+    - audit: the chain columns ``details_salt``, ``details_sha256``, ``prev_hash``, ``row_hash``;
+      every existing row is chained, oldest first, and when there were any an
+      ``audit.chain.start`` row records how many (they are vouched for from now on, not before);
+    - audit_head: the chain's head (row count, last id, last hash), kept with every audit row;
+    - triggers that refuse deleting audit rows and changing them, except an erasure's
+      pseudonymisation of the details (which drops the row's salt).
+    """
+    conn = db.conn
+    for column in audit_chain.CHAIN_COLUMNS:
+        conn.execute(f"ALTER TABLE audit ADD COLUMN {column} TEXT")
+    conn.execute(audit_chain.HEAD_TABLE)
+    chained = audit_chain.chain_existing_rows(conn)
+    if chained:
+        audit_chain.append(conn, times.now_db(), "facegate", audit_chain.CHAIN_START_ACTION,
+                           codecs.to_json({"rows_chained": chained}, "audit details"))
+    for statement in audit_chain.TRIGGERS:
+        conn.execute(statement)
+
+
+MIGRATIONS: Final[tuple[Migration, ...]] = (migration_1, migration_2, migration_3, migration_4, migration_5,
+                                              migration_6)
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
+#: The schema version from which the audit log is hash-chained (``migration_6``).
+AUDIT_CHAIN_VERSION: Final[int] = MIGRATIONS.index(migration_6) + 1
 
 
 def user_version(db: Database) -> int:

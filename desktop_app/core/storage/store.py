@@ -20,6 +20,7 @@ permissions, validity), doors.py (doors, cameras, remote commands); base.py hold
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -33,6 +34,7 @@ from types import TracebackType
 from sqlite_utils import Database
 
 from desktop_app.core.errors import StorageError
+from desktop_app.core.file_modes import create_private_file, make_private, make_private_dirs, mode_warning
 from desktop_app.core.storage.access import AccessMixin
 from desktop_app.core.storage.audit import AuditMixin
 from desktop_app.core.storage.calibrations import CalibrationMixin
@@ -42,7 +44,7 @@ from desktop_app.core.storage.models import RegistryMixin
 from desktop_app.core.storage.reserve import ensure_reserve
 from desktop_app.core.storage.revision import RevisionMixin
 from desktop_app.core.storage.samples import SamplesMixin
-from desktop_app.core.storage.schema import SCHEMA_VERSION, check_file, migrate, quick_check
+from desktop_app.core.storage.schema import AUDIT_CHAIN_VERSION, SCHEMA_VERSION, check_file, migrate, quick_check
 from desktop_app.core.storage.settings import SettingsMixin
 from desktop_app.core.storage.sqlerrors import mapped, to_storage_error
 from desktop_app.core.storage.validate import fold
@@ -113,7 +115,7 @@ class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMi
             self._open_read_only(quick_check_s)
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(self.path.parent)  # 0700: it holds biometric data (file_modes)
         except OSError as exc:
             raise StorageError(
                 f"Cannot create the folder {self.path.parent} for the database: {exc.strerror or exc}"
@@ -122,6 +124,10 @@ class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMi
             raise StorageError(f"{self.path} is a folder; choose a file name for the database")
         action = "opening the database"
         was_empty = self.path.is_file() and self.path.stat().st_size == 0
+        with contextlib.suppress(OSError):  # else SQLite creates it (and says why it cannot)
+            # 0600 before SQLite opens it: its -wal and -shm files take the database file's mode
+            if not create_private_file(self.path) and was_empty:
+                make_private(self.path)  # an empty file becomes a new database: FaceGate's own now
         with mapped(self.path, action, self.timeout_s):
             conn = sqlite3.connect(
                 str(self.path), timeout=self.timeout_s, isolation_level=None, check_same_thread=False
@@ -143,12 +149,15 @@ class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMi
                     )
                 if conn.execute("PRAGMA foreign_keys").fetchone()[0] != 1:
                     raise StorageError("This SQLite library cannot enforce foreign keys; update Python")
-                migrate(self.db)
+                start = migrate(self.db)
         except BaseException:
             conn.close()
             raise
+        if start < AUDIT_CHAIN_VERSION:  # the chain was just created: its head file too (audit_chain)
+            self._sync_audit_head_file()
         self._finish_purges_at_open()  # an erasure that a reader or a crash left on disk (purge.py)
         ensure_reserve(self.path)  # disk space kept for erasing on a full disk (reserve.py)
+        self._warn_file_modes()
 
     def _open_read_only(self, quick_check_s: float) -> None:
         """Open an existing database for reading only (``read_only``): nothing is created,
@@ -196,6 +205,18 @@ class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMi
         text = f"read-only: changes are not saved ({self.path} or its folder cannot be written)."
         log.info("%s", text)
         self.open_warnings = (text, *self.open_warnings)
+        self._warn_file_modes()
+
+    def _warn_file_modes(self) -> None:
+        """Add to ``open_warnings`` (and log) that other users can read FaceGate's data, with the
+        chmod command that fixes it (``file_modes``); never raises."""
+        try:
+            text = mode_warning(self.path)
+        except OSError:
+            return
+        if text is not None:
+            log.warning("%s", text)
+            self.open_warnings = (*self.open_warnings, text)
 
     def _check_on_open(self, was_empty: bool, budget_s: float) -> None:
         """Fill ``open_warnings``: an empty file started afresh, damage found by a bounded quick_check."""
