@@ -613,7 +613,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
                 print(f"head: {result.head_id}:{result.head_hash} (keep it elsewhere; later, check it with "
                       f"--expect {result.head_id}:{result.head_hash})")
             return 0
-        print(f"{count(result.checked, 'row')} before it are intact.")
+        print(f"{count(result.checked, 'row')} before it {'is' if result.checked == 1 else 'are'} intact.")
         return 1
     days = _day_range(args)
     if days is None:

@@ -142,20 +142,27 @@ def _shared_folder(problem: ModeProblem) -> bool:
 
 def fix_command(problems: Sequence[ModeProblem], db_path: Path) -> str:
     """The shell command that removes the others' permissions of ``problems`` (folders 0700 and
-    files 0600 for the usual 0755 / 0644): ``chmod go-rwx ...``, ``-R`` for FaceGate's sub-folders."""
-    folder = Path(db_path).parent
+    files 0600 for the usual 0755 / 0644): ``chmod go-rwx ...``, ``-R`` for FaceGate's sub-folders,
+    and ``<db>*`` for the files beside the database (the -wal and -shm files come and go)."""
+    db_path = Path(db_path)
+    folder = db_path.parent
     subfolders = {folder / name for name in DATA_SUBFOLDERS}
     plain: list[str] = []
     recursive: list[str] = []
+
+    def add(to: list[str], word: str) -> None:
+        if word not in to:
+            to.append(word)
+
     for p in problems:
         if _shared_folder(p):
             continue
         if p.path in subfolders or p.path.parent in subfolders:
-            top = p.path if p.path in subfolders else p.path.parent
-            if shlex.quote(str(top)) not in recursive:
-                recursive.append(shlex.quote(str(top)))
+            add(recursive, shlex.quote(str(p.path if p.path in subfolders else p.path.parent)))
+        elif p.path.parent == folder and p.path.name.startswith(db_path.name):
+            add(plain, shlex.quote(str(db_path)) + "*")
         else:
-            plain.append(shlex.quote(str(p.path)))
+            add(plain, shlex.quote(str(p.path)))
     parts = []
     if plain:
         parts.append("chmod go-rwx " + " ".join(plain))
@@ -193,6 +200,8 @@ def fix_modes(problems: Iterable[ModeProblem]) -> list[str]:
             continue
         try:
             os.chmod(p.path, p.mode & ~OTHERS)
+        except FileNotFoundError:  # gone meanwhile (a -wal or -shm file at the last close)
+            continue
         except OSError as exc:
             failed.append(f"could not change the mode of {p.path}: {exc.strerror or exc}")
     return failed
