@@ -127,6 +127,13 @@ CASES: list[Case] = [
     _c("person", "set", "--db", "{db}", "--name", "No Such Person", "--active"),
     _c("person", "set", "--db", "{db}", "--name", "{lin}", "--valid-from", "tomorrow"),
     _c("person", "set", "--db", "{db}", "--name", "{lin}", "--groups", "nobody"),
+    # audit
+    _c("audit"),  # no verify / list
+    _c("audit", "verify", "--db", "{notadb}"),
+    _c("audit", "verify", "--db", "{db}", "--expect", "12:not-a-hash"),
+    _c("audit", "list", "--db", "{db}", "--from", "2026-13-45"),
+    _c("audit", "list", "--db", "{db}", "--to", "1999-01-01", "--from", "2000-01-01"),
+    _c("audit", "list", "--db", "{db}", "--csv", "{notadb}/audit.csv"),
     # gui: only what fails before a window would open
     _c("gui", "--source"),
     _c("gui", "--kiosk", "yes"),

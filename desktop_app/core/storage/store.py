@@ -90,7 +90,9 @@ class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMi
     told, since the data they expected is not there); ``PRAGMA quick_check`` runs for at most
     ``quick_check_s`` seconds (about 1 GB/s; larger files are left to ``facegate doctor``), and
     damage is reported rather than refused, so that the door keeps working with what can be
-    read while the file is backed up and repaired.
+    read while the file is backed up and repaired. Files and folders of the data that other users
+    can read are reported too, with the chmod command that fixes them (``file_modes``): FaceGate
+    creates them 0600 / 0700 but never changes existing ones by itself.
 
     read_only: open for reading only (None: when the existing file or its folder cannot be
     written, e.g. a read-only mount). Then nothing is created, migrated or written; every write
