@@ -42,6 +42,7 @@ from desktop_app.core.live.session import FrameResult, LiveSession, LoggedEvent
 from desktop_app.core.outputs.base import redact_uri
 from desktop_app.core.outputs.registry import open_output
 from desktop_app.core.service import FaceGate
+from desktop_app.core.storage.event_filter import EventFilter
 from desktop_app.core.video.latest_frame import LatestFrameReader
 from desktop_app.core.video.sources import Frame, FrameSource, VideoFileSource, open_source
 from desktop_app.core.vocabulary import AccessReason, Decision, Direction, SourceState
@@ -324,10 +325,11 @@ class DoorRunner:
     def _rebuild_passback(self) -> None:
         """Anti-passback from the granted events of the last day that name a door and a direction."""
         assert self.passback is not None
+        since = datetime.now(UTC) - PASSBACK_LOOKBACK
         try:
-            since = datetime.now(UTC) - PASSBACK_LOOKBACK
-            passages = [Passage(e.person_id, e.door, Direction(e.direction), e.ts.timestamp())
-                        for e in self.gate.door_passages(since)]
+            events = self.gate.query_events(EventFilter(day_from=since.astimezone().date(), decision=Decision.GRANTED))
+            passages = [Passage(e.person_id, e.door, Direction(e.direction), e.ts.timestamp()) for e in events
+                        if e.person_id is not None and e.door and e.direction and e.ts >= since]
         except FaceGateError as exc:
             log.warning("Anti-passback starts empty: the last events cannot be read (%s).", exc)
             return
