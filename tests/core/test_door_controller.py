@@ -151,7 +151,7 @@ def test_remote_open_unlocks_and_says_who() -> None:
     assert door.remote_open("admin")
     assert door.state == DoorState.UNLOCKED
     opened = next(m for m in out.recent if m.kind == MessageKind.OPEN)
-    assert opened.reason == "remote open by admin" and opened.unlock_seconds == 5
+    assert opened.reason == "remote open (admin)" and opened.unlock_seconds == 5
     clock.t += 6
     door.tick()
     assert door.state == DoorState.LOCKED

@@ -170,7 +170,7 @@ class DoorController:
                 log.warning("Door %s: remote open by %s refused: the output is down.", self.spec.name, actor)
                 return False
             self._send(DoorMessage(MessageKind.OPEN, self.spec.name, unlock_seconds=self.spec.unlock_seconds,
-                                   reason=f"remote open by {actor}"))
+                                   reason=f"remote open ({actor})"))
             if self._state != DoorState.OUT_OF_SERVICE:
                 self._unlock()
         log.info("Door %s opened remotely by %s.", self.spec.name, actor)

@@ -430,12 +430,12 @@ class DoorRunner:
         except FaceGateError as exc:
             log.warning("Cannot read the remote-open queue yet: %s", exc)
             return
-        for _id, door, command in commands:
+        for command_id, door, command in commands:
             ctl = self.controllers.get(door)
             if ctl is None:
                 continue
             if command == "open":
-                ctl.remote_open("remote command")
+                ctl.remote_open(f"queue #{command_id}")  # who asked is in the audit ("door.open")
             else:
                 log.warning("Door %s: unknown remote command %r ignored", door, command)
 
