@@ -1,0 +1,99 @@
+"""Door fail modes against real counterparts that go down and come back: a local webhook receiver
+that checks signatures (and a Mosquitto broker, see the MQTT tests below). The controller is
+ticked as the runner ticks it; waits are on conditions, never fixed sleeps."""
+
+from __future__ import annotations
+
+import pytest
+from service_fixtures import WEBHOOK_SECRET, WebhookServer, wait_until
+
+from desktop_app.core.access.model import DoorSpec
+from desktop_app.core.config import AlertSettings
+from desktop_app.core.doors.alerts import Alerter, AlertKind
+from desktop_app.core.doors.controller import DoorController, DoorDecision
+from desktop_app.core.outputs.base import OutputStatus
+from desktop_app.core.outputs.webhook import WebhookOutput
+from desktop_app.core.vocabulary import AccessReason, Decision, DoorState, FailMode
+
+
+def grant() -> DoorDecision:
+    """A grant decided now (an OPEN decided longer ago than its unlock time is stale: never sent)."""
+    return DoorDecision(Decision.GRANTED, AccessReason.GRANTED, "front/in", person="Ada", event_id="uid-7")
+
+
+def webhook_door(server: WebhookServer, fail: FailMode) -> tuple[DoorController, Alerter]:
+    out = WebhookOutput(server.uri, "front", WEBHOOK_SECRET, timeout_s=1.0, backoff_s=0.05, backoff_max_s=0.2,
+                        down_after=2, down_after_s=1.0)
+    out.start()
+    alerter = Alerter(AlertSettings(min_interval_s=0))
+    door = DoorController(DoorSpec("front", output=server.uri, secret=WEBHOOK_SECRET, unlock_seconds=3,
+                                   fail_mode=fail), out, alerter=alerter)
+    return door, alerter
+
+
+def ticked_until(door: DoorController, state: DoorState, timeout: float = 15.0) -> bool:
+    def check() -> bool:
+        door.tick()
+        return door.state == state
+    return wait_until(check, timeout, every=0.05)
+
+
+def test_webhook_fail_secure_down_then_back(webhook_server: WebhookServer) -> None:
+    door, alerter = webhook_door(webhook_server, FailMode.SECURE)
+    try:
+        door.start()
+        assert webhook_server.wait_for(1)[0]["state"] == "locked"
+        assert door.decide(grant()) is not None
+        bodies = webhook_server.wait_for(3)  # locked, open, unlocked: each signed (the server checked)
+        assert [b["kind"] for b in bodies] == ["state", "open", "state"]
+        assert bodies[1]["person"] == "Ada" and bodies[1]["event_id"] == "uid-7" and bodies[1]["door"] == "front"
+        webhook_server.stop()
+        assert ticked_until(door, DoorState.OUT_OF_SERVICE)  # the relock STATE fails: the output goes down
+        assert door.output_health.status == OutputStatus.DOWN
+        assert door.detail.startswith("locked (fail-secure): output down") and "refused" in door.detail
+        assert door.decide(grant()) is None  # no open while out of service
+        assert not door.remote_open("guard")
+        webhook_server.start()
+        assert ticked_until(door, DoorState.LOCKED)
+        assert door.decide(grant()) is not None
+        assert wait_until(lambda: [b["kind"] for b in webhook_server.received].count("open") == 2, 10)
+        kinds = [b["kind"] for b in webhook_server.received]
+        assert kinds.count("open") == 2 and kinds.count("hold") == 0  # the grant refused while down: never sent
+        assert [a[0] for a in alerter.recent][-2:] == [AlertKind.FAULT, AlertKind.RECOVERED]
+    finally:
+        door.close(0.5)
+
+
+def test_webhook_fail_safe_holds_when_the_cameras_are_lost(webhook_server: WebhookServer) -> None:
+    door, _alerter = webhook_door(webhook_server, FailMode.SAFE)
+    try:
+        door.start()
+        webhook_server.wait_for(1)
+        door.cameras("front/in: reconnecting: camera lost")
+        assert ticked_until(door, DoorState.OUT_OF_SERVICE)
+        assert door.detail.startswith("released (fail-safe)")
+        bodies = webhook_server.wait_for(3)
+        assert [b["kind"] for b in bodies][:2] == ["state", "hold"]
+        assert any(b["kind"] == "state" and b["state"] == "out-of-service" for b in bodies)
+        door.cameras(None)
+        assert ticked_until(door, DoorState.LOCKED)
+        assert any(b["kind"] == "lock" for b in webhook_server.wait_for(5))
+    finally:
+        door.close(0.5)
+
+
+@pytest.mark.parametrize("fail", [FailMode.SECURE, FailMode.SAFE])
+def test_webhook_server_down_from_the_start(webhook_server: WebhookServer, fail: FailMode) -> None:
+    webhook_server.stop()
+    door, _alerter = webhook_door(webhook_server, fail)
+    try:
+        door.start()
+        assert ticked_until(door, DoorState.OUT_OF_SERVICE)
+        if fail == FailMode.SAFE:  # cannot reach the lock: released as soon as the output is back
+            assert "released once the output is back" in door.detail
+        else:
+            assert door.detail.startswith("locked (fail-secure)")
+        webhook_server.start()
+        assert ticked_until(door, DoorState.LOCKED)
+    finally:
+        door.close(0.5)
