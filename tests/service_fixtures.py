@@ -16,6 +16,10 @@ signatures, and a Mosquitto MQTT broker with a listening client.
   not installed (``make services`` installs it).
 - :class:`MqttListener` (``with MqttListener(host, port, "facegate/#") as sub``): a paho client
   that records every message (``.messages``), with ``.wait_for(topic, payload)`` and ``.publish``.
+- ``lctech_board`` -> :class:`LcTechBoard`: a CH340 "LCTech" USB relay board played on a
+  pseudo-terminal behind a ``ttyUSB0`` link in a temporary folder. ``.uri(channel)`` is the door
+  output URI; ``.relays`` the relay states, ``.changes`` every switch ``(time, channel, on)``,
+  ``.bad`` the malformed frames; ``.wait_relay(channel, on)``; ``.unplug()`` / ``.plug()``.
 """
 
 from __future__ import annotations
@@ -25,12 +29,14 @@ import hashlib
 import hmac
 import json
 import os
+import select
 import shutil
 import signal
 import socket
 import subprocess
 import threading
 import time
+import tty
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -367,3 +373,116 @@ class MqttListener:
         with self._cond:
             self.messages.append(MqttMessage(msg.topic, bytes(msg.payload), bool(msg.retain), int(msg.qos)))
             self._cond.notify_all()
+
+
+# ---------------------------------------------------------------------------------------------
+# USB-serial relay board
+# ---------------------------------------------------------------------------------------------
+class LcTechBoard:
+    """A CH340 "LCTech" relay board of ``channels`` relays, played on a pseudo-terminal: it reads
+    4-byte frames ``A0 <channel> <0|1> <(A0+channel+state) & 0xFF>`` from the port and switches its
+    relays; anything else goes to ``.bad``. ``link`` (a symlink to the pty, like udev's
+    /dev/serial/by-id names) is the port the driver opens. ``.unplug()`` cuts the board off (the
+    link vanishes, the open port fails, the relays drop as when USB power goes), ``.plug()``
+    brings it back behind the same link."""
+
+    def __init__(self, link: Path, channels: int = 4) -> None:
+        self.link = link
+        self.channels = channels
+        self.relays = dict.fromkeys(range(1, channels + 1), False)
+        self.changes: list[tuple[float, int, bool]] = []
+        self.frames: list[bytes] = []
+        self.bad: list[bytes] = []
+        self._cond = threading.Condition()
+        self._fds: tuple[int, int] | None = None
+        self._stop_r, self._stop_w = -1, -1
+        self._thread: threading.Thread | None = None
+
+    def uri(self, channel: int = 1) -> str:
+        return f"serial://{self.link}?protocol=lctech&channel={channel}"
+
+    @property
+    def plugged(self) -> bool:
+        return self._fds is not None
+
+    def plug(self) -> None:
+        if self._fds is not None:
+            return
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        self._fds = (master, slave)
+        self.link.unlink(missing_ok=True)
+        self.link.symlink_to(os.ttyname(slave))
+        self._stop_r, self._stop_w = os.pipe()
+        self._thread = threading.Thread(target=self._read, args=(master, self._stop_r), name="lctech-board",
+                                        daemon=True)
+        self._thread.start()
+
+    def unplug(self) -> None:
+        if self._fds is None:
+            return
+        os.write(self._stop_w, b"x")
+        if self._thread is not None:
+            self._thread.join(5)
+        for fd in (*self._fds, self._stop_r, self._stop_w):
+            os.close(fd)
+        self._fds = None
+        self.link.unlink(missing_ok=True)
+        with self._cond:
+            self.relays = dict.fromkeys(self.relays, False)
+            self._cond.notify_all()
+
+    def wait_relay(self, channel: int, on: bool, timeout: float = 10.0) -> float:
+        """Wait until relay ``channel`` is ``on``; returns when it switched (monotonic time)."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self.relays[channel] == on, timeout):
+                raise AssertionError(f"relay {channel} not {'on' if on else 'off'} within {timeout} s; "
+                                     f"changes {self.changes}, bad frames {self.bad}")
+            times = [t for t, ch, state in self.changes if ch == channel and state == on]
+            return times[-1] if times else time.monotonic()
+
+    def wait_frames(self, n: int, timeout: float = 10.0) -> list[bytes]:
+        """Wait until ``n`` well-formed frames arrived; returns them all."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.frames) >= n, timeout):
+                raise AssertionError(f"{len(self.frames)} of {n} frames within {timeout} s")
+            return list(self.frames)
+
+    def _read(self, master: int, stop: int) -> None:
+        buf = bytearray()
+        while True:
+            ready, _, _ = select.select([master, stop], [], [])
+            if stop in ready:
+                return
+            try:
+                buf += os.read(master, 256)
+            except OSError:  # nobody holds the port open for a moment
+                continue
+            with self._cond:
+                while len(buf) >= 4:
+                    if buf[0] != 0xA0:
+                        self.bad.append(bytes(buf[:1]))
+                        del buf[0]
+                        continue
+                    frame, ch, state = bytes(buf[:4]), buf[1], buf[2]
+                    del buf[:4]
+                    if (frame[3] != (0xA0 + ch + state) & 0xFF or state not in (0, 1)
+                            or not 1 <= ch <= self.channels):
+                        self.bad.append(frame)
+                        continue
+                    self.frames.append(frame)
+                    if self.relays[ch] != bool(state):
+                        self.relays[ch] = bool(state)
+                        self.changes.append((time.monotonic(), ch, bool(state)))
+                self._cond.notify_all()
+
+
+@pytest.fixture
+def lctech_board(tmp_path: Path) -> Iterator[LcTechBoard]:
+    """A plugged-in 4-relay :class:`LcTechBoard` behind ``tmp_path/ttyUSB0``."""
+    board = LcTechBoard(tmp_path / "ttyUSB0")
+    board.plug()
+    try:
+        yield board
+    finally:
+        board.unplug()

@@ -8,7 +8,8 @@ Rules every queued driver follows:
 - A failed delivery is retried after an exponential back-off (``Backoff``: 0.5 s, 1 s, 2 s, …
   at most 15 s, with ±10 % jitter).
 - An OPEN is stale once its unlock time has passed since it was decided (``ts + unlock_seconds``):
-  it is dropped with a log line, never delivered late (a door must not open after the person left).
+  it is dropped with a log line (before each attempt, and at each retry while the output is
+  down), never delivered late (a door must not open after the person left).
 - A STATE replaces any older STATE still waiting (a state is a level: only the newest matters).
 - The outbox holds at most ``capacity`` messages; when full, stale OPENs go first, then the
   oldest message, with one warning per outage saying how many were lost.
@@ -77,16 +78,18 @@ class Backoff:
 
 class HealthBook:
     """Keeps an output's health: what failed, since when, when the next attempt is due.
-    Thread-safe. ``name``: the driver's prefix in details ("webhook", "mqtt")."""
+    Thread-safe. ``name``: the driver's prefix in details ("webhook", "mqtt"); ``status`` and
+    ``detail``: the health before the first attempt (RETRYING "connecting…" for a driver that
+    must connect first)."""
 
-    def __init__(self, name: str, *, down_after: int = 3, down_after_s: float = 10.0,
-                 ok_detail: str = "ready") -> None:
+    def __init__(self, name: str, *, down_after: int = 3, down_after_s: float = 10.0, detail: str = "ready",
+                 status: OutputStatus = OutputStatus.OK) -> None:
         self.name = name
         self.down_after = down_after
         self.down_after_s = down_after_s
         self._lock = threading.Lock()
-        self._status = OutputStatus.OK
-        self._detail = ok_detail
+        self._status = status
+        self._detail = detail
         self._since = datetime.now(UTC)
         self._failures = 0
         self._first_failure = 0.0  # monotonic
@@ -184,12 +187,16 @@ class Outbox:
             self.cond.notify_all()
 
     def head(self) -> DoorMessage | None:
-        """The next message to deliver, after dropping stale OPENs at the front; None when empty."""
+        """The next message to deliver, after dropping stale OPENs; None when empty."""
         with self.cond:
-            now = datetime.now(UTC)
-            while self._items and open_expired(self._items[0], now):
-                self._log_stale(self._items.popleft(), now)
+            self._drop_stale_locked()
             return self._items[0] if self._items else None
+
+    def prune(self) -> None:
+        """Drop the stale OPENs (wherever they wait), so that ``len`` counts what is still worth
+        delivering."""
+        with self.cond:
+            self._drop_stale_locked()
 
     def done(self, message: DoorMessage) -> None:
         """Remove ``message`` (delivered, or refused for good) if it is still at the front."""
@@ -207,6 +214,8 @@ class Outbox:
 
     def _drop_stale_locked(self) -> None:
         now = datetime.now(UTC)
+        if not any(open_expired(m, now) for m in self._items):
+            return
         keep: deque[DoorMessage] = deque()
         for m in self._items:
             if open_expired(m, now):
@@ -259,7 +268,9 @@ class QueuedOutput(DoorOutput):
         self.timeout_s = timeout_s
         self._outbox = Outbox(f"{self.scheme} output of door {door}", capacity)
         self._backoff = Backoff(backoff_s, backoff_max_s)
-        self._book = HealthBook(self.scheme, down_after=down_after, down_after_s=down_after_s)
+        self._book = HealthBook(self.scheme, down_after=down_after, down_after_s=down_after_s,
+                                status=OutputStatus.RETRYING if self.persistent else OutputStatus.OK,
+                                detail="connecting" if self.persistent else "ready (nothing sent yet)")
         self._closing = False
         self._close_deadline = math.inf
         self._thread = threading.Thread(target=self._run, name=f"door-output-{self.scheme}-{door}", daemon=True)
@@ -378,9 +389,10 @@ class QueuedOutput(DoorOutput):
             self._failed(outcome)
 
     def _failed(self, outcome: Outcome) -> None:
+        self._outbox.prune()
         delay = self._backoff.next_delay()
         before = self._book.status
-        status = self._book.failed(outcome.detail, retry_in_s=delay)
+        status = self._book.failed(outcome.detail, retry_in_s=delay, permanent=not outcome.retry)
         if status != before:
             log.warning("%s: %s (%s)", self.describe(), outcome.detail, status.value)
         self._wait(delay)

@@ -11,6 +11,11 @@ from desktop_app.core.outputs.base import DoorOutput
 DRIVERS: dict[str, str] = {
     "log": "desktop_app.core.outputs.log:LogOutput",
     "webhook": "desktop_app.core.outputs.webhook:WebhookOutput",
+    "mqtt": "desktop_app.core.outputs.mqtt:MqttOutput",
+    "mqtts": "desktop_app.core.outputs.mqtt:MqttOutput",
+    "serial": "desktop_app.core.outputs.serial_relay:SerialRelayOutput",
+    "hidrelay": "desktop_app.core.outputs.hid_relay:HidRelayOutput",
+    "gpio": "desktop_app.core.outputs.gpio:GpioOutput",
 }
 
 
