@@ -5,13 +5,14 @@ ticked as the runner ticks it; waits are on conditions, never fixed sleeps."""
 from __future__ import annotations
 
 import pytest
-from service_fixtures import WEBHOOK_SECRET, WebhookServer, wait_until
+from service_fixtures import WEBHOOK_SECRET, MqttBroker, MqttListener, WebhookServer, wait_until
 
 from desktop_app.core.access.model import DoorSpec
 from desktop_app.core.config import AlertSettings
 from desktop_app.core.doors.alerts import Alerter, AlertKind
 from desktop_app.core.doors.controller import DoorController, DoorDecision
 from desktop_app.core.outputs.base import OutputStatus
+from desktop_app.core.outputs.mqtt import MqttOutput
 from desktop_app.core.outputs.webhook import WebhookOutput
 from desktop_app.core.vocabulary import AccessReason, Decision, DoorState, FailMode
 
@@ -95,5 +96,41 @@ def test_webhook_server_down_from_the_start(webhook_server: WebhookServer, fail:
             assert door.detail.startswith("locked (fail-secure)")
         webhook_server.start()
         assert ticked_until(door, DoorState.LOCKED)
+    finally:
+        door.close(0.5)
+
+
+# --------------------------------------------------------------------------------- MQTT broker
+def mqtt_door(broker: MqttBroker, fail: FailMode) -> DoorController:
+    out = MqttOutput(broker.uri("site/front"), "front", timeout_s=1.0, backoff_s=0.05, backoff_max_s=0.3,
+                     down_after=2, down_after_s=1.0)
+    out.start()
+    return DoorController(DoorSpec("front", output=broker.uri("site/front"), unlock_seconds=3, fail_mode=fail),
+                          out, alerter=Alerter(AlertSettings(min_interval_s=0)))
+
+
+@pytest.mark.parametrize("fail", [FailMode.SECURE, FailMode.SAFE])
+def test_mqtt_broker_down_then_back(mqtt_broker: MqttBroker, fail: FailMode) -> None:
+    host, port = mqtt_broker
+    door = mqtt_door(mqtt_broker, fail)
+    try:
+        with MqttListener(host, port, "site/front/#") as sub:
+            door.start()
+            sub.wait_for("site/front/state", "locked")
+            door.decide(grant())
+            opened = sub.wait_for("site/front/event", lambda m: m.json()["kind"] == "open")
+            assert opened.json()["person"] == "Ada" and not opened.retain
+        mqtt_broker.stop()
+        assert ticked_until(door, DoorState.OUT_OF_SERVICE)
+        assert door.detail.startswith("locked (fail-secure)" if fail == FailMode.SECURE
+                                      else "fail-safe: released once the output is back")
+        assert door.decide(grant()) is None
+        mqtt_broker.start()
+        assert ticked_until(door, DoorState.LOCKED)
+        with MqttListener(host, port, "site/front/#") as sub:  # the state queued while down, then "locked"
+            sub.wait_for("site/front/state", "locked")
+            sub.wait_for("site/front/availability", "online")
+        with MqttListener(host, port, "site/front/#") as late:  # a late subscriber gets it retained
+            assert late.wait_for("site/front/state").retain and late.on("site/front/state")[-1].text == "locked"
     finally:
         door.close(0.5)
