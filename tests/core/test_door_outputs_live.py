@@ -12,6 +12,7 @@ from desktop_app.core.config import AlertSettings
 from desktop_app.core.doors.alerts import Alerter, AlertKind
 from desktop_app.core.doors.controller import DoorController, DoorDecision
 from desktop_app.core.outputs.base import OutputStatus
+from desktop_app.core.outputs.log import LogOutput
 from desktop_app.core.outputs.mqtt import MqttOutput
 from desktop_app.core.outputs.webhook import WebhookOutput
 from desktop_app.core.vocabulary import AccessReason, Decision, DoorState, FailMode
@@ -134,3 +135,21 @@ def test_mqtt_broker_down_then_back(mqtt_broker: MqttBroker, fail: FailMode) -> 
             assert late.wait_for("site/front/state").retain and late.on("site/front/state")[-1].text == "locked"
     finally:
         door.close(0.5)
+
+
+def test_site_wide_alert_output_gets_signed_alerts_and_door_outputs_can_be_left_out(
+        webhook_server: WebhookServer) -> None:
+    alerter = Alerter.open(AlertSettings(output=webhook_server.uri, secret=WEBHOOK_SECRET, door_outputs=False,
+                                         min_interval_s=60))
+    door_out = LogOutput("log:", "front")
+    try:
+        assert alerter.alert(AlertKind.UNKNOWN, "front", "An unknown face at door front.", door_out, camera="front/in")
+        assert not alerter.alert(AlertKind.UNKNOWN, "front", "again", door_out)  # flood limit
+        assert alerter.alert(AlertKind.UNKNOWN, "back", "An unknown face at door back.", None)  # other door
+        bodies = webhook_server.wait_for(2)
+        assert [(b["kind"], b["door"], b["reason"]) for b in bodies] == [
+            ("alert", "front", "unknown face"), ("alert", "back", "unknown face")]
+        assert all(r.signed_ok for r in webhook_server.requests)
+        assert list(door_out.recent) == []  # door_outputs=False
+    finally:
+        alerter.close(1.0)

@@ -230,6 +230,13 @@ class DoorRunner:
             self._thread.join(timeout)
         return self._summary
 
+    def wait(self, timeout: float | None = None) -> DoorRunSummary | None:
+        """Wait (at most ``timeout`` seconds) for a run started with :meth:`start` to end by itself
+        (end of its files, ``max_frames``); returns its summary, None while it still runs."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self._summary
+
     @property
     def summary(self) -> DoorRunSummary | None:
         """The run's summary once it has ended."""
