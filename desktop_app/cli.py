@@ -11,6 +11,8 @@
     facegate events --db DB [--from DATE --to DATE --person NAME] [--csv FILE]
     facegate attendance --db DB [--from DATE --to DATE] [--csv FILE]
     facegate people / erase / models             administration
+    facegate door add|list|open|remove, group add|list|remove, schedule add|list|remove,
+    facegate person set                          access control (cli_access.py)
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from desktop_app.core.errors import FaceGateError
 from desktop_app.core.vocabulary import Decision, SourceState
 from desktop_app.core.wording import count, hours_minutes
 
+from .cli_access import COMMANDS as ACCESS_COMMANDS
+from .cli_access import add_parsers as add_access_parsers
 from .paths import data_home, default_db
 
 #: the largest count a command line number may give (frames, list limits, gallery sizes)
@@ -176,7 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     _day_range_args(p)
     p.add_argument("--person", default=None, metavar="NAME", help="only this enrolled person's events")
     p.add_argument("--employee-id", default=None, help="which --person, when several share the name")
-    p.add_argument("--csv", type=Path, default=None, help="export every matching event to this CSV file")
+    p.add_argument("--door", default=None, metavar="NAME", help="only the events of this door")
+    p.add_argument("--csv", type=Path, default=None,
+                   help="export every matching event to this CSV file (with door, direction and reason columns)")
     p.add_argument("--limit", type=_count, default=20, help="events listed (newest first; not for --csv)")
     p = sub.add_parser("attendance", help="first in / last out per person and day; list or export (audited)")
     _db_arg(p)
@@ -191,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repair", action="store_true",
                    help="re-embed damaged or missing templates, reset damaged settings, delete stale files")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_access_parsers(sub)
     return ap
 
 
@@ -486,17 +493,19 @@ def cmd_events(args: argparse.Namespace) -> int:
                 print(f"facegate: error: no enrolled person named {args.person!r}.", file=sys.stderr)
                 return 1
             person_id = person.id
-        flt = EventFilter(day_from=days[0], day_to=days[1], person_id=person_id)
+        flt = EventFilter(day_from=days[0], day_to=days[1], person_id=person_id, door=args.door)
         if args.csv:
             n = gate.export_events_csv(args.csv, flt, actor="cli")
             print(f"{count(n, 'event')} written to {args.csv}")
             return 0
         total = gate.count_events(flt)
         for e in gate.query_events(EventFilter(day_from=days[0], day_to=days[1], person_id=person_id,
-                                               limit=args.limit)):
+                                               door=args.door, limit=args.limit)):
             who = e.who
+            where = f"  {e.door} {e.direction or ''}".rstrip() if e.door else ""
+            why = f"  ({e.reason})" if e.reason else ""
             print(f"{e.ts.astimezone():%Y-%m-%d %H:%M:%S}  {e.decision:8s} {who:25s} "
-                  f"{e.score:.3f}  {e.camera}")
+                  f"{e.score:.3f}  {e.camera}{where}{why}")
         shown = min(total, args.limit)
         print(f"{shown} of {total} event{'s' if total != 1 else ''} shown (newest first).")
     return 0
@@ -579,6 +588,7 @@ COMMANDS = {
     "gui": cmd_gui,
 }
 COMMANDS["doctor"] = cmd_doctor
+COMMANDS.update(ACCESS_COMMANDS)
 
 
 def _error_text(exc: BaseException) -> str:

@@ -1382,6 +1382,13 @@ class FaceGate:
             self._access_mark = mark
         return self._access_cache
 
+    def last_passage(self, person_id: int, doors: Sequence[str]) -> tuple[Direction, str, datetime] | None:
+        """(direction, door name, aware UTC time) of the person's latest granted passage through
+        an entry or exit camera of ``doors`` (names, any case), or None: what anti-passback needs
+        to know after a restart (a second "in" after an "in" at the paired doors). One indexed read."""
+        with self._lock:
+            return self.store.last_passage(person_id, doors)
+
     def request_door_open(self, door: str, actor: str = "admin") -> int:
         """Ask the door loop running ``door`` (this process or another) to open it: a command is
         queued and audited ("door.open"), in one transaction; returns its id. The loop takes it on

@@ -324,3 +324,74 @@ def test_migration_from_version_4_keeps_data(tmp_path: Path) -> None:
         assert att[0].hours == pytest.approx(9 + 2 / 60)
         assert store.db.execute("PRAGMA foreign_key_check").fetchall() == []
         assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_names_with_control_characters_are_refused(gate: FaceGate) -> None:
+    for save in (lambda: gate.save_door(DoorSpec("front\u202e")), lambda: gate.save_group(Group("staff\x1b[31m")),
+                 lambda: gate.save_schedule(Schedule("office\u200b", "Mon 08:00-09:00"))):
+        with pytest.raises(InputError, match="invisible or control character"):
+            save()
+    assert gate.doors() == [] and gate.groups() == [] and gate.schedules() == []
+
+
+def test_erasing_a_person_takes_their_memberships_and_scrubs_the_audit(gate: FaceGate) -> None:
+    ids = _site(gate)
+    gate.erase_person(ids["ada"], actor="t")
+    assert gate.person_access(ids["ada"]) is None
+    assert gate.store.db.execute("SELECT count(*) FROM person_groups WHERE person_id = ?",
+                                 (ids["ada"],)).fetchone()[0] == 0
+    assert not [a for a in gate.store.audit_log(200) if a.details.get("person_id") == ids["ada"]]
+    assert gate.access_reason(ids["ada"], "front", datetime(2026, 3, 2, 10, tzinfo=PARIS)) == AccessReason.UNKNOWN
+
+
+ACCESS_CALLS = {
+    "doors": lambda g: g.doors(),
+    "save_door": lambda g: g.save_door(DoorSpec("side")),
+    "permissions": lambda g: g.permissions(),
+    "people_access": lambda g: g.people_access(),
+    "access_reason": lambda g: g.access_reason(1, "front", datetime(2026, 3, 2, 10, tzinfo=PARIS)),
+    "request_door_open": lambda g: g.request_door_open("front"),
+    "take_door_commands": lambda g: g.take_door_commands(["front"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ACCESS_CALLS))
+def test_access_methods_wait_for_the_lock(gate: FaceGate, name: str) -> None:
+    import threading
+
+    _site(gate)
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            ACCESS_CALLS[name](gate)
+        except BaseException as exc:
+            errors.append(exc)
+        done.set()
+
+    with gate._lock:
+        t = threading.Thread(target=call)
+        t.start()
+        assert not done.wait(0.2), f"{name} ran without the lock"
+    assert done.wait(30) and not errors, errors
+    t.join()
+
+
+def test_last_passage_through_paired_doors(gate: FaceGate) -> None:
+    ids = _site(gate)
+    t = datetime(2026, 3, 2, 9, 0, tzinfo=PARIS)
+    assert gate.last_passage(ids["bob"], ["front", "back"]) is None
+    gate.record_event(person_id=ids["bob"], score=0.8, decision="granted", camera="front/in", ts=t,
+                      door="front", direction=Direction.IN, reason=AccessReason.GRANTED)
+    gate.record_event(person_id=ids["bob"], score=0.8, decision="granted", camera="side", ts=t + timedelta(hours=1))
+    gate.record_event(person_id=ids["bob"], score=0.8, decision="denied", camera="back/out",
+                      ts=t + timedelta(hours=2), door="back", direction=Direction.OUT,
+                      reason=AccessReason.ANTI_PASSBACK)
+    assert gate.last_passage(ids["bob"], ["FRONT", "back"]) == (Direction.IN, "front", t.astimezone(UTC))
+    gate.record_event(person_id=ids["bob"], score=0.8, decision="granted", camera="back/out",
+                      ts=t + timedelta(hours=3), door="back", direction=Direction.OUT, reason=AccessReason.GRANTED)
+    last = gate.last_passage(ids["bob"], ["front", "back"])
+    assert last is not None and last[:2] == (Direction.OUT, "back")
+    assert gate.last_passage(ids["bob"], ["front"]) == (Direction.IN, "front", t.astimezone(UTC))
+    assert gate.last_passage(ids["ada"], ["front", "back"]) is None

@@ -114,6 +114,19 @@ CASES: list[Case] = [
     # doctor
     _c("doctor", "--db", "{folder}"),
     _c("doctor", "--db", "{notadb}"),
+    # door, group, schedule, person (access control): refused before anything is written
+    _c("door", "add", "--db", "{db}", "--name", "front", "--source", "0", "--output", "ftp://host/x"),
+    _c("door", "add", "--db", "{db}", "--name", "front", "--source", "0", "--unlock-seconds", "nan"),
+    _c("door", "add", "--db", "{db}", "--name", CONTROL, "--source", "0"),
+    _c("door", "open", "--db", "{db}", "--name", "No Such Door"),
+    _c("group", "add", "--db", "{db}", "--name", "staff", "--doors", "nowhere"),
+    _c("group", "add", "--db", "{db}", "--name", LONG),
+    _c("group", "remove", "--db", "{db}", "--name", "nobody"),
+    _c("schedule", "add", "--db", "{db}", "--name", "s", "--spec", "Mon 25:00-26:00"),
+    _c("schedule", "add", "--db", "{db}", "--name", "s", "--spec", "Mon 08:00-09:00", "--holidays", "2026-02-30"),
+    _c("person", "set", "--db", "{db}", "--name", "No Such Person", "--active"),
+    _c("person", "set", "--db", "{db}", "--name", "{lin}", "--valid-from", "tomorrow"),
+    _c("person", "set", "--db", "{db}", "--name", "{lin}", "--groups", "nobody"),
     # gui: only what fails before a window would open
     _c("gui", "--source"),
     _c("gui", "--kiosk", "yes"),

@@ -6,7 +6,8 @@ Rules every queued driver follows:
 - ``send`` appends to the outbox and returns; the driver's own thread delivers, oldest first, one
   message at a time, and removes a message only once it is delivered or refused for good.
 - A failed delivery is retried after an exponential back-off (``Backoff``: 0.5 s, 1 s, 2 s, …
-  at most 15 s, with ±10 % jitter).
+  at most 15 s, with ±10 % jitter); a new message cuts the wait short (a fresh open is tried at
+  once, not after the back-off of an older failure).
 - An OPEN is stale once its unlock time has passed since it was decided (``ts + unlock_seconds``):
   it is dropped with a log line (before each attempt, and at each retry while the output is
   down), never delivered late (a door must not open after the person left).
@@ -162,7 +163,7 @@ class Outbox:
             raise ValueError("an outbox needs room for at least one message")
         self.name = name
         self.capacity = capacity
-        self.cond = threading.Condition()
+        self.cond = threading.Condition()  # over an RLock: len() may be called while holding it
         self._items: deque[DoorMessage] = deque()
         self._lost = 0  # dropped for room since the last successful delivery
 
@@ -277,7 +278,8 @@ class QueuedOutput(DoorOutput):
 
     def start(self) -> None:
         """Start the delivery thread (the registry calls it; a driver's ``__init__`` does not)."""
-        self._thread.start()
+        if self._thread.ident is None:  # once
+            self._thread.start()
 
     # -- the interface ---------------------------------------------------------------------------
     def send(self, message: DoorMessage) -> None:
@@ -349,7 +351,7 @@ class QueuedOutput(DoorOutput):
         with self._outbox.cond:
             if not self._closing:
                 return False
-            return time.monotonic() >= self._close_deadline or not self._outbox._items
+            return time.monotonic() >= self._close_deadline or not len(self._outbox)
 
     def _step(self) -> None:
         if self.persistent and not self._connected():
@@ -371,7 +373,7 @@ class QueuedOutput(DoorOutput):
                 self._wait(delay)
                 return
             with self._outbox.cond:
-                if not self._closing and not self._outbox._items:
+                if not self._closing and not len(self._outbox):
                     self._outbox.cond.wait(1.0)
             return
         outcome = self._deliver(message)

@@ -61,7 +61,8 @@ class RelayOutput(DoorOutput):
 
     # -- the interface ---------------------------------------------------------------------------
     def start(self) -> None:
-        self._thread.start()
+        if self._thread.ident is None:  # once
+            self._thread.start()
 
     def send(self, message: DoorMessage) -> None:
         try:

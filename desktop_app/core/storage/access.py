@@ -20,7 +20,7 @@ from desktop_app.core.errors import InputError
 from desktop_app.core.storage import times
 from desktop_app.core.storage.base import api
 from desktop_app.core.storage.people import PeopleMixin
-from desktop_app.core.storage.validate import as_int, clean_text, required_text
+from desktop_app.core.storage.validate import as_int, clean_text, required_text, validate_display_name
 
 
 def _schedule_from_row(row: Mapping[str, Any]) -> Schedule:
@@ -64,7 +64,7 @@ class AccessMixin(PeopleMixin):
         stored. Permissions that use it follow the new windows at once."""
         if not isinstance(schedule, Schedule):
             raise ValueError(f"expected a Schedule, got {type(schedule).__name__}")
-        name = required_text(schedule.name, "schedule name")
+        name = validate_display_name(schedule.name, "schedule name", max_len=64)
         holidays = json.dumps(sorted(d.isoformat() for d in schedule.holidays))
         with self.transaction():
             self.db.execute(
@@ -109,6 +109,7 @@ class AccessMixin(PeopleMixin):
         """Insert the group, or update the description of the one of the same name (any case)."""
         if not isinstance(group, Group):
             raise ValueError(f"expected a Group, got {type(group).__name__}")
+        validate_display_name(group.name, "group name", max_len=64)  # no control or invisible characters
         description = clean_text(group.description, "group description", required=False) or ""
         with self.transaction():
             self.db.execute(

@@ -18,7 +18,7 @@ from desktop_app.core.outputs.registry import DRIVERS, scheme_of
 from desktop_app.core.storage import times
 from desktop_app.core.storage.base import api
 from desktop_app.core.storage.events import EventsMixin
-from desktop_app.core.storage.validate import as_int, clean_text, fold, required_text
+from desktop_app.core.storage.validate import as_int, clean_text, fold, required_text, validate_display_name
 from desktop_app.core.vocabulary import Direction, FailMode
 
 #: Output schemes a door may name: those of the drivers installed here, and those issue 10 names
@@ -88,6 +88,7 @@ class DoorsMixin(EventsMixin):
         InputError when the anti-passback partner is neither this door nor an existing one."""
         if not isinstance(spec, DoorSpec):
             raise ValueError(f"expected a DoorSpec, got {type(spec).__name__}")
+        validate_display_name(spec.name, "door name", max_len=64)  # no control or invisible characters
         output = check_output(spec.output)
         secret = spec.secret if spec.secret else None
         contact = clean_text(spec.contact, "door contact", required=False)
@@ -196,3 +197,19 @@ class DoorsMixin(EventsMixin):
                 if fresh:
                     out.append((int(cid), str(door), str(command)))
             return out
+
+    @api("reading the last passage")
+    def last_passage(self, person_id: int, doors: Sequence[str]) -> tuple[Direction, str, datetime] | None:
+        """(direction, door, time) of the person's latest granted passage with a direction at one
+        of ``doors`` (names, any case), or None: what anti-passback needs after a restart. One
+        indexed read (events by person and time)."""
+        pid = as_int(person_id, "person_id")
+        names = sorted({required_text(d, "door name") for d in doors})
+        if not names:
+            return None
+        marks = ", ".join("?" for _ in names)
+        row = self.db.execute(
+            "SELECT direction, door, ts FROM events WHERE person_id = ? AND decision = 'granted'"
+            f" AND direction IS NOT NULL AND door COLLATE NOCASE IN ({marks}) ORDER BY ts DESC, id DESC LIMIT 1",
+            (pid, *names)).fetchone()
+        return None if row is None else (Direction(str(row[0])), str(row[1]), times.from_db(str(row[2])))
