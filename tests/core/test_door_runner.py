@@ -118,7 +118,7 @@ def test_a_stranger_gets_no_open_and_an_alert(tmp_path: Path, clips: Path) -> No
 
 
 @pytest.mark.slow
-def test_anti_passback_is_rebuilt_from_the_events_at_start(tmp_path: Path, clips: Path) -> None:
+def test_anti_passback_remembers_the_passages_stored_before_the_start(tmp_path: Path, clips: Path) -> None:
     door = front(clips, passback_partner="front", passback="deny")
     gate = build_site(tmp_path / "site.db", clips, door=door)
     try:

@@ -70,3 +70,24 @@ def test_one_door_with_entry_and_exit_cameras() -> None:
     assert pb.check(5, "gate", OUT, 2.0) == PassbackVerdict.OK
     pb.passed(Passage(5, "gate", OUT, 3.0))
     assert pb.check(5, "gate", OUT, 4.0) == PassbackVerdict.DENY  # a second exit without an entry
+
+
+def test_what_happened_before_the_run_is_looked_up_once_per_person_and_zone() -> None:
+    calls: list[tuple[int, tuple[str, ...]]] = []
+    fail = [True]
+
+    def lookup(person_id: int, doors: object) -> Passage | None:
+        calls.append((person_id, tuple(doors)))  # type: ignore[arg-type]
+        if fail[0]:
+            raise OSError("database is locked")
+        return Passage(1, "front", IN, 50.0) if person_id == 1 else None
+
+    pb = Passback(lobby("deny"), lookup=lookup)
+    assert pb.check(1, "front", IN, 60.0) == PassbackVerdict.OK  # cannot read yet: allowed, tried again later
+    fail[0] = False
+    assert pb.check(1, "front", IN, 61.0) == PassbackVerdict.DENY  # entered before the restart
+    assert pb.check(1, "front", IN, 62.0) == PassbackVerdict.DENY
+    assert pb.check(2, "front", IN, 62.0) == PassbackVerdict.OK
+    assert calls == [(1, ("back", "front")), (1, ("back", "front")), (2, ("back", "front"))]
+    pb.passed(Passage(3, "back", OUT, 70.0))  # seen during this run: no look back needed
+    assert pb.check(3, "front", IN, 71.0) == PassbackVerdict.OK and len(calls) == 3

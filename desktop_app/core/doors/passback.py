@@ -12,19 +12,25 @@ door of a zone moves the person's side of it (in, out); a door whose ``passback`
 - the last passage went the same way: a violation (``deny``: refused with the reason
   "anti-passback"; ``flag``: let through, the event carries the reason "anti-passback").
 
-A refused attempt does not move the person's side. The state lives in memory and is rebuilt at
-start from the last events (:meth:`Passback.rebuild`), so that a restart does not reset it.
+A refused attempt does not move the person's side. The state lives in memory; what happened
+before this run is read once per person and zone, the first time they are checked, through
+``lookup`` (the door loop gives ``FaceGate.last_passage``: their latest granted passage in the
+stored events), so that a restart does not reset it. :meth:`Passback.rebuild` takes a batch of
+passages instead.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum, unique
 
 from desktop_app.core.access.model import DoorSpec
 from desktop_app.core.vocabulary import Direction
+
+log = logging.getLogger("facegate.door")
 
 FORGET_AFTER_S = 24 * 3600.0
 """A passage older than this (seconds) no longer counts: who left by tailgating yesterday may
@@ -77,17 +83,42 @@ def zones(doors: Sequence[DoorSpec]) -> dict[str, frozenset[str]]:
     return {name: frozenset(group) for group in groups.values() for name in group}
 
 
+#: (person id, zone's door names) -> their latest passage through those doors before this run, or
+#: None; may raise (e.g. a locked database): the lookup is then tried again at the next check.
+PassageLookup = Callable[[int, Sequence[str]], "Passage | None"]
+
+
 class Passback:
     """Anti-passback state of a site: per person and zone, the last granted passage.
 
-    doors: every door of the site (also those not run here: a partner's passages count)."""
+    doors: every door of the site (also those not run here: a partner's passages count);
+    lookup: reads what happened before this run (see the module doc; None: nothing)."""
 
-    def __init__(self, doors: Sequence[DoorSpec], forget_after_s: float = FORGET_AFTER_S) -> None:
+    def __init__(self, doors: Sequence[DoorSpec], forget_after_s: float = FORGET_AFTER_S,
+                 lookup: PassageLookup | None = None) -> None:
         self._zones = zones(doors)
         self._modes = {d.name: d.passback for d in doors}
         self._forget_after_s = forget_after_s
+        self._lookup = lookup
         self._last: dict[tuple[int, frozenset[str]], Passage] = {}
+        self._known: set[tuple[int, frozenset[str]]] = set()  # looked up, or passed during this run
         self._lock = threading.Lock()
+
+    def _earlier(self, person_id: int, zone: frozenset[str]) -> None:
+        """Read the person's passage before this run, once (outside the lock: it may do I/O)."""
+        key = (person_id, zone)
+        with self._lock:
+            if key in self._known or self._lookup is None:
+                return
+        try:
+            found = self._lookup(person_id, sorted(zone))
+        except Exception as exc:
+            log.warning("Anti-passback cannot read the last passage of person %d yet: %s", person_id, exc)
+            return
+        with self._lock:
+            self._known.add(key)
+        if found is not None:
+            self.passed(found)
 
     def zone(self, door: str) -> frozenset[str] | None:
         """The zone of ``door``, None when it is paired with no door."""
@@ -99,6 +130,7 @@ class Passback:
         zone = self._zones.get(door)
         if mode == "off" or zone is None:
             return PassbackVerdict.OFF
+        self._earlier(person_id, zone)
         with self._lock:
             last = self._last.get((person_id, zone))
         if last is None or ts - last.ts > self._forget_after_s or last.direction != direction:
@@ -112,6 +144,7 @@ class Passback:
             return
         key = (passage.person_id, zone)
         with self._lock:
+            self._known.add(key)
             last = self._last.get(key)
             if last is None or passage.ts >= last.ts:
                 self._last[key] = passage

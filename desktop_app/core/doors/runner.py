@@ -27,7 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 
 from desktop_app.core.access.model import CameraSpec, DoorSpec
@@ -42,7 +42,6 @@ from desktop_app.core.live.session import FrameResult, LiveSession, LoggedEvent
 from desktop_app.core.outputs.base import redact_uri
 from desktop_app.core.outputs.registry import open_output
 from desktop_app.core.service import FaceGate
-from desktop_app.core.storage.event_filter import EventFilter
 from desktop_app.core.video.latest_frame import LatestFrameReader
 from desktop_app.core.video.sources import Frame, FrameSource, VideoFileSource, open_source
 from desktop_app.core.vocabulary import AccessReason, Decision, Direction, SourceState
@@ -55,8 +54,6 @@ COMMAND_POLL_S = 0.5
 """Seconds between two looks at the database's remote-open queue."""
 STATUS_EVERY_S = 1.0
 """Seconds between two status notices of every door (camera figures), changes aside."""
-PASSBACK_LOOKBACK = timedelta(days=1)
-"""How far back the events are read at start to rebuild anti-passback."""
 _LOST = (SourceState.RECONNECTING, SourceState.FAILED)
 
 SourceFactory = Callable[[CameraSpec], FrameSource]
@@ -290,9 +287,8 @@ class DoorRunner:
                 site.append(door)
         if self._alerter is None:
             self._alerter = Alerter.open(gate.config.alerts)
-        if any(d.passback != "off" or d.passback_partner for d in site):
-            self.passback = Passback(site)
-            self._rebuild_passback()
+        if any(d.passback != "off" for d in site):
+            self.passback = Passback(site, lookup=self._last_passage)
         try:
             for door in self.doors:
                 output = open_output(door.output, door=door.name, secret=door.secret)
@@ -329,19 +325,14 @@ class DoorRunner:
         session = LiveSession(self.gate, camera=name, door=context)
         return _Camera(door, spec, name, reader, session)
 
-    def _rebuild_passback(self) -> None:
-        """Anti-passback from the granted events of the last day that name a door and a direction."""
-        assert self.passback is not None
-        since = datetime.now(UTC) - PASSBACK_LOOKBACK
-        try:
-            events = self.gate.query_events(EventFilter(day_from=since.astimezone().date(), decision=Decision.GRANTED))
-            passages = [Passage(e.person_id, e.door, Direction(e.direction), e.ts.timestamp()) for e in events
-                        if e.person_id is not None and e.door and e.direction and e.ts >= since]
-        except FaceGateError as exc:
-            log.warning("Anti-passback starts empty: the last events cannot be read (%s).", exc)
-            return
-        known = self.passback.rebuild(passages)
-        log.info("Anti-passback: %d passage(s) of the last day taken (%d people-zones).", len(passages), known)
+    def _last_passage(self, person_id: int, doors: Sequence[str]) -> Passage | None:
+        """Anti-passback's look at the stored events: the person's latest granted passage through
+        ``doors`` before this run (FaceGateError when the database cannot say just now)."""
+        found = self.gate.last_passage(person_id, doors)
+        if found is None:
+            return None
+        direction, door, ts = found
+        return Passage(person_id, door, Direction(direction), ts.timestamp())
 
     def _gather(self) -> list[tuple[_Camera, Frame]]:
         """The newest frame of every camera that has one; waits a little when none has."""
