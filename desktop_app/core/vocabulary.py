@@ -139,7 +139,8 @@ class AccessReason(StrEnum):
     DEACTIVATED = "deactivated"
     """The person is enrolled but deactivated."""
     ANTI_PASSBACK = "anti-passback"
-    """A second entry without an exit (or exit without entry) through a paired door."""
+    """A second entry without an exit (or exit without entry) through a paired door. With the
+    decision "granted" (a door set to flag, not refuse): let through, and the event flagged."""
     UNKNOWN = "unknown"
     """The face matched nobody enrolled."""
     AMBIGUOUS = "ambiguous"
