@@ -184,3 +184,15 @@ def test_a_failing_output_never_stops_the_door_loop(tmp_path: Path, clips: Path,
     assert f"[door front] out-of-service: {what}: output down" in out.stderr, out.stderr
     assert f"door front: out-of-service: {what}" in out.stdout
     assert f"[front front/in] granted {LIN} (granted)" in out.stdout  # decided and stored, not opened
+
+
+def test_clean_messages_for_no_doors_unknown_doors_and_both_modes(tmp_path: Path, clips: Path) -> None:
+    empty = tmp_path / "empty.db"
+    FaceGate(empty, device="cpu").close()
+    out = facegate("run", "--db", str(empty), "--headless", home=tmp_path)
+    assert out.returncode == 2 and "no doors are configured" in out.stderr and "Traceback" not in out.stderr
+    db = site(tmp_path, clips, None)
+    out = facegate("run", "--db", str(db), "--headless", "--door", "front", "side", home=tmp_path)
+    assert out.returncode == 2 and "no door named 'side': the doors are front" in out.stderr
+    out = facegate("run", "--db", str(db), "--headless", "--door", "front", "--source", "0", home=tmp_path)
+    assert out.returncode == 2 and "not both" in out.stderr
