@@ -51,7 +51,8 @@ def test_analyze_many_equals_one_image_at_a_time(engine: FaceEngine, clip_frames
     for image, analysis in zip(clip_frames, batched, strict=True):
         ref = _one_by_one(engine, image, flip)
         single = engine.analyze(image, flip=flip)
-        assert [f.detection.box for f in analysis.faces] == [b for b, _ in ref] == [f.detection.box for f in single.faces]
+        boxes = [f.detection.box for f in analysis.faces]
+        assert boxes == [b for b, _ in ref] == [f.detection.box for f in single.faces]
         assert [d.box for d in analysis.too_small] == [d.box for d in single.too_small]
         for face, (_, vec), one in zip(analysis.faces, ref, single.faces, strict=True):
             assert face.flip_averaged is flip

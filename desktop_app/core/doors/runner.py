@@ -38,7 +38,7 @@ from desktop_app.core.doors.controller import DoorController, DoorDecision
 from desktop_app.core.doors.passback import Passage, Passback
 from desktop_app.core.doors.status import CameraStatus, DoorStatus, LastDecision
 from desktop_app.core.errors import FaceGateError
-from desktop_app.core.live.session import FrameResult, LiveSession, LoggedEvent
+from desktop_app.core.live.session import FrameResult, LiveSession, LoggedEvent, process_frames
 from desktop_app.core.outputs.base import redact_uri
 from desktop_app.core.outputs.registry import open_output
 from desktop_app.core.service import FaceGate
@@ -351,19 +351,23 @@ class DoorRunner:
         return []
 
     def _process(self, batch: list[tuple[_Camera, Frame]]) -> None:
-        gate = self.gate
+        """One frame of each camera in ``batch``: the faces that need an embedding, from all the
+        frames, in one embedder call (``process_frames``); each camera's session decides."""
+        results: list[FrameResult | None]
         try:
-            analyses = gate.engine.analyze_many([f.image for _, f in batch])
-        except (FaceGateError, OSError) as exc:
-            log.warning("Frames skipped: %s", exc)
-            return
-        for (cam, frame), analysis in zip(batch, analyses, strict=True):
-            try:
-                result = cam.session.process(frame, analysis=analysis)
-            except (FaceGateError, OSError) as exc:  # the database or the disk: the door goes on
-                log.warning("Camera %s: frame %d skipped: %s", cam.name, frame.index, exc)
-                continue
-            self._frame_done(cam, frame, result)
+            results = list(process_frames([(cam.session, frame) for cam, frame in batch]))
+        except (FaceGateError, OSError) as exc:  # the database or the disk: the door goes on, camera by camera
+            log.warning("A batch of %d frame(s) failed (%s); processing them one by one.", len(batch), exc)
+            results = []
+            for cam, frame in batch:
+                try:
+                    results.append(cam.session.process(frame))
+                except (FaceGateError, OSError) as one:
+                    log.warning("Camera %s: frame %d skipped: %s", cam.name, frame.index, one)
+                    results.append(None)
+        for (cam, frame), result in zip(batch, results, strict=True):
+            if result is not None:
+                self._frame_done(cam, frame, result)
 
     def _frame_done(self, cam: _Camera, frame: Frame, result: FrameResult) -> None:
         now = time.monotonic()

@@ -161,17 +161,24 @@ class FaceEngine:
             k += n
         return out
 
-    def main_face(self, image: np.ndarray) -> Face | None:
-        """The face nearest the centre, weighted by size (the subject of a portrait or LFW image)."""
-        analysis = self.analyze(image)
-        if not analysis.faces:
+    def main_face(self, image: np.ndarray, *, flip: bool | None = None) -> Face | None:
+        """The face nearest the centre, weighted by size (the subject of a portrait or LFW image),
+        embedded (flip: as in :meth:`embed_faces`); None when no face is large enough. Only that
+        face is embedded."""
+        found = self.main_aligned_face(image)
+        return None if found is None else self.embed_faces([found], flip=flip)[0]
+
+    def main_aligned_face(self, image: np.ndarray) -> AlignedFace | None:
+        """:meth:`main_face` before embedding."""
+        staged = self.detect_and_align(image)
+        if not staged.faces:
             return None
-        h, w = analysis.image_shape
+        h, w = staged.image_shape
         diag = float(np.hypot(h, w))
 
-        def rank(face: Face) -> float:
+        def rank(face: AlignedFace) -> float:
             cx, cy = face.detection.center
             off = float(np.hypot(cx - w / 2.0, cy - h / 2.0)) / diag
             return float(np.sqrt(face.detection.area)) * (1.0 - 1.5 * off)
 
-        return max(analysis.faces, key=rank)
+        return max(staged.faces, key=rank)
