@@ -9,7 +9,10 @@ For 1, 2, 4 and 8 cameras it reports, per camera count:
   to the OPEN handed to the door's output (ms; p50, p95, max over every passage of every camera);
 - CPU use: process CPU time (all threads: capture, ONNX, loop) over wall time, in cores and as a
   share of the machine's cores (``resource.getrusage``);
-- frames the cameras gave that were dropped (replaced by a newer one before being processed).
+- CPU per processed frame (ms), the share of faces that had to be embedded (the others reused
+  their track's embedding), and from these what each camera would get were the machine ours
+  alone (its cores / CPU per frame / cameras: an estimate; the measured fps depend on what else
+  runs, hence the load average kept in the JSON).
 
 Each camera is its own door ("cam1" ...) with the dry-run output ``log:``, so that every passage
 gives one OPEN per camera. Prints a table and writes JSON (default docs/bench/cameras_cpu.json).
@@ -82,6 +85,7 @@ def run(gate: FaceGate, cameras: int, seconds: float) -> dict[str, object]:
     summary = runner.run(duration_s=seconds)
     wall, cpu = time.monotonic() - wall0, cpu_seconds() - cpu0
     fps = [c.fps for c in summary.cameras]
+    frames = sum(c.frames for c in summary.cameras)
     lat = np.asarray([v for c in summary.cameras for v in c.latency_ms] or [-1.0])  # -1: no passage decided
     opens = sum(ctl.sent[MessageKind.OPEN] for ctl in runner.controllers.values())
     return {
@@ -93,8 +97,14 @@ def run(gate: FaceGate, cameras: int, seconds: float) -> dict[str, object]:
                                 "p95": round(float(np.percentile(lat, 95)), 1),
                                 "max": round(float(lat.max()), 1), "passages": int((lat >= 0).sum())},
         "opens": opens,
+        "faces_embedded_share": round(sum(c.embedded for c in summary.cameras)
+                                      / max(1, sum(c.faces for c in summary.cameras)), 3),
         "cpu_cores_used": round(cpu / wall, 2),
         "cpu_share_of_machine": round(cpu / wall / (os.cpu_count() or 1), 3),
+        "cpu_ms_per_frame": round(1e3 * cpu / max(1, frames), 1),
+        # what the whole machine would give, were it ours alone: its cores over the CPU each frame took
+        "idle_machine_fps_per_camera_estimate": round((os.cpu_count() or 1) / max(cpu / max(1, frames), 1e-9)
+                                                      / cameras, 2),
     }
 
 
@@ -120,14 +130,16 @@ def main() -> None:
             provider = gate.provider
         finally:
             gate.close()
-    print("cameras  fps/camera (mean, lowest)  latency ms (p50, p95, max; passages)  CPU cores (share)  dropped")
+    print("cameras  fps/camera (mean, lowest)  latency ms (p50, p95, max; passages)  CPU cores (share)"
+          "  CPU ms/frame  embedded  idle-machine fps/camera (estimate)")
     for r in rows:
         lat = r["decision_latency_ms"]
         assert isinstance(lat, dict)
         print(f"{r['cameras']:7d}  {r['fps_per_camera_mean']:8.2f} {r['fps_per_camera_min']:8.2f}"
               f"            {lat['p50']:7.0f} {lat['p95']:7.0f} {lat['max']:7.0f} ({lat['passages']})"
               f"             {r['cpu_cores_used']:5.2f} ({r['cpu_share_of_machine']:.0%})"
-              f"       {sum(r['dropped'])}")  # type: ignore[arg-type]
+              f"  {r['cpu_ms_per_frame']:12.1f}  {r['faces_embedded_share']:8.0%}"
+              f"  {r['idle_machine_fps_per_camera_estimate']:8.2f}")
     report = {
         "what": "bench/cameras.py: copies of short_hamilton_clip.mp4 as live cameras (29.97 fps, looping), "
                 "one DoorRunner, one engine, faces of all cameras embedded in one batch per turn",

@@ -97,13 +97,18 @@ def default_source(realtime: bool) -> SourceFactory:
 class CameraStats:
     """A camera's figures for the run. frames: processed; wall_s: from its first to its last frame
     processed (seconds); latency_ms: for each OPEN this camera caused, milliseconds from the frame
-    in which its face (track) first appeared to the OPEN handed to the output; events: decided."""
+    in which its face (track) first appeared to the OPEN handed to the output; events: decided;
+    dropped: frames the camera gave that a newer one replaced before they were processed."""
 
     name: str
     door: str
     frames: int = 0
     dropped: int = 0
     events: int = 0
+    #: faces embedded (the others reused their track's embedding), over all frames
+    embedded: int = 0
+    #: faces seen (too-small ones left out), over all frames
+    faces: int = 0
     first_at: float | None = None
     last_at: float | None = None
     latency_ms: list[float] = field(default_factory=list)
@@ -373,6 +378,8 @@ class DoorRunner:
         now = time.monotonic()
         st = cam.stats
         st.frames += 1
+        st.embedded += result.embedded
+        st.faces += sum(f.track_id >= 0 for f in result.faces)
         st.first_at = now if st.first_at is None else st.first_at
         st.last_at = now
         cam.recent.append(now)
