@@ -175,3 +175,21 @@ def test_a_remote_open_from_the_queue_opens_the_door(tmp_path: Path, clips: Path
         assert gate.take_door_commands(["front"]) == []  # served once
     finally:
         gate.close()
+
+
+def test_every_camera_of_a_gate_follows_a_settings_change(tmp_path: Path) -> None:
+    """Cameras share one FaceGate: when one camera's sync takes another program's new settings,
+    the other cameras' sessions take them too (the gate reports the change only once)."""
+    from desktop_app.core.live.session import LiveSession
+    from desktop_app.core.service import FaceGate
+
+    db = tmp_path / "site.db"
+    with FaceGate(db, device="cpu") as gate, FaceGate(db, device="cpu") as other:
+        a, b = LiveSession(gate, camera="a"), LiveSession(gate, camera="b")
+        a.sync(now=1e9)
+        b.sync(now=1e9)
+        cfg = other.config
+        other.update_config(cfg.model_copy(update={"decision": cfg.decision.model_copy(update={"votes_needed": 2})}))
+        a.sync(now=2e9)  # takes the change from the database
+        b.sync(now=2e9)  # sees that the gate's settings changed
+        assert a.policy.config.votes_needed == b.policy.config.votes_needed == 2
