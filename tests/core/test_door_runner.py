@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from door_site import LIN, build_site, front, not_now
+from service_fixtures import MqttBroker, MqttListener, wait_until
 
 from desktop_app.core.access.model import CameraSpec, DoorSpec
 from desktop_app.core.config import AlertSettings
@@ -193,3 +194,25 @@ def test_every_camera_of_a_gate_follows_a_settings_change(tmp_path: Path) -> Non
         a.sync(now=2e9)  # takes the change from the database
         b.sync(now=2e9)  # sees that the gate's settings changed
         assert a.policy.config.votes_needed == b.policy.config.votes_needed == 2
+
+
+@pytest.mark.slow
+def test_the_runner_listens_to_the_door_contact(tmp_path: Path, clips: Path, mqtt_broker: MqttBroker) -> None:
+    """A door's contact sensor (MQTT) is started with the door: the leaf reported open while the
+    door is locked raises "door forced" (the sensor's retained state arrives on subscribing)."""
+    host, port = mqtt_broker
+    with MqttListener(host, port, "site/#") as sensor:
+        sensor.publish("site/front/contact", "open", retain=True)
+    door = front(clips, contact=f"mqtt://{host}:{port}/site/front/contact")
+    gate = build_site(tmp_path / "site.db", clips, door=door, schedule=not_now())
+    try:
+        alerter = Alerter(AlertSettings())
+        runner = DoorRunner(gate, gate.doors(), alerter=alerter)
+        runner.start()
+        assert wait_until(lambda: any(s.alarm for s in runner.snapshot()), 30)
+        summary = runner.stop()
+        assert summary is not None
+        assert AlertKind.FORCED in [a[0] for a in alerter.recent]
+        assert summary.doors[0].alarm == AlertKind.FORCED.value and summary.doors[0].contact_open is True
+    finally:
+        gate.close()
