@@ -4,6 +4,7 @@
     facegate enroll --db DB --name NAME IMAGE...  enrol a person from photos or folders
     facegate identify --db DB [--json] IMAGE...   identify every face in images
     facegate run --db DB --source SRC --headless [--max-frames N]
+    facegate run --db DB --headless [--door NAME ...] [--max-frames N] [--realtime]
     facegate eval --pairs PAIRS --images DIR --json
     facegate calibrate --db DB [--fpir 0.001] [--strangers DIR] [--json]
     facegate bench [--clip FILE]
@@ -134,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="live recognition loop")
     _db_arg(p)
     _device_arg(p)
-    p.add_argument("--source", required=True)
+    p.add_argument("--source", default=None, help="one camera without a door (default: the doors of the database)")
+    p.add_argument("--door", action="extend", nargs="+", default=None, metavar="NAME",
+                   help="run these doors of the database (default with --headless and no --source: all doors)")
     p.add_argument("--headless", action="store_true", help="no window: log events, print latency")
     p.add_argument("--max-frames", type=_positive, default=None)
     p.add_argument("--realtime", action="store_true", help="pace a video file at its frame rate")
@@ -334,6 +337,10 @@ def cmd_identify(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     if not args.headless:
         return cmd_gui(args)
+    if args.door or args.source is None:  # the doors of the database, each with its cameras and lock
+        from .cli_doors import cmd_run_doors
+
+        return cmd_run_doors(args)
     from desktop_app.core.live.session import run_headless
 
     with _gate(args) as gate:

@@ -17,6 +17,8 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from desktop_app.core.vocabulary import FlipMode
+
 log = logging.getLogger(__name__)
 
 
@@ -48,7 +50,12 @@ class RecognitionSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     device: Literal["auto", "cuda", "cpu"] = Field("auto", description="ONNX Runtime device: CUDA if present.")
-    flip_tta: bool = Field(True, description="Average each face's embedding with its mirror image's.")
+    flip_tta: FlipMode = Field(
+        FlipMode.NEAR_THRESHOLD,
+        description="Average a face's embedding with its mirror image's (test-time flip): 'always'; "
+        "'near-threshold' (enrolment, calibration, and door faces scoring within flip_band of a decision); "
+        "'never'. Stored true/false read as 'always'/'never'.",
+    )
     target_fpir: float = Field(
         1e-3, gt=0.0, le=0.1,
         description="Target open-set false-accept rate: share of strangers accepted as anyone (0.001 = 0.1%).",
@@ -61,6 +68,24 @@ class RecognitionSettings(BaseModel):
         12.0, ge=4.0, le=500.0, description="Faces with eyes closer than this (pixels) are ignored."
     )
     gallery: Literal["auto", "exact", "hnsw"] = Field("auto", description="Gallery search: exact or HNSW.")
+    flip_band: float = Field(
+        0.05, ge=0.0, le=0.5,
+        description="With flip_tta 'near-threshold': a door face is re-embedded with the flip when its score "
+        "(or its lead over the second person) is within this cosine of the threshold (or the margin).",
+    )
+
+    @field_validator("flip_tta", mode="before")
+    @classmethod
+    def _stored_bool(cls, value: object) -> object:
+        """Settings stored before the three modes held a bool: true is 'always', false 'never'."""
+        if isinstance(value, bool):
+            return FlipMode.ALWAYS if value else FlipMode.NEVER
+        return value
+
+    @property
+    def flip_templates(self) -> bool:
+        """True when templates and calibration embeddings are flip-averaged (every mode but 'never')."""
+        return self.flip_tta is not FlipMode.NEVER
 
 
 class DecisionSettings(BaseModel):
@@ -70,6 +95,11 @@ class DecisionSettings(BaseModel):
     window: int = Field(5, ge=1, le=60, description="Frames considered for the vote (M of N-of-M).")
     cooldown_s: float = Field(10.0, ge=0.0, le=3600.0, description="Seconds before the same person is logged again.")
     unknown_after: int = Field(8, ge=1, le=300, description="Frames of an unmatched face before 'unknown' is logged.")
+    reuse_frames: int = Field(
+        10, ge=1, le=100,
+        description="A face that stays in view, alone, with a settled decision keeps its track's embedding for up "
+        "to this many frames, unless its view improves or it moves (1: embed every frame).",
+    )
 
     @model_validator(mode="after")
     def _votes_fit_the_window(self) -> Self:
@@ -81,6 +111,35 @@ class DecisionSettings(BaseModel):
         return self
 
 
+class AlertSettings(BaseModel):
+    """Notices for people (unknown faces, denied attempts, door faults and alarms), sent as ALERT
+    messages through the door outputs and/or one site-wide output."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    output: str = Field("", description="Site-wide alert output URI (e.g. 'webhook:https://…' or "
+                                        "'mqtt://host:1883/facegate/alerts'); empty for none.")
+    secret: str = Field("", max_length=256,
+                        description="HMAC key of the site-wide alert output (webhook); empty: unsigned.")
+    door_outputs: bool = Field(True, description="Also send each alert through the door's own output.")
+    on_unknown: bool = Field(True, description="Alert when an unknown face is seen at a door.")
+    on_denied: bool = Field(True, description="Alert when a recognised person is refused (schedule, validity, ...).")
+    on_fault: bool = Field(True, description="Alert when a door goes out of service, and when it is back.")
+    on_door_alarm: bool = Field(True, description="Alert when a door is forced or held open (door contact).")
+    min_interval_s: float = Field(
+        30.0, ge=0.0, le=86400.0,
+        description="Seconds between two alerts of the same kind at the same door (floods are dropped).")
+
+    @field_validator("output")
+    @classmethod
+    def _uri_or_empty(cls, value: str) -> str:
+        value = value.strip()
+        if value and ":" not in value:
+            raise ValueError(f"must be an output URI such as 'webhook:https://…' or 'mqtt://host:1883/topic', "
+                             f"got {value!r}")
+        return value
+
+
 class AppConfig(BaseModel):
     """All settings of one FaceGate installation."""
 
@@ -89,6 +148,7 @@ class AppConfig(BaseModel):
     camera: CameraSettings = Field(default_factory=CameraSettings)  # type: ignore[arg-type]
     recognition: RecognitionSettings = Field(default_factory=RecognitionSettings)  # type: ignore[arg-type]
     decision: DecisionSettings = Field(default_factory=DecisionSettings)  # type: ignore[arg-type]
+    alerts: AlertSettings = Field(default_factory=AlertSettings)  # type: ignore[arg-type]
 
     @classmethod
     def from_stored(cls, raw: object, warn: bool = True) -> tuple[AppConfig, tuple[str, ...]]:

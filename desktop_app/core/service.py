@@ -210,7 +210,7 @@ class FaceGate:
             self.engine = FaceEngine(
                 FaceDetector(),
                 Embedder(Path(self.model.path), device=device or rec.device,
-                         flip=rec.flip_tta if flip is None else flip, expected_sha256=self.model.sha256),
+                         flip=rec.flip_templates if flip is None else flip, expected_sha256=self.model.sha256),
                 EngineConfig(min_recognition_iod_px=rec.min_face_px),
             )
             self.gallery: Gallery = self._load_gallery()

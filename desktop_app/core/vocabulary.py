@@ -101,6 +101,20 @@ class JobState(StrEnum):
 
 
 @unique
+class FlipMode(StrEnum):
+    """When a face's embedding averages the crop's and its mirror image's (test-time flip, twice the
+    embedding compute); ``RecognitionSettings.flip_tta``."""
+
+    ALWAYS = "always"
+    """Every embedding: enrolment, calibration and every face at the door."""
+    NEAR_THRESHOLD = "near-threshold"
+    """Enrolment and calibration always; at the door only the faces whose plain score falls within
+    ``flip_band`` of a decision (threshold or margin): the same decisions as ``always``, faster."""
+    NEVER = "never"
+    """No embedding is flip-averaged (templates included)."""
+
+
+@unique
 class Direction(StrEnum):
     """Which way a door camera faces: who it sees is coming in or going out."""
 
@@ -139,7 +153,8 @@ class AccessReason(StrEnum):
     DEACTIVATED = "deactivated"
     """The person is enrolled but deactivated."""
     ANTI_PASSBACK = "anti-passback"
-    """A second entry without an exit (or exit without entry) through a paired door."""
+    """A second entry without an exit (or exit without entry) through a paired door. With the
+    decision "granted" (a door set to flag, not refuse): let through, and the event flagged."""
     UNKNOWN = "unknown"
     """The face matched nobody enrolled."""
     AMBIGUOUS = "ambiguous"

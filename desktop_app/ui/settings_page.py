@@ -1,5 +1,6 @@
 """Settings: camera source and resolution, target false-accept rate and the resulting threshold,
-frames needed for a decision, cooldown, execution provider, data location, admin PIN."""
+frames needed for a decision, cooldown, execution provider, test-time flip, embedding reuse, data
+location, admin PIN."""
 
 from __future__ import annotations
 
@@ -26,11 +27,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.config import AppConfig, DecisionSettings, describe_validation_error, field_bounds
+from desktop_app.core.config import (
+    AppConfig,
+    DecisionSettings,
+    RecognitionSettings,
+    describe_validation_error,
+    field_bounds,
+)
 from desktop_app.core.matching.calibration_summary import summarise
 from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.types import Calibration
 from desktop_app.core.video.sources import list_cameras
+from desktop_app.core.vocabulary import FlipMode
 
 from .context import AppContext
 from .pin_dialogs import SetPinDialog
@@ -46,6 +54,11 @@ FPIR_CHOICES: tuple[tuple[str, float], ...] = (
     ("1 in 10,000 strangers (0.01%)", 1e-4),
 )
 KIND_WEBCAM, KIND_FILE, KIND_URL = range(3)
+FLIP_CHOICES: tuple[tuple[str, FlipMode], ...] = (
+    ("Near the threshold only (faster, same decisions)", FlipMode.NEAR_THRESHOLD),
+    ("Always", FlipMode.ALWAYS),
+    ("Never (applies at the next start)", FlipMode.NEVER),
+)
 
 
 def _left(widget: QWidget) -> QWidget:
@@ -143,12 +156,17 @@ class SettingsPage(QWidget):
         for dev_label, dev in (("Automatic (GPU if available)", "auto"), ("GPU (CUDA)", "cuda"), ("CPU", "cpu")):
             self.device.addItem(dev_label, dev)
         self.provider = QLabel()
+        self.flip = QComboBox()
+        for flip_label, mode in FLIP_CHOICES:
+            self.flip.addItem(flip_label, mode)
+        self.flip.setToolTip(RecognitionSettings.model_fields["flip_tta"].description or "")
         rec = QFormLayout()
         rec.addRow("Strangers wrongly let in, at most", self.fpir)
         rec.addRow("Threshold", self.calibration)
         rec.addRow("", _left(self.recalibrate_btn))
         rec.addRow("Run the models on", self.device)
         rec.addRow("", self.provider)
+        rec.addRow("Mirror-image check", self.flip)
         rec_box = QGroupBox("Recognition")
         rec_box.setLayout(rec)
 
@@ -163,6 +181,8 @@ class SettingsPage(QWidget):
         self.cooldown.setMaximumWidth(120)
         self.unknown_after = int_spin(DecisionSettings, "unknown_after")
         self.unknown_after.setMaximumWidth(120)
+        self.reuse_frames = int_spin(DecisionSettings, "reuse_frames")
+        self.reuse_frames.setMaximumWidth(120)
         votes_row = QWidget()
         vr = QHBoxLayout(votes_row)
         vr.setContentsMargins(0, 0, 0, 0)
@@ -175,6 +195,7 @@ class SettingsPage(QWidget):
         dec.addRow("Frames needed for a decision", votes_row)
         dec.addRow("Same person logged again after", self.cooldown)
         dec.addRow("Unknown face logged after (frames)", self.unknown_after)
+        dec.addRow("Re-embed a face in view at least every (frames)", self.reuse_frames)
         dec_box = QGroupBox("Decisions")
         dec_box.setLayout(dec)
 
@@ -254,6 +275,8 @@ class SettingsPage(QWidget):
         self.window_frames.setValue(cfg.decision.window)
         self.cooldown.setValue(cfg.decision.cooldown_s)
         self.unknown_after.setValue(cfg.decision.unknown_after)
+        self.flip.setCurrentIndex(max(self.flip.findData(cfg.recognition.flip_tta), 0))
+        self.reuse_frames.setValue(cfg.decision.reuse_frames)
         self.error.setText("")
         self.show_calibration()
 
@@ -271,9 +294,11 @@ class SettingsPage(QWidget):
         w, h = self.resolution.currentData()
         data = cfg.model_dump()
         data["camera"].update(source=self.source_spec(), width=w, height=h, name=self.camera_name.text().strip())
-        data["recognition"].update(target_fpir=float(self.fpir.currentData()), device=self.device.currentData())
+        data["recognition"].update(target_fpir=float(self.fpir.currentData()), device=self.device.currentData(),
+                                   flip_tta=self.flip.currentData())
         data["decision"].update(votes_needed=self.votes.value(), window=self.window_frames.value(),
-                                cooldown_s=self.cooldown.value(), unknown_after=self.unknown_after.value())
+                                cooldown_s=self.cooldown.value(), unknown_after=self.unknown_after.value(),
+                                reuse_frames=self.reuse_frames.value())
         return AppConfig.model_validate(data)
 
     def apply(self) -> bool:

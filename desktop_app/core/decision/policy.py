@@ -36,7 +36,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from desktop_app.core.config import AppConfig, DecisionSettings, RecognitionSettings, describe_validation_error
-from desktop_app.core.decision.tracking import Box, IouTracker, as_box
+from desktop_app.core.decision.tracking import Box, IouTracker, Track, as_box
 from desktop_app.core.matching.accept import accepts
 from desktop_app.core.types import FaceQuality, PersonMatch
 from desktop_app.core.vocabulary import Decision
@@ -245,6 +245,27 @@ class DecisionPolicy:
         if st is None or not st.granted:
             return None
         return next(iter(st.granted))
+
+    def settled(self, track_id: int) -> bool:
+        """True when this live track's decision is settled, so that repeating its last observation
+        (the same match, e.g. from a reused embedding) cannot produce an event: the track was granted
+        and every vote in its window is for a person it was granted as; or it was reported unknown
+        (or ambiguous), has no vote in its window, and no ambiguous frame that could still raise an
+        ambiguous event. A track still deciding is never settled: every vote of a grant comes from
+        its own frame."""
+        st = self._tracks.get(track_id)
+        if st is None:
+            return False
+        votes = [v for v in st.window if v is not None]
+        if st.granted:
+            return all(p in st.granted for p, _ in votes)
+        return (st.unknown_sent and not votes
+                and (st.ambiguous_sent or all(a is None for a in st.ambiguous)))
+
+    @property
+    def tracks(self) -> list[Track]:
+        """The tracker's live tracks (last box, frames seen, frames missed since)."""
+        return self._tracker.tracks
 
     def reset(self) -> None:
         """Forget all tracks and cooldowns (e.g. when the camera changes)."""

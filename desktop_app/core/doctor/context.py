@@ -67,7 +67,7 @@ class DoctorContext:
                 return None
             rec = self.config.recognition
             try:
-                self._embedder = Embedder(self.model_file, device=self.device or rec.device, flip=rec.flip_tta,
+                self._embedder = Embedder(self.model_file, device=self.device or rec.device, flip=rec.flip_templates,
                                           expected_sha256=self.model.sha256)
             except (FaceGateError, OSError) as exc:
                 self._embedder_error = str(exc)

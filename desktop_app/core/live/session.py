@@ -14,22 +14,26 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import numpy as np
 
 from desktop_app.core.decision.policy import DecisionConfig, DecisionEvent, DecisionPolicy, FrameObservation
+from desktop_app.core.decision.reuse import EmbeddingReuse, ReuseRules
+from desktop_app.core.doors.context import DoorContext
 from desktop_app.core.errors import FaceGateError
+from desktop_app.core.face.engine import FaceEngine, FrameFaces
 from desktop_app.core.face.quality import recognition_issues
+from desktop_app.core.matching.accept import near_decision
 from desktop_app.core.matching.site_strangers import unknown_event_faces
 from desktop_app.core.service import FaceGate
 from desktop_app.core.storage.records import Person
-from desktop_app.core.types import Face, StageTimes
+from desktop_app.core.types import Face, PersonMatch, StageTimes
 from desktop_app.core.video.latest_frame import LatestFrameReader
 from desktop_app.core.video.sources import Frame, open_source
-from desktop_app.core.vocabulary import Decision, FaceState, SourceState
+from desktop_app.core.vocabulary import AccessReason, Decision, Direction, FaceState, FlipMode, SourceState
 
 log = logging.getLogger(__name__)
 
@@ -67,18 +71,33 @@ class LoggedEvent:
     track_id: int
     ts: datetime
     candidates: tuple[str, ...] = ()
+    #: why (granted; denied: deactivated, not permitted, outside schedule, expired, anti-passback;
+    #: unknown; ambiguous); with the decision "granted" "anti-passback" means let through but flagged
+    reason: AccessReason | None = None
+    #: the door and the camera's direction (None without a door: ``run --source``)
+    door: str | None = None
+    direction: Direction | None = None
+    #: the event's unique id (stable while it waits in the spool; the door output's event_id)
+    uid: str = ""
+    #: the camera's name, as written on the event
+    camera: str = ""
 
 
 @dataclass(frozen=True)
 class FrameResult:
-    """What one frame produced: faces, the events logged, per-stage timings (ms), and how many
-    events wait for the database (the door status "events pending: N"; 0 normally)."""
+    """What one frame produced: faces, the events logged, per-stage timings (ms), how many
+    events wait for the database (the door status "events pending: N"; 0 normally), and how many
+    faces were embedded (and flip-averaged) this frame."""
 
     index: int
     faces: tuple[TrackedFace, ...]
     events: tuple[LoggedEvent, ...]
     times: StageTimes
     pending_events: int = 0
+    #: faces embedded this frame (the others reused their track's embedding)
+    embedded: int = 0
+    #: faces whose embedding got the test-time flip pass this frame because their score was near a decision
+    flipped: int = 0
 
 
 #: Seconds between two checks for what other programs committed (one cheap PRAGMA each).
@@ -93,10 +112,15 @@ class LiveSession:
     Starting a session takes the database as it is now and writes the events a crashed run left
     in the spool (when the database takes them)."""
 
-    def __init__(self, gate: FaceGate, camera: str | None = None, log_unknown: bool = True) -> None:
+    def __init__(self, gate: FaceGate, camera: str | None = None, log_unknown: bool = True,
+                 door: DoorContext | None = None) -> None:
         self.gate = gate
-        self.camera = camera or gate.config.camera.name
+        #: the door this camera watches: its access rules and anti-passback decide (None: a plain
+        #: camera, ``run --source``: enrolled and active is granted)
+        self.door = door
+        self.camera = (door.camera if door is not None else None) or camera or gate.config.camera.name
         self.log_unknown = log_unknown
+        self._refused: set[int] = set()  # tracks whose recognised person the door refused (drawn denied)
         self._next_sync = 0.0
         self._next_flush = 0.0
         self._check_purges = True  # once at start: an erasure left pending by an earlier run
@@ -104,9 +128,15 @@ class LiveSession:
         #: person's id to the next one enrolled, whose name must never appear on the old face
         self._held_as: dict[int, datetime] = {}
         self.policy = DecisionPolicy(self._decision_config())
+        #: each track's last embedding, reused while its face stays in view (decision/reuse.py)
+        self._reuse = EmbeddingReuse()
+        self._reuse_owner: tuple[DecisionPolicy, str] | None = None
+        #: track id -> (its last match, the threshold then): a reused embedding must give the same
+        self._reuse_keys: dict[int, tuple[PersonMatch | None, float]] = {}
         self.sync()
 
     def _decision_config(self) -> DecisionConfig:
+        self._config_seen = self.gate.config
         return DecisionConfig.from_settings(self.gate.config, self.gate.threshold)
 
     def refresh(self) -> None:
@@ -121,7 +151,7 @@ class LiveSession:
         gate = self.gate
         if t >= self._next_sync:
             self._next_sync = t + SYNC_INTERVAL_S
-            if gate.refresh_if_changed():
+            if gate.refresh_if_changed() or gate.config is not self._config_seen:  # another camera may have seen it
                 self.policy.config = self._decision_config()  # new settings, same tracks and cooldowns
                 self._check_purges = True  # an erasure elsewhere may wait for this door's readers to go
         if t >= self._next_flush:
@@ -138,49 +168,115 @@ class LiveSession:
                     log.warning("Cannot finish a pending erasure yet: %s", exc)
 
     def process(self, frame: Frame) -> FrameResult:
+        """Run one frame of this camera: detect, embed what needs it, match, decide, log."""
+        return process_frames([(self, frame)])[0]
+
+    # The stages of process (process_frames runs them for several cameras, embedding together).
+    def _begin(self, frame: Frame) -> _Pending:
+        """Follow the database, detect and align, and plan which faces reuse their track's embedding."""
         gate = self.gate
         self.sync()
         threshold = gate.threshold  # recalibrated after enrolment or erasure: follow it, keep the tracks
         if threshold != self.policy.config.threshold:
             self.policy.config = replace(self.policy.config, threshold=threshold)
-        analysis = gate.engine.analyze(frame.image)
+        engine = gate.engine
+        rec = gate.config.recognition
+        mode = FlipMode(rec.flip_tta) if engine.embedder.flip else FlipMode.NEVER
+        frames = gate.config.decision.reuse_frames
+        if (self._reuse_owner != (self.policy, gate.model.sha256)
+                or self._reuse.rules.max_frames != frames):  # new tracks or another model: nothing to reuse
+            self._reuse = EmbeddingReuse(ReuseRules(max_frames=frames))
+            self._reuse_owner = (self.policy, gate.model.sha256)
+            self._reuse_keys.clear()
+        staged = engine.detect_and_align(frame.image)
+        plan = self._reuse.plan(staged.faces, self.policy.tracks, self.policy.settled)
+        faces: list[Face | None] = [None if t is None else self._reuse.reused_face(t, f)
+                                    for t, f in zip(plan, staged.faces, strict=True)]
+        return _Pending(self, frame, engine, staged, mode, rec.flip_band, threshold, plan, faces,
+                        [None] * len(staged.faces))
+
+    def _match(self, p: _Pending, idx: Sequence[int]) -> None:
+        """Match the faces ``idx`` of ``p`` (their embeddings are set) against the gallery."""
+        if not idx:
+            return
         t0 = time.perf_counter()
-        embs = np.stack([f.embedding for f in analysis.faces]) if analysis.faces else np.zeros((0, 1), np.float32)
-        matches = gate.match(embs) if analysis.faces else []
-        search_ms = (time.perf_counter() - t0) * 1e3
-        usable = [not recognition_issues(f.quality) for f in analysis.faces]
+        embs = np.stack([p.face(i).embedding for i in idx])
+        for i, m in zip(idx, self.gate.match(embs), strict=True):
+            p.matches[i] = m
+        p.search_ms += (time.perf_counter() - t0) * 1e3
+
+    def _near(self, p: _Pending, i: int) -> bool:
+        """Face ``i`` was embedded plain and its match is near a decision: it needs the flip."""
+        face = p.face(i)
+        return (p.mode is FlipMode.NEAR_THRESHOLD and not face.flip_averaged
+                and near_decision(p.matches[i], p.threshold, self.policy.config.margin, p.band, face.quality))
+
+    def _check_reused(self, p: _Pending) -> None:
+        """Match the reused embeddings; give up the reuse where the verdict could differ from the last
+        frame's (gallery or threshold changed) or where the flip would be needed."""
+        idx = [i for i, t in enumerate(p.plan) if t is not None]
+        self._match(p, idx)
+        for i in idx:
+            tid = p.plan[i]
+            assert tid is not None
+            key = self._reuse_keys.get(tid)
+            if key is None or not _same_match(key[0], p.matches[i]) or key[1] != p.threshold or self._near(p, i):
+                p.plan[i] = None
+                p.faces[i] = None
+                p.matches[i] = None
+
+    def _finish(self, p: _Pending) -> FrameResult:
+        """Decide and log, once every face of ``p`` has its embedding and match."""
+        gate = self.gate
+        frame = p.frame
+        faces = [p.face(i) for i in range(len(p.faces))]
+        matches = list(p.matches)
+        usable = [not recognition_issues(f.quality) for f in faces]
         matches = [m if ok else None for m, ok in zip(matches, usable, strict=True)]
         obs = [FrameObservation(box=f.detection.box, match=m, quality_ok=ok, embedding=f.embedding, quality=f.quality)
-               for f, m, ok in zip(analysis.faces, matches, usable, strict=True)]
+               for f, m, ok in zip(faces, matches, usable, strict=True)]
         assigned, decisions = self.policy.update(frame.ts, obs)
         track_ids = [tid for tid, _ in assigned]
-        logged = (self._log(ev, analysis.faces, obs, frame) for ev in decisions
+        reused = [t is not None for t in p.plan]
+        if any(t is not None and t != tid for t, tid in zip(p.plan, track_ids, strict=True)):
+            log.warning("A reused embedding went to another track; embeddings are no longer reused for now.")
+            reused = [False] * len(reused)
+            self._reuse.clear()
+        self._reuse.remember(track_ids, faces, reused)
+        self._reuse_keys = {tid: (m, p.threshold) for tid, m in zip(track_ids, p.matches, strict=True)}
+        logged = (self._log(ev, faces, obs, frame) for ev in decisions
                   if ev.decision != Decision.UNKNOWN or self.log_unknown)
         events = tuple(e for e in logged if e is not None)
-        gate.note_unknown_faces(unknown_event_faces(decisions, analysis.faces, obs) if self.log_unknown else [])
-        faces: list[TrackedFace] = []
-        for tid, face, m, ok in zip(track_ids, analysis.faces, matches, usable, strict=True):
+        strangers = unknown_event_faces(decisions, faces, obs) if self.log_unknown else []
+        if p.mode is FlipMode.NEAR_THRESHOLD:  # the stranger pool calibrates flip-averaged templates
+            strangers = p.engine.mirror_refine(strangers)
+        gate.note_unknown_faces(strangers)
+        out: list[TrackedFace] = []
+        for tid, face, m, ok in zip(track_ids, faces, matches, usable, strict=True):
             person = self._held_person(tid, self.policy.granted(tid))  # None: erased meanwhile
             voted = gate.door_person(m.person_id) if m is not None and gate.accepts(m, face.quality) else None
             if person is not None:
-                faces.append(TrackedFace(tid, face.detection.box, person.name, person.id,
-                                         m.score if m else -1.0,
-                                         FaceState.RECOGNISED if person.active else FaceState.DENIED))
+                out.append(TrackedFace(tid, face.detection.box, person.name, person.id,
+                                       m.score if m else -1.0,
+                                       FaceState.RECOGNISED if person.active and tid not in self._refused
+                                       else FaceState.DENIED))
             elif voted is not None and m is not None:
-                faces.append(TrackedFace(tid, face.detection.box, voted.name, voted.id, m.score, FaceState.MATCH))
+                out.append(TrackedFace(tid, face.detection.box, voted.name, voted.id, m.score, FaceState.MATCH))
             elif not ok:
-                faces.append(TrackedFace(tid, face.detection.box, None, None, -1.0, FaceState.POOR_VIEW,
-                                         reason=recognition_issues(face.quality)[0]))
+                out.append(TrackedFace(tid, face.detection.box, None, None, -1.0, FaceState.POOR_VIEW,
+                                       reason=recognition_issues(face.quality)[0]))
             else:
-                faces.append(TrackedFace(tid, face.detection.box, None, None, m.score if m else -1.0,
-                                         FaceState.UNKNOWN))
+                out.append(TrackedFace(tid, face.detection.box, None, None, m.score if m else -1.0,
+                                       FaceState.UNKNOWN))
         for gone in self._held_as.keys() - set(track_ids):
             del self._held_as[gone]
-        faces.extend(TrackedFace(-1, d.box, None, None, -1.0, FaceState.TOO_SMALL) for d in analysis.too_small)
-        t = analysis.times
-        times = StageTimes(detect_ms=t.detect_ms, align_ms=t.align_ms, embed_ms=t.embed_ms, search_ms=search_ms)
-        return FrameResult(index=frame.index, faces=tuple(faces), events=events, times=times,
-                           pending_events=gate.pending_events)
+        self._refused &= set(track_ids)
+        out.extend(TrackedFace(-1, d.box, None, None, -1.0, FaceState.TOO_SMALL) for d in p.staged.too_small)
+        st = p.staged
+        times = StageTimes(detect_ms=st.detect_ms, align_ms=st.align_ms, embed_ms=p.embed_ms, search_ms=p.search_ms)
+        return FrameResult(index=frame.index, faces=tuple(out), events=events, times=times,
+                           pending_events=gate.pending_events, embedded=sum(not r for r in reused),
+                           flipped=p.flipped)
 
     def _held_person(self, track_id: int, person_id: int | None) -> Person | None:
         """The person a track was granted as, None when erased since (or their id now names another)."""
@@ -194,28 +290,44 @@ class LiveSession:
 
     def _log(self, ev: DecisionEvent, faces: list[Face], obs: list[FrameObservation],
              frame: Frame) -> LoggedEvent | None:
-        """Store the event (or spool it); None when its person was erased meanwhile (not announced)."""
+        """Decide and store the event (or spool it); None when its person was erased meanwhile (not
+        announced). At a door, a recognised person passes the door's access rules and anti-passback
+        (:meth:`DoorContext.verdict`); without one, enrolled and active is granted."""
         gate = self.gate
         snapshot = self._snapshot(ev, faces, obs, frame.image)
         person_id = ev.person_id if ev.decision == Decision.GRANTED else None
         name = None
         decision = ev.decision
+        reason = AccessReason.AMBIGUOUS if decision == Decision.AMBIGUOUS else AccessReason.UNKNOWN
+        ts = datetime.now(UTC)
         if person_id is not None:
             person = gate.door_person(person_id)
             if person is None:
                 log.info("A grant for person %d was dropped: the person was erased.", person_id)
                 return None
             name = person.name
-            if not person.active:
-                decision = Decision.DENIED  # recognised, but deactivated: the guard sees who was refused
-        ts = datetime.now(UTC)
+            if self.door is not None:
+                verdict = self.door.verdict(gate.access_reason(person_id, self.door.door.name, ts), person_id, ts)
+                decision, reason = verdict.decision, verdict.reason
+            elif person.active:
+                decision, reason = Decision.GRANTED, AccessReason.GRANTED
+            else:  # recognised, but deactivated: the guard sees who was refused
+                decision, reason = Decision.DENIED, AccessReason.DEACTIVATED
+            if decision == Decision.DENIED:
+                self._refused.add(ev.track_id)
         candidates = tuple(p.name if p else f"person {pid}"
                            for pid, p in ((c, gate.door_person(c)) for c in ev.candidates))
+        door = self.door.door.name if self.door is not None else None
+        direction = self.door.direction if self.door is not None else None
         rec = gate.record_event(person_id=person_id, score=float(ev.score), decision=decision, camera=self.camera,
-                                snapshot=snapshot, track_id=ev.track_id, ts=ts, candidates=ev.candidates)
+                                snapshot=snapshot, track_id=ev.track_id, ts=ts, candidates=ev.candidates,
+                                door=door, direction=direction, reason=reason)
         if rec is None:
             return None
-        return LoggedEvent(rec.event_id, person_id, name, decision, float(ev.score), ev.track_id, ts, candidates)
+        if decision == Decision.GRANTED and person_id is not None and self.door is not None:
+            self.door.passed(person_id, ts)
+        return LoggedEvent(rec.event_id, person_id, name, decision, float(ev.score), ev.track_id, ts, candidates,
+                           reason=reason, door=door, direction=direction, uid=rec.uid, camera=self.camera)
 
     @staticmethod
     def _snapshot(ev: DecisionEvent, faces: list[Face], obs: list[FrameObservation], image: np.ndarray) -> np.ndarray:
@@ -226,6 +338,91 @@ class LiveSession:
         x, y, w, h = (round(v) for v in ev.box)
         crop = image[max(0, y):max(0, y) + max(1, h), max(0, x):max(0, x) + max(1, w)]
         return crop if crop.size else image
+
+
+def _same_match(a: PersonMatch | None, b: PersonMatch | None, tol: float = 1e-5) -> bool:
+    """The same people and scores (to float rounding of a batched search)."""
+    if a is None or b is None:
+        return a is b
+    return (a.person_id == b.person_id and a.second_person_id == b.second_person_id
+            and abs(a.score - b.score) <= tol and abs(a.second_score - b.second_score) <= tol)
+
+
+@dataclass(eq=False)
+class _Pending:
+    """One camera's frame between the stages of :func:`process_frames`: faces[i] is None until face
+    i has its embedding; plan[i] the track whose embedding it reuses (None: embedded this frame)."""
+
+    session: LiveSession
+    frame: Frame
+    engine: FaceEngine
+    staged: FrameFaces
+    mode: FlipMode
+    band: float
+    threshold: float
+    plan: list[int | None]
+    faces: list[Face | None]
+    matches: list[PersonMatch | None]
+    embed_ms: float = 0.0
+    search_ms: float = 0.0
+    flipped: int = 0
+
+    def face(self, i: int) -> Face:
+        f = self.faces[i]
+        assert f is not None, "face not embedded yet"
+        return f
+
+
+def _embed_together(jobs: Sequence[tuple[_Pending, int]], refine: bool) -> None:
+    """Embed (or, with ``refine``, flip-average) the listed faces: one embedder call per engine and
+    flip setting for all the cameras' faces; each frame is charged the time of the calls it was in."""
+    groups: dict[tuple[int, bool], list[tuple[_Pending, int]]] = {}
+    for p, i in jobs:
+        flip = refine or p.mode is FlipMode.ALWAYS
+        groups.setdefault((id(p.engine), flip), []).append((p, i))
+    for (_, flip), group in groups.items():
+        engine = group[0][0].engine
+        t0 = time.perf_counter()
+        if refine:
+            done = engine.mirror_refine([p.face(i) for p, i in group])
+        else:
+            done = engine.embed_faces([p.staged.faces[i] for p, i in group], flip=flip)
+        ms = (time.perf_counter() - t0) * 1e3
+        for (p, i), face in zip(group, done, strict=True):
+            p.faces[i] = face
+            p.flipped += int(refine)
+        for p in {id(p): p for p, _ in group}.values():
+            p.embed_ms += ms
+
+
+def process_frames(work: Sequence[tuple[LiveSession, Frame]]) -> list[FrameResult]:
+    """Process one frame for each of several cameras (sessions) at once; results in the same order.
+
+    What each session gets is what its own :meth:`LiveSession.process` would give (to float
+    rounding): only the embedding work is shared. Stages: every session follows its database,
+    detects and aligns its frame, and plans which faces reuse their track's embedding
+    (:mod:`~desktop_app.core.decision.reuse`); the faces that need an embedding, from all the
+    frames, are embedded in one embedder call per engine (sessions of one ``FaceGate`` share one);
+    with ``flip_tta="near-threshold"`` the plain embeddings whose match is near a decision get the
+    mirror pass, again in one call; then each session decides and logs in order.
+
+    A session must appear at most once per call (its frames are consecutive). Not thread-safe: call
+    it from one thread (each session's own rule). ``FrameResult.times.embed_ms`` is the time of the
+    shared embedder calls the frame took part in.
+    """
+    if len({id(s) for s, _ in work}) != len(work):
+        raise ValueError("A session appears twice in one process_frames call; give it one frame at a time.")
+    pend = [s._begin(f) for s, f in work]
+    for p in pend:
+        p.session._check_reused(p)
+    _embed_together([(p, i) for p in pend for i, f in enumerate(p.faces) if f is None], refine=False)
+    for p in pend:
+        p.session._match(p, [i for i, t in enumerate(p.plan) if t is None])
+    near = [(p, i) for p in pend for i, t in enumerate(p.plan) if t is None and p.session._near(p, i)]
+    _embed_together(near, refine=True)
+    for p in {id(p): p for p, _ in near}.values():
+        p.session._match(p, [i for q, i in near if q is p])
+    return [p.session._finish(p) for p in pend]
 
 
 @dataclass

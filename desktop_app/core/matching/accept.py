@@ -29,3 +29,23 @@ def accepts(match: PersonMatch | None, threshold: float, margin: float, quality:
     """
     return (match is not None and match.score >= required_score(threshold, quality, rule)
             and match.score - match.second_score >= margin)
+
+
+def near_decision(match: PersonMatch | None, threshold: float, margin: float, band: float,
+                  quality: FaceQuality | None = None, rule: OpenSetQuality | None = None) -> bool:
+    """True when a small change of the scores (up to ``band``, a cosine) could change what the door
+    decides about ``match``: its score is within ``band`` of the threshold or of the required score
+    (:func:`required_score`), its lead over the second person within ``band`` of ``margin`` while the
+    score is about high enough, or the second person's score within ``band`` of the threshold while
+    the best one is about high enough (the "ambiguous" rule). The door re-embeds such a face with
+    the test-time flip (``flip_tta="near-threshold"``); None is never near."""
+    if match is None or band <= 0.0:
+        return False
+    s, s2 = match.score, match.second_score
+    req = required_score(threshold, quality, rule)
+    if abs(s - threshold) < band or abs(s - req) < band:
+        return True
+    high = s >= min(threshold, req) - band
+    if high and abs((s - s2) - margin) < band:
+        return True
+    return high and match.second_person_id is not None and abs(s2 - threshold) < band
