@@ -30,6 +30,7 @@ from desktop_app.core.video.sources import list_cameras
 from .capture import CaptureController, CaptureStats, DoorEvent, LiveFrame, SourceRequest
 from .context import AppContext, ChangeHub
 from .door_view import DoorView
+from .doors_page import DoorsPage
 from .enrol_wizard import EnrolWizard
 from .events_page import AttendancePage, EventsPage
 from .icon import app_icon, lock_icon
@@ -38,15 +39,16 @@ from .models_page import ModelsPage
 from .people_page import PeoplePage
 from .pin import AdminLock
 from .pin_dialogs import PinDialog, SetPinDialog
+from .schedules_page import SchedulesPage
 from .settings_page import SettingsPage
 
 log = logging.getLogger(__name__)
 
-PAGES = ("door", "people", "events", "attendance", "models", "settings")
-ADMIN_PAGES = frozenset({"people", "events", "attendance", "models", "settings"})
+PAGES = ("door", "people", "doors", "schedules", "events", "attendance", "models", "settings")
+ADMIN_PAGES = frozenset({"people", "doors", "schedules", "events", "attendance", "models", "settings"})
 """Pages behind the admin PIN: events and attendance hold face snapshots and who came when."""
 PAGE_TITLES = {"door": "Door", "people": "People", "events": "Events", "attendance": "Attendance",
-               "models": "Models", "settings": "Settings"}
+               "models": "Models", "settings": "Settings", "doors": "Doors", "schedules": "Schedules"}
 KIOSK_EXIT_KEYS = "Ctrl+Shift+Q"
 """The keys that leave kiosk mode (they ask for the admin PIN once one is set)."""
 NO_FIGURE = ("— fps", "— ms/frame")
@@ -91,6 +93,9 @@ class MainWindow(QMainWindow):
             self.models = ModelsPage(self.ctx)
             self.pages.update(people=self.people, events=self.events, attendance=self.attendance,
                               models=self.models, settings=self.settings)
+            self.doors = DoorsPage(self.ctx)
+            self.schedules = SchedulesPage(self.ctx)
+            self.pages.update(doors=self.doors, schedules=self.schedules)
             self.people.enrol_requested.connect(lambda name, mode: self.open_enrolment(name, mode))
             self.settings.applied.connect(self._settings_applied)
         for w in self.pages.values():
