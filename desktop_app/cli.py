@@ -21,7 +21,7 @@ import logging
 import math
 import sys
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from desktop_app.core.errors import FaceGateError
@@ -515,10 +515,16 @@ def cmd_attendance(args: argparse.Namespace) -> int:
         for r in rows:
             p = people.get(r.person_id)
             print(f"{r.day.isoformat():10s}  {r.name:25s} {(p.employee_id if p else None) or '':12s} "
-                  f"{(p.department if p else None) or '':15s} {r.first_in.astimezone():%H:%M:%S}  "
-                  f"{r.last_out.astimezone():%H:%M:%S}  {hours_minutes(r.hours):>5s}")
+                  f"{(p.department if p else None) or '':15s} {_clock(r.first_in)}  "
+                  f"{_clock(r.last_out)}  {'' if r.hours is None else hours_minutes(r.hours):>5s}")
         print(f"{len(rows)} day row{'s' if len(rows) != 1 else ''} from {day_from} to {day_to}.")
     return 0
+
+
+def _clock(ts: datetime | None) -> str:
+    """Local time of day of an attendance end, "HH:MM:SS"; "--:--:--" for a missing end (a day
+    with only an entry, or only an exit)."""
+    return "--:--:--" if ts is None else f"{ts.astimezone():%H:%M:%S}"
 
 
 def cmd_models(args: argparse.Namespace) -> int:

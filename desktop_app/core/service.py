@@ -30,6 +30,9 @@ from types import EllipsisType
 
 import numpy as np
 
+from desktop_app.core.access.model import DoorSpec, Group, Permission, PersonAccess
+from desktop_app.core.access.rules import access_reason as _access_rule
+from desktop_app.core.access.schedule import Schedule
 from desktop_app.core.admin.lock import AdminPin
 from desktop_app.core.config import AppConfig
 from desktop_app.core.doctor.files import remove_stale_temps
@@ -56,6 +59,7 @@ from desktop_app.core.matching.calibration import CalibrationPolicy
 from desktop_app.core.matching.calibration import calibrate as calibrate_scores
 from desktop_app.core.matching.gallery import SIDECAR_SUFFIX, Gallery, HnswGallery, build_gallery
 from desktop_app.core.matching.site_strangers import DOOR_UNKNOWN, StrangerBuffer, StrangerFlush, usable_stranger
+from desktop_app.core.outputs.base import redact_uri
 from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.storage.codecs import encode_snapshot
 from desktop_app.core.storage.event_filter import EventFilter
@@ -64,9 +68,10 @@ from desktop_app.core.storage.purge import PurgeStep
 from desktop_app.core.storage.records import AttendanceRow, ErasureReport, EventRecord, ModelRecord, Person, Sample
 from desktop_app.core.storage.reserve import ensure_reserve, release_reserve, short_of_space
 from desktop_app.core.storage.store import Store
-from desktop_app.core.storage.validate import name_key, validate_person_fields
+from desktop_app.core.storage.validate import fold, name_key, validate_person_fields
 from desktop_app.core.types import Calibration, Face, FaceQuality, PersonMatch
 from desktop_app.core.video.imageio import expand_image_args, read_image
+from desktop_app.core.vocabulary import AccessReason, Direction
 
 log = logging.getLogger(__name__)
 
@@ -963,17 +968,23 @@ class FaceGate:
 
     def record_event(self, *, person_id: int | None, score: float, decision: str, camera: str, ts: datetime,
                      snapshot: np.ndarray | None = None, track_id: int | None = None,
-                     candidates: Sequence[int] = ()) -> RecordedEvent | None:
+                     candidates: Sequence[int] = (), door: str | None = None,
+                     direction: Direction | None = None, reason: AccessReason | None = None) -> RecordedEvent | None:
         """Store a door decision (the live loop's one write). When the database refuses it (another
         program holds the write lock for more than ``DOOR_WRITE_WAIT_S``, the disk is full, the file
         is read-only) the event waits, in order, in the event spool beside the database
         (``<db>.spool``) for :meth:`flush_events`; while events wait, new ones queue behind them.
         snapshot: (H, W, 3) uint8 BGR face crop; ts: aware datetime; candidates: for an ambiguous
-        decision, the ids of the people the face could not be told apart from. Returns None when the person no
+        decision, the ids of the people the face could not be told apart from; door: the door's name
+        (None for a camera without a door, ``run --source``); direction: the way its camera faces (a
+        granted "in" moves only attendance's first in, "out" only its last out, None both); reason:
+        why the door decided so (stored, shown, a column of the CSV). Returns None when the person no
         longer exists (erased meanwhile by another program): that event is dropped, never announced.
         On a read-only database the event is shown but not saved (``event_id`` None, no spool)."""
         if ts.tzinfo is None:
             raise ValueError("record_event needs an aware datetime (e.g. datetime.now(UTC))")
+        way = None if direction is None else Direction(direction).value
+        why = None if reason is None else AccessReason(reason).value
         with self._lock:
             if self.read_only:  # shown at the door, not saved: nothing may be written here
                 return RecordedEvent(PendingEvent.new_uid(), None)
@@ -982,7 +993,7 @@ class FaceGate:
                 uid=PendingEvent.new_uid(), ts=ts, person_id=person_id, score=float(score), decision=str(decision),
                 camera=camera, model_sha256=self.model.sha256, track_id=track_id,
                 snapshot_jpg=None if snapshot is None else encode_snapshot(snapshot),
-                candidates=tuple(int(c) for c in candidates))
+                candidates=tuple(int(c) for c in candidates), door=door, direction=way, reason=why)
             if spool.pending:
                 spool.add(ev)
                 return RecordedEvent(ev.uid, None)
@@ -1028,7 +1039,8 @@ class FaceGate:
             event_id = self.store.log_event(
                 person_id=ev.person_id, score=ev.score, decision=ev.decision, camera=ev.camera,
                 model_sha256=ev.model_sha256, ts=ev.ts, snapshot_jpg=ev.snapshot_jpg, track_id=ev.track_id,
-                uid=ev.uid, wait_s=wait_s, candidates=ev.candidates)
+                uid=ev.uid, wait_s=wait_s, candidates=ev.candidates, door=ev.door, direction=ev.direction,
+                reason=ev.reason)
         except StorageError as exc:
             if ev.person_id is not None and self._person_gone(ev.person_id):
                 log.warning("An event of person %d was dropped: the person was erased meanwhile.", ev.person_id)
@@ -1040,6 +1052,8 @@ class FaceGate:
             raise
         if self._people_mark == before:  # an event does not change who is enrolled: keep the cache
             self._people_mark = self.store.local_changes()
+        if self._access_mark[0] == before:  # nor the access rules
+            self._access_mark = (self.store.local_changes(), self._access_mark[1])
         return event_id
 
     def _person_gone(self, person_id: int) -> bool:
@@ -1214,6 +1228,196 @@ class FaceGate:
             self.store.audit(actor, "model.retrain.deployed",
                              {"sha256": model.sha256, "name": model.name, "parent_sha256": parent_sha256})
 
+    # ----------------------------------------------------------------- access control (issue 10)
+    # Doors, schedules, groups, permissions and each person's access; the door loop's per-decision
+    # rule (access_reason, from a cache) and the queue of remote opens. Every write is audited with
+    # ``actor`` in its own transaction. A door's secret is never audited, printed nor exported.
+    #: (person id -> access, permissions, folded door name -> door name), what access_reason reads
+    _access_cache: tuple[dict[int, PersonAccess], tuple[Permission, ...], dict[str, str]] | None = None
+    #: (local_changes, seen data_version) when the cache was filled
+    _access_mark: tuple[int, int | None] = (-1, None)
+
+    def save_door(self, spec: DoorSpec, actor: str = "admin") -> DoorSpec:
+        """Insert ``spec``, or replace the door of the same name (any case) with it, cameras
+        included; audited ("door.save", without the secret). Returns the door as stored.
+        ValueError for an output URI of no known scheme (``log:``, ``webhook:``, ``mqtt://``,
+        ``serial://``, ``hidrelay:``, ``gpio:``); InputError when the anti-passback partner is
+        neither this door nor an existing one."""
+        with self._lock, self.store.transaction():
+            saved = self.store.save_door(spec)
+            self.store.audit(actor, "door.save", _door_audit(saved))
+            return saved
+
+    def doors(self) -> list[DoorSpec]:
+        """Every door, by name."""
+        with self._lock:
+            return self.store.list_doors()
+
+    def door(self, name: str) -> DoorSpec | None:
+        """The door of this name (any case), or None."""
+        with self._lock:
+            return self.store.get_door(name)
+
+    def remove_door(self, name: str, actor: str = "admin") -> None:
+        """Delete a door, its cameras and the permissions at it; audited ("door.remove"). InputError
+        when there is no such door or another door is paired with it for anti-passback."""
+        with self._lock, self.store.transaction():
+            gone = self.store.delete_door(name)
+            self.store.audit(actor, "door.remove", {"door": gone.name})
+
+    def save_schedule(self, schedule: Schedule, actor: str = "admin") -> Schedule:
+        """Insert the schedule, or replace the one of the same name (any case); audited
+        ("schedule.save"). Permissions using it follow the new windows at once."""
+        with self._lock, self.store.transaction():
+            saved = self.store.save_schedule(schedule)
+            self.store.audit(actor, "schedule.save", {
+                "schedule": saved.name, "text": saved.text, "timezone": saved.timezone,
+                "holidays": sorted(d.isoformat() for d in saved.holidays)})
+            return saved
+
+    def schedules(self) -> list[Schedule]:
+        """Every stored schedule, by name."""
+        with self._lock:
+            return self.store.list_schedules()
+
+    def schedule(self, name: str) -> Schedule | None:
+        """The schedule of this name (any case), or None."""
+        with self._lock:
+            return self.store.get_schedule(name)
+
+    def remove_schedule(self, name: str, actor: str = "admin") -> None:
+        """Delete a schedule; audited ("schedule.remove"). InputError when there is none of that
+        name, or while a permission uses it (the message names the group and door)."""
+        with self._lock, self.store.transaction():
+            self.store.delete_schedule(name)
+            self.store.audit(actor, "schedule.remove", {"schedule": name})
+
+    def save_group(self, group: Group, actor: str = "admin") -> Group:
+        """Create the group, or update the description of the one of the same name; audited ("group.save")."""
+        with self._lock, self.store.transaction():
+            saved = self.store.save_group(group)
+            self.store.audit(actor, "group.save", {"group": saved.name, "description": saved.description})
+            return saved
+
+    def groups(self) -> list[Group]:
+        """Every group, by name."""
+        with self._lock:
+            return self.store.list_groups()
+
+    def remove_group(self, name: str, actor: str = "admin") -> None:
+        """Delete a group, its memberships and its permissions; audited ("group.remove")."""
+        with self._lock, self.store.transaction():
+            self.store.delete_group(name)
+            self.store.audit(actor, "group.remove", {"group": name})
+
+    def set_permissions(self, group: str, doors: Sequence[str], schedule: str | None = None,
+                        actor: str = "admin") -> list[Permission]:
+        """Let ``group`` pass ``doors`` (names) when the stored schedule named ``schedule`` allows
+        (None: always); replaces the group's permissions (no doors: none left). Audited
+        ("permissions.set"). Returns the group's permissions. InputError for an unknown group,
+        door or schedule (the message lists those that exist)."""
+        with self._lock, self.store.transaction():
+            perms = self.store.set_permissions(group, doors, schedule)
+            self.store.audit(actor, "permissions.set", {
+                "group": group, "doors": [p.door for p in perms], "schedule": schedule})
+            return perms
+
+    def permissions(self) -> list[Permission]:
+        """Every permission (group x door x schedule), by group then door."""
+        with self._lock:
+            return self.store.list_permissions()
+
+    def set_person_access(self, person_id: int, *, groups: Sequence[str] | EllipsisType = ...,
+                          valid_from: date | EllipsisType | None = ..., valid_until: date | EllipsisType | None = ...,
+                          active: bool | EllipsisType = ..., employee_id: str | EllipsisType | None = ...,
+                          actor: str = "admin") -> PersonAccess:
+        """Change a person's groups (replaced), validity (first and last local day, inclusive;
+        None: no limit), activation and employee ID; ``...`` leaves a field as is. Audited
+        ("person.access" with the changed fields) in the same transaction. Returns the person's
+        access now. StorageError for an unknown person or a taken employee ID; InputError for an
+        unknown group (listing the groups); ValueError when the validity ends before it starts."""
+        fields = [k for k, v in (("groups", groups), ("valid_from", valid_from), ("valid_until", valid_until),
+                                 ("active", active), ("employee_id", employee_id)) if not isinstance(v, EllipsisType)]
+        with self._lock, self.store.transaction():
+            now = self.store.set_person_access(person_id, groups=groups, valid_from=valid_from,
+                                               valid_until=valid_until, active=active, employee_id=employee_id)
+            self.store.audit(actor, "person.access", {
+                "person_id": now.person_id, "fields": fields, "groups": sorted(now.groups),
+                "valid_from": None if now.valid_from is None else now.valid_from.isoformat(),
+                "valid_until": None if now.valid_until is None else now.valid_until.isoformat(),
+                "active": now.active})
+            return now
+
+    def person_access(self, person_id: int) -> PersonAccess | None:
+        """What the access rules know of a person (groups, validity, active), or None."""
+        with self._lock:
+            return self.store.person_access(person_id)
+
+    def people_access(self) -> list[PersonAccess]:
+        """What the access rules know of every person, by name."""
+        with self._lock:
+            return self.store.people_access()
+
+    def access_reason(self, person_id: int, door: str, when: datetime) -> AccessReason:
+        """Why the recognised person ``person_id`` may or may not pass ``door`` (name, any case)
+        at ``when`` (aware datetime): the rule of :func:`desktop_app.core.access.rules.access_reason`
+        (deactivated, expired, not permitted at this door, outside schedule, granted); UNKNOWN
+        when there is no such person (erased meanwhile). Cheap: served from a cache refilled after
+        a change made through this object, or one by another program that
+        :meth:`refresh_if_changed` took; no SQL in steady state."""
+        with self._lock:
+            people, perms, doors = self._access_data()
+            person = people.get(int(person_id))
+            if person is None:
+                return AccessReason.UNKNOWN
+            return _access_rule(person, doors.get(fold(door), door), when, perms)
+
+    def _access_data(self) -> tuple[dict[int, PersonAccess], tuple[Permission, ...], dict[str, str]]:
+        mark = (self.store.local_changes(), self._seen_data_version)
+        if self._access_cache is None or mark != self._access_mark:
+            people = {p.person_id: p for p in self.store.people_access()}
+            perms = tuple(self.store.list_permissions())
+            doors = {fold(d.name): d.name for d in self.store.list_doors()}
+            self._access_cache = (people, perms, doors)
+            self._access_mark = mark
+        return self._access_cache
+
+    def request_door_open(self, door: str, actor: str = "admin") -> int:
+        """Ask the door loop running ``door`` (this process or another) to open it: a command is
+        queued and audited ("door.open"), in one transaction; returns its id. The loop takes it on
+        its next poll (:meth:`take_door_commands`); one left untaken for
+        ``storage.doors.COMMAND_MAX_AGE_S`` seconds (no loop running) expires, never opens later.
+        InputError when there is no such door."""
+        with self._lock, self.store.transaction():
+            spec = self.store.get_door(door)
+            name = spec.name if spec is not None else door
+            command_id = self.store.queue_door_command(name, "open", actor)
+            self.store.audit(actor, "door.open", {"door": name, "command_id": command_id})
+            return command_id
+
+    def take_door_commands(self, doors: Sequence[str]) -> list[tuple[int, str, str]]:
+        """The remote commands waiting for ``doors`` (names), oldest first, as (id, door name,
+        command) with command "open"; each is marked taken, so it is served once even with
+        several processes polling. Cheap when none waits (one indexed read); never waits long for
+        a lock: a database busy or unwritable just now gives [] (the next poll takes them). The door
+        loop calls it about twice a second."""
+        with self._lock:
+            if self.read_only or not doors:
+                return []
+            try:
+                return self.store.take_door_commands(doors, wait_s=FLUSH_WAIT_S)
+            except StorageError as exc:
+                log.info("Door commands not taken yet: %s", exc)
+                return []
+
+
+def _door_audit(door: DoorSpec) -> dict[str, object]:
+    """What the audit keeps of a saved door: everything but the secret (set or none), the output
+    without its password."""
+    return {"door": door.name, "output": redact_uri(door.output), "secret": "set" if door.secret else "none",
+            "cameras": [f"{c.direction.value}:{c.source}" for c in door.cameras],
+            "unlock_seconds": door.unlock_seconds, "fail_mode": door.fail_mode.value,
+            "passback": door.passback, "passback_partner": door.passback_partner}
 
 def _quality_dict(face: Face) -> dict[str, object]:
     q = face.quality

@@ -183,8 +183,10 @@ class AttendanceTableModel(_RowsTableModel):
         r = self._rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             return (
-                f"{r.day:%a %Y-%m-%d}", r.name, f"{_local(r.first_in):%H:%M:%S}", f"{_local(r.last_out):%H:%M:%S}",
-                hours_minutes(r.hours),
+                f"{r.day:%a %Y-%m-%d}", r.name,
+                "" if r.first_in is None else f"{_local(r.first_in):%H:%M:%S}",  # only an exit that day
+                "" if r.last_out is None else f"{_local(r.last_out):%H:%M:%S}",  # only an entry that day
+                "" if r.hours is None else hours_minutes(r.hours),
             )[index.column()]
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() == 4:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

@@ -571,6 +571,9 @@ def test_export_events_csv(store: Store, tmp_path: Path) -> None:
         "camera",
         "track_id",
         "model_sha256",
+        "door",
+        "direction",
+        "reason",
     ]
     first = rows[0]
     assert first["name"] == "Ann Ångström" and first["decision"] == "granted" and first["score"] == "0.9000"

@@ -37,7 +37,9 @@ class PendingEvent:
     uid: unique id (hex); ts: aware datetime of the decision; person_id: None for unknown; score:
     best cosine; decision: the stored decision value; camera and model_sha256: as stored;
     track_id: the face track; snapshot_jpg: the face snapshot, JPEG bytes, or None; candidates: for
-    an ambiguous decision, the ids of the people the face could not be told apart from.
+    an ambiguous decision, the ids of the people the face could not be told apart from; door,
+    direction, reason: the door's name, its camera's direction ("in" / "out") and the
+    AccessReason value, None for a camera without a door (lines written before have none).
     """
 
     uid: str
@@ -50,6 +52,9 @@ class PendingEvent:
     track_id: int | None = None
     snapshot_jpg: bytes | None = None
     candidates: tuple[int, ...] = ()
+    door: str | None = None
+    direction: str | None = None
+    reason: str | None = None
 
     @staticmethod
     def new_uid() -> str:
@@ -76,6 +81,9 @@ class PendingEvent:
             track_id=None if d.get("track_id") is None else int(d["track_id"]),
             snapshot_jpg=base64.b64decode(snap) if snap else None,
             candidates=tuple(int(c) for c in d.get("candidates") or ()),
+            door=None if d.get("door") is None else str(d["door"]),
+            direction=None if d.get("direction") is None else str(d["direction"]),
+            reason=None if d.get("reason") is None else str(d["reason"]),
         )
 
 

@@ -13,14 +13,42 @@ from desktop_app.core.storage import codecs, times
 from desktop_app.core.storage.base import StoreBase, api
 from desktop_app.core.storage.records import DECISIONS, AttendanceRow, EventRecord
 from desktop_app.core.storage.rows import EVENT_SELECT, event_from_row
-from desktop_app.core.storage.validate import as_day, as_int, as_score, required_text
-from desktop_app.core.vocabulary import Decision
+from desktop_app.core.storage.validate import as_day, as_int, as_score, clean_text, required_text
+from desktop_app.core.vocabulary import AccessReason, Decision, Direction
 
 
 def _check_decision(decision: object) -> str:
     if not isinstance(decision, str) or decision not in DECISIONS:
         raise ValueError(f"decision must be one of {sorted(DECISIONS)}, got {decision!r}")
     return decision
+
+
+def _check_direction(direction: object) -> str | None:
+    if direction is None:
+        return None
+    try:
+        return Direction(str(direction)).value
+    except ValueError:
+        raise ValueError(f"direction must be 'in' or 'out', got {direction!r}") from None
+
+
+def _check_reason(reason: object) -> str | None:
+    if reason is None:
+        return None
+    try:
+        return AccessReason(str(reason)).value
+    except ValueError:
+        raise ValueError(f"reason must be one of {[r.value for r in AccessReason]}, got {reason!r}") from None
+
+
+#: How a granted passage moves the day's attendance, by the camera's direction: (first_in, last_out)
+#: set from the passage's time or left NULL; NULL never replaces a time (coalesce).
+_ATTENDANCE_SQL = (
+    "INSERT INTO attendance (person_id, day, first_in, last_out) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (person_id, day) DO UPDATE SET"
+    " first_in = min(coalesce(first_in, excluded.first_in), coalesce(excluded.first_in, first_in)),"
+    " last_out = max(coalesce(last_out, excluded.last_out), coalesce(excluded.last_out, last_out))"
+)
 
 
 class EventsMixin(StoreBase):
@@ -42,13 +70,19 @@ class EventsMixin(StoreBase):
         snapshot_jpg: bytes | None = None,
         wait_s: float | None = None,
         candidates: Sequence[int] = (),
+        door: str | None = None,
+        direction: str | None = None,
+        reason: str | None = None,
     ) -> int:
         """Record a recognition event; returns its id.
 
         decision: "granted", "unknown", "denied" or "ambiguous"; "ambiguous" has no person and
         names ``candidates``, the ids of the two people the face matched too closely to tell apart
         (kept as ``{"candidates": [...]}`` in ``detail_json``; only it may name them); "granted"
-        needs a person and moves that person's first-in / last-out of the local day of ``ts``.
+        needs a person and moves that person's first-in / last-out of the local day of ``ts``:
+        both without a ``direction``, only first-in for "in", only last-out for "out".
+        door: the door's name (None: a camera without a door); direction: "in" or "out", the way
+        the camera faces; reason: an AccessReason value ("granted", "outside schedule", ...).
         score: cosine similarity of the best match; ts: when (default now; naive means local
         time); snapshot: small (H, W, 3) uint8 BGR image, stored as JPEG (shrunk to 320 px on the
         longer side at most), or ``snapshot_jpg``, one already encoded (the event spool's).
@@ -80,6 +114,9 @@ class EventsMixin(StoreBase):
             raise ValueError(f"snapshot_jpg must be bytes, got {type(snapshot_jpg).__name__}")
         jpeg = bytes(snapshot_jpg) if snapshot_jpg is not None else (
             None if snapshot is None else codecs.encode_snapshot(snapshot))
+        where = clean_text(door, "door", required=False)
+        way = _check_direction(direction)
+        why = _check_reason(reason)
         stamp = times.to_db(when)
         ref = None if pid is None else f"person-{pid}"
         with self._waiting_at_most(wait_s), self.transaction():
@@ -90,18 +127,14 @@ class EventsMixin(StoreBase):
                 self._require_person(pid)
             cur = self.db.execute(
                 "INSERT INTO events (ts, person_id, person_ref, score, decision, camera, model_sha256,"
-                " track_id, snapshot_jpg, uid, detail_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (stamp, pid, ref, value, kind, cam, model, track, jpeg, key, detail),
+                " track_id, snapshot_jpg, uid, detail_json, door, direction, reason)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (stamp, pid, ref, value, kind, cam, model, track, jpeg, key, detail, where, way, why),
             )
             if kind == "granted":
                 day = times.local_day(when, self.local_tz).isoformat()
-                self.db.execute(
-                    "INSERT INTO attendance (person_id, day, first_in, last_out) VALUES (?, ?, ?, ?)"
-                    " ON CONFLICT (person_id, day) DO UPDATE SET"
-                    " first_in = min(first_in, excluded.first_in),"
-                    " last_out = max(last_out, excluded.last_out)",
-                    (pid, day, stamp, stamp),
-                )
+                self.db.execute(_ATTENDANCE_SQL, (pid, day, None if way == Direction.OUT else stamp,
+                                                  None if way == Direction.IN else stamp))
             return as_int(cur.lastrowid, "new event id")
 
     @contextmanager
@@ -133,6 +166,8 @@ class EventsMixin(StoreBase):
         end: datetime | None,
         person_id: int | None,
         decision: str | None,
+        door: str | None = None,
+        reason: str | None = None,
     ) -> tuple[str, list[object]]:
         """WHERE clause (or "") and parameters for events with ``start <= ts < end``."""
         where: list[str] = []
@@ -149,6 +184,12 @@ class EventsMixin(StoreBase):
         if decision is not None:
             where.append("e.decision = ?")
             params.append(_check_decision(decision))
+        if door is not None:
+            where.append("e.door = ? COLLATE NOCASE")
+            params.append(required_text(door, "door"))
+        if reason is not None:
+            where.append("e.reason = ?")
+            params.append(_check_reason(reason))
         return (" WHERE " + " AND ".join(where) if where else ""), params
 
     @api("reading events")
@@ -161,10 +202,13 @@ class EventsMixin(StoreBase):
         decision: str | None = None,
         limit: int | None = None,
         offset: int = 0,
+        door: str | None = None,
+        reason: str | None = None,
     ) -> list[EventRecord]:
         """Events with ``start <= ts < end`` (either bound optional; naive = local time), of one
-        person and/or one decision, newest first, paged by ``limit`` / ``offset``."""
-        where, params = self._event_filter(start, end, person_id, decision)
+        person, one decision, one door (name, any case) and/or one reason (AccessReason value),
+        newest first, paged by ``limit`` / ``offset``."""
+        where, params = self._event_filter(start, end, person_id, decision, door, reason)
         lim = -1 if limit is None else as_int(limit, "limit")
         off = as_int(offset, "offset")
         if (limit is not None and lim < 0) or off < 0:
@@ -180,9 +224,11 @@ class EventsMixin(StoreBase):
         end: datetime | None = None,
         person_id: int | None = None,
         decision: str | None = None,
+        door: str | None = None,
+        reason: str | None = None,
     ) -> int:
         """Number of events matching the filters of ``query_events``."""
-        where, params = self._event_filter(start, end, person_id, decision)
+        where, params = self._event_filter(start, end, person_id, decision, door, reason)
         return int(self.db.execute(f"SELECT count(*) FROM events e{where}", params).fetchone()[0])
 
     @api("reading an event snapshot")
@@ -199,7 +245,8 @@ class EventsMixin(StoreBase):
     def attendance(self, day_from: date, day_to: date, person_id: int | None = None) -> list[AttendanceRow]:
         """First-in / last-out of local days ``day_from..day_to`` (both included), by day then name.
 
-        A day appears for a person when at least one "granted" event fell on it (local time).
+        A day appears for a person when at least one "granted" event fell on it (local time); an
+        entry camera gives only its first in, an exit camera only its last out (see AttendanceRow).
         """
         first = as_day(day_from, "day_from")
         last = as_day(day_to, "day_to")
@@ -216,8 +263,11 @@ class EventsMixin(StoreBase):
         sql += " ORDER BY a.day, p.name_key, a.person_id"
         out: list[AttendanceRow] = []
         for row in self.db.query(sql, params):
-            first_in = times.from_db(row["first_in"])
-            last_out = times.from_db(row["last_out"])
+            first_in = None if row["first_in"] is None else times.from_db(row["first_in"])
+            last_out = None if row["last_out"] is None else times.from_db(row["last_out"])
+            hours = None
+            if first_in is not None and last_out is not None and last_out >= first_in:
+                hours = (last_out - first_in).total_seconds() / 3600.0
             out.append(
                 AttendanceRow(
                     person_id=int(row["person_id"]),
@@ -225,7 +275,7 @@ class EventsMixin(StoreBase):
                     day=date.fromisoformat(row["day"]),
                     first_in=first_in,
                     last_out=last_out,
-                    hours=(last_out - first_in).total_seconds() / 3600.0,
+                    hours=hours,
                 )
             )
         return out

@@ -13,7 +13,7 @@ from desktop_app.core.storage.people import PeopleMixin
 
 EVENT_COLUMNS = (
     "event_id", "time_local", "time_utc", "person_id", "person_ref", "name", "decision", "score",
-    "camera", "track_id", "model_sha256",
+    "camera", "track_id", "model_sha256", "door", "direction", "reason",
 )  # fmt: skip
 ATTENDANCE_COLUMNS = (
     "day", "person_id", "name", "employee_id", "department", "first_in", "last_out", "hours",
@@ -37,14 +37,19 @@ class ExportsMixin(EventsMixin, PeopleMixin):
         decision: str | None = None,
         limit: int | None = None,
         offset: int = 0,
+        door: str | None = None,
+        reason: str | None = None,
     ) -> int:
         """Write the events matching the ``query_events`` filters, newest first, to a CSV file;
         returns the number of rows written (header not counted).
 
-        Columns: EVENT_COLUMNS; time_local is ISO-8601 with offset, score has 4 decimals.
+        Columns: EVENT_COLUMNS; time_local is ISO-8601 with offset, score has 4 decimals; door,
+        direction ("in" / "out") and reason (e.g. "outside schedule") are empty for events of a
+        camera without a door and for events stored before access control.
         """
         events = self.query_events(
-            start=start, end=end, person_id=person_id, decision=decision, limit=limit, offset=offset
+            start=start, end=end, person_id=person_id, decision=decision, limit=limit, offset=offset,
+            door=door, reason=reason,
         )
         rows = (
             (
@@ -59,6 +64,9 @@ class ExportsMixin(EventsMixin, PeopleMixin):
                 ev.camera,
                 ev.track_id,
                 ev.model_sha256,
+                ev.door,
+                ev.direction,
+                ev.reason,
             )
             for ev in events
         )
@@ -69,7 +77,8 @@ class ExportsMixin(EventsMixin, PeopleMixin):
         """Write attendance of local days ``day_from..day_to`` to a CSV file; returns rows written.
 
         Columns: ATTENDANCE_COLUMNS; first_in / last_out in local time (ISO-8601 with offset),
-        hours with 2 decimals.
+        hours with 2 decimals; first_in, last_out and hours are empty on a day with only an entry
+        or only an exit (see ``AttendanceRow``).
         """
         rows_in = self.attendance(day_from, day_to)
         people = {p.id: p for p in self.list_people()}
@@ -80,9 +89,9 @@ class ExportsMixin(EventsMixin, PeopleMixin):
                 r.name,
                 people[r.person_id].employee_id,
                 people[r.person_id].department,
-                self._local_text(r.first_in),
-                self._local_text(r.last_out),
-                f"{r.hours:.2f}",
+                None if r.first_in is None else self._local_text(r.first_in),
+                None if r.last_out is None else self._local_text(r.last_out),
+                None if r.hours is None else f"{r.hours:.2f}",
             )
             for r in rows_in
         )

@@ -61,6 +61,10 @@ class EventRecord:
     unknown faces; score: cosine similarity of the best match; has_snapshot: a JPEG is stored;
     candidates: for an "ambiguous" event, the current names of the two people the face matched
     too closely to tell apart (an erased one shows as "an erased person"), else ().
+    door: the door's name, None for an event of a camera that serves no door (``run --source``);
+    direction: "in" or "out", the way the door's camera faces, None without a door; reason: why
+    the door decided so (an :class:`~desktop_app.core.vocabulary.AccessReason` value, e.g.
+    "outside schedule"), None for events stored before access control.
     """
 
     id: int
@@ -75,6 +79,9 @@ class EventRecord:
     track_id: int | None
     has_snapshot: bool
     candidates: tuple[str, ...] = ()
+    door: str | None = None
+    direction: str | None = None
+    reason: str | None = None
 
     @property
     def who(self) -> str:
@@ -92,18 +99,22 @@ class EventRecord:
 
 @dataclass(frozen=True)
 class AttendanceRow:
-    """First "granted" passage and last one of a person on one local day.
+    """First arrival and last departure of a person on one local day.
 
-    first_in/last_out: aware UTC datetimes; hours: ``last_out - first_in`` in hours (0.0 for a single
-    passage).
+    Granted passages count by the direction of the camera that saw them: an entry camera ("in")
+    moves only first_in (the earliest), an exit camera ("out") only last_out (the latest); a
+    passage without a direction (a single camera, ``run --source``) moves both.
+    first_in/last_out: aware UTC datetimes, None when the day has no entry (only an exit) or no
+    exit (only an entry); hours: ``last_out - first_in`` in hours (0.0 for a single passage seen
+    by a camera without direction), None when one end is missing or the exit came first.
     """
 
     person_id: int
     name: str
     day: date
-    first_in: datetime
-    last_out: datetime
-    hours: float
+    first_in: datetime | None
+    last_out: datetime | None
+    hours: float | None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ PERSON_SELECT: Final[str] = (
 )
 EVENT_SELECT: Final[str] = (
     "SELECT e.id, e.ts, e.person_id, e.person_ref, p.name, e.score, e.decision, e.camera, "
-    "e.model_sha256, e.track_id, e.snapshot_jpg IS NOT NULL AS has_snapshot, "
+    "e.model_sha256, e.track_id, e.snapshot_jpg IS NOT NULL AS has_snapshot, e.door, e.direction, e.reason, "
     # an ambiguous event's candidates: ids in detail_json, names read now (erased: a placeholder)
     "(SELECT group_concat(coalesce(c.name, 'an erased person'), char(31)) FROM ("
     "SELECT j.key, j.value FROM json_each(CASE WHEN json_valid(e.detail_json) THEN e.detail_json ELSE '{}' END,"
@@ -59,6 +59,9 @@ def event_from_row(row: Mapping[str, Any]) -> EventRecord:
         track_id=_opt_int(row["track_id"]),
         has_snapshot=bool(row["has_snapshot"]),
         candidates=tuple(str(row["candidate_names"]).split("\x1f")) if row.get("candidate_names") else (),
+        door=row.get("door"),
+        direction=row.get("direction"),
+        reason=row.get("reason"),
     )
 
 

@@ -257,7 +257,102 @@ def migration_4(db: Database) -> None:
         raise StorageError(f"Bringing the database up to date broke {len(broken)} references; nothing was changed.")
 
 
-MIGRATIONS: Final[tuple[Migration, ...]] = (migration_1, migration_2, migration_3, migration_4)
+_SCHEMA_5: Final[tuple[str, ...]] = (
+    # Weekly schedules (access/schedule.py): text as written, holidays a JSON list of ISO days,
+    # timezone an IANA name or "local". Names are unique ignoring case (ASCII).
+    """CREATE TABLE schedules (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE CHECK (length(trim(name)) > 0),
+        text TEXT NOT NULL,
+        holidays TEXT NOT NULL DEFAULT '[]',
+        timezone TEXT NOT NULL DEFAULT 'local',
+        updated_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE groups (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE CHECK (length(trim(name)) > 0),
+        description TEXT NOT NULL DEFAULT '',
+        updated_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE person_groups (
+        person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        group_id INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+        PRIMARY KEY (person_id, group_id)
+    )""",
+    "CREATE INDEX person_groups_group ON person_groups(group_id)",
+    # Doors. secret: HMAC key of signed outputs, as given (encryption at rest: issue 12);
+    # passback_partner: a door name (checked by the store's code, not a reference).
+    """CREATE TABLE doors (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE CHECK (length(trim(name)) > 0),
+        output TEXT NOT NULL DEFAULT 'log:',
+        secret TEXT,
+        unlock_seconds REAL NOT NULL DEFAULT 5.0 CHECK (unlock_seconds > 0),
+        fail_mode TEXT NOT NULL DEFAULT 'secure' CHECK (fail_mode IN ('secure', 'safe')),
+        contact TEXT,
+        held_open_s REAL NOT NULL DEFAULT 30.0 CHECK (held_open_s > 0),
+        passback_partner TEXT,
+        passback TEXT NOT NULL DEFAULT 'off' CHECK (passback IN ('off', 'deny', 'flag')),
+        updated_at TEXT NOT NULL
+    )""",
+    # The cameras of a door, in order (position 0, 1, ...).
+    """CREATE TABLE door_cameras (
+        door_id INTEGER NOT NULL REFERENCES doors(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL CHECK (position >= 0),
+        source TEXT NOT NULL CHECK (length(trim(source)) > 0),
+        direction TEXT NOT NULL DEFAULT 'in' CHECK (direction IN ('in', 'out')),
+        name TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (door_id, position)
+    )""",
+    # Group x door x schedule; a NULL schedule means always. A schedule in use cannot be deleted.
+    """CREATE TABLE permissions (
+        group_id INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+        door_id INTEGER NOT NULL REFERENCES doors(id) ON DELETE CASCADE,
+        schedule_id INTEGER REFERENCES schedules(id) ON DELETE RESTRICT,
+        PRIMARY KEY (group_id, door_id)
+    )""",
+    "CREATE INDEX permissions_door ON permissions(door_id)",
+    "CREATE INDEX permissions_schedule ON permissions(schedule_id)",
+    # Remote commands for the door loops (possibly other processes), oldest first. taken_at: when a
+    # door loop took it (NULL: waiting); outcome: "taken", or "expired" when it waited too long.
+    """CREATE TABLE door_commands (
+        id INTEGER PRIMARY KEY,
+        door TEXT NOT NULL,
+        command TEXT NOT NULL CHECK (command IN ('open')),
+        actor TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        taken_at TEXT,
+        outcome TEXT
+    )""",
+    "CREATE INDEX door_commands_waiting ON door_commands(door) WHERE taken_at IS NULL",
+    # Validity of a person (first and last local day, inclusive; NULL: no limit).
+    "ALTER TABLE people ADD COLUMN valid_from TEXT",
+    "ALTER TABLE people ADD COLUMN valid_until TEXT",
+    # Where and why: the door (name), the camera's direction ("in" / "out"), the AccessReason value.
+    "ALTER TABLE events ADD COLUMN door TEXT",
+    "ALTER TABLE events ADD COLUMN direction TEXT",
+    "ALTER TABLE events ADD COLUMN reason TEXT",
+)
+
+
+def migration_5(db: Database) -> None:
+    """Access control (issue 10): schedules, groups and their members, doors and their cameras,
+    permissions (group x door x schedule), a person's validity, the door, direction and reason of
+    each event, a queue of remote door commands, and attendance that follows the camera's
+    direction: a day may have only a first in (an entry seen, no exit yet) or only a last out, so
+    both become nullable (at least one is set)."""
+    for statement in _SCHEMA_5:
+        db.execute(statement)
+    _rebuild_table(db, "attendance", _must_change(
+        r"first_in\s+TEXT\s+NOT\s+NULL,\s*last_out\s+TEXT\s+NOT\s+NULL,",
+        "first_in TEXT, last_out TEXT, CHECK (first_in IS NOT NULL OR last_out IS NOT NULL),",
+        "attendance table"))
+    broken = db.conn.execute("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise StorageError(f"Bringing the database up to date broke {len(broken)} references; nothing was changed.")
+
+
+MIGRATIONS: Final[tuple[Migration, ...]] = (migration_1, migration_2, migration_3, migration_4, migration_5)
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
 
 

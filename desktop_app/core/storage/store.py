@@ -14,7 +14,8 @@ Times (see ``times``): instants are stored in UTC, naive datetimes given to the 
 time, and attendance days are local calendar days (``local_tz``, the machine's zone by default).
 
 The methods live in mixins, one module per concept: people.py, samples.py, events.py,
-exports.py, audit.py, registry.py, calibration.py, settings.py; base.py holds transactions.
+exports.py, audit.py, registry.py, calibration.py, settings.py, access.py (schedules, groups,
+permissions, validity), doors.py (doors, cameras, remote commands); base.py holds transactions.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ from types import TracebackType
 from sqlite_utils import Database
 
 from desktop_app.core.errors import StorageError
+from desktop_app.core.storage.access import AccessMixin
 from desktop_app.core.storage.audit import AuditMixin
 from desktop_app.core.storage.calibrations import CalibrationMixin
+from desktop_app.core.storage.doors import DoorsMixin
 from desktop_app.core.storage.exports import ExportsMixin
 from desktop_app.core.storage.models import RegistryMixin
 from desktop_app.core.storage.reserve import ensure_reserve
@@ -70,7 +73,7 @@ def _not_writable(path: Path) -> bool:
 
 
 class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMixin, SettingsMixin,
-            RevisionMixin):
+            RevisionMixin, AccessMixin, DoorsMixin):
     """FaceGate's SQLite event store (see the module docstring for conventions).
 
     path: the database file (created with its parent folders when missing, migrated to the
