@@ -150,10 +150,8 @@ class DoorGrid(QWidget):
                 self.grid.removeWidget(tile)
                 tile.deleteLater()
         for i, v in enumerate(views):
-            tile = self.tiles.get(v.name)
-            if tile is None:
-                tile = DoorTile(v.name)
-                self.tiles[v.name] = tile
+            tile = self.tiles.get(v.name) or DoorTile(v.name)
+            self.tiles[v.name] = tile
             self.grid.addWidget(tile, i // self.columns, i % self.columns)
             tile.show_view(v)
         self.empty.setVisible(not views)

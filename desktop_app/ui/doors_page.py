@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.access.model import DoorSpec
 from desktop_app.core.outputs.base import redact_uri
+from desktop_app.core.storage.doors import COMMAND_MAX_AGE_S
 from desktop_app.core.vocabulary import FailMode
 
 from .context import AppContext
@@ -252,5 +253,7 @@ class DoorsPage(QWidget):
         except Exception as exc:
             self.status.setText(f"Not opened: {exc}")
             return False
-        self.status.setText(f"Open command sent to {name!r}: the running door releases its lock for {seconds}.")
+        self.status.setText(f"Open command sent to {name!r}: the running door releases its lock for {seconds}. "
+                            f"If no FaceGate runs this door, the command expires unused after "
+                            f"{COMMAND_MAX_AGE_S:g} s.")
         return True

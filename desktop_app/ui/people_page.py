@@ -301,9 +301,9 @@ class PeoplePage(QWidget):
         if active != p.active:
             self._rebuild_gallery()
         self.person = updated
-        self.status.setText("Saved.")
         self.ctx.capture.worker.refresh()
-        self.ctx.hub.people_changed.emit()
+        self.ctx.hub.people_changed.emit()  # reloads this page too: say "Saved." after it
+        self.status.setText("Saved.")
         return True
 
     def _rebuild_gallery(self) -> None:
@@ -332,9 +332,9 @@ class PeoplePage(QWidget):
         except Exception as exc:
             self.status.setText(f"Not removed: {exc}")
             return False
-        self.status.setText("Shot removed.")
         self.ctx.capture.worker.refresh()
         self.ctx.hub.people_changed.emit()
+        self.status.setText("Shot removed.")
         return True
 
     # ------------------------------------------------------------------ erasure
