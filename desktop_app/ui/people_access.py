@@ -50,15 +50,15 @@ def validity_text(access: PersonAccess | None) -> str:
 
 
 def access_line(access: PersonAccess | None, today: date | None = None) -> str:
-    """The people list's access line: groups, validity, and EXPIRED / NOT YET VALID when so."""
+    """The people list's access line: EXPIRED / NOT YET VALID first when so (seen in a narrow
+    list), then the groups and the validity."""
     groups = ", ".join(sorted(access.groups)) if access and access.groups else "no group"
-    parts = [f"Groups: {groups}"]
+    state = validity_state(access, today)
+    parts = [] if state == "valid" else [state.upper()]
+    parts.append(f"Groups: {groups}")
     valid = validity_text(access)
     if valid:
         parts.append(valid)
-    state = validity_state(access, today)
-    if state != "valid":
-        parts.append(state.upper())
     return " · ".join(parts)
 
 

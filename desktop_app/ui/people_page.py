@@ -107,6 +107,8 @@ class PeopleListModel(QAbstractListModel):
             status = "" if p.active else "  (inactive)"
             return f"{p.name}{status}\n{p.n_samples} shot{'s' if p.n_samples != 1 else ''}" + (
                 f" · {extra}" if extra else "") + "\n" + access_line(self._access.get(p.id))
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return access_line(self._access.get(p.id))
         if role == Qt.ItemDataRole.DecorationRole:
             return self._thumb(p)
         if role == Qt.ItemDataRole.ForegroundRole and not p.active:
@@ -201,6 +203,7 @@ class PeoplePage(QWidget):
         split.addWidget(self.detail)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 2)
+        split.setSizes([400, 900])  # room for the access line (groups, validity) of each person
         lay = QVBoxLayout(self)
         lay.addWidget(split)
 

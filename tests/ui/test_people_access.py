@@ -39,9 +39,9 @@ def test_access_line_words() -> None:
     today = date(2026, 3, 10)
     a = PersonAccess(1, "A", groups=frozenset({"staff", "cleaners"}), valid_until=date(2026, 3, 9))
     assert validity_state(a, today) == "expired"
-    assert access_line(a, today) == "Groups: cleaners, staff · valid until 2026-03-09 · EXPIRED"
+    assert access_line(a, today) == "EXPIRED · Groups: cleaners, staff · valid until 2026-03-09"
     b = PersonAccess(2, "B", valid_from=date(2026, 4, 1), valid_until=date(2026, 4, 30))
-    assert access_line(b, today) == "Groups: no group · valid 2026-04-01 to 2026-04-30 · NOT YET VALID"
+    assert access_line(b, today) == "NOT YET VALID · Groups: no group · valid 2026-04-01 to 2026-04-30"
     assert access_line(PersonAccess(3, "C"), today) == "Groups: no group"
 
 
