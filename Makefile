@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 EXTRAS ?= dev,train
 
-.PHONY: run test test-fast lint typecheck pytest pytest-fast bench package clean setup
+.PHONY: run test test-fast lint typecheck pytest pytest-fast bench package clean setup services
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +28,24 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy desktop_app/core desktop_app/ui trainer
 
-pytest: $(STAMP)
+# Real counterparts the door-output tests talk to: Debian's mosquitto MQTT broker. Installed when
+# absent (as root, or through passwordless sudo); otherwise one line says so and the MQTT tests skip.
+services:
+	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; \
+	  else SUDO=none; fi; \
+	  if [ "$$SUDO" != none ] && command -v apt-get >/dev/null 2>&1 && \
+	     $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq mosquitto >/dev/null; then \
+	    echo "services: installed mosquitto"; \
+	  else \
+	    echo "services: mosquitto is not installed and could not be installed here (needs apt-get and root or sudo);" \
+	         "the MQTT tests will skip. Install it with: sudo apt-get install mosquitto"; \
+	  fi; }
+
+pytest: $(STAMP) services
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-pytest-fast: $(STAMP)
+pytest-fast: $(STAMP) services
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not data" $(PYTEST_ARGS)
 
 test: lint typecheck pytest

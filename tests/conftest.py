@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
+from service_fixtures import mqtt_broker, webhook_server  # noqa: F401 - real counterparts for door outputs
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 

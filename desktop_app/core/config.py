@@ -81,6 +81,35 @@ class DecisionSettings(BaseModel):
         return self
 
 
+class AlertSettings(BaseModel):
+    """Notices for people (unknown faces, denied attempts, door faults and alarms), sent as ALERT
+    messages through the door outputs and/or one site-wide output."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    output: str = Field("", description="Site-wide alert output URI (e.g. 'webhook:https://…' or "
+                                        "'mqtt://host:1883/facegate/alerts'); empty for none.")
+    secret: str = Field("", max_length=256,
+                        description="HMAC key of the site-wide alert output (webhook); empty: unsigned.")
+    door_outputs: bool = Field(True, description="Also send each alert through the door's own output.")
+    on_unknown: bool = Field(True, description="Alert when an unknown face is seen at a door.")
+    on_denied: bool = Field(True, description="Alert when a recognised person is refused (schedule, validity, ...).")
+    on_fault: bool = Field(True, description="Alert when a door goes out of service, and when it is back.")
+    on_door_alarm: bool = Field(True, description="Alert when a door is forced or held open (door contact).")
+    min_interval_s: float = Field(
+        30.0, ge=0.0, le=86400.0,
+        description="Seconds between two alerts of the same kind at the same door (floods are dropped).")
+
+    @field_validator("output")
+    @classmethod
+    def _uri_or_empty(cls, value: str) -> str:
+        value = value.strip()
+        if value and ":" not in value:
+            raise ValueError(f"must be an output URI such as 'webhook:https://…' or 'mqtt://host:1883/topic', "
+                             f"got {value!r}")
+        return value
+
+
 class AppConfig(BaseModel):
     """All settings of one FaceGate installation."""
 
@@ -89,6 +118,7 @@ class AppConfig(BaseModel):
     camera: CameraSettings = Field(default_factory=CameraSettings)  # type: ignore[arg-type]
     recognition: RecognitionSettings = Field(default_factory=RecognitionSettings)  # type: ignore[arg-type]
     decision: DecisionSettings = Field(default_factory=DecisionSettings)  # type: ignore[arg-type]
+    alerts: AlertSettings = Field(default_factory=AlertSettings)  # type: ignore[arg-type]
 
     @classmethod
     def from_stored(cls, raw: object, warn: bool = True) -> tuple[AppConfig, tuple[str, ...]]:

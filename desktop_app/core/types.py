@@ -77,13 +77,15 @@ class FaceQuality:
 class Face:
     """A detected, aligned and embedded face.
 
-    crop: aligned face (112, 112, 3) uint8 BGR; embedding: (D,) float32, L2-normalised.
+    crop: aligned face (112, 112, 3) uint8 BGR; embedding: (D,) float32, L2-normalised;
+    flip_averaged: True when the embedding averages the crop's and its mirror image's (test-time flip).
     """
 
     detection: Detection
     crop: np.ndarray
     embedding: np.ndarray
     quality: FaceQuality
+    flip_averaged: bool = False
 
 
 @dataclass(frozen=True)

@@ -95,17 +95,35 @@ class Embedder:
         outs = [self._run(np.ascontiguousarray(x[i:i + self.batch_size])) for i in range(0, len(x), self.batch_size)]
         return np.concatenate(outs) if outs else np.zeros((0, self.dim), np.float32)
 
-    def embed(self, crops: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
-        """L2-normalised embeddings (N, D) float32 of aligned (N, S, S, 3) uint8 BGR crops."""
+    def _prepare(self, crops: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         arr = np.asarray(crops)
         if arr.ndim == 3:
             arr = arr[None]
+        if len(arr) and self.normalise_light:
+            arr = np.stack([normalise_face_crop(c) for c in arr])
+        return arr
+
+    def embed(self, crops: np.ndarray | Sequence[np.ndarray], *, flip: bool | None = None) -> np.ndarray:
+        """L2-normalised embeddings (N, D) float32 of aligned (N, S, S, 3) uint8 BGR crops.
+
+        flip: average with the mirror images' embeddings (twice the compute); None: ``self.flip``.
+        All crops (and their mirror images) go through ONNX Runtime together, ``batch_size`` at a time.
+        """
+        arr = self._prepare(crops)
         if len(arr) == 0:
             return np.zeros((0, self.dim), np.float32)
-        if self.normalise_light:
-            arr = np.stack([normalise_face_crop(c) for c in arr])
-        if not self.flip:
+        if not (self.flip if flip is None else flip):
             return l2_normalise(self.embed_raw(arr))
         both = self.embed_raw(np.concatenate([arr, arr[:, :, ::-1, :]]))
         n = len(arr)
         return l2_normalise(l2_normalise(both[:n]) + l2_normalise(both[n:]))
+
+    def mirror_average(self, crops: np.ndarray | Sequence[np.ndarray], plain: np.ndarray) -> np.ndarray:
+        """Flip-averaged embeddings (N, D) of ``crops`` from their plain ones, in one pass on the mirror
+        images only: equal (to float rounding) to ``embed(crops, flip=True)`` when ``plain`` is
+        ``embed(crops, flip=False)`` (N, D), at half its cost."""
+        arr = self._prepare(crops)
+        plain = np.asarray(plain, np.float32).reshape(len(arr), -1) if len(arr) else np.zeros((0, self.dim), np.float32)
+        if len(arr) == 0:
+            return plain
+        return l2_normalise(plain + l2_normalise(self.embed_raw(arr[:, :, ::-1, :])))

@@ -21,7 +21,9 @@ from datetime import UTC, datetime
 import numpy as np
 
 from desktop_app.core.decision.policy import DecisionConfig, DecisionEvent, DecisionPolicy, FrameObservation
+from desktop_app.core.doors.context import DoorContext
 from desktop_app.core.errors import FaceGateError
+from desktop_app.core.face.engine import Analysis
 from desktop_app.core.face.quality import recognition_issues
 from desktop_app.core.matching.site_strangers import unknown_event_faces
 from desktop_app.core.service import FaceGate
@@ -29,7 +31,7 @@ from desktop_app.core.storage.records import Person
 from desktop_app.core.types import Face, StageTimes
 from desktop_app.core.video.latest_frame import LatestFrameReader
 from desktop_app.core.video.sources import Frame, open_source
-from desktop_app.core.vocabulary import Decision, FaceState, SourceState
+from desktop_app.core.vocabulary import AccessReason, Decision, Direction, FaceState, SourceState
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,16 @@ class LoggedEvent:
     track_id: int
     ts: datetime
     candidates: tuple[str, ...] = ()
+    #: why (granted; denied: deactivated, not permitted, outside schedule, expired, anti-passback;
+    #: unknown; ambiguous); with the decision "granted" "anti-passback" means let through but flagged
+    reason: AccessReason | None = None
+    #: the door and the camera's direction (None without a door: ``run --source``)
+    door: str | None = None
+    direction: Direction | None = None
+    #: the event's unique id (stable while it waits in the spool; the door output's event_id)
+    uid: str = ""
+    #: the camera's name, as written on the event
+    camera: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,10 +105,15 @@ class LiveSession:
     Starting a session takes the database as it is now and writes the events a crashed run left
     in the spool (when the database takes them)."""
 
-    def __init__(self, gate: FaceGate, camera: str | None = None, log_unknown: bool = True) -> None:
+    def __init__(self, gate: FaceGate, camera: str | None = None, log_unknown: bool = True,
+                 door: DoorContext | None = None) -> None:
         self.gate = gate
-        self.camera = camera or gate.config.camera.name
+        #: the door this camera watches: its access rules and anti-passback decide (None: a plain
+        #: camera, ``run --source``: enrolled and active is granted)
+        self.door = door
+        self.camera = (door.camera if door is not None else None) or camera or gate.config.camera.name
         self.log_unknown = log_unknown
+        self._refused: set[int] = set()  # tracks whose recognised person the door refused (drawn denied)
         self._next_sync = 0.0
         self._next_flush = 0.0
         self._check_purges = True  # once at start: an erasure left pending by an earlier run
@@ -107,6 +124,7 @@ class LiveSession:
         self.sync()
 
     def _decision_config(self) -> DecisionConfig:
+        self._config_seen = self.gate.config
         return DecisionConfig.from_settings(self.gate.config, self.gate.threshold)
 
     def refresh(self) -> None:
@@ -121,7 +139,7 @@ class LiveSession:
         gate = self.gate
         if t >= self._next_sync:
             self._next_sync = t + SYNC_INTERVAL_S
-            if gate.refresh_if_changed():
+            if gate.refresh_if_changed() or gate.config is not self._config_seen:  # another camera may have seen it
                 self.policy.config = self._decision_config()  # new settings, same tracks and cooldowns
                 self._check_purges = True  # an erasure elsewhere may wait for this door's readers to go
         if t >= self._next_flush:
@@ -137,13 +155,16 @@ class LiveSession:
                 except FaceGateError as exc:
                     log.warning("Cannot finish a pending erasure yet: %s", exc)
 
-    def process(self, frame: Frame) -> FrameResult:
+    def process(self, frame: Frame, analysis: Analysis | None = None) -> FrameResult:
+        """One frame: track, vote, decide, log. analysis: the frame's faces when already analysed
+        (several cameras embedded in one batch: ``FaceEngine.analyze_many``), else analysed here."""
         gate = self.gate
         self.sync()
         threshold = gate.threshold  # recalibrated after enrolment or erasure: follow it, keep the tracks
         if threshold != self.policy.config.threshold:
             self.policy.config = replace(self.policy.config, threshold=threshold)
-        analysis = gate.engine.analyze(frame.image)
+        if analysis is None:
+            analysis = gate.engine.analyze(frame.image)
         t0 = time.perf_counter()
         embs = np.stack([f.embedding for f in analysis.faces]) if analysis.faces else np.zeros((0, 1), np.float32)
         matches = gate.match(embs) if analysis.faces else []
@@ -165,7 +186,8 @@ class LiveSession:
             if person is not None:
                 faces.append(TrackedFace(tid, face.detection.box, person.name, person.id,
                                          m.score if m else -1.0,
-                                         FaceState.RECOGNISED if person.active else FaceState.DENIED))
+                                         FaceState.RECOGNISED if person.active and tid not in self._refused
+                                         else FaceState.DENIED))
             elif voted is not None and m is not None:
                 faces.append(TrackedFace(tid, face.detection.box, voted.name, voted.id, m.score, FaceState.MATCH))
             elif not ok:
@@ -176,6 +198,7 @@ class LiveSession:
                                          FaceState.UNKNOWN))
         for gone in self._held_as.keys() - set(track_ids):
             del self._held_as[gone]
+        self._refused &= set(track_ids)
         faces.extend(TrackedFace(-1, d.box, None, None, -1.0, FaceState.TOO_SMALL) for d in analysis.too_small)
         t = analysis.times
         times = StageTimes(detect_ms=t.detect_ms, align_ms=t.align_ms, embed_ms=t.embed_ms, search_ms=search_ms)
@@ -194,28 +217,44 @@ class LiveSession:
 
     def _log(self, ev: DecisionEvent, faces: list[Face], obs: list[FrameObservation],
              frame: Frame) -> LoggedEvent | None:
-        """Store the event (or spool it); None when its person was erased meanwhile (not announced)."""
+        """Decide and store the event (or spool it); None when its person was erased meanwhile (not
+        announced). At a door, a recognised person passes the door's access rules and anti-passback
+        (:meth:`DoorContext.verdict`); without one, enrolled and active is granted."""
         gate = self.gate
         snapshot = self._snapshot(ev, faces, obs, frame.image)
         person_id = ev.person_id if ev.decision == Decision.GRANTED else None
         name = None
         decision = ev.decision
+        reason = AccessReason.AMBIGUOUS if decision == Decision.AMBIGUOUS else AccessReason.UNKNOWN
+        ts = datetime.now(UTC)
         if person_id is not None:
             person = gate.door_person(person_id)
             if person is None:
                 log.info("A grant for person %d was dropped: the person was erased.", person_id)
                 return None
             name = person.name
-            if not person.active:
-                decision = Decision.DENIED  # recognised, but deactivated: the guard sees who was refused
-        ts = datetime.now(UTC)
+            if self.door is not None:
+                verdict = self.door.verdict(gate.access_reason(person_id, self.door.door.name, ts), person_id, ts)
+                decision, reason = verdict.decision, verdict.reason
+            elif person.active:
+                decision, reason = Decision.GRANTED, AccessReason.GRANTED
+            else:  # recognised, but deactivated: the guard sees who was refused
+                decision, reason = Decision.DENIED, AccessReason.DEACTIVATED
+            if decision == Decision.DENIED:
+                self._refused.add(ev.track_id)
         candidates = tuple(p.name if p else f"person {pid}"
                            for pid, p in ((c, gate.door_person(c)) for c in ev.candidates))
+        door = self.door.door.name if self.door is not None else None
+        direction = self.door.direction if self.door is not None else None
         rec = gate.record_event(person_id=person_id, score=float(ev.score), decision=decision, camera=self.camera,
-                                snapshot=snapshot, track_id=ev.track_id, ts=ts, candidates=ev.candidates)
+                                snapshot=snapshot, track_id=ev.track_id, ts=ts, candidates=ev.candidates,
+                                door=door, direction=direction, reason=reason)
         if rec is None:
             return None
-        return LoggedEvent(rec.event_id, person_id, name, decision, float(ev.score), ev.track_id, ts, candidates)
+        if decision == Decision.GRANTED and person_id is not None and self.door is not None:
+            self.door.passed(person_id, ts)
+        return LoggedEvent(rec.event_id, person_id, name, decision, float(ev.score), ev.track_id, ts, candidates,
+                           reason=reason, door=door, direction=direction, uid=rec.uid, camera=self.camera)
 
     @staticmethod
     def _snapshot(ev: DecisionEvent, faces: list[Face], obs: list[FrameObservation], image: np.ndarray) -> np.ndarray:

@@ -115,6 +115,10 @@ class DoorOutput(ABC):
         self._on_command: CommandHandler | None = None
         self._lock = threading.Lock()
 
+    def start(self) -> None:  # noqa: B027 - optional hook
+        """Start the driver's thread and connection; :func:`~desktop_app.core.outputs.registry.open_output`
+        calls it. Returns at once: a device or server that is not there yet shows in ``health()``."""
+
     @abstractmethod
     def send(self, message: DoorMessage) -> None:
         """Queue ``message`` for delivery; returns at once, never raises."""

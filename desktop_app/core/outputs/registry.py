@@ -10,6 +10,7 @@ from desktop_app.core.outputs.base import DoorOutput
 #: gpiod) is needed only by the doors that use it.
 DRIVERS: dict[str, str] = {
     "log": "desktop_app.core.outputs.log:LogOutput",
+    "webhook": "desktop_app.core.outputs.webhook:WebhookOutput",
 }
 
 
@@ -31,4 +32,5 @@ def open_output(uri: str, *, door: str, secret: str | None = None) -> DoorOutput
     module, _, cls = target.partition(":")
     driver = getattr(importlib.import_module(module), cls)
     out: DoorOutput = driver(uri, door, secret)
+    out.start()
     return out

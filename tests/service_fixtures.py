@@ -1,0 +1,369 @@
+"""Real counterparts of the door outputs, for any test: an HTTP receiver that checks webhook
+signatures, and a Mosquitto MQTT broker with a listening client.
+
+``tests/conftest.py`` imports the fixtures, so every test can ask for them by name:
+
+- ``webhook_server`` -> :class:`WebhookServer` on 127.0.0.1 (a free port), secret
+  :data:`WEBHOOK_SECRET`. ``.uri`` is the door output URI (``webhook:http://127.0.0.1:PORT/hook``),
+  ``.received`` the JSON bodies it accepted (signature verified), ``.requests`` every request with
+  its answer. ``.fail_next(n, status=500)`` answers the next ``n`` requests with ``status``;
+  ``.stop()`` / ``.start()`` take it down and bring it back on the same port; ``.delay_s`` delays
+  every answer (timeouts); ``.wait_for(n)`` waits until ``n`` bodies were accepted.
+- ``mqtt_broker`` -> :class:`MqttBroker`: Debian's ``mosquitto`` on 127.0.0.1 (a free port,
+  anonymous, no persistence), started for the test and stopped after it. It unpacks as
+  ``host, port = mqtt_broker``; ``.uri(topic)`` is a door output URI; ``.stop()`` / ``.start()``
+  take it down and back on the same port. Tests using it skip, with the reason, when mosquitto is
+  not installed (``make services`` installs it).
+- :class:`MqttListener` (``with MqttListener(host, port, "facegate/#") as sub``): a paho client
+  that records every message (``.messages``), with ``.wait_for(topic, payload)`` and ``.publish``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+WEBHOOK_SECRET = "facegate-test-secret"
+"""The secret the ``webhook_server`` fixture checks signatures with (give it to the door)."""
+
+MOSQUITTO_MISSING = ("mosquitto (Debian package 'mosquitto') is not installed: `make services` installs it, "
+                     "or run `apt-get install mosquitto`")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, every: float = 0.02) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds passed; returns its last value.
+    For conditions nobody signals (a process listening, a thread's state)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(every)
+
+
+# ---------------------------------------------------------------------------------------------
+# webhook receiver
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class WebhookRequest:
+    """One request the receiver got: status answered, headers, raw body, signature valid."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    signed_ok: bool
+    time: float = field(default_factory=time.monotonic)
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class WebhookServer:
+    """An HTTP receiver on 127.0.0.1 that checks ``X-FaceGate-Signature`` like a real one would:
+    ``sha256=`` + HMAC-SHA256 of the raw body under ``secret`` (no check when secret is None).
+    A bad or missing signature gets 401 and is not counted as received."""
+
+    def __init__(self, secret: str | None = WEBHOOK_SECRET, path: str = "/hook", port: int | None = None) -> None:
+        self.secret = secret
+        self.path = path
+        self.port = port or free_port()
+        self.received: list[dict[str, Any]] = []
+        self.requests: list[WebhookRequest] = []
+        self.delay_s = 0.0
+        self._fail: list[int] = []
+        self._cond = threading.Condition()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.path}"
+
+    @property
+    def uri(self) -> str:
+        """The door output URI for this receiver."""
+        return f"webhook:{self.url}"
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def fail_next(self, n: int, status: int = 500) -> None:
+        """Answer the next ``n`` requests with ``status`` (before any signature check)."""
+        with self._cond:
+            self._fail.extend([status] * n)
+
+    def start(self) -> None:
+        """Listen (again) on ``port``."""
+        if self._server is not None:
+            return
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if owner.delay_s:
+                    time.sleep(owner.delay_s)  # a slow receiver (the client's timeout is tested)
+                owner._answer(self, body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="webhook-server", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop listening: clients get "connection refused" until :meth:`start`."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def wait_for(self, n: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Wait until at least ``n`` bodies were accepted; returns them (fails the test on timeout)."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.received) >= n, timeout):
+                raise AssertionError(f"the webhook receiver got {len(self.received)} of {n} message(s) "
+                                     f"within {timeout} s; requests: {[r.status for r in self.requests]}")
+            return list(self.received)
+
+    def wait_requests(self, n: int, timeout: float = 10.0) -> list[WebhookRequest]:
+        """Wait until at least ``n`` requests arrived (whatever the answer)."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.requests) >= n, timeout):
+                raise AssertionError(f"the webhook receiver got {len(self.requests)} of {n} request(s) "
+                                     f"within {timeout} s")
+            return list(self.requests)
+
+    def verify(self, body: bytes, signature: str | None) -> bool:
+        """What a receiver does: compare the header with its own HMAC, in constant time."""
+        if self.secret is None:
+            return True
+        expected = "sha256=" + hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
+        return signature is not None and hmac.compare_digest(expected, signature)
+
+    def _answer(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        signed_ok = self.verify(body, handler.headers.get("X-FaceGate-Signature"))
+        with self._cond:
+            status = self._fail.pop(0) if self._fail else (200 if signed_ok else 401)
+            if status == 200:
+                self.received.append(json.loads(body))
+            self.requests.append(WebhookRequest(status, dict(handler.headers.items()), body, signed_ok))
+            self._cond.notify_all()
+        handler.send_response(status)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+
+@pytest.fixture
+def webhook_server() -> Iterator[WebhookServer]:
+    """A running :class:`WebhookServer` (secret :data:`WEBHOOK_SECRET`), stopped after the test."""
+    server = WebhookServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# MQTT broker
+# ---------------------------------------------------------------------------------------------
+def mosquitto_path() -> str | None:
+    """The mosquitto binary (Debian puts it in /usr/sbin, often not on a user's PATH)."""
+    return shutil.which("mosquitto") or next(
+        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if os.access(p, os.X_OK)), None)
+
+
+class MqttBroker:
+    """A Mosquitto broker on ``host:port`` with a config of its own in ``workdir``: one listener
+    on 127.0.0.1, anonymous clients allowed, nothing persisted (a restart forgets retained
+    messages, like a broker that lost its disk). Unpacks as ``(host, port)``."""
+
+    def __init__(self, workdir: Path, binary: str, port: int | None = None) -> None:
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self.workdir = workdir
+        self.binary = binary
+        self.log_path = workdir / "mosquitto.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.host, self.port))
+
+    def uri(self, topic: str = "facegate/test") -> str:
+        """A door output URI on this broker."""
+        return f"mqtt://{self.host}:{self.port}/{topic}"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start mosquitto (again, on the same port) and wait until it accepts connections."""
+        if self.running:
+            return
+        conf = self.workdir / "mosquitto.conf"
+        lines = [f"listener {self.port} {self.host}", "allow_anonymous true", "persistence false",
+                 "log_dest stderr", "log_type error", "log_type warning", "log_type notice"]
+        if os.geteuid() == 0:
+            lines.append("user root")  # else it drops to user 'mosquitto', who may not read our files
+        conf.write_text("\n".join(lines) + "\n")
+        with self.log_path.open("ab") as logf:
+            self._proc = subprocess.Popen([self.binary, "-c", str(conf)], stdout=logf, stderr=subprocess.STDOUT,
+                                          stdin=subprocess.DEVNULL)
+        if not wait_until(lambda: port_open(self.host, self.port) or not self.running, timeout) or not self.running:
+            self.stop()
+            raise RuntimeError(f"mosquitto did not start on port {self.port}: "
+                               f"{self.log_path.read_text(errors='replace')[-800:]}")
+
+    def stop(self) -> None:
+        """Stop the broker (SIGTERM, then SIGKILL after 5 s); clients lose their connection."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@pytest.fixture
+def mqtt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MqttBroker]:
+    """A running :class:`MqttBroker` of this test alone (skips when mosquitto is not installed)."""
+    binary = mosquitto_path()
+    if binary is None:
+        pytest.skip(MOSQUITTO_MISSING)
+    workdir = tmp_path_factory.mktemp("mosquitto")
+    broker = MqttBroker(workdir, binary)
+    for attempt in range(3):  # the free port may be taken between choosing and binding it
+        try:
+            broker.start()
+            break
+        except RuntimeError:
+            if attempt == 2:
+                raise
+            broker.port = free_port()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@dataclass(frozen=True)
+class MqttMessage:
+    topic: str
+    payload: bytes
+    retain: bool
+    qos: int
+
+    @property
+    def text(self) -> str:
+        return self.payload.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        return json.loads(self.payload)
+
+
+class MqttListener:
+    """A paho MQTT client subscribed to ``topics`` (QoS 1) that records every message; use as a
+    context manager (connects on entry, waits for the subscription, disconnects on exit)."""
+
+    def __init__(self, host: str, port: int, *topics: str, client_id: str = "") -> None:
+        import paho.mqtt.client as mqtt
+
+        self.messages: list[MqttMessage] = []
+        self._cond = threading.Condition()
+        self._subscribed = threading.Event()
+        self.topics = topics or ("#",)
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = lambda *_args: self._subscribed.set()
+        self.client.on_message = self._on_message
+        self.host, self.port = host, port
+
+    def __enter__(self) -> MqttListener:
+        self.client.connect(self.host, self.port, keepalive=30)
+        self.client.loop_start()
+        if not self._subscribed.wait(5):
+            raise AssertionError(f"could not subscribe to {self.topics} on {self.host}:{self.port}")
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        with contextlib.suppress(Exception):
+            self.client.disconnect()
+        self.client.loop_stop()
+
+    def publish(self, topic: str, payload: str | bytes, *, retain: bool = False, qos: int = 1) -> None:
+        self.client.publish(topic, payload, qos=qos, retain=retain).wait_for_publish(5)
+
+    def on(self, topic: str) -> list[MqttMessage]:
+        """The messages received on ``topic`` so far, in order."""
+        with self._cond:
+            return [m for m in self.messages if m.topic == topic]
+
+    def wait_for(self, topic: str, payload: str | Callable[[MqttMessage], bool] | None = None,
+                 timeout: float = 10.0, after: int = 0) -> MqttMessage:
+        """Wait for a message on ``topic`` (the ``after``-th onwards of that topic) whose text is
+        ``payload`` (or that ``payload(message)`` accepts; any when None); returns it."""
+        def match() -> MqttMessage | None:
+            for m in [m for m in self.messages if m.topic == topic][after:]:
+                if payload is None or (m.text == payload if isinstance(payload, str) else payload(m)):
+                    return m
+            return None
+
+        with self._cond:
+            if not self._cond.wait_for(lambda: match() is not None, timeout):
+                seen = [(m.topic, m.text[:80]) for m in self.messages]
+                raise AssertionError(f"no message {payload!r} on {topic} within {timeout} s; got {seen}")
+            found = match()
+            assert found is not None
+            return found
+
+    def _on_connect(self, client: Any, _userdata: Any, _flags: Any, _reason: Any, _props: Any) -> None:
+        client.subscribe([(t, 1) for t in self.topics])
+
+    def _on_message(self, _client: Any, _userdata: Any, msg: Any) -> None:
+        with self._cond:
+            self.messages.append(MqttMessage(msg.topic, bytes(msg.payload), bool(msg.retain), int(msg.qos)))
+            self._cond.notify_all()
