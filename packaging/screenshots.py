@@ -74,6 +74,7 @@ def set_up_access(gate: Any) -> None:
                  output="mqtt://broker.local:1883/facegate/garage", unlock_seconds=8),
         DoorSpec("fire exit", (CameraSpec("1", Direction.OUT),), output="serial:///dev/ttyUSB0?protocol=lctech",
                  unlock_seconds=3, fail_mode=FailMode.SAFE),
+        DoorSpec("lobby", (CameraSpec(str(CLIPS / "short_hamilton_clip.mp4"), Direction.IN),), unlock_seconds=5),
     ):
         gate.save_door(door, actor="screenshots")
     gate.save_schedule(Schedule("office hours", "Mon-Fri 08:00-18:00",
@@ -81,7 +82,7 @@ def set_up_access(gate: Any) -> None:
     gate.save_schedule(Schedule("cleaning", "Mon-Fri 18:00-22:00; Sat 08:00-12:00"), actor="screenshots")
     gate.save_schedule(Schedule("night shift", "Mon-Fri 22:00-06:00"), actor="screenshots")
     for group, doors, schedule in (("staff", ["front", "garage"], "office hours"), ("cleaners", ["front"], "cleaning"),
-                                   ("security", ["front", "garage", "fire exit"], None)):
+                                   ("security", ["front", "garage", "fire exit", "lobby"], None)):
         gate.save_group(Group(group), actor="screenshots")
         gate.set_permissions(group, doors, schedule, actor="screenshots")
     today = date.today()
@@ -97,8 +98,9 @@ def set_up_access(gate: Any) -> None:
             gate.set_person_access(person.id, groups=groups, valid_from=start, valid_until=end, actor="screenshots")
 
 
-def grab_access(win: Any, person_id: int, grab: Callable[..., None]) -> None:
-    """The access screens: people (groups and validity), doors, schedules and groups."""
+def grab_access(win: Any, person_id: int, grab: Callable[..., None], wait_for: Callable[..., bool]) -> None:
+    """The access screens: people (groups and validity), doors, schedules and groups, and the
+    doors running in the app (the lobby plays the clip; no other camera exists on this machine)."""
     win.refresh_lock_state()  # the toolbar says the admin screens are open
     win.navigate("people")
     win.people.select_person(person_id)
@@ -112,6 +114,14 @@ def grab_access(win: Any, person_id: int, grab: Callable[..., None]) -> None:
     page.schedule_list.setCurrentRow(next(i for i, s in enumerate(page.schedules) if s.name == "office hours"))
     page.group_list.setCurrentRow(next(i for i, g in enumerate(page.groups) if g.name == "staff"))
     grab("schedules", win)
+    win.navigate("grid")
+    win.grid.realtime = False  # every frame, so that the picture does not depend on this machine's speed
+    win.grid.run_doors(["lobby", "front"])  # front: no such cameras, and its webhook host is not reachable
+    tiles = win.grid.grid.tiles
+    wait_for(lambda: "lobby" in tiles and "Granted" in tiles["lobby"].last.text()
+             and "OUT OF SERVICE" in tiles["front"].badge.text(), 300)
+    grab("door_grid", win)
+    win.grid.stop_doors(ask=False)
 
 
 def shoot_access(out: Path) -> int:
@@ -130,10 +140,21 @@ def shoot_access(out: Path) -> int:
     app.setStyleSheet(theme.STYLE_SHEET)
     app.setWindowIcon(app_icon())
 
-    def grab(name: str, widget: QWidget) -> None:
+    def spin(seconds: float) -> None:
         loop = QEventLoop()
-        QTimer.singleShot(300, loop.quit)
+        QTimer.singleShot(int(seconds * 1000), loop.quit)
         loop.exec()
+
+    def wait_for(cond: Callable[[], bool], timeout: float = 120.0) -> bool:
+        t0 = time.monotonic()
+        while not cond():
+            if time.monotonic() - t0 > timeout:
+                return False
+            spin(0.02)
+        return True
+
+    def grab(name: str, widget: QWidget) -> None:
+        spin(0.3)
         rect = widget.frameGeometry()
         pix = QGuiApplication.primaryScreen().grabWindow(0, rect.x(), rect.y(), rect.width(), rect.height())
         if pix.isNull():
@@ -161,7 +182,7 @@ def shoot_access(out: Path) -> int:
         win.setGeometry(40, 40, 1400, 860)
         win.show()
         win.lock.set_pin("2468")
-        grab_access(win, lin.id, grab)
+        grab_access(win, lin.id, grab, wait_for)
         win.close()
         gate.close()
     return 0
@@ -321,7 +342,7 @@ def shoot(out: Path) -> int:
         dialog.close()
         win.lock.unlock("2468")
         set_up_access(gate)
-        grab_access(win, lin.id, grab)
+        grab_access(win, lin.id, grab, wait_for)
         win.navigate("events")
         win.events.refresh()
         model = win.events.model

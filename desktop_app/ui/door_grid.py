@@ -20,12 +20,23 @@ from desktop_app.core.vocabulary import DoorState
 from . import theme
 
 STATE_LOOK: dict[DoorState, tuple[str, str]] = {
-    DoorState.LOCKED: ("🔒 LOCKED", theme.WAITING),
-    DoorState.UNLOCKED: ("🔓 UNLOCKED", theme.GRANTED),
+    DoorState.LOCKED: ("LOCKED", theme.WAITING),
+    DoorState.UNLOCKED: ("UNLOCKED", theme.GRANTED),
     DoorState.OUT_OF_SERVICE: ("⚠ OUT OF SERVICE", theme.DENIED),
 }
 """Each door state's badge: (text, background colour)."""
-NOT_RUNNING = ("■ NOT RUNNING", "#78909c")
+NOT_RUNNING = ("NOT RUNNING", "#78909c")
+TILE_WIDTH = 400
+LINE_CHARS = 110
+"""Longer camera and output lines are cut (the whole line is the tooltip)."""
+
+
+def _cut(text: str, limit: int = LINE_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 @dataclass(frozen=True)
@@ -80,7 +91,7 @@ class DoorTile(QFrame):
     def __init__(self, name: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setProperty("role", "card")
-        self.setMinimumWidth(300)
+        self.setFixedWidth(TILE_WIDTH)
         self.name = QLabel(name)
         self.name.setProperty("role", "title")
         self.badge = QLabel()
@@ -101,7 +112,6 @@ class DoorTile(QFrame):
         lay = QVBoxLayout(self)
         for w in (self.name, self.badge, self.detail, self.alarm, self.last, self.cameras, self.output):
             lay.addWidget(w)
-        lay.addStretch(1)
 
     def show_view(self, v: TileView) -> None:
         text, colour = STATE_LOOK[v.state] if v.state is not None else NOT_RUNNING
@@ -109,21 +119,27 @@ class DoorTile(QFrame):
         self.badge.setStyleSheet(f"background: {colour}; color: white; font-size: 18px; font-weight: bold; "
                                  "border-radius: 4px; padding: 6px;")
         self.badge.setAccessibleName(f"{v.name}: {text}")
-        self.detail.setText(v.detail)
+        # "locked (fail-secure): <why>": the why is on the camera and output lines below
+        self.detail.setText(v.detail.split(": ", 1)[0])
+        self.detail.setToolTip(v.detail)
         self.detail.setVisible(bool(v.detail))
         self.alarm.setText(f"⚠ {v.alarm}" if v.alarm else "")
         self.alarm.setVisible(bool(v.alarm))
         self.last.setText("Last decision: " + last_decision_text(v))
         colour_of = theme.DECISION_COLOURS.get(v.last_decision or "", "#37474f")
         self.last.setStyleSheet(f"color: {colour_of};")
-        lines = []
+        lines, tips = [], []
         for cam in v.cameras:
             dot = theme.GRANTED if cam.ok else theme.DENIED
             mark = "✓" if cam.ok else "✗"
-            lines.append(f"<span style='color:{dot}'>{mark}</span> {cam.name} ({cam.direction}): {cam.text}")
+            line = f"{cam.name} ({cam.direction}): {cam.text}"
+            lines.append(f"<span style='color:{dot}'>{mark}</span> {_html(_cut(line))}")
+            tips.append(f"{mark} {line}")
         self.cameras.setText("Cameras:<br>" + "<br>".join(lines) if lines else "Cameras: none")
+        self.cameras.setToolTip("\n".join(tips))
         if v.output:
-            self.output.setText(f"Output: {'✓' if v.output_ok else '✗'} {v.output}")
+            self.output.setText(_cut(f"Output: {'✓' if v.output_ok else '✗'} {v.output}"))
+            self.output.setToolTip(v.output)
         self.output.setVisible(bool(v.output))
 
 
@@ -135,6 +151,7 @@ class DoorGrid(QWidget):
         self.columns = columns
         self.tiles: dict[str, DoorTile] = {}
         self.grid = QGridLayout(self)
+        self.grid.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.empty = QLabel("No door runs here. Doors are set up on the Doors page and run with "
                             "facegate run --db DB --headless, or in this app.")
         self.empty.setProperty("role", "hint")
@@ -155,3 +172,6 @@ class DoorGrid(QWidget):
             self.grid.addWidget(tile, i // self.columns, i % self.columns)
             tile.show_view(v)
         self.empty.setVisible(not views)
+        rows = (len(views) + self.columns - 1) // self.columns
+        for r in range(rows + 1):  # the tiles keep their height; the room left goes below them
+            self.grid.setRowStretch(r, 1 if r == rows else 0)

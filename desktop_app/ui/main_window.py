@@ -29,6 +29,7 @@ from desktop_app.core.video.sources import list_cameras
 
 from .capture import CaptureController, CaptureStats, DoorEvent, LiveFrame, SourceRequest
 from .context import AppContext, ChangeHub
+from .door_grid_page import DoorGridPage
 from .door_view import DoorView
 from .doors_page import DoorsPage
 from .enrol_wizard import EnrolWizard
@@ -44,11 +45,12 @@ from .settings_page import SettingsPage
 
 log = logging.getLogger(__name__)
 
-PAGES = ("door", "people", "doors", "schedules", "events", "attendance", "models", "settings")
+PAGES = ("door", "grid", "people", "doors", "schedules", "events", "attendance", "models", "settings")
 ADMIN_PAGES = frozenset({"people", "doors", "schedules", "events", "attendance", "models", "settings"})
 """Pages behind the admin PIN: events and attendance hold face snapshots and who came when."""
 PAGE_TITLES = {"door": "Door", "people": "People", "events": "Events", "attendance": "Attendance",
-               "models": "Models", "settings": "Settings", "doors": "Doors", "schedules": "Schedules"}
+               "models": "Models", "settings": "Settings", "doors": "Doors", "schedules": "Schedules",
+               "grid": "All doors"}
 KIOSK_EXIT_KEYS = "Ctrl+Shift+Q"
 """The keys that leave kiosk mode (they ask for the admin PIN once one is set)."""
 NO_FIGURE = ("— fps", "— ms/frame")
@@ -95,7 +97,9 @@ class MainWindow(QMainWindow):
                               models=self.models, settings=self.settings)
             self.doors = DoorsPage(self.ctx)
             self.schedules = SchedulesPage(self.ctx)
-            self.pages.update(doors=self.doors, schedules=self.schedules)
+            self.grid = DoorGridPage(self.ctx, realtime=realtime)
+            self.pages.update(doors=self.doors, schedules=self.schedules, grid=self.grid)
+            self.grid.states_changed.connect(self.doors.set_states)
             self.people.enrol_requested.connect(lambda name, mode: self.open_enrolment(name, mode))
             self.settings.applied.connect(self._settings_applied)
         for w in self.pages.values():
@@ -409,6 +413,8 @@ class MainWindow(QMainWindow):
             app.removeEventFilter(self)
         if self.wizard is not None:
             self.wizard.close()
+        if not self.kiosk:
+            self.grid.stop_doors(ask=False)
         self.capture.shutdown()
         self.jobs.shutdown()
 
