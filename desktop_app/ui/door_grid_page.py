@@ -180,7 +180,7 @@ class DoorGridPage(QWidget):
         self.run_btn.setEnabled(False)
         self.stop_btn.setEnabled(True)
         self.status.setText(f"Running {len(names)} door{'s' if len(names) != 1 else ''}: {', '.join(names)}. "
-                            "The Door page's camera is closed while the doors run.")
+                            "The Door page's camera is closed while the doors run (and opened again after).")
         return True
 
     def stop_doors(self, ask: bool = True) -> bool:
@@ -191,7 +191,7 @@ class DoorGridPage(QWidget):
             return False
         self.status.setText("Stopping the doors…")
         ok = self.service.stop()
-        self._stopped("The doors were stopped." if ok else "The doors did not stop in time.")
+        self._stopped("The doors were stopped." if ok else "The doors did not stop in time.", reopen=ask)
         return ok
 
     def _on_status(self, status: DoorStatus) -> None:
@@ -208,8 +208,12 @@ class DoorGridPage(QWidget):
         if message:
             self._stopped(message)
 
-    def _stopped(self, message: str) -> None:
+    def _stopped(self, message: str, reopen: bool = True) -> None:
+        """Show the run as ended; ``reopen``: give the Door page its camera back (not when closing)."""
         self._live = False
+        request = self.ctx.capture.request
+        if reopen and request is not None:
+            self.ctx.capture.open(request)
         self.run_btn.setEnabled(True)
         self.stop_btn.setEnabled(False)
         self.status.setText(message)
