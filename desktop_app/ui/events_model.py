@@ -66,7 +66,9 @@ class EventsTableModel(_RowsTableModel):
     """Events, newest first, ``page_size`` rows fetched at a time. Role ``Qt.UserRole`` gives the
     ``EventRecord`` of a row."""
 
-    COLUMNS = ("Time", "Person", "Decision", "Score", "Camera")
+    COLUMNS = ("Time", "Person", "Decision", "Score", "Camera", "Door", "Direction", "Reason")
+    REASON_COLUMN = 7
+    """Why the door decided so (an AccessReason value); "—" for events stored before access control."""
 
     def __init__(self, source: EventSource, page_size: int = 100) -> None:
         super().__init__()
@@ -139,7 +141,13 @@ class EventsTableModel(_RowsTableModel):
                 return f"{ev.score:.2f}"
             if col == 4:
                 return ev.camera
-        elif role == Qt.ItemDataRole.ForegroundRole and col == 2:
+            if col == 5:
+                return ev.door or "—"
+            if col == 6:
+                return ev.direction or "—"
+            if col == 7:
+                return ev.reason or "—"
+        elif role == Qt.ItemDataRole.ForegroundRole and col in (2, self.REASON_COLUMN):
             return QColor(theme.DECISION_COLOURS.get(ev.decision, theme.DENIED)).darker(120)
         elif role == Qt.ItemDataRole.TextAlignmentRole and col == 3:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

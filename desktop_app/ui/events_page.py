@@ -3,6 +3,7 @@ attendance sheet."""
 
 from __future__ import annotations
 
+import html
 import logging
 from datetime import date, timedelta
 from pathlib import Path
@@ -63,7 +64,8 @@ def _table(model: object) -> QTableView:
 
 
 class EventsPage(QWidget):
-    """Filter bar (dates, person, decision), the events table, the selected event's snapshot."""
+    """Filter bar (dates, person, decision, door), the events table (with each decision's door,
+    direction and reason), the selected event's snapshot."""
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -81,6 +83,8 @@ class EventsPage(QWidget):
         for text, value in (("All decisions", None), ("Granted", "granted"), ("Unknown", "unknown"),
                             ("Denied", "denied"), ("Ambiguous", "ambiguous")):
             self.decision.addItem(text, value)
+        self.door = QComboBox()
+        self.door.setMinimumWidth(120)
         self.count = QLabel()
         self.export_btn = QPushButton("Export CSV…")
         bar = QHBoxLayout()
@@ -91,11 +95,14 @@ class EventsPage(QWidget):
         bar.addWidget(self.all_dates)
         bar.addWidget(self.person)
         bar.addWidget(self.decision)
+        bar.addWidget(self.door)
         bar.addStretch(1)
         bar.addWidget(self.count)
         bar.addWidget(self.export_btn)
 
         self.table = _table(self.model)
+        header = self.table.horizontalHeader()  # the reason beside the decision (logical columns unchanged)
+        header.moveSection(header.visualIndex(self.model.REASON_COLUMN), 3)
         self.snapshot = QLabel("Select an event to see its snapshot.")
         self.snapshot.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.snapshot.setMinimumSize(SNAPSHOT_SIDE + 16, SNAPSHOT_SIDE + 16)
@@ -122,12 +129,15 @@ class EventsPage(QWidget):
         self.all_dates.toggled.connect(self._dates_toggled)
         self.person.currentIndexChanged.connect(self.apply_filter)
         self.decision.currentIndexChanged.connect(self.apply_filter)
+        self.door.currentIndexChanged.connect(self.apply_filter)
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
         self.table.clicked.connect(lambda idx: self.show_event(idx.row()))
         self.export_btn.clicked.connect(lambda: self.export_csv())  # clicked(bool) must not become the path
         ctx.hub.events_changed.connect(self._mark_dirty)
         ctx.hub.people_changed.connect(self._people_changed)
+        ctx.hub.settings_changed.connect(self.reload_doors)
         self.reload_people()
+        self.reload_doors()
 
     # ------------------------------------------------------------------ filters
     def reload_people(self) -> None:
@@ -141,12 +151,24 @@ class EventsPage(QWidget):
         self.person.setCurrentIndex(max(idx, 0))
         self.person.blockSignals(False)
 
+    def reload_doors(self) -> None:
+        """The door filter's choices: every door, and "All doors"."""
+        current = self.door.currentData()
+        self.door.blockSignals(True)
+        self.door.clear()
+        self.door.addItem("All doors", None)
+        for d in sorted(self.ctx.gate.doors(), key=lambda d: d.name.lower()):
+            self.door.addItem(d.name, d.name)
+        self.door.setCurrentIndex(max(self.door.findData(current), 0))
+        self.door.blockSignals(False)
+
     def current_filter(self) -> EventFilter:
         dated = not self.all_dates.isChecked()
         return EventFilter(
             day_from=_pydate(self.date_from.date()) if dated else None,
             day_to=_pydate(self.date_to.date()) if dated else None,
             person_id=self.person.currentData(), decision=self.decision.currentData(),
+            door=self.door.currentData(),
         )
 
     def _dates_toggled(self, all_dates: bool) -> None:
@@ -200,9 +222,11 @@ class EventsPage(QWidget):
         else:
             self.snapshot.setPixmap(bgr_to_pixmap(image, SNAPSHOT_SIDE))
         who = ev.who
+        reason = f" ({ev.reason})" if ev.reason and ev.reason != ev.decision else ""
+        door = f"<br>door {html.escape(ev.door)} · {ev.direction or 'no direction'}" if ev.door else ""
         self.details.setText(
-            f"<b>{who}</b><br>{ev.decision} · score {ev.score:.3f}<br>{ev.ts.astimezone():%Y-%m-%d %H:%M:%S}"
-            f"<br>camera {ev.camera} · track {ev.track_id if ev.track_id is not None else '—'}"
+            f"<b>{who}</b><br>{ev.decision}{reason} · score {ev.score:.3f}<br>{ev.ts.astimezone():%Y-%m-%d %H:%M:%S}"
+            f"{door}<br>camera {ev.camera} · track {ev.track_id if ev.track_id is not None else '—'}"
             f"<br>event #{ev.id}"
         )
 

@@ -30,7 +30,9 @@ from desktop_app.core.video.sources import list_cameras
 from .audit_page import AuditPage
 from .capture import CaptureController, CaptureStats, DoorEvent, LiveFrame, SourceRequest
 from .context import AppContext, ChangeHub
+from .door_grid_page import DoorGridPage
 from .door_view import DoorView
+from .doors_page import DoorsPage
 from .enrol_wizard import EnrolWizard
 from .events_page import AttendancePage, EventsPage
 from .icon import app_icon, lock_icon
@@ -39,15 +41,17 @@ from .models_page import ModelsPage
 from .people_page import PeoplePage
 from .pin import AdminLock
 from .pin_dialogs import PinDialog, SetPinDialog
+from .schedules_page import SchedulesPage
 from .settings_page import SettingsPage
 
 log = logging.getLogger(__name__)
 
-PAGES = ("door", "people", "events", "attendance", "models", "settings", "audit")
-ADMIN_PAGES = frozenset({"people", "events", "attendance", "models", "settings", "audit"})
+PAGES = ("door", "grid", "people", "doors", "schedules", "events", "attendance", "models", "settings", "audit")
+ADMIN_PAGES = frozenset({"people", "doors", "schedules", "events", "attendance", "models", "settings", "audit"})
 """Pages behind the admin PIN: events and attendance hold face snapshots and who came when."""
 PAGE_TITLES = {"door": "Door", "people": "People", "events": "Events", "attendance": "Attendance",
-               "models": "Models", "settings": "Settings", "audit": "Audit"}
+               "models": "Models", "settings": "Settings", "doors": "Doors", "schedules": "Schedules",
+               "grid": "All doors", "audit": "Audit"}
 KIOSK_EXIT_KEYS = "Ctrl+Shift+Q"
 """The keys that leave kiosk mode (they ask for the admin PIN once one is set)."""
 NO_FIGURE = ("— fps", "— ms/frame")
@@ -93,7 +97,11 @@ class MainWindow(QMainWindow):
             self.pages.update(people=self.people, events=self.events, attendance=self.attendance,
                               models=self.models, settings=self.settings)
             self.audit = AuditPage(self.ctx)
-            self.pages.update(audit=self.audit)
+            self.doors = DoorsPage(self.ctx)
+            self.schedules = SchedulesPage(self.ctx)
+            self.grid = DoorGridPage(self.ctx, realtime=realtime)
+            self.pages.update(doors=self.doors, schedules=self.schedules, grid=self.grid, audit=self.audit)
+            self.grid.states_changed.connect(self.doors.set_states)
             self.people.enrol_requested.connect(lambda name, mode: self.open_enrolment(name, mode))
             self.settings.applied.connect(self._settings_applied)
         for w in self.pages.values():
@@ -407,6 +415,8 @@ class MainWindow(QMainWindow):
             app.removeEventFilter(self)
         if self.wizard is not None:
             self.wizard.close()
+        if not self.kiosk:
+            self.grid.stop_doors(ask=False)
         self.capture.shutdown()
         self.jobs.shutdown()
 

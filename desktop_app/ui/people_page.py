@@ -1,5 +1,6 @@
-"""People: searchable list with photo thumbnails; edit name / employee id / department / active; add
-and remove face shots; erase a person (after a confirmation) everywhere."""
+"""People: searchable list with photo thumbnails, groups and validity (expired people marked); edit
+name / employee id / department / active, groups and validity; add and remove face shots; erase a
+person (after a confirmation) everywhere."""
 
 from __future__ import annotations
 
@@ -25,10 +26,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.core.access.model import PersonAccess
 from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.storage.records import ErasureReport, Person
 
+from . import theme
 from .context import AppContext
+from .people_access import AccessBox, access_line, validity_state
 from .qtimage import bgr_to_pixmap, initials_pixmap
 
 log = logging.getLogger(__name__)
@@ -45,6 +49,8 @@ class PeopleSource(Protocol):
 
     def person_photo(self, person_id: int) -> np.ndarray | None: ...
 
+    def people_access(self) -> list[PersonAccess]: ...
+
 
 class PeopleListModel(QAbstractListModel):
     """Enrolled people (optionally filtered by a search text), each with a thumbnail of their first
@@ -55,17 +61,23 @@ class PeopleListModel(QAbstractListModel):
         self.source = source
         self._rows: list[Person] = []
         self._thumbs: dict[int, QPixmap] = {}
+        self._access: dict[int, PersonAccess] = {}
         self.search = ""
 
     def load(self, search: str = "") -> None:
         self.beginResetModel()
         self.search = search
         self._rows = self.source.people(search=search.strip() or None)
+        self._access = {a.person_id: a for a in self.source.people_access()}
         self._thumbs.clear()
         self.endResetModel()
 
     def person_at(self, row: int) -> Person | None:
         return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def access_of(self, person_id: int) -> PersonAccess | None:
+        """The person's groups and validity (as loaded), None when the store has none."""
+        return self._access.get(person_id)
 
     def row_of(self, person_id: int) -> int:
         return next((i for i, p in enumerate(self._rows) if p.id == person_id), -1)
@@ -94,11 +106,15 @@ class PeopleListModel(QAbstractListModel):
             extra = " · ".join(x for x in (p.employee_id, p.department) if x)
             status = "" if p.active else "  (inactive)"
             return f"{p.name}{status}\n{p.n_samples} shot{'s' if p.n_samples != 1 else ''}" + (
-                f" · {extra}" if extra else "")
+                f" · {extra}" if extra else "") + "\n" + access_line(self._access.get(p.id))
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return access_line(self._access.get(p.id))
         if role == Qt.ItemDataRole.DecorationRole:
             return self._thumb(p)
         if role == Qt.ItemDataRole.ForegroundRole and not p.active:
             return QColor("#90a4ae")
+        if role == Qt.ItemDataRole.ForegroundRole and validity_state(self._access.get(p.id)) != "valid":
+            return QColor(theme.DENIED)  # with "EXPIRED" / "NOT YET VALID" in the text
         if role == Qt.ItemDataRole.UserRole:
             return p
         return None
@@ -148,6 +164,7 @@ class PeoplePage(QWidget):
         form.addRow("Employee ID", self.employee_edit)
         form.addRow("Department", self.department_edit)
         form.addRow("", self.active_box)
+        self.access = AccessBox()
         self.shots = QListWidget()
         self.shots.setViewMode(QListWidget.ViewMode.IconMode)
         self.shots.setIconSize(QSize(SHOT, SHOT))
@@ -172,6 +189,7 @@ class PeoplePage(QWidget):
         d = QVBoxLayout(self.detail)
         d.addWidget(self.title)
         d.addLayout(form)
+        d.addWidget(self.access)
         d.addLayout(save_row)
         d.addWidget(self.status)
         shots_title = QLabel("Face shots")
@@ -185,6 +203,7 @@ class PeoplePage(QWidget):
         split.addWidget(self.detail)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 2)
+        split.setSizes([400, 900])  # room for the access line (groups, validity) of each person
         lay = QVBoxLayout(self)
         lay.addWidget(split)
 
@@ -236,9 +255,11 @@ class PeoplePage(QWidget):
         self.person = person
         enabled = person is not None
         for w in (self.name_edit, self.employee_edit, self.department_edit, self.active_box, self.save_btn,
-                  self.erase_btn, self.add_photos_btn, self.add_camera_btn, self.remove_shot_btn):
+                  self.erase_btn, self.add_photos_btn, self.add_camera_btn, self.remove_shot_btn, self.access):
             w.setEnabled(enabled)
         self.shots.clear()
+        self.access.load(self.model.access_of(person.id) if person else None,
+                         [g.name for g in self.ctx.gate.groups()])
         if person is None:
             self.title.setText("Select a person" if self.model.rowCount() else "Nobody is enrolled yet")
             for e in (self.name_edit, self.employee_edit, self.department_edit):
@@ -270,19 +291,22 @@ class PeoplePage(QWidget):
         gate = self.ctx.gate
         active = self.active_box.isChecked()
         try:
+            valid_from, valid_until = self.access.chosen_validity()
             updated = gate.update_person(
                 p.id, name=self.name_edit.text().strip(),
                 employee_id=self.employee_edit.text().strip() or None,
                 department=self.department_edit.text().strip() or None, active=active, actor="admin")
+            gate.set_person_access(p.id, groups=self.access.chosen_groups(), valid_from=valid_from,
+                                   valid_until=valid_until, actor="admin")
         except Exception as exc:
             self.status.setText(f"Not saved: {exc}")
             return False
         if active != p.active:
             self._rebuild_gallery()
         self.person = updated
-        self.status.setText("Saved.")
         self.ctx.capture.worker.refresh()
-        self.ctx.hub.people_changed.emit()
+        self.ctx.hub.people_changed.emit()  # reloads this page too: say "Saved." after it
+        self.status.setText("Saved.")
         return True
 
     def _rebuild_gallery(self) -> None:
@@ -311,9 +335,9 @@ class PeoplePage(QWidget):
         except Exception as exc:
             self.status.setText(f"Not removed: {exc}")
             return False
-        self.status.setText("Shot removed.")
         self.ctx.capture.worker.refresh()
         self.ctx.hub.people_changed.emit()
+        self.status.setText("Shot removed.")
         return True
 
     # ------------------------------------------------------------------ erasure

@@ -107,3 +107,60 @@ def open_admin_window(qtbot: Any) -> Any:
         return win
 
     return open_window
+
+
+class Clicks:
+    """Clicks on real widgets, and answers to the modal dialogs they open (``exec()`` blocks the
+    test: the answer is scheduled first, then runs inside the dialog's own event loop)."""
+
+    def __init__(self, qtbot: Any) -> None:
+        from PySide6.QtCore import Qt
+
+        self.qtbot = qtbot
+        self.left = Qt.MouseButton.LeftButton
+
+    def click(self, widget: Any) -> None:
+        """A left click on ``widget``, which must be visible and enabled."""
+        assert widget.isVisible() and widget.isEnabled(), f"{widget!r} cannot be clicked"
+        self.qtbot.mouseClick(widget, self.left)
+
+    def nav(self, win: Any, name: str) -> None:
+        """Click the toolbar button of page ``name``."""
+        self.click(win.toolbar.widgetForAction(win.nav_actions[name]))
+
+    def on_next_modal(self, action: Any, tries: int = 250) -> list[Any]:
+        """Run ``action(dialog)`` once the next modal dialog is open; the list holds the dialog
+        once answered (empty: none opened)."""
+        from PySide6.QtCore import QTimer
+        from PySide6.QtWidgets import QApplication
+
+        seen: list[Any] = []
+
+        def poll(left: int = tries) -> None:
+            dialog = QApplication.activeModalWidget()
+            if dialog is not None:
+                seen.append(dialog)
+                action(dialog)
+            elif left > 0:
+                QTimer.singleShot(20, lambda: poll(left - 1))
+
+        QTimer.singleShot(0, poll)
+        return seen
+
+    def press(self, label: str, expect: str = "") -> Any:
+        """An answer for ``on_next_modal``: click the message box's button ``label`` (after
+        checking that its text holds ``expect``)."""
+        from PySide6.QtWidgets import QMessageBox
+
+        def answer(box: Any) -> None:
+            assert isinstance(box, QMessageBox), box
+            assert expect in box.text(), box.text()
+            self.qtbot.mouseClick(next(b for b in box.buttons() if b.text().replace("&", "") == label), self.left)
+
+        return answer
+
+
+@pytest.fixture()
+def clicks(qtbot: Any) -> Clicks:
+    """A :class:`Clicks` on this test's qtbot."""
+    return Clicks(qtbot)

@@ -76,7 +76,8 @@ def test_pages_lazily_and_matches_the_reference(qtbot: object, gate: FaceGate, s
     assert model.data(model.index(0, 2)) == ev.decision
     assert model.data(model.index(0, 3)) == f"{ev.score:.2f}"
     assert model.data(model.index(0, 0), Qt.ItemDataRole.UserRole) == ev
-    assert model.columnCount() == 5 and model.rowCount(model.index(0, 0)) == 0
+    assert model.columnCount() == len(EventsTableModel.COLUMNS) == 8 and model.rowCount(model.index(0, 0)) == 0
+    assert model.data(model.index(0, 5)) == (ev.door or "—") and model.data(model.index(0, 7)) == (ev.reason or "—")
 
 
 @pytest.mark.parametrize("flt", [
