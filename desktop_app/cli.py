@@ -15,6 +15,11 @@
     facegate person set                          access control (cli_access.py)
     facegate audit verify --db DB                 check the tamper-evident audit log
     facegate audit list --db DB [--person NAME --action A --actor NAME --from --to] [--csv FILE]
+    facegate account add|list|set|passwd|remove|recover   named accounts (cli_accounts.py)
+
+Once a database has accounts, commands need credentials (--account NAME --password-stdin, or
+asked on the terminal): the table of who may run what is ``cli_auth.RULES``; exit status 4 when
+refused.
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ from desktop_app.core.wording import count, hours_minutes
 
 from .cli_access import COMMANDS as ACCESS_COMMANDS
 from .cli_access import add_parsers as add_access_parsers
+from .cli_accounts import add_parsers as add_account_parsers
+from .cli_accounts import cmd_account
+from .cli_auth import actor_of, add_credential_args, run_authorised
 from .paths import data_home, default_db
 
 #: the largest count a command line number may give (frames, list limits, gallery sizes)
@@ -202,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     add_access_parsers(sub)
     _audit_parser(sub)
+    add_account_parsers(sub)
+    add_credential_args(ap)  # --account / --password-stdin where credentials may be needed (cli_auth)
     return ap
 
 
@@ -251,7 +261,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     with _gate(args) as gate:
         rep = gate.enrol_images(args.name, args.images, employee_id=args.employee_id,
                                 department=args.department, check_quality=not args.no_quality_check,
-                                actor="cli", force=args.force)
+                                actor=actor_of(args), force=args.force)
         for shot in rep.added:
             print(f"added   {shot.source}")
         for shot in rep.rejected:
@@ -479,7 +489,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
                 "Their events are kept, anonymised. This cannot be undone. [y/N] "):
             print("Nothing was erased.", file=sys.stderr)
             return 1
-        rep = gate.erase_person(person.id, actor="cli")
+        rep = gate.erase_person(person.id, actor=actor_of(args))
         what = (f"{count(rep.samples, 'shot')}, {count(rep.templates, 'template')}, "
                 f"{count(rep.events_anonymised, 'event')} anonymised as {rep.person_ref}")
         if rep.purged:
@@ -531,7 +541,7 @@ def cmd_events(args: argparse.Namespace) -> int:
             person_id = person.id
         flt = EventFilter(day_from=days[0], day_to=days[1], person_id=person_id, door=args.door)
         if args.csv:
-            n = gate.export_events_csv(args.csv, flt, actor="cli")
+            n = gate.export_events_csv(args.csv, flt, actor=actor_of(args))
             print(f"{count(n, 'event')} written to {args.csv}")
             return 0
         total = gate.count_events(flt)
@@ -558,7 +568,7 @@ def cmd_attendance(args: argparse.Namespace) -> int:
         return 2
     with _gate(args) as gate:
         if args.csv:
-            n = gate.export_attendance_csv(args.csv, day_from, day_to, actor="cli")
+            n = gate.export_attendance_csv(args.csv, day_from, day_to, actor=actor_of(args))
             print(f"{n} attendance row{'s' if n != 1 else ''} ({day_from} to {day_to}) written to {args.csv}")
             return 0
         rows = gate.attendance(day_from, day_to)
@@ -582,7 +592,7 @@ def _clock(ts: datetime | None) -> str:
 def cmd_models(args: argparse.Namespace) -> int:
     with _gate(args) as gate:
         if args.rollback:
-            rec = gate.rollback_model(actor="cli")
+            rec = gate.rollback_model(actor=actor_of(args))
             print(f"Active model is now {rec.name} ({rec.sha256[:12]})")
         active = gate.model.sha256
         for m in gate.list_models():
@@ -628,7 +638,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     flt = AuditFilter(day_from=days[0], day_to=days[1], person=args.person, action=args.action, actor=args.actor)
     with _gate(args) as gate:
         if args.csv:
-            n = gate.export_audit_csv(args.csv, flt, actor="cli")
+            n = gate.export_audit_csv(args.csv, flt, actor=actor_of(args))
             print(f"{count(n, 'audit row')} written to {args.csv}")
             return 0
         total = gate.count_audit(flt)
@@ -662,6 +672,7 @@ COMMANDS = {
 COMMANDS["doctor"] = cmd_doctor
 COMMANDS.update(ACCESS_COMMANDS)
 COMMANDS["audit"] = cmd_audit
+COMMANDS["account"] = cmd_account
 
 
 def _error_text(exc: BaseException) -> str:
@@ -705,7 +716,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        return COMMANDS[args.command or "gui"](args)
+        return run_authorised(args, COMMANDS[args.command or "gui"])  # credentials once accounts exist
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # the reader went away (e.g. `| head`): not an error of ours

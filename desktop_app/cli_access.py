@@ -12,7 +12,8 @@
     facegate person set --db DB --name P [--employee-id ID] [--groups G1,G2]
                         [--valid-from YYYY-MM-DD] [--valid-until YYYY-MM-DD] [--active|--inactive]
 
-Every change goes through the ``FaceGate`` facade and is audited with the actor "cli". User
+Every change goes through the ``FaceGate`` facade and is audited with the actor "cli" (the
+account's name once the database has accounts: ``cli_auth``). User
 errors (unknown door, group or person, a bad schedule, a bad output URI) are one line on stderr
 and exit status 2 (see ``cli.main``). A door's secret is never printed: listings say "set" or
 "none".
@@ -33,6 +34,7 @@ from desktop_app.core.errors import InputError
 from desktop_app.core.outputs.base import redact_uri
 from desktop_app.core.vocabulary import Direction, FailMode
 
+from .cli_auth import actor_of
 from .paths import default_db
 
 if TYPE_CHECKING:
@@ -231,13 +233,13 @@ def _door_add(gate: FaceGate, args: argparse.Namespace) -> int:
         given["fail_mode"] = FailMode(args.fail)
     existing = gate.door(args.name)
     if existing is None:
-        saved = gate.save_door(replace(DoorSpec(args.name, cameras=(camera,)), **given), actor="cli")  # type: ignore[arg-type]
+        saved = gate.save_door(replace(DoorSpec(args.name, cameras=(camera,)), **given), actor=actor_of(args))  # type: ignore[arg-type]
         print(f"Door {saved.name!r} added with camera {camera.source} ({camera.direction.value}).")
     else:
         same = any(c.source.strip() == camera.source.strip() and c.direction == camera.direction
                    for c in existing.cameras)
         cameras = existing.cameras if same else (*existing.cameras, camera)
-        saved = gate.save_door(replace(existing, cameras=cameras, **given), actor="cli")  # type: ignore[arg-type]
+        saved = gate.save_door(replace(existing, cameras=cameras, **given), actor=actor_of(args))  # type: ignore[arg-type]
         what = (f"camera {camera.source} ({camera.direction.value}) was there already" if same
                 else f"camera {camera.source} ({camera.direction.value}) added")
         changed = [k.replace("_", " ") for k in given]
@@ -268,7 +270,7 @@ def _door_list(gate: FaceGate, args: argparse.Namespace) -> int:
 
 
 def _door_open(gate: FaceGate, args: argparse.Namespace) -> int:
-    command_id = gate.request_door_open(args.name, actor="cli")
+    command_id = gate.request_door_open(args.name, actor=actor_of(args))
     door = gate.door(args.name)
     name = door.name if door is not None else args.name
     print(f"Open of door {name!r} queued (command {command_id}, audited): the running door loop "
@@ -278,7 +280,7 @@ def _door_open(gate: FaceGate, args: argparse.Namespace) -> int:
 
 
 def _door_remove(gate: FaceGate, args: argparse.Namespace) -> int:
-    gate.remove_door(args.name, actor="cli")
+    gate.remove_door(args.name, actor=actor_of(args))
     print(f"Door {args.name!r} removed, with its cameras and the permissions at it.")
     return 0
 
@@ -290,7 +292,7 @@ def cmd_group(args: argparse.Namespace) -> int:
         return actions[args.access_command](gate, args)
 
 
-def _group_schedule(gate: FaceGate, group: str, spec: str) -> str | None:
+def _group_schedule(gate: FaceGate, group: str, spec: str, args: argparse.Namespace) -> str | None:
     """The name of the schedule ``spec`` stands for (None: always): a saved schedule of that name,
     else the text saved under the group's name, or the saved schedule of the same windows."""
     if spec.strip().lower() == "always":
@@ -311,7 +313,7 @@ def _group_schedule(gate: FaceGate, group: str, spec: str) -> str | None:
         name, n = f"{group}-{n}", n + 1
         if name.casefold() not in taken:
             break
-    return gate.save_schedule(replace(wanted, name=name), actor="cli").name
+    return gate.save_schedule(replace(wanted, name=name), actor=actor_of(args)).name
 
 
 def _group_add(gate: FaceGate, args: argparse.Namespace) -> int:
@@ -330,17 +332,17 @@ def _group_add(gate: FaceGate, args: argparse.Namespace) -> int:
         if gate.door(d) is None:
             names = ", ".join(x.name for x in gate.doors()) or "none yet (facegate door add)"
             raise InputError(f"There is no door named {d!r}; doors: {names}.")
-    group = gate.save_group(Group(args.name, description), actor="cli")
+    group = gate.save_group(Group(args.name, description), actor=actor_of(args))
     print(f"Group {group.name!r} {'updated' if group.name.casefold() in before else 'created'}.")
     if args.schedule is None and args.doors is None:
         return 0
     if args.schedule is not None:
-        schedule = _group_schedule(gate, group.name, args.schedule)
+        schedule = _group_schedule(gate, group.name, args.schedule, args)
     else:
         kept = {p.schedule.name for p in old}
         schedule = kept.pop() if len(kept) == 1 and "always" not in kept else None
     doors = args.doors if args.doors is not None else [p.door for p in old]
-    perms = gate.set_permissions(group.name, doors, schedule, actor="cli")
+    perms = gate.set_permissions(group.name, doors, schedule, actor=actor_of(args))
     if not perms:
         print(f"  {group.name} may pass no door.")
     else:
@@ -368,7 +370,7 @@ def _group_list(gate: FaceGate, args: argparse.Namespace) -> int:
 
 
 def _group_remove(gate: FaceGate, args: argparse.Namespace) -> int:
-    gate.remove_group(args.name, actor="cli")
+    gate.remove_group(args.name, actor=actor_of(args))
     print(f"Group {args.name!r} removed, with its memberships and permissions.")
     return 0
 
@@ -377,12 +379,12 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     with _gate(args) as gate:
         if args.access_command == "add":
             saved = gate.save_schedule(Schedule(args.name, args.spec, holidays=args.holidays,
-                                                timezone=args.timezone), actor="cli")
+                                                timezone=args.timezone), actor=actor_of(args))
             print(f"Schedule {saved.name!r} saved: {saved.text} ({saved.timezone} time"
                   f"{', ' + str(len(saved.holidays)) + ' holidays' if saved.holidays else ''}).")
             return 0
         if args.access_command == "remove":
-            gate.remove_schedule(args.name, actor="cli")
+            gate.remove_schedule(args.name, actor=actor_of(args))
             print(f"Schedule {args.name!r} removed.")
             return 0
         schedules = gate.schedules()
@@ -412,7 +414,7 @@ def cmd_person(args: argparse.Namespace) -> int:
         if new_id is not None:
             changes["employee_id"] = new_id
         if changes:
-            acc = gate.set_person_access(person, actor="cli", **changes)  # type: ignore[arg-type]
+            acc = gate.set_person_access(person, actor=actor_of(args), **changes)  # type: ignore[arg-type]
         else:
             found = gate.person_access(person)
             if found is None:
