@@ -134,6 +134,13 @@ CASES: list[Case] = [
     _c("audit", "list", "--db", "{db}", "--from", "2026-13-45"),
     _c("audit", "list", "--db", "{db}", "--to", "1999-01-01", "--from", "2000-01-01"),
     _c("audit", "list", "--db", "{db}", "--csv", "{notadb}/audit.csv"),
+    # account: never creates one in the shared database (no password on stdin)
+    _c("account", "add", "--db", "{db}", "--name", "with space", "--role", "admin"),
+    _c("account", "add", "--db", "{db}", "--name", "alice", "--role", "root"),
+    _c("account", "add", "--db", "{db}", "--name", CONTROL, "--role", "admin", "--password-stdin"),
+    _c("account", "recover", "--db", "{db}", "--password-stdin"),
+    _c("account", "set", "--db", "{db}", "--name", "nobody", "--role", "viewer"),
+    _c("account", "list", "--db", "{notadb}"),
     # gui: only what fails before a window would open
     _c("gui", "--source"),
     _c("gui", "--kiosk", "yes"),
