@@ -224,7 +224,7 @@ def test_the_last_admin_stays_and_roles_need_an_admin(store: Store) -> None:
     with pytest.raises(NotAuthorisedError) as refused:
         book.add(olga, "eve", Role.ADMIN, "grape-lantern-47")
     assert refused.value.reason == Refusal.ROLE
-    with pytest.raises(InputError, match="taken|already"):
+    with pytest.raises(InputError, match="already"):
         book.add(alice, "OLGA", Role.VIEWER, "grape-lantern-47")
     for bad in ("", "with space", "-dash", "x" * 65, "cli", "Door"):
         with pytest.raises(InputError):
@@ -382,6 +382,5 @@ def test_an_altered_hash_must_be_reset_after_recovery(site: tuple[Path, str], db
 
 
 def test_no_recovery_without_accounts(tmp_path: Path) -> None:
-    with Store(tmp_path / "f.db") as store:
-        with pytest.raises(NotAuthorisedError, match="never issued|No recovery"):
-            AccountBook(store).recover("AAAAA-BBBBB-CCCCC-DDDDD-EEEEE", "grape-lantern-47")
+    with Store(tmp_path / "f.db") as store, pytest.raises(NotAuthorisedError, match="never issued"):
+        AccountBook(store).recover("AAAAA-BBBBB-CCCCC-DDDDD-EEEEE", "grape-lantern-47")

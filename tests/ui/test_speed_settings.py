@@ -15,7 +15,7 @@ from desktop_app.core.service import FaceGate
 from desktop_app.core.storage.store import Store
 from desktop_app.core.vocabulary import FlipMode
 
-PIN = "24680"
+PIN = "246913"
 
 
 @pytest.fixture()
