@@ -23,8 +23,8 @@ stored hash (``credential``; removed: ``null``). Replaying those rows gives what
   closed) until an administrator runs the recovery.
 
 Audit rows cannot be deleted or changed (triggers; ``audit_chain``), so erasing the history needs
-the triggers dropped: in ``OPEN`` the audit triggers must be present and the audit head's row
-count must match the log, else the state is ``TAMPERED`` too. As with the audit chain, someone who
+the triggers dropped; in ``OPEN`` the audit head must not count more rows than the log holds (rows
+deleted), else the state is ``TAMPERED`` too. As with the audit chain, someone who
 can write the database file and rewrites the chain, its head record and its head file consistently
 can still forge a history; keep ``facegate audit verify``'s head elsewhere to catch that, and rely
 on the encryption at rest for the data itself.
@@ -81,6 +81,7 @@ from desktop_app.core.errors import InputError, StorageError
 from desktop_app.core.storage import audit_chain, times
 from desktop_app.core.storage.sqlerrors import mapped
 from desktop_app.core.storage.store import Store
+from desktop_app.core.wording import count
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,6 @@ PIN_SETTING: Final = "admin_pin"
 
 _COLUMNS: Final = ("name, name_key, role, password_hash, disabled, failures, last_failed_at, last_login_at, "
                    "created_at")
-_TRIGGER_NAME: Final = re.compile(r"CREATE TRIGGER (\w+)")
 
 
 def name_key(name: str) -> str:
@@ -221,23 +221,17 @@ class AccountBook:
         return out
 
     def _audit_guard_problems(self) -> list[str]:
-        """Why the audit log cannot vouch that no account ever existed: its triggers are gone or its
-        head does not count the rows it holds (rows were deleted)."""
+        """Why the audit log cannot vouch that no account ever existed: rows were deleted from it
+        (its head record counts more rows than it holds). Only deletions count: an edited row is
+        for ``facegate audit verify`` to name, and must not lock a database without accounts."""
         conn = self.store.db.conn
         with self._sql("checking the audit log"):
-            present = {str(r[0]) for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit'")}
             rows = int(conn.execute("SELECT count(*) FROM audit").fetchone()[0])
             head = audit_chain.stored_head(conn)
-        problems = []
-        for statement in audit_chain.TRIGGERS:
-            found = _TRIGGER_NAME.search(statement)
-            if found and found.group(1) not in present:
-                problems.append(f"the audit log's trigger {found.group(1)} was removed")
-        if (head.rows if head is not None else 0) != rows:
-            problems.append(f"the audit log holds {rows} rows but its head records "
-                            f"{head.rows if head is not None else 'none'} (rows were deleted)")
-        return problems
+        if head is not None and head.rows > rows:
+            return [f"{count(head.rows - rows, 'audit row')} deleted (the audit log holds {rows}, its head "
+                    f"records {head.rows})"]
+        return []
 
     def state(self) -> AccountsState:
         """Where the database stands with accounts (module docstring): OPEN, ACTIVE or TAMPERED."""
