@@ -231,7 +231,7 @@ def run_authorised(args: argparse.Namespace, command: Callable[[argparse.Namespa
     need = needed_action(args)
     setattr(args, ACTOR_ATTR, "cli")
     try:
-        if isinstance(need, Action):
+        if isinstance(need, Action) and Path(args.db or default_db()).exists():  # a new file has no account
             with open_book(args) as book:
                 state = book.state()
                 if state.mode == AccountsMode.TAMPERED:

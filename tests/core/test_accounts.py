@@ -211,6 +211,19 @@ def test_a_clock_set_back_does_not_lengthen_the_wait(store: Store) -> None:
 
 
 # ------------------------------------------------------------------ changes
+def test_enabling_an_account_lifts_its_lock(store: Store) -> None:
+    clock = Clock()
+    book = AccountBook(store, clock=clock)
+    for _ in range(FREE_TRIES):
+        with pytest.raises(NotAuthorisedError):
+            book.authenticate("olga", "wrong password here")
+    assert book.retry_in("olga") > 0
+    alice = book.authenticate("alice", ADMIN_PW)
+    book.update(alice, "olga", disabled=False)  # `facegate account set --enable`
+    assert book.retry_in("olga") == 0.0 and book.authenticate("olga", OPERATOR_PW).name == "olga"
+    assert book.state().mode == AccountsMode.ACTIVE
+
+
 def test_the_last_admin_stays_and_roles_need_an_admin(store: Store) -> None:
     book = AccountBook(store)
     alice = book.authenticate("alice", ADMIN_PW)
@@ -385,5 +398,5 @@ def test_an_altered_hash_must_be_reset_after_recovery(site: tuple[Path, str], db
 
 
 def test_no_recovery_without_accounts(tmp_path: Path) -> None:
-    with Store(tmp_path / "f.db") as store, pytest.raises(NotAuthorisedError, match="never issued"):
+    with Store(tmp_path / "f.db") as store, pytest.raises(NotAuthorisedError, match="was ever issued"):
         AccountBook(store).recover("AAAAA-BBBBB-CCCCC-DDDDD-EEEEE", "grape-lantern-47")

@@ -474,8 +474,8 @@ class AccountBook:
 
     def update(self, by: Account, name: str, *, role: Role | str | None = None,
                disabled: bool | None = None) -> Account:
-        """Change an account's role or disabled flag (``by`` must be an admin); enabling clears its
-        back-off. Refused when no enabled admin would remain."""
+        """Change an account's role or disabled flag (``by`` must be an admin); enabling (also an
+        enabled account) clears its back-off and lock. Refused when no enabled admin would remain."""
         new_role = None if role is None else _role(role)
         with self.store.transaction():
             actor = self._require(by, Action.ACCOUNTS)
@@ -484,8 +484,9 @@ class AccountBook:
                 raise InputError(f"There is no account named {name!r}.")
             after_role = new_role or row.role
             after_disabled = row.disabled if disabled is None else bool(disabled)
-            changed = [k for k, v in (("role", after_role != row.role), ("disabled", after_disabled != row.disabled))
-                       if v]
+            unlock = disabled is False and row.failures > 0  # "enable" also lifts a back-off or lock
+            changed = [k for k, v in (("role", after_role != row.role), ("disabled", after_disabled != row.disabled),
+                                      ("unlocked", unlock)) if v]
             if not changed:
                 return row.account()
             others = [r for r in self._rows() if r.key != row.key]
@@ -495,7 +496,7 @@ class AccountBook:
             with self._sql("changing an account"):
                 self.store.db.execute(
                     "UPDATE accounts SET role = ?, disabled = ?, updated_at = ?"
-                    + (", failures = 0, last_failed_at = NULL" if not after_disabled else "")
+                    + (", failures = 0, last_failed_at = NULL" if disabled is False else "")
                     + " WHERE name_key = ?", (after_role.value, int(after_disabled), times.now_db(), row.key))
             self.store.audit(actor.name, UPDATE, {"account": row.name, "changed": changed,
                                                   "state": _state(after_role, after_disabled, row.password_hash)})
