@@ -17,6 +17,8 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from desktop_app.core.liveness.settings import LivenessSettings
+
 log = logging.getLogger(__name__)
 
 
@@ -89,6 +91,7 @@ class AppConfig(BaseModel):
     camera: CameraSettings = Field(default_factory=CameraSettings)  # type: ignore[arg-type]
     recognition: RecognitionSettings = Field(default_factory=RecognitionSettings)  # type: ignore[arg-type]
     decision: DecisionSettings = Field(default_factory=DecisionSettings)  # type: ignore[arg-type]
+    liveness: LivenessSettings = Field(default_factory=LivenessSettings)  # type: ignore[arg-type]
 
     @classmethod
     def from_stored(cls, raw: object, warn: bool = True) -> tuple[AppConfig, tuple[str, ...]]:

@@ -1,0 +1,74 @@
+"""Liveness of the main face of a sequence of frames (a video file, a folder of frames): what the
+``facegate liveness`` command and the benches run, with the same passive check as the door."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from desktop_app.core.decision.tracking import iou
+from desktop_app.core.liveness.observation import FaceObservation
+from desktop_app.core.liveness.passive import PassiveLiveness
+from desktop_app.core.liveness.settings import LivenessSettings
+from desktop_app.core.liveness.verdict import LivenessVerdict
+from desktop_app.core.types import Detection
+
+#: reason of the verdict when no face was found in any frame
+NO_FACE = "no face found"
+#: reason of an undecided verdict at the end of the frames
+TOO_SHORT = "too few frames to decide"
+
+
+@dataclass(frozen=True)
+class SequenceResult:
+    """The verdict on a sequence, and what it cost: frames read, frames with the face, and the
+    liveness check's own time per frame (milliseconds, detection excluded)."""
+
+    verdict: LivenessVerdict
+    frames_read: int
+    frames_with_face: int
+    liveness_ms: tuple[float, ...]
+
+
+def check_sequence(frames: Iterable[tuple[np.ndarray, float]], detect: Callable[[np.ndarray], list[Detection]],
+                   settings: LivenessSettings | None = None, *, stop_when_decided: bool = True) -> SequenceResult:
+    """Passive liveness of the main face of ``frames``: (image (H, W, 3) uint8 BGR, ts seconds) pairs.
+
+    The main face is the largest face of the first frame that has one; after that, the face that
+    overlaps its last box most (IoU >= 0.2); frames without it are skipped. With
+    ``stop_when_decided`` the first decided verdict is returned, as a door would act on it;
+    otherwise the verdict after the last frame. An undecided verdict at the end says why
+    (:data:`NO_FACE`, :data:`TOO_SHORT`).
+    """
+    check = PassiveLiveness(settings)
+    last: tuple[float, float, float, float] | None = None
+    read = used = 0
+    costs: list[float] = []
+    verdict = check.verdict
+    for image, ts in frames:
+        read += 1
+        dets = detect(image)
+        if not dets:
+            continue
+        if last is None:
+            face = max(dets, key=lambda d: d.area)
+        else:
+            prev = last
+            face = max(dets, key=lambda d: iou(d.box, prev))
+            if iou(face.box, prev) < 0.2:
+                continue
+        last = face.box
+        used += 1
+        t0 = time.perf_counter()
+        verdict = check.update(FaceObservation.from_detection(image, face, ts))
+        costs.append((time.perf_counter() - t0) * 1e3)
+        if stop_when_decided and verdict.decided:
+            break
+    if not verdict.decided:
+        why = NO_FACE if used == 0 else TOO_SHORT
+        verdict = LivenessVerdict(live=None, score=verdict.score, reasons=(why,), frames=verdict.frames,
+                                  elapsed_s=verdict.elapsed_s, cues=verdict.cues)
+    return SequenceResult(verdict=verdict, frames_read=read, frames_with_face=used, liveness_ms=tuple(costs))
