@@ -91,7 +91,7 @@ class AppConfig(BaseModel):
     camera: CameraSettings = Field(default_factory=CameraSettings)  # type: ignore[arg-type]
     recognition: RecognitionSettings = Field(default_factory=RecognitionSettings)  # type: ignore[arg-type]
     decision: DecisionSettings = Field(default_factory=DecisionSettings)  # type: ignore[arg-type]
-    liveness: LivenessSettings = Field(default_factory=LivenessSettings)  # type: ignore[arg-type]
+    liveness: LivenessSettings = Field(default_factory=LivenessSettings)
 
     @classmethod
     def from_stored(cls, raw: object, warn: bool = True) -> tuple[AppConfig, tuple[str, ...]]:

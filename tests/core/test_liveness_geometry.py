@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import cv2
 import numpy as np
 import pytest
@@ -99,7 +101,7 @@ def test_challenge_fails_on_the_wrong_action_and_on_timeout() -> None:
 def test_random_actions_never_repeat_back_to_back_and_are_seeded() -> None:
     a = random_actions(4, np.random.default_rng(5))
     assert a == random_actions(4, np.random.default_rng(5))
-    assert all(x is not y for x, y in zip(a, a[1:], strict=False))
+    assert all(x is not y for x, y in itertools.pairwise(a))
     seen = {random_actions(2, np.random.default_rng(s)) for s in range(30)}
     assert len(seen) > 3
 

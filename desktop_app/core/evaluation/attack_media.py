@@ -122,7 +122,7 @@ def print_media(photo: np.ndarray, p: AttackParams, rng: np.random.Generator) ->
         img = cv2.copyMakeBorder(img, m, m, m, m, cv2.BORDER_CONSTANT, value=(0.93 * 0.95, 0.97 * 0.95, 0.95))
     grain = rng.normal(0.0, p.grain, img.shape[:2]).astype(np.float32)
     grain = cv2.GaussianBlur(grain, (0, 0), 0.8)
-    return np.clip(img * (1.0 + grain[:, :, None]), 0.0, 1.0)
+    return np.asarray(np.clip(img * (1.0 + grain[:, :, None]), 0.0, 1.0), np.float32)
 
 
 def screen_media(content: np.ndarray, p: AttackParams, bezel_colour: tuple[float, float, float],
@@ -155,7 +155,7 @@ def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     ry = np.array([[math.cos(y), 0, math.sin(y)], [0, 1, 0], [-math.sin(y), 0, math.cos(y)]])
     rx = np.array([[1, 0, 0], [0, math.cos(x), -math.sin(x)], [0, math.sin(x), math.cos(x)]])
     rz = np.array([[math.cos(z), -math.sin(z), 0], [math.sin(z), math.cos(z), 0], [0, 0, 1]])
-    return rz @ rx @ ry
+    return np.asarray(rz @ rx @ ry, np.float64)
 
 
 @dataclass(frozen=True)
@@ -259,7 +259,8 @@ def camera(frame: np.ndarray, p: AttackParams, rng: np.random.Generator) -> np.n
     img = img * 255.0 + rng.normal(0.0, p.noise_sigma, img.shape).astype(np.float32)
     out = np.clip(img, 0, 255).astype(np.uint8)
     ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(p.jpeg_quality)])
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else out
+    decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
+    return np.asarray(decoded, np.uint8) if decoded is not None else out
 
 
 def _screen_effects(frame: np.ndarray, mask: np.ndarray, i: int, pose: _Pose, p: AttackParams,
@@ -275,7 +276,7 @@ def _screen_effects(frame: np.ndarray, mask: np.ndarray, i: int, pose: _Pose, p:
         yy, xx = np.mgrid[:fh, :fw].astype(np.float32)
         g = np.exp(-(((xx - gx) / (0.12 * fw)) ** 2 + ((yy - gy) / (0.08 * fh)) ** 2))
         out = out + p.glare * 1.2 * (g * mask)[:, :, None]
-    return np.clip(out, 0.0, 1.0)
+    return np.asarray(np.clip(out, 0.0, 1.0), np.float32)
 
 
 # ----------------------------------------------------------------------------- attacks

@@ -37,7 +37,7 @@ def nose_parallax(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
     if abs(float(p[2])) < 1e-9:
         return np.zeros(2)
     iod = max(float(np.linalg.norm(c[0] - c[1])), 1.0)
-    return (c[NOSE].astype(np.float64) - p[:2] / p[2]) / iod
+    return np.asarray((c[NOSE].astype(np.float64) - p[:2] / p[2]) / iod, np.float64)
 
 
 def parallax_spread(landmarks: np.ndarray) -> float:

@@ -18,8 +18,7 @@ import numpy as np
 #: face width the frames are scaled to for tracking, pixels
 FACE_WIDTH_PX = 160.0
 _MIN_POINTS = 12
-_LK = {"winSize": (15, 15), "maxLevel": 3,
-       "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.01)}
+_LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.01)
 
 
 @dataclass(frozen=True)
@@ -80,8 +79,10 @@ class PlanarMotion:
             self._seed(grey, box, ts)
             return None
         p0 = self._cur_pts.reshape(-1, 1, 2)
-        p1, st1, _ = cv2.calcOpticalFlowPyrLK(prev, grey, p0, None, **_LK)
-        back, st2, _ = cv2.calcOpticalFlowPyrLK(grey, prev, p1, None, **_LK)
+        p1, st1, _ = cv2.calcOpticalFlowPyrLK(prev, grey, p0, p0.copy(), winSize=(15, 15), maxLevel=3,
+                                              criteria=_LK_CRITERIA)
+        back, st2, _ = cv2.calcOpticalFlowPyrLK(grey, prev, p1, np.asarray(p1).copy(), winSize=(15, 15), maxLevel=3,
+                                                criteria=_LK_CRITERIA)
         fb = np.linalg.norm((back - p0).reshape(-1, 2), axis=1)
         good = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb < 0.7)
         ref, cur = self._ref_pts[good], p1.reshape(-1, 2)[good]

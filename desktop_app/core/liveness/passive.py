@@ -64,14 +64,14 @@ class PassiveLimits:
     """
 
     residual_live: float = 1.2
-    parallax_live: float = 0.06
+    parallax_live: float = 0.12
     moved_planar: float = 6.0
     residual_planar: float = 0.6
     still_moved: float = 0.6
     still_residual: float = 0.35
-    moire_peak: float = 12.0
-    banding_peak: float = 12.0
-    glare_share: float = 0.03
+    moire_peak: float = 6.0
+    banding_peak: float = 60.0
+    glare_share: float = 0.1
     border_every: int = 2
 
 

@@ -18,6 +18,8 @@ from desktop_app.core.types import Detection
 
 #: reason of the verdict when no face was found in any frame
 NO_FACE = "no face found"
+#: frames in a row with faces but not the followed one, after which the largest face is followed
+LOST_AFTER = 5
 #: reason of an undecided verdict at the end of the frames
 TOO_SHORT = "too few frames to decide"
 
@@ -37,15 +39,17 @@ def check_sequence(frames: Iterable[tuple[np.ndarray, float]], detect: Callable[
                    settings: LivenessSettings | None = None, *, stop_when_decided: bool = True) -> SequenceResult:
     """Passive liveness of the main face of ``frames``: (image (H, W, 3) uint8 BGR, ts seconds) pairs.
 
-    The main face is the largest face of the first frame that has one; after that, the face that
-    overlaps its last box most (IoU >= 0.2); frames without it are skipped. With
+    The main face is the largest face of the first frame that has one; after that, the face nearest
+    its last box (overlapping it, or its centre within 0.6 face widths); frames without it are
+    skipped, and after :data:`LOST_AFTER` such frames in a row the largest face is followed
+    instead, with a fresh check (another person, or the same one after a cut). With
     ``stop_when_decided`` the first decided verdict is returned, as a door would act on it;
     otherwise the verdict after the last frame. An undecided verdict at the end says why
     (:data:`NO_FACE`, :data:`TOO_SHORT`).
     """
     check = PassiveLiveness(settings)
     last: tuple[float, float, float, float] | None = None
-    read = used = 0
+    read = used = missed = 0
     costs: list[float] = []
     verdict = check.verdict
     for image, ts in frames:
@@ -53,13 +57,18 @@ def check_sequence(frames: Iterable[tuple[np.ndarray, float]], detect: Callable[
         dets = detect(image)
         if not dets:
             continue
-        if last is None:
-            face = max(dets, key=lambda d: d.area)
-        else:
+        face = max(dets, key=lambda d: d.area)
+        if last is not None:
             prev = last
-            face = max(dets, key=lambda d: iou(d.box, prev))
-            if iou(face.box, prev) < 0.2:
+            near = [d for d in dets if _near(d.box, prev)]
+            if near:
+                face = max(near, key=lambda d: iou(d.box, prev))
+            elif missed + 1 < LOST_AFTER:
+                missed += 1
                 continue
+            else:
+                check = PassiveLiveness(settings)  # follow the largest face now, from scratch
+        missed = 0
         last = face.box
         used += 1
         t0 = time.perf_counter()
@@ -72,3 +81,12 @@ def check_sequence(frames: Iterable[tuple[np.ndarray, float]], detect: Callable[
         verdict = LivenessVerdict(live=None, score=verdict.score, reasons=(why,), frames=verdict.frames,
                                   elapsed_s=verdict.elapsed_s, cues=verdict.cues)
     return SequenceResult(verdict=verdict, frames_read=read, frames_with_face=used, liveness_ms=tuple(costs))
+
+
+def _near(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    """True when box ``a`` overlaps ``b`` or its centre is within 0.6 widths of ``b``'s."""
+    if iou(a, b) >= 0.1:
+        return True
+    dx = (a[0] + a[2] / 2) - (b[0] + b[2] / 2)
+    dy = (a[1] + a[3] / 2) - (b[1] + b[3] / 2)
+    return bool(np.hypot(dx, dy) <= 0.6 * max(b[2], 1.0))

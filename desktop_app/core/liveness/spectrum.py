@@ -57,7 +57,7 @@ def _median7(a: np.ndarray) -> np.ndarray:
     """7 x 7 median filter of a float32 array (via its 8-bit-free sliding windows)."""
     pad = np.pad(a, 3, mode="reflect")
     view = np.lib.stride_tricks.sliding_window_view(pad, (7, 7))
-    return np.median(view.reshape(a.shape[0], a.shape[1], 49), axis=2).astype(np.float32)
+    return np.asarray(np.median(view.reshape(a.shape[0], a.shape[1], 49), axis=2), np.float32)
 
 
 def banding_peak(image: np.ndarray, box: tuple[float, float, float, float]) -> float | None:
