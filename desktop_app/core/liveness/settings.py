@@ -25,9 +25,9 @@ class LivenessSettings(BaseModel):
     min_seconds: float = Field(
         default=0.8, ge=0.0, le=30.0, description="Seconds a face must be watched before a passive decision."
     )
-    min_frames: int = Field(default=6, ge=2, le=600, 
+    min_frames: int = Field(default=6, ge=2, le=600,
         description="Frames a face must be seen in before a passive decision.")
-    window_s: float = Field(default=2.5, ge=0.5, le=30.0, 
+    window_s: float = Field(default=2.5, ge=0.5, le=30.0,
         description="Seconds of recent frames the passive cues look at.")
     still_seconds: float = Field(
         default=4.0, ge=1.0, le=60.0, description="A face that neither moves nor blinks for this long is not live."
@@ -42,9 +42,9 @@ class LivenessSettings(BaseModel):
     )
     challenge_steps: int = Field(default=2, ge=1, le=4, description="Actions asked in a row in challenge mode.")
     challenge_step_s: float = Field(default=4.0, ge=1.0, le=30.0, description="Seconds allowed for each action.")
-    challenge_yaw_deg: float = Field(default=15.0, ge=5.0, le=40.0, 
+    challenge_yaw_deg: float = Field(default=15.0, ge=5.0, le=40.0,
         description="Head turn (degrees) a turn must reach.")
-    challenge_pitch_deg: float = Field(default=10.0, ge=4.0, le=35.0, 
+    challenge_pitch_deg: float = Field(default=10.0, ge=4.0, le=35.0,
         description="Head tilt (degrees) a look up must reach.")
 
     @model_validator(mode="after")
