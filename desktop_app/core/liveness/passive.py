@@ -56,23 +56,33 @@ class PassiveLimits:
     """The measured limits of the passive cues (chosen with ``bench/liveness.py``; not user settings).
 
     residual_live: tracked-point residual (px at 160 px face width) counted as clearly non-planar;
-    parallax_live: nose parallax spread (eye distances) counted as clearly non-planar;
-    moved_planar: tracked motion (px) above which a planar fit is telling; residual_planar:
-    residual below which such a move is planar; still_moved / still_residual: below both, a frame
-    shows no motion; moire_peak / banding_peak: spectral peak ratios above which a frame shows a
-    screen; glare_share: share of the face box a single clipped-white patch must cover.
+    residual_planar: residual below which motion is planar (the depth score ramps between the two);
+    relative_planar / relative_live: the same for the residual relative to the motion
+    (residual / (moved + relative_floor)): a bent print moved fast strays from a homography too,
+    but in proportion to its motion, where a face that talks or blinks strays while hardly moving;
+    both ramps must agree; relative_flat: below it a clear move counts as planar;
+    parallax_live: nose parallax spread (eye distances) counted as clearly non-planar on its own;
+    moved_planar: tracked motion (px) above which a planar fit is telling;
+    still_moved / still_residual: below both, a frame shows no motion;
+    moire_peak / banding_peak: spectral peak ratios above which a frame shows a screen;
+    glare_share: share of the face box a single clipped-white patch must cover;
+    border_every: the border is looked for on every n-th frame (it is the costliest cue).
     """
 
-    residual_live: float = 1.2
+    residual_live: float = 0.8
     parallax_live: float = 0.12
     moved_planar: float = 6.0
-    residual_planar: float = 0.6
+    residual_planar: float = 0.4
     still_moved: float = 0.6
     still_residual: float = 0.35
     moire_peak: float = 6.0
     banding_peak: float = 60.0
     glare_share: float = 0.1
     border_every: int = 2
+    relative_floor: float = 2.0
+    relative_planar: float = 0.06
+    relative_live: float = 0.15
+    relative_flat: float = 0.045
 
 
 @dataclass(frozen=True)
@@ -162,6 +172,8 @@ class PassiveLiveness:
         out = {
             "residual": float(np.percentile([s.residual for s in samples], 80)) if samples else 0.0,
             "moved": float(np.percentile([s.moved for s in samples], 80)) if samples else 0.0,
+            "relative": float(np.percentile([s.residual / (s.moved + lim.relative_floor) for s in samples], 80))
+            if samples else 0.0,
             "parallax": parallax_spread(np.stack([f.landmarks for f in frames])) if len(frames) >= 3 else 0.0,
             "border": float(np.mean(border)) if border else 0.0,
             "moire": float(np.mean([m > lim.moire_peak for m in moire])) if moire else 0.0,
@@ -178,15 +190,18 @@ class PassiveLiveness:
         first = self._first_ts if self._first_ts is not None else now
         elapsed = now - first
         m = self.measures()
-        depth = max(_ramp(m["residual"], lim.residual_planar, lim.residual_live),
+        resid = _ramp(m["residual"], lim.residual_planar, lim.residual_live)
+        if lim.relative_live > 0:
+            resid = min(resid, _ramp(m["relative"], lim.relative_planar, lim.relative_live))
+        depth = max(resid,
                     _ramp(m["parallax"], lim.parallax_live / 3.0, lim.parallax_live))
         # screen and print cues (shares of the window's frames)
         counts = {BORDER: m["border"], MOIRE: m["moire"], BANDING: m["banding"], GLARE: m["glare"]}
         against = [reason for reason, share in counts.items() if share >= st.screen_frames and m["frames"] >= 3]
         spoofiness = max(counts.values())
         score = float(np.clip(depth * (1.0 - spoofiness), 0.0, 1.0))
-        planar = (m["moved"] >= lim.moved_planar and m["residual"] < lim.residual_planar
-                  and m["parallax"] < lim.parallax_live / 2.0)
+        planar = (m["moved"] >= lim.moved_planar and m["parallax"] < lim.parallax_live / 2.0
+                  and (m["residual"] < lim.residual_planar or m["relative"] < lim.relative_flat))
 
         def verdict(live: bool | None, value: float, *reasons: str) -> LivenessVerdict:
             return LivenessVerdict(live=live, score=value, reasons=reasons, frames=self._count, elapsed_s=elapsed,
