@@ -10,6 +10,7 @@
     facegate events --db DB [--from DATE --to DATE --person NAME] [--csv FILE]
     facegate attendance --db DB [--from DATE --to DATE] [--csv FILE]
     facegate people / erase / models             administration
+    facegate liveness [--json] INPUT...          is it a live face, or a photo / a screen?
 """
 
 from __future__ import annotations

@@ -116,3 +116,16 @@ def test_tracks_follow_the_mode() -> None:
     assert chal.verdict(8).live is None  # a track never fed is undecided
     chal.keep_only([8])
     assert chal.prompt(7) is None and chal.verdict(7).live is None
+
+
+def test_settings_are_an_app_config_section() -> None:
+    from desktop_app.core.config import AppConfig
+
+    cfg = AppConfig()
+    assert cfg.liveness.mode is LivenessMode.OFF
+    stored = cfg.model_dump(mode="json")
+    stored["liveness"] = {"mode": "passive", "max_seconds": 0.5}  # below min_seconds: invalid
+    fixed, problems = AppConfig.from_stored(stored, warn=False)
+    assert fixed.liveness == LivenessSettings() and any("liveness" in p for p in problems)
+    stored["liveness"] = {"mode": "challenge", "challenge_steps": 3}
+    assert AppConfig.from_stored(stored, warn=False)[0].liveness.mode is LivenessMode.CHALLENGE

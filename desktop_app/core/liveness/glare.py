@@ -26,9 +26,12 @@ def glare_share(image: np.ndarray, box: tuple[float, float, float, float]) -> fl
     roi = image[y0:y1, x0:x1]
     if roi.size == 0:
         return 0.0
-    white = (roi.min(axis=2) >= WHITE) & ((roi.max(axis=2).astype(np.int16) - roi.min(axis=2)) <= 20)
-    if not white.any():
+    b, g, r = cv2.split(roi)
+    low = cv2.min(cv2.min(b, g), r)
+    if int(low.max()) < WHITE:  # the usual case: nothing clipped
         return 0.0
-    n, _, stats, _ = cv2.connectedComponentsWithStats(white.astype(np.uint8), connectivity=8)
+    high = cv2.max(cv2.max(b, g), r)
+    white = ((low >= WHITE) & (cv2.subtract(high, low) <= 20)).astype(np.uint8)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(white, connectivity=8)
     largest = int(stats[1:, cv2.CC_STAT_AREA].max()) if n > 1 else 0
     return largest / float(w * h)
