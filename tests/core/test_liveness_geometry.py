@@ -129,3 +129,33 @@ def test_settings_are_an_app_config_section() -> None:
     assert fixed.liveness == LivenessSettings() and any("liveness" in p for p in problems)
     stored["liveness"] = {"mode": "challenge", "challenge_steps": 3}
     assert AppConfig.from_stored(stored, warn=False)[0].liveness.mode is LivenessMode.CHALLENGE
+
+
+def _cues(ts: float, moved: float, residual: float, border: bool = False) -> object:
+    from desktop_app.core.liveness.motion import MotionSample
+    from desktop_app.core.liveness.passive import FrameCues
+
+    return FrameCues(ts=ts, landmarks=FACE.astype(np.float64), motion=MotionSample(moved, residual, 40),
+                     border=border, moire=3.0, banding=3.0, glare=0.0)
+
+
+def test_passive_decisions_from_cues() -> None:
+    """Live needs non-planar motion for min_seconds; live holds; a border later makes it not live, for good;
+    a clear planar move is refused."""
+    from desktop_app.core.liveness.passive import BORDER, PLANAR, PassiveLiveness
+
+    settings = LivenessSettings(mode=LivenessMode.PASSIVE)
+    check = PassiveLiveness(settings)
+    verdicts = [check.add(_cues(i / 10, 2.0, 1.5)) for i in range(12)]  # talking: strays while hardly moving
+    assert verdicts[3].live is None and verdicts[-1].live is True  # not before min_seconds (0.8 s)
+    held = [check.add(_cues(1.2 + i / 10, 0.1, 0.05)) for i in range(30)]  # then stands still
+    assert all(v.live is True for v in held)
+    spoof = [check.add(_cues(4.2 + i / 10, 0.1, 0.05, border=True)) for i in range(15)]
+    assert spoof[-1].live is False and BORDER in spoof[-1].reasons
+    assert check.add(_cues(6.0, 2.0, 1.5)).live is False  # final
+    flat = PassiveLiveness(settings)
+    last = [flat.add(_cues(i / 10, 15.0, 0.3)) for i in range(12)][-1]  # moves a lot, all planar
+    assert last.live is False and last.reasons == (PLANAR,)
+    still = PassiveLiveness(settings)
+    out = [still.add(_cues(i / 10, 0.1, 0.05)) for i in range(60)]
+    assert out[30].live is None and out[-1].live is False and "neither moved" in out[-1].reasons[0]

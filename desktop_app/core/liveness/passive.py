@@ -19,8 +19,9 @@ Decision, over the last ``window_s`` seconds (see :class:`PassiveLimits` for the
    0..1) reaches ``live_threshold`` with no cue against;
 5. not live after ``max_seconds`` with no sign of life; undecided before that.
 
-Live verdicts are not final: a cue that shows later (a phone brought into view) turns the verdict
-to not live, so the caller should keep feeding frames while the face is in view.
+A live verdict holds while the face is tracked, unless a cue against shows later (a phone brought
+into view turns it to not live), so the caller should keep feeding frames while the face is in
+view. A not-live verdict is final for the track.
 """
 
 from __future__ import annotations
@@ -147,7 +148,13 @@ class PassiveLiveness:
         while self._frames and cues.ts - self._frames[0].ts > self.settings.window_s:
             self._frames.popleft()
         self._track_stillness(cues)
-        self._verdict = self._decide(cues.ts)
+        if self._verdict.live is False:
+            return self._verdict  # not live is final for the track
+        new = self._decide(cues.ts)
+        if self._verdict.live is True and new.live is None:  # live stays live unless a cue says otherwise
+            new = LivenessVerdict(live=True, score=self._verdict.score, reasons=self._verdict.reasons,
+                                  frames=new.frames, elapsed_s=new.elapsed_s, cues=new.cues)
+        self._verdict = new
         return self._verdict
 
     def _track_stillness(self, c: FrameCues) -> None:
