@@ -114,6 +114,11 @@ CASES: list[Case] = [
     # doctor
     _c("doctor", "--db", "{folder}"),
     _c("doctor", "--db", "{notadb}"),
+    # liveness: a missing input, bad frame rates, a file that is not a video
+    _c("liveness", "--db", "{db}", "{missing}/clip.mp4"),
+    _c("liveness", "--db", "{db}", "--fps", "0", "{clip}"),
+    _c("liveness", "--db", "{db}", "--fps", "nan", "{clip}"),
+    _c("liveness", "--db", "{db}", "{notadb}"),
     # gui: only what fails before a window would open
     _c("gui", "--source"),
     _c("gui", "--kiosk", "yes"),
