@@ -29,8 +29,8 @@ import numpy as np
 from desktop_app.core.evaluation.attack_media import AttackKind, AttackParams, generate
 from desktop_app.core.evaluation.pad_metrics import apcer_per_type, bpcer, decision_times, upper_bound
 from desktop_app.core.face.detector import FaceDetector
-from desktop_app.core.liveness.observation import FaceObservation
 from desktop_app.core.liveness.passive import FrameCues, PassiveLimits, PassiveLiveness
+from desktop_app.core.liveness.sequence import check_sequence
 from desktop_app.core.liveness.settings import LivenessSettings
 from desktop_app.core.vocabulary import LivenessMode
 
@@ -42,12 +42,14 @@ TARGET_KINDS = (AttackKind.PRINT, AttackKind.SCREEN)
 
 
 class _Recorder(PassiveLiveness):
-    """A passive check that keeps every frame's cues (and the time each update took)."""
+    """A passive check that keeps every frame's cues; the last one made is ``_Recorder.last``."""
 
-    def __init__(self) -> None:
-        super().__init__(LivenessSettings(mode=LivenessMode.PASSIVE))
+    last: _Recorder | None = None
+
+    def __init__(self, settings: LivenessSettings | None = None) -> None:
+        super().__init__(settings)
         self.cues: list[FrameCues] = []
-        self.ms: list[float] = []
+        _Recorder.last = self
 
     def add(self, cues: FrameCues):  # type: ignore[no-untyped-def]
         self.cues.append(cues)
@@ -71,26 +73,13 @@ def _video(path: Path, fps: float) -> tuple[list[np.ndarray], float]:
 
 
 def _measure(det: FaceDetector, frames: list[np.ndarray], fps: float) -> tuple[list[FrameCues], list[float], int]:
-    """Cues of the main face over the frames, the liveness ms per frame, frames with the face."""
-    rec = _Recorder()
-    last = None
-    for i, image in enumerate(frames):
-        dets = det.detect(image)
-        if not dets:
-            continue
-        if last is not None:
-            from desktop_app.core.decision.tracking import iou
-
-            face = max(dets, key=lambda d: iou(d.box, last))
-            if iou(face.box, last) < 0.2:
-                continue
-        else:
-            face = max(dets, key=lambda d: d.area)
-        last = face.box
-        t0 = time.perf_counter()
-        rec.update(FaceObservation.from_detection(image, face, i / fps))
-        rec.ms.append((time.perf_counter() - t0) * 1e3)
-    return rec.cues, rec.ms, len(rec.cues)
+    """Cues of the main face over the frames (followed as ``facegate liveness`` follows it), the
+    liveness ms per frame, frames with the face."""
+    _Recorder.last = None
+    result = check_sequence([(f, i / fps) for i, f in enumerate(frames)], det.detect,
+                            LivenessSettings(mode=LivenessMode.PASSIVE), stop_when_decided=False, new_check=_Recorder)
+    cues = _Recorder.last.cues if _Recorder.last is not None else []
+    return cues, list(result.liveness_ms), len(cues)
 
 
 def photo_pool(det: FaceDetector, lfw_people: int, seed: int) -> list[tuple[str, np.ndarray, np.ndarray]]:

@@ -38,6 +38,17 @@ def inner_face(box: tuple[float, float, float, float]) -> tuple[float, float, fl
     return (x + 0.18 * w, y + 0.2 * h, 0.64 * w, 0.72 * h)
 
 
+def feature_region(landmarks: np.ndarray) -> tuple[float, float, float, float]:
+    """(x, y, w, h) around the eyes, nose and mouth from (5, 2) landmarks, clear of the face's
+    outline: 0.3 eye distances beyond the outer landmarks sideways, 0.45 above the eyes and 0.25
+    below the mouth. Points there are all face, for a real head and for a cut-out print alike."""
+    lm = np.asarray(landmarks, np.float64).reshape(5, 2)
+    iod = max(float(np.linalg.norm(lm[0] - lm[1])), 1.0)
+    x0, x1 = float(lm[:, 0].min()) - 0.3 * iod, float(lm[:, 0].max()) + 0.3 * iod
+    y0, y1 = float(lm[:2, 1].min()) - 0.45 * iod, float(lm[3:, 1].max()) + 0.25 * iod
+    return (x0, y0, x1 - x0, y1 - y0)
+
+
 class PlanarMotion:
     """Tracks one face's corner points over frames. Feed every frame of the track to :meth:`update`."""
 
@@ -57,9 +68,11 @@ class PlanarMotion:
         return cv2.resize(grey, None, fx=self._scale, fy=self._scale, interpolation=cv2.INTER_AREA
                           if self._scale < 1 else cv2.INTER_LINEAR)
 
-    def _seed(self, grey: np.ndarray, box: tuple[float, float, float, float], ts: float) -> None:
+    def _seed(self, grey: np.ndarray, box: tuple[float, float, float, float], ts: float,
+              landmarks: np.ndarray | None) -> None:
         s = self._scale or 1.0
-        x, y, w, h = (v * s for v in inner_face(box))
+        region = feature_region(landmarks) if landmarks is not None else inner_face(box)
+        x, y, w, h = (v * s for v in region)
         mask = np.zeros(grey.shape, np.uint8)
         x0, y0 = max(int(x), 0), max(int(y), 0)
         mask[y0:max(int(y + h), y0 + 1), x0:max(int(x + w), x0 + 1)] = 255
@@ -68,15 +81,18 @@ class PlanarMotion:
         self._cur_pts = None if self._ref_pts is None else self._ref_pts.copy()
         self._ref_ts = ts
 
-    def update(self, image: np.ndarray, box: tuple[float, float, float, float], ts: float) -> MotionSample | None:
+    def update(self, image: np.ndarray, box: tuple[float, float, float, float], ts: float,
+               landmarks: np.ndarray | None = None) -> MotionSample | None:
         """Track into this frame; the sample against the reference, or None (new reference, too few points).
 
-        image: (H, W, 3) uint8 BGR frame; box: the face's (x, y, w, h) in it; ts: seconds.
+        image: (H, W, 3) uint8 BGR frame; box: the face's (x, y, w, h) in it; ts: seconds;
+        landmarks: its (5, 2) landmarks: new points are taken around the eyes, nose and mouth
+        (:func:`feature_region`), else in the inner part of the box.
         """
         grey = self._grey(image, box)
         prev, self._prev = self._prev, grey
         if prev is None or prev.shape != grey.shape or self._cur_pts is None or self._ref_pts is None:
-            self._seed(grey, box, ts)
+            self._seed(grey, box, ts, landmarks)
             return None
         p0 = self._cur_pts.reshape(-1, 1, 2)
         p1, st1, _ = cv2.calcOpticalFlowPyrLK(prev, grey, p0, p0.copy(), winSize=(15, 15), maxLevel=3,
@@ -96,5 +112,5 @@ class PlanarMotion:
                 sample = MotionSample(moved=float(np.median(np.linalg.norm(cur - ref, axis=1))),
                                       residual=float(np.percentile(res, 75)), points=len(cur))
         if len(cur) < _MIN_POINTS or ts - self._ref_ts >= self.baseline_s:
-            self._seed(grey, box, ts)
+            self._seed(grey, box, ts, landmarks)
         return sample

@@ -131,7 +131,7 @@ class PassiveLiveness:
     def update(self, obs: FaceObservation) -> LivenessVerdict:
         """Take one frame of the face; the verdict so far."""
         lim = self.limits
-        sample = self._motion.update(obs.image, obs.box, obs.ts)
+        sample = self._motion.update(obs.image, obs.box, obs.ts, obs.landmarks)
         border = find_border(obs.image, obs.box).framed if self._count % lim.border_every == 0 else None
         cues = FrameCues(ts=obs.ts, landmarks=np.asarray(obs.landmarks, np.float64).reshape(5, 2), motion=sample,
                           border=border, moire=moire_peak(obs.image, obs.box), banding=banding_peak(obs.image, obs.box),

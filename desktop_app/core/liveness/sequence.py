@@ -36,7 +36,8 @@ class SequenceResult:
 
 
 def check_sequence(frames: Iterable[tuple[np.ndarray, float]], detect: Callable[[np.ndarray], list[Detection]],
-                   settings: LivenessSettings | None = None, *, stop_when_decided: bool = True) -> SequenceResult:
+                   settings: LivenessSettings | None = None, *, stop_when_decided: bool = True,
+                   new_check: Callable[[LivenessSettings | None], PassiveLiveness] = PassiveLiveness) -> SequenceResult:
     """Passive liveness of the main face of ``frames``: (image (H, W, 3) uint8 BGR, ts seconds) pairs.
 
     The main face is the largest face of the first frame that has one; after that, the face nearest
@@ -45,9 +46,10 @@ def check_sequence(frames: Iterable[tuple[np.ndarray, float]], detect: Callable[
     instead, with a fresh check (another person, or the same one after a cut). With
     ``stop_when_decided`` the first decided verdict is returned, as a door would act on it;
     otherwise the verdict after the last frame. An undecided verdict at the end says why
-    (:data:`NO_FACE`, :data:`TOO_SHORT`).
+    (:data:`NO_FACE`, :data:`TOO_SHORT`). new_check: makes the check of each followed face
+    (benches pass one that records the cues).
     """
-    check = PassiveLiveness(settings)
+    check = new_check(settings)
     last: tuple[float, float, float, float] | None = None
     read = used = missed = 0
     costs: list[float] = []
@@ -67,7 +69,7 @@ def check_sequence(frames: Iterable[tuple[np.ndarray, float]], detect: Callable[
                 missed += 1
                 continue
             else:
-                check = PassiveLiveness(settings)  # follow the largest face now, from scratch
+                check = new_check(settings)  # follow the largest face now, from scratch
         missed = 0
         last = face.box
         used += 1
