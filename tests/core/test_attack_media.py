@@ -41,7 +41,7 @@ def test_every_kind_renders_and_moves(kind: AttackKind) -> None:
     photo, lm = _face()
     video = [np.roll(photo, i, axis=1) for i in range(6)]
     p = replace(PRINT, kind=kind, size=(320, 240))
-    clip = generate(photo, lm, p, video, [[*lm, i, 0] for i in range(6)])
+    clip = generate(photo, lm, p, video, [lm + np.array([i, 0], np.float32) for i in range(6)])
     frames = np.stack(clip.frames).astype(np.int16)
     assert frames.shape == (6, 240, 320, 3)
     assert np.abs(frames[5] - frames[0]).mean() > 1.0  # the hand moves
