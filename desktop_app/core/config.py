@@ -17,6 +17,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from desktop_app.core.liveness.settings import LivenessSettings
 from desktop_app.core.vocabulary import FlipMode
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,7 @@ class AppConfig(BaseModel):
     recognition: RecognitionSettings = Field(default_factory=RecognitionSettings)  # type: ignore[arg-type]
     decision: DecisionSettings = Field(default_factory=DecisionSettings)  # type: ignore[arg-type]
     alerts: AlertSettings = Field(default_factory=AlertSettings)  # type: ignore[arg-type]
+    liveness: LivenessSettings = Field(default_factory=LivenessSettings)
 
     @classmethod
     def from_stored(cls, raw: object, warn: bool = True) -> tuple[AppConfig, tuple[str, ...]]:

@@ -134,6 +134,11 @@ CASES: list[Case] = [
     _c("audit", "list", "--db", "{db}", "--from", "2026-13-45"),
     _c("audit", "list", "--db", "{db}", "--to", "1999-01-01", "--from", "2000-01-01"),
     _c("audit", "list", "--db", "{db}", "--csv", "{notadb}/audit.csv"),
+    # liveness: a missing input, bad frame rates, a file that is not a video
+    _c("liveness", "--db", "{db}", "{missing}/clip.mp4"),
+    _c("liveness", "--db", "{db}", "--fps", "0", "{clip}"),
+    _c("liveness", "--db", "{db}", "--fps", "nan", "{clip}"),
+    _c("liveness", "--db", "{db}", "{notadb}"),
     # gui: only what fails before a window would open
     _c("gui", "--source"),
     _c("gui", "--kiosk", "yes"),
