@@ -1465,14 +1465,6 @@ class FaceGate:
             return n
 
 
-def _door_audit(door: DoorSpec) -> dict[str, object]:
-    """What the audit keeps of a saved door: everything but the secret (set or none), the output
-    without its password."""
-    return {"door": door.name, "output": redact_uri(door.output), "secret": "set" if door.secret else "none",
-            "cameras": [f"{c.direction.value}:{c.source}" for c in door.cameras],
-            "unlock_seconds": door.unlock_seconds, "fail_mode": door.fail_mode.value,
-            "passback": door.passback, "passback_partner": door.passback_partner}
-
     # ----------------------------------------------------------------- liveness (presentation-attack detection)
     def check_liveness(self, frames: Iterable[tuple[np.ndarray, float]], settings: LivenessSettings | None = None,
                        *, stop_when_decided: bool = True) -> SequenceResult:
@@ -1495,6 +1487,16 @@ def _door_audit(door: DoorSpec) -> dict[str, object]:
         installation's ``config.liveness``; a door passes its own). Feed it each tracked face per
         frame and ask its verdict before granting (see :mod:`desktop_app.core.liveness.tracks`)."""
         return LivenessTracks(settings if settings is not None else self.config.liveness, rng=rng)
+
+
+def _door_audit(door: DoorSpec) -> dict[str, object]:
+    """What the audit keeps of a saved door: everything but the secret (set or none), the output
+    without its password."""
+    return {"door": door.name, "output": redact_uri(door.output), "secret": "set" if door.secret else "none",
+            "cameras": [f"{c.direction.value}:{c.source}" for c in door.cameras],
+            "unlock_seconds": door.unlock_seconds, "fail_mode": door.fail_mode.value,
+            "passback": door.passback, "passback_partner": door.passback_partner}
+
 
 def _quality_dict(face: Face) -> dict[str, object]:
     q = face.quality
