@@ -119,6 +119,17 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--fail", choices=[f.value for f in FailMode], default=None,
                    help="when FaceGate or the output fails: secure = stay locked (default), "
                         "safe = release (fire exits)")
+    p.add_argument("--contact", default=None, metavar="URI",
+                   help="door-contact sensor, for door-forced and held-open alarms: mqtt://host:port/topic "
+                        "(payload open/closed); '' removes it")
+    p.add_argument("--held-open-seconds", type=_seconds, default=None, metavar="N",
+                   help="seconds the door may stand open before a held-open alarm (default 30)")
+    p.add_argument("--passback-with", default=None, metavar="DOOR",
+                   help="anti-passback partner: the door people leave by (this door's own name when it has "
+                        "an entry and an exit camera); '' removes anti-passback")
+    p.add_argument("--passback", choices=["off", "deny", "flag"], default=None,
+                   help="a second entry without an exit: deny it, or let it pass and flag the event "
+                        "(default deny when --passback-with is given)")
     p = ds.add_parser("list", help="list the doors: cameras, output, unlock time, fail mode, secret, groups")
     _db_arg(p)
     p = ds.add_parser("open", help="open a door remotely (audited); the running door loop opens it",
@@ -231,6 +242,16 @@ def _door_add(gate: FaceGate, args: argparse.Namespace) -> int:
         given["unlock_seconds"] = args.unlock_seconds
     if args.fail is not None:
         given["fail_mode"] = FailMode(args.fail)
+    if args.contact is not None:
+        given["contact"] = args.contact.strip() or None
+    if args.held_open_seconds is not None:
+        given["held_open_s"] = args.held_open_seconds
+    if args.passback_with is not None:
+        partner = args.passback_with.strip()
+        given["passback_partner"] = partner or None
+        given["passback"] = (args.passback or "deny") if partner else "off"
+    elif args.passback is not None:
+        given["passback"] = args.passback
     existing = gate.door(args.name)
     if existing is None:
         saved = gate.save_door(replace(DoorSpec(args.name, cameras=(camera,)), **given), actor=actor_of(args))  # type: ignore[arg-type]
@@ -249,6 +270,10 @@ def _door_add(gate: FaceGate, args: argparse.Namespace) -> int:
           f"{' (dry run: logs what it would do)' if saved.output == DEFAULT_OUTPUT else ''}; "
           f"unlock {saved.unlock_seconds:g} s; fail-{saved.fail_mode.value}; "
           f"secret {'set' if saved.secret else 'none'}")
+    if saved.contact or saved.passback != "off":
+        print(f"  contact {redact_uri(saved.contact) if saved.contact else 'none'} (held open after "
+              f"{saved.held_open_s:g} s); anti-passback {saved.passback}"
+              f"{' with ' + saved.passback_partner if saved.passback_partner else ''}")
     if not any(p.door == saved.name for p in gate.permissions()):
         print(f"  Nobody may pass it yet: facegate group add --name G --doors {saved.name}")
     return 0
@@ -264,6 +289,8 @@ def _door_list(gate: FaceGate, args: argparse.Namespace) -> int:
     for d in doors:
         groups = ", ".join(f"{p.group} ({_schedule_words(p)})" for p in perms if p.door == d.name) or "none"
         passback = f"; anti-passback {d.passback} with {d.passback_partner}" if d.passback != "off" else ""
+        if d.contact:
+            passback += f"; contact {redact_uri(d.contact)}"
         print(f"{d.name:16s} {_camera_words(d):30s} {redact_uri(d.output):32s} {d.unlock_seconds:5g}s  "
               f"{d.fail_mode.value:6s} {'set' if d.secret else 'none':6s} {groups}{passback}")
     return 0

@@ -73,6 +73,7 @@ RULES: Final[dict[str, Rule]] = {
     "gui": None,  # the app asks for a login itself
     "run": None,  # the door loop: it must start by itself after a reboot
     "eval": None, "bench": None,  # no database
+    "liveness": None,  # checks the media given; reads no one's data
     "audit verify": None,  # reads only, reveals nothing
     "enroll": Action.ENROL,
     "identify": Action.IDENTIFY,

@@ -22,7 +22,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -57,6 +57,7 @@ from desktop_app.core.face.engine import Analysis, EngineConfig, FaceEngine
 from desktop_app.core.face.quality import recognition_issues
 from desktop_app.core.face.several_faces import several_faces_problem
 from desktop_app.core.file_modes import make_private_dirs, write_private_text
+from desktop_app.core.liveness import LivenessSettings, LivenessTracks, SequenceResult, check_sequence
 from desktop_app.core.matching.accept import accepts as accept_rule
 from desktop_app.core.matching.calibration import CalibrationPolicy
 from desktop_app.core.matching.calibration import calibrate as calibrate_scores
@@ -75,7 +76,7 @@ from desktop_app.core.storage.records import AttendanceRow, ErasureReport, Event
 from desktop_app.core.storage.reserve import ensure_reserve, release_reserve, short_of_space
 from desktop_app.core.storage.store import Store
 from desktop_app.core.storage.validate import fold, name_key, validate_person_fields
-from desktop_app.core.types import Calibration, Face, FaceQuality, PersonMatch
+from desktop_app.core.types import Calibration, Detection, Face, FaceQuality, PersonMatch
 from desktop_app.core.video.imageio import expand_image_args, read_image
 from desktop_app.core.vocabulary import AccessReason, Direction
 
@@ -1550,6 +1551,30 @@ class FaceGate:
         change.actor)``; "reset"/"recovery" -> re-wrap with the machine key's copy of the data key."""
 
 
+    # ----------------------------------------------------------------- liveness (presentation-attack detection)
+    def check_liveness(self, frames: Iterable[tuple[np.ndarray, float]], settings: LivenessSettings | None = None,
+                       *, stop_when_decided: bool = True) -> SequenceResult:
+        """Passive liveness of the main face of ``frames`` ((H, W, 3) uint8 BGR image, ts seconds)
+        with this gate's face detector: the verdict (live True/False/None, score 0..1, reasons) and
+        what it cost. settings: default the installation's ``config.liveness`` (its mode is not
+        looked at: this check is passive). With ``stop_when_decided`` it stops at the first
+        decided verdict, as a door does. The lock is taken per frame, so a door is never blocked."""
+        cfg = settings if settings is not None else self.config.liveness
+
+        def detect(image: np.ndarray) -> list[Detection]:
+            with self._lock:
+                return self.engine.detector.detect(image)
+
+        return check_sequence(frames, detect, cfg, stop_when_decided=stop_when_decided)
+
+    def liveness_tracks(self, settings: LivenessSettings | None = None,
+                        rng: np.random.Generator | None = None) -> LivenessTracks:
+        """One camera's per-track liveness checks for its live loop (settings: default the
+        installation's ``config.liveness``; a door passes its own). Feed it each tracked face per
+        frame and ask its verdict before granting (see :mod:`desktop_app.core.liveness.tracks`)."""
+        return LivenessTracks(settings if settings is not None else self.config.liveness, rng=rng)
+
+
 def _door_audit(door: DoorSpec) -> dict[str, object]:
     """What the audit keeps of a saved door: everything but the secret (set or none), the output
     without its password."""
@@ -1557,6 +1582,7 @@ def _door_audit(door: DoorSpec) -> dict[str, object]:
             "cameras": [f"{c.direction.value}:{c.source}" for c in door.cameras],
             "unlock_seconds": door.unlock_seconds, "fail_mode": door.fail_mode.value,
             "passback": door.passback, "passback_partner": door.passback_partner}
+
 
 def _quality_dict(face: Face) -> dict[str, object]:
     q = face.quality
@@ -1566,3 +1592,4 @@ def _quality_dict(face: Face) -> dict[str, object]:
         "roll": round(q.roll, 1), "detector_score": round(face.detection.score, 4),
         "enhancement": face.detection.enhancement, "reasons": list(q.reasons),
     }
+

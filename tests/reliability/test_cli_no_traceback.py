@@ -141,6 +141,11 @@ CASES: list[Case] = [
     _c("account", "recover", "--db", "{db}", "--password-stdin"),
     _c("account", "set", "--db", "{db}", "--name", "nobody", "--role", "viewer"),
     _c("account", "list", "--db", "{notadb}"),
+    # liveness: a missing input, bad frame rates, a file that is not a video
+    _c("liveness", "--db", "{db}", "{missing}/clip.mp4"),
+    _c("liveness", "--db", "{db}", "--fps", "0", "{clip}"),
+    _c("liveness", "--db", "{db}", "--fps", "nan", "{clip}"),
+    _c("liveness", "--db", "{db}", "{notadb}"),
     # gui: only what fails before a window would open
     _c("gui", "--source"),
     _c("gui", "--kiosk", "yes"),
