@@ -24,7 +24,7 @@ from desktop_app.core.doctor.checks import (
 )
 from desktop_app.core.doctor.context import DoctorContext
 from desktop_app.core.doctor.files import check_stale_files
-from desktop_app.core.doctor.protection import check_audit_chain, check_file_modes
+from desktop_app.core.doctor.protection import check_audit_chain, check_encryption, check_file_modes
 from desktop_app.core.doctor.repairs import apply_repairs
 from desktop_app.core.doctor.report import Check, DoctorReport, Finding, Severity
 from desktop_app.core.errors import FaceGateError, StorageError
@@ -45,6 +45,7 @@ CHECKS: tuple[tuple[Check, Callable[[DoctorContext], list[Finding]]], ...] = (
     (Check.STALE_FILES, check_stale_files),
     (Check.FILE_MODES, check_file_modes),
     (Check.AUDIT, check_audit_chain),
+    (Check.ENCRYPTION, check_encryption),
 )
 
 
