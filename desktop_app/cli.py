@@ -15,6 +15,7 @@
     facegate person set                          access control (cli_access.py)
     facegate audit verify --db DB                 check the tamper-evident audit log
     facegate audit list --db DB [--person NAME --action A --actor NAME --from --to] [--csv FILE]
+    facegate unlock / protect / keys status|rotate|rekey   keys of the encrypted face data (cli_keys.py)
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from desktop_app.core.wording import count, hours_minutes
 
 from .cli_access import COMMANDS as ACCESS_COMMANDS
 from .cli_access import add_parsers as add_access_parsers
+from .cli_keys import COMMANDS as KEYS_COMMANDS
+from .cli_keys import add_parsers as add_keys_parsers
 from .paths import data_home, default_db
 
 #: the largest count a command line number may give (frames, list limits, gallery sizes)
@@ -202,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     add_access_parsers(sub)
     _audit_parser(sub)
+    add_keys_parsers(sub)
     return ap
 
 
@@ -662,6 +666,7 @@ COMMANDS = {
 COMMANDS["doctor"] = cmd_doctor
 COMMANDS.update(ACCESS_COMMANDS)
 COMMANDS["audit"] = cmd_audit
+COMMANDS.update(KEYS_COMMANDS)
 
 
 def _error_text(exc: BaseException) -> str:

@@ -42,8 +42,8 @@ def unlock_command(db_path: Path) -> str:
 def locked_message(db_path: Path, location: KeyLocation, password_accounts: Iterable[str], why: str) -> str:
     """Why the face data of ``db_path`` cannot be decrypted here, and the way out."""
     accounts = sorted(set(password_accounts))
-    head = (f"The face data in {db_path} is encrypted and cannot be opened on this computer: {why} "
-            f"(looked in {location.where}).")
+    head = (f"The face data in {db_path} is encrypted and cannot be opened on this computer: {why}; looked in "
+            f"{location.where}.")
     if accounts:
         return (f"{head} Unlock it once with the admin password: {unlock_command(db_path)} (then the door starts "
                 "by itself again). Until then FaceGate cannot recognise anyone from this database.")

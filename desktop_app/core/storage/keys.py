@@ -160,7 +160,8 @@ class KeysMixin(SealingBase):
     def _lock_with(self, reason: str) -> None:
         self._keys = None
         self.locked_reason = reason
-        self._warn(reason)
+        log.info("%s", reason)  # said by whoever needs the face data (DataLockedError), not twice here
+        self.open_warnings = (*self.open_warnings, reason)
 
     def _machine_unlock(self, row: ProtectionRow) -> Unlocked:
         try:
