@@ -213,6 +213,9 @@ def test_without_the_machine_key_nothing_decrypts_and_the_refusal_says_how_to_un
     try:
         with pytest.raises(DataLockedError, match=f"facegate unlock --db {copy} --password-stdin"):
             FaceGate(copy, device="cpu")
+        report = run_doctor(copy, device="cpu")  # the doctor still works, and says how to unlock
+        (problem,) = report.problems
+        assert problem.check == Check.ENCRYPTION and "facegate unlock" in problem.message
         with FaceGate(copy, device="cpu", allow_locked=True) as gate:
             assert gate.data_locked is not None and len(gate.gallery) == 0
             assert gate.people(), "names and events still read: only face data is locked"

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from desktop_app.core.errors import InputError
+from desktop_app.core.errors import InputError, StorageError
 from desktop_app.core.protection import envelope
 from desktop_app.core.protection.errors import DataLockedError
 from desktop_app.core.protection.machine_keys import KEY_DIR_ENV, KEY_STORE_ENV, machine_key_id
@@ -325,3 +325,33 @@ def test_the_machine_key_goes_to_the_os_keyring_when_there_is_one(tmp_path: Path
             assert store.data_locked and "the OS keyring" in (store.locked_reason or "")
     finally:
         keyring.set_keyring(previous)
+
+
+def test_a_read_only_opening_decrypts_with_the_machine_key_and_changes_no_key(
+        site: tuple[Path, dict[str, object]]) -> None:
+    db, written = site
+    with Store(db, read_only=True) as store:
+        assert not store.data_locked
+        crops = written["crops"]
+        assert isinstance(crops, dict)
+        sid = next(iter(crops))
+        assert np.array_equal(store.sample_crop(sid), crops[sid])
+        assert store.templates(MODEL)[2].shape == (3, 128)
+        with pytest.raises(StorageError, match="read-only"):
+            store.rotate_machine_key(actor="test")
+
+
+def test_a_program_open_during_another_programs_rekey_follows_the_new_key(
+        site: tuple[Path, dict[str, object]]) -> None:
+    db, _ = site
+    with Store(db) as door, Store(db) as admin:  # the door opened before the administrator re-keyed
+        assert door.templates(MODEL)[0].size == 3
+        admin.rekey_data("test")
+        ids, _, vecs = door.templates(MODEL)
+        assert ids.size == 3 and door.quarantine == (), "read with the new key, nothing left out"
+        sid = door.add_sample(door.list_people()[0].id, noise(7), {}, "cam", unit(7), MODEL)
+    blob = raw_values(db)[("samples", sid)]
+    assert envelope.value_key_id(blob) == 2, "written with the new key"
+    with Store(db) as store:
+        assert np.array_equal(store.sample_crop(sid), noise(7)) and store.templates(MODEL)[0].size == 4
+        assert store.protection_status().data_key_ids == (2,)

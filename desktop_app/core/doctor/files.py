@@ -99,6 +99,8 @@ def _gallery_problem(ctx: DoctorContext, path: Path, models: list[str]) -> str |
     owners = [m for m in models if m.startswith(path.stem)]
     if not owners:
         return "gallery index of a model that is not registered"
+    if ctx.store.data_locked:
+        return None  # it cannot be decrypted here to compare: the encryption check reports why
     try:
         saved = HnswGallery.load(path, model_sha256=owners[0], sealer=ctx.store.gallery_sealer())
     except GalleryError as exc:

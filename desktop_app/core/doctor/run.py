@@ -48,6 +48,10 @@ CHECKS: tuple[tuple[Check, Callable[[DoctorContext], list[Finding]]], ...] = (
     (Check.ENCRYPTION, check_encryption),
 )
 
+#: the checks that read the face data (decrypted): skipped while it is locked
+FACE_DATA_CHECKS: frozenset[Callable[[DoctorContext], list[Finding]]] = frozenset(
+    {check_samples, check_other_templates, check_strangers})
+
 
 def _config(store: Store) -> AppConfig:
     """The stored settings, else the defaults (as FaceGate would use them; the settings check reports)."""
@@ -67,6 +71,8 @@ def _run_checks(store: Store, device: str | None, progress: ProgressFn | None,
         ctx.reuse_embedder(reuse)
     findings: list[Finding] = []
     for check, fn in CHECKS:
+        if store.data_locked and fn in FACE_DATA_CHECKS:
+            continue  # the face data cannot be decrypted here: the encryption check says how to unlock
         try:
             findings += fn(ctx)
         except (FaceGateError, sqlite3.Error, OSError, ValueError) as exc:

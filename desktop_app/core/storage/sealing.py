@@ -50,11 +50,9 @@ class SealingBase(StoreBase):
         None when the database is not encrypted. DataLockedError when locked."""
         self._require_unlocked()
         keys = self._keys
-        if keys is not None:
-            row = self.db.conn.execute("SELECT current_key_id FROM protection WHERE id = 1").fetchone()
-            if row is not None and row[0] is not None and int(row[0]) != keys.current_id:
-                self._follow_rekey()
-                keys = self._keys
+        if keys is not None and self._rekeyed_elsewhere(keys):
+            self._follow_rekey()
+            keys = self._keys
         return keys
 
     def _follow_rekey(self) -> None:
@@ -79,7 +77,14 @@ class SealingBase(StoreBase):
         if keys is None:
             raise DataDamagedError(f"{what} is encrypted but this database has no data key: it was copied from "
                                    "another database, and is not used")
+        if keys.aead(envelope.value_key_id(stored)) is None and self._rekeyed_elsewhere(keys):
+            self._follow_rekey()  # another program replaced the data key (rekey_data) since this one opened
+            keys = self._keys or keys
         return keys.open(where, row_key, stored, what)
+
+    def _rekeyed_elsewhere(self, keys: DataKeys) -> bool:
+        row = self.db.conn.execute("SELECT current_key_id FROM protection WHERE id = 1").fetchone()
+        return row is not None and row[0] is not None and int(row[0]) != keys.current_id
 
     def _unseal_many(self, where: SealedField, row_keys: Sequence[str | int], blobs: Sequence[bytes]
                      ) -> tuple[list[bytes], dict[int, str]]:
