@@ -347,7 +347,7 @@ def test_a_program_open_during_another_programs_rekey_follows_the_new_key(
     with Store(db) as door, Store(db) as admin:  # the door opened before the administrator re-keyed
         assert door.templates(MODEL)[0].size == 3
         admin.rekey_data("test")
-        ids, _, vecs = door.templates(MODEL)
+        ids, _, _ = door.templates(MODEL)
         assert ids.size == 3 and door.quarantine == (), "read with the new key, nothing left out"
         sid = door.add_sample(door.list_people()[0].id, noise(7), {}, "cam", unit(7), MODEL)
     blob = raw_values(db)[("samples", sid)]
