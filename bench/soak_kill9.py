@@ -80,10 +80,12 @@ def build_base(folder: Path, clips: Path) -> Path:
 
 
 def clone(db: Path, dest: Path) -> Path:
-    """A copy of the data folder of ``db`` in ``dest`` (model files hard-linked)."""
-    dest.mkdir(parents=True)
+    """A copy of the data folder of ``db`` in ``dest`` (model files hard-linked), with FaceGate's
+    own private modes (0700 / 0600), so that the doctor has no file-mode finding to report."""
+    dest.mkdir(mode=0o700, parents=True)
     shutil.copyfile(db, dest / db.name)
-    (dest / "models").mkdir()
+    (dest / db.name).chmod(0o600)
+    (dest / "models").mkdir(mode=0o700)
     for f in (db.parent / "models").iterdir():
         if f.is_file():
             os.link(f, dest / "models" / f.name)

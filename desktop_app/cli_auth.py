@@ -92,9 +92,12 @@ RULES: Final[dict[str, Rule]] = {
     "audit list": _export_or(Action.VIEW_AUDIT),
     "account add": OWN, "account list": OWN, "account remove": OWN, "account passwd": OWN, "account set": OWN,
     "account recover": OWN, "account recovery-code": OWN,
+    # The data-key commands (cli_keys.py) work only for whoever holds the machine key (the door's own
+    # operating-system account) or the password wrapping the data key, which they ask for themselves.
+    "unlock": None, "protect": None, "keys status": None, "keys rotate": None, "keys rekey": None,
 }
 #: The attribute each command group keeps its sub-command in.
-SUBCOMMAND_DESTS: Final[tuple[str, ...]] = ("access_command", "audit_command", "account_command")
+SUBCOMMAND_DESTS: Final[tuple[str, ...]] = ("access_command", "audit_command", "account_command", "keys_command")
 
 HELP_EPILOG: Final[str] = (
     "Accounts: once a database has accounts (facegate account add), commands that read or change its data need "

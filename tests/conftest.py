@@ -69,3 +69,14 @@ def engine(fp32_model: Path):  # type: ignore[no-untyped-def]
     from desktop_app.core.face.engine import FaceEngine
 
     return FaceEngine(FaceDetector(), Embedder(fp32_model, device="cpu", flip=True))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def machine_key_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every database's machine key goes to a key file in a folder of this test session (never the
+    user's keyring or ~/.config): FACEGATE_KEY_DIR and FACEGATE_KEY_STORE=file, inherited by the
+    CLI processes the tests start. A test that needs another key folder sets its own."""
+    folder = tmp_path_factory.mktemp("machine-keys")
+    os.environ["FACEGATE_KEY_DIR"] = str(folder)
+    os.environ["FACEGATE_KEY_STORE"] = "file"
+    return folder

@@ -65,6 +65,8 @@ from desktop_app.core.matching.gallery import SIDECAR_SUFFIX, Gallery, HnswGalle
 from desktop_app.core.matching.site_strangers import DOOR_UNKNOWN, StrangerBuffer, StrangerFlush, usable_stranger
 from desktop_app.core.outputs.base import redact_uri
 from desktop_app.core.progress import CancelFn, ProgressFn
+from desktop_app.core.protection.errors import DataLockedError
+from desktop_app.core.protection.facade import ProtectionFacade
 from desktop_app.core.storage import AuditRow
 from desktop_app.core.storage.audit_chain import AuditVerification
 from desktop_app.core.storage.audit_filter import AuditFilter
@@ -186,8 +188,13 @@ class GalleryStats:
     persons: int
 
 
-class FaceGate:
-    """The FaceGate core for one database file. Data (models, gallery) lives beside the database."""
+class FaceGate(ProtectionFacade):
+    """The FaceGate core for one database file. Data (models, gallery) lives beside the database.
+
+    Face data is encrypted at rest (``desktop_app.core.protection``): when its key cannot be
+    unwrapped on this computer, opening raises DataLockedError (saying how to unlock), unless
+    ``allow_locked`` (the unlock and key commands): then the gallery is empty until
+    ``unlock_with_password``."""
 
     # What the door loop follows (see refresh_if_changed, door_person, record_event); set on first use.
     _seen_data_version: int | None = None
@@ -197,7 +204,7 @@ class FaceGate:
     _spool: EventSpool | None = None
 
     def __init__(self, db_path: Path, *, device: str | None = None, flip: bool | None = None,
-                 config: AppConfig | None = None) -> None:
+                 config: AppConfig | None = None, allow_locked: bool = False) -> None:
         self.db_path = Path(db_path)
         self.data_dir = self.db_path.parent
         self.store = Store(self.db_path)
@@ -205,6 +212,8 @@ class FaceGate:
         self.read_only: bool = self.store.read_only
         self._lock = threading.RLock()
         try:
+            if self.store.locked_reason is not None and not allow_locked:
+                raise DataLockedError(self.store.locked_reason)
             if config is not None and not self.read_only:
                 self.store.set_setting("config", config.model_dump(mode="json"))
             self.config = config if config is not None and self.read_only else self._load_config()
@@ -287,6 +296,9 @@ class FaceGate:
         """The gallery for the active model. Small galleries are exact and rebuilt from the database
         in milliseconds; HNSW galleries are persisted beside the database and reloaded when the
         file matches the database's templates, else rebuilt and saved."""
+        if self.store.data_locked:  # nobody can be recognised until the face data is unlocked
+            return build_gallery(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0), np.float32),
+                                 kind="exact", dim=self.engine.embedder.dim)
         ids, persons, vecs = self.store.templates(self.model.sha256, active_only=False)
         kind = self.config.recognition.gallery
         if kind == "exact" or (kind == "auto" and len(ids) < EXACT_BELOW):
@@ -294,7 +306,7 @@ class FaceGate:
         path = self._gallery_file()
         if path.is_file():
             try:
-                saved = HnswGallery.load(path, model_sha256=self.model.sha256)
+                saved = HnswGallery.load(path, model_sha256=self.model.sha256, sealer=self.store.gallery_sealer())
                 if np.array_equal(saved.template_ids(), np.sort(ids)):
                     return saved
                 log.info("Saved gallery %s is out of date; rebuilding it from the database.", path)
@@ -309,7 +321,7 @@ class FaceGate:
         g = gallery if gallery is not None else self.gallery
         if isinstance(g, HnswGallery) and not self.read_only:
             make_private_dirs(self._gallery_file().parent)
-            g.save(self._gallery_file())
+            g.save(self._gallery_file(), sealer=self.store.gallery_sealer())  # encrypted with the data key
 
     def rebuild_gallery(self) -> int:
         """Rebuild the gallery from the database's templates for the active model; returns its size."""
@@ -1000,10 +1012,12 @@ class FaceGate:
             if self.read_only:  # shown at the door, not saved: nothing may be written here
                 return RecordedEvent(PendingEvent.new_uid(), None)
             spool = self._event_spool()
+            uid = PendingEvent.new_uid()
+            jpeg = None if snapshot is None else self.store.seal_spooled_snapshot(uid, encode_snapshot(snapshot))
             ev = PendingEvent(
-                uid=PendingEvent.new_uid(), ts=ts, person_id=person_id, score=float(score), decision=str(decision),
+                uid=uid, ts=ts, person_id=person_id, score=float(score), decision=str(decision),
                 camera=camera, model_sha256=self.model.sha256, track_id=track_id,
-                snapshot_jpg=None if snapshot is None else encode_snapshot(snapshot),
+                snapshot_jpg=jpeg,  # encrypted, as it may wait in the spool file
                 candidates=tuple(int(c) for c in candidates), door=door, direction=way, reason=why)
             if spool.pending:
                 spool.add(ev)

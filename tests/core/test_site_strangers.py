@@ -26,6 +26,7 @@ from desktop_app.core.matching.site_strangers import (
     StrangerBuffer,
     usable_stranger,
 )
+from desktop_app.core.protection.fields import SealedField
 from desktop_app.core.service import FaceGate
 from desktop_app.core.types import Face
 from desktop_app.core.video.imageio import read_image
@@ -135,12 +136,13 @@ def test_unknown_faces_are_saved_capped_audited_and_recalibrate(one_photo_gate: 
     assert flush is not None and (flush.added, flush.dropped, flush.pool) == (5, 2, 8), "oldest dropped at the cap"
     assert gate.site_stranger_count() == 8 == gate.stranger_count()
     with sqlite3.connect(gate.db_path) as db:
-        kept = db.execute("SELECT vector FROM strangers WHERE source = ? ORDER BY id", (DOOR_UNKNOWN,)).fetchall()
+        stored = db.execute("SELECT id, vector FROM strangers WHERE source = ? ORDER BY id", (DOOR_UNKNOWN,)).fetchall()
         columns = [r[1] for r in db.execute("PRAGMA table_info(strangers)")]
     assert {"model_sha256", "dim", "source", "created_at", "vector"} == set(columns) - {"id"}, "embeddings only"
-    newest = np.frombuffer(kept[-1][0], np.float32)
+    kept = [gate.store.decrypt_value(SealedField.STRANGER_VECTOR, i, blob, "it") for i, blob in stored]  # encrypted
+    newest = np.frombuffer(kept[-1], np.float32)
     assert np.allclose(newest, stranger_faces[9].embedding, atol=1e-6)
-    oldest_kept = np.frombuffer(kept[0][0], np.float32)
+    oldest_kept = np.frombuffer(kept[0], np.float32)
     assert np.allclose(oldest_kept, stranger_faces[2].embedding, atol=1e-6), "the two oldest were dropped"
     rows = audit_rows(gate)
     assert [(r["added"], r["dropped"], r["pool"], r["cap"]) for r in rows[-2:]] == [(5, 0, 5, 8), (5, 2, 8, 8)]

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from desktop_app.core.protection.fields import SealedField
 from desktop_app.core.service import FaceGate
+from desktop_app.core.storage.store import Store
 
 LIN = "Lin-Manuel Miranda"
 
@@ -62,16 +64,28 @@ def sample_of(db: Path, name: str) -> int:
     return int(rows[0][0])  # type: ignore[call-overload]
 
 
+def sealed(db: Path, where: SealedField, row_key: str | int, plain: bytes) -> bytes:
+    """``plain`` encrypted with the database's data key for that row, as FaceGate itself would
+    store it: the damage these tests make is then in the value (a bug, bad RAM before the write),
+    not a broken encryption (tests/core/test_encryption_at_rest.py covers that)."""
+    with Store(db) as store:
+        return store._seal(where, row_key, plain)
+
+
 def template(db: Path, sample_id: int) -> np.ndarray:
-    blob = sql(db, "SELECT vector FROM templates WHERE sample_id = ?", (sample_id,))[0][0]
+    model, blob = sql(db, "SELECT model_sha256, vector FROM templates WHERE sample_id = ?", (sample_id,))[0]
     assert isinstance(blob, bytes)
-    return np.frombuffer(blob, dtype="<f4").copy()
+    with Store(db) as store:
+        plain = store.decrypt_value(SealedField.TEMPLATE_VECTOR, f"{sample_id}:{model}", blob, "it")
+    return np.frombuffer(plain, dtype="<f4").copy()
 
 
 def set_template(db: Path, sample_id: int, vector: np.ndarray, dim: int | None = None) -> None:
     vec = np.asarray(vector, dtype="<f4")
+    model = sql(db, "SELECT model_sha256 FROM templates WHERE sample_id = ?", (sample_id,))[0][0]
+    blob = sealed(db, SealedField.TEMPLATE_VECTOR, f"{sample_id}:{model}", vec.tobytes())
     sql(db, "UPDATE templates SET dim = ?, vector = ? WHERE sample_id = ?",
-        (dim if dim is not None else len(vec), vec.tobytes(), sample_id))
+        (dim if dim is not None else len(vec), blob, sample_id))
 
 
 def flip_exponent_bit(vector: np.ndarray, bit: int = 30) -> np.ndarray:

@@ -146,6 +146,20 @@ CASES: list[Case] = [
     _c("liveness", "--db", "{db}", "--fps", "0", "{clip}"),
     _c("liveness", "--db", "{db}", "--fps", "nan", "{clip}"),
     _c("liveness", "--db", "{db}", "{notadb}"),
+    # unlock / protect / keys (cli_keys.py); standard input is empty, and not a terminal
+    _c("unlock", "--db", "{notadb}", "--password-stdin"),
+    _c("unlock", "--db", "{missing}/facegate.db", "--password-stdin"),
+    _c("unlock", "--db", "{db}"),  # no --password-stdin and no terminal to ask on
+    _c("unlock", "--db", "{db}", "--password-stdin"),  # an empty password
+    _c("protect", "--db", "{folder}", "--password-stdin"),
+    _c("protect", "--db", "{db}", "--password-stdin", "--account", ""),
+    _c("protect", "--db", "{db}"),
+    _c("keys"),  # no status / rotate / rekey
+    _c("keys", "status", "--db", "{notadb}"),
+    _c("keys", "status", "--db", "{missing}/facegate.db"),
+    _c("keys", "status", "--db", "{db}", error=False),
+    _c("keys", "rotate", "--db", "{folder}"),
+    _c("keys", "rekey", "--db", "{db}", "--password-stdin"),  # an empty password
     # gui: only what fails before a window would open
     _c("gui", "--source"),
     _c("gui", "--kiosk", "yes"),

@@ -17,6 +17,7 @@ from desktop_app.core.admin.lock import AdminPin
 from desktop_app.core.doctor import Check, Severity, run_doctor
 from desktop_app.core.embedding.embedder import Embedder
 from desktop_app.core.errors import ModelError
+from desktop_app.core.protection.fields import SealedField
 from desktop_app.core.service import FaceGate
 from desktop_app.core.storage.records import ModelRecord
 from desktop_app.core.storage.store import Store
@@ -28,6 +29,7 @@ from .damaged_db import (
     facegate_cli,
     flip_exponent_bit,
     sample_of,
+    sealed,
     set_template,
     sql,
     template,
@@ -165,7 +167,7 @@ def test_an_out_of_date_gallery_index_is_stale(db: Path) -> None:
         hnsw = build_gallery(ids[:-1], persons[:-1], vecs[:-1], kind="hnsw", dim=128, model_sha256=model.sha256)
         path = db.parent / "gallery" / f"{model.sha256[:16]}.hnsw"
         path.parent.mkdir(mode=0o700, exist_ok=True)  # as FaceGate makes it (else a file-mode finding too)
-        hnsw.save(path)
+        hnsw.save(path, sealer=store.gallery_sealer())  # encrypted, as FaceGate saves it
     report = run_doctor(db)
     (finding,) = [f for f in report.findings if f.problem]
     assert finding.subject == str(path) and "out of date" in finding.message
@@ -241,8 +243,11 @@ def test_undecodable_crops_and_damaged_stranger_vectors(db: Path) -> None:
         _, _, vecs = store.templates(model.sha256)
         store.add_strangers(vecs, model.sha256, "test")
     first = int(sql(db, "SELECT min(id) FROM strangers")[0][0])  # type: ignore[call-overload]
-    sql(db, "UPDATE strangers SET vector = ? WHERE id = ?", (np.full(128, np.nan, "<f4").tobytes(), first))
-    sql(db, "UPDATE samples SET crop_png = x'89504e470d0a1a0a00' WHERE id IN (?, ?)", (obama, biden))
+    sql(db, "UPDATE strangers SET vector = ? WHERE id = ?",
+        (sealed(db, SealedField.STRANGER_VECTOR, first, np.full(128, np.nan, "<f4").tobytes()), first))
+    for sid in (obama, biden):
+        sql(db, "UPDATE samples SET crop_png = ? WHERE id = ?",
+            (sealed(db, SealedField.SAMPLE_CROP, sid, bytes.fromhex("89504e470d0a1a0a00")), sid))
     set_template(db, biden, np.zeros(128, np.float32))  # biden's shot: neither crop nor template usable
     report = run_doctor(db)
     by_subject = {f.subject.split(" of ")[0]: f for f in report.findings if f.problem}

@@ -23,7 +23,7 @@ import pytest
 from desktop_app.core.config import AppConfig, RecognitionSettings
 from desktop_app.core.errors import GalleryError, StorageError
 from desktop_app.core.matching import gallery as gallery_module
-from desktop_app.core.matching.gallery import HnswGallery
+from desktop_app.core.matching.gallery import FileSealer, HnswGallery
 from desktop_app.core.service import FaceGate
 from desktop_app.core.storage.purge import WAL_BUSY, PurgeStep
 from desktop_app.core.storage.reserve import RESERVE_BYTES, reserve_path
@@ -204,8 +204,27 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def _gallery_bytes(folder: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file())
+def _gallery_bytes(folder: Path, sealer: FileSealer, names: tuple[str, ...]) -> bytes:
+    """Everything the gallery folder's files hold, decrypted with the database's data key where
+    they are encrypted (a copy made under another name is tried under the ``names`` it may have
+    been written as): the search must find no erased vector even for someone who has the key."""
+    out: list[bytes] = []
+    for p in sorted(folder.iterdir()):
+        if not p.is_file():
+            continue
+        data = p.read_bytes()
+        if not sealer.is_sealed(data[:16]):
+            out.append(data)
+            continue
+        for name in (p.name.split(".tmp-")[0], *names):
+            try:
+                out.append(bytes(sealer.read_sealed(data, name)))
+                break
+            except StorageError:
+                continue
+        else:
+            raise AssertionError(f"{p} does not decrypt")
+    return b"".join(out)
 
 
 def test_hnsw_gallery_files_keep_no_erased_vector(tmp_path: Path, clips: Path) -> None:
@@ -221,13 +240,15 @@ def test_hnsw_gallery_files_keep_no_erased_vector(tmp_path: Path, clips: Path) -
         mine = [v.astype(np.float32).tobytes() for v, p in zip(vecs, pids, strict=True) if p == zelda.id]
         assert len(mine) == 2
         [index] = folder.glob("*.hnsw")
+        sealer = g.store.gallery_sealer()
+        assert sealer is not None
         # what a killed save of an earlier enrolment and an older model's index left behind
         shutil.copy(index, folder / f"{index.name}.tmp-{_dead_pid()}-1")
         shutil.copy(index, folder / ("0" * 16 + ".hnsw"))
-        assert all(v in _gallery_bytes(folder) for v in mine)  # the search finds them
+        assert all(v in _gallery_bytes(folder, sealer, (index.name,)) for v in mine)  # the search finds them
         report = g.erase_person(zelda.id)
         assert report.purged and report.pending == ()
-        blob = _gallery_bytes(folder)
+        blob = _gallery_bytes(folder, sealer, (index.name,))
         assert not any(v in blob for v in mine)
         assert sorted(p.name for p in folder.iterdir()) == [index.name, index.name + ".meta.npz"]
         assert not any(v in _raw(db) for v in mine)
@@ -242,8 +263,9 @@ KILLED_GALLERY_SAVE = textwrap.dedent("""
     from desktop_app.core.matching import gallery
     from desktop_app.core.service import FaceGate
 
-    def dying_save(self, path):
-        self._index.save_index(str(path) + f".tmp-{os.getpid()}-1")  # half-way through the save...
+    def dying_save(self, path, sealer=None):
+        with open(str(path) + f".tmp-{os.getpid()}-1", "wb") as fh:  # half-way through the save...
+            sealer.write_sealed(fh, Path(path).name, self._packed())
         os.kill(os.getpid(), signal.SIGKILL)  # ...kill -9
 
     gate = FaceGate(Path(sys.argv[1]), device="cpu")
@@ -264,14 +286,16 @@ def test_kill_9_during_the_gallery_save_is_finished_by_the_next_start(tmp_path: 
         assert zelda is not None
         _ids, pids, vecs = g.store.templates(g.model.sha256)
         mine = [v.astype(np.float32).tobytes() for v, p in zip(vecs, pids, strict=True) if p == zelda.id]
+        sealer = g.store.gallery_sealer()
+        assert sealer is not None
     proc = subprocess.run([sys.executable, "-c", KILLED_GALLERY_SAVE, str(db), str(zelda.id)],
                           capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.returncode == -signal.SIGKILL, proc.stderr
-    assert all(v in _gallery_bytes(folder) for v in mine)  # the old index still holds her templates
+    assert all(v in _gallery_bytes(folder, sealer, ()) for v in mine)  # the old index still holds her templates
     assert [p for p in folder.iterdir() if ".tmp-" in p.name]
     with FaceGate(db, device="cpu") as g:
         assert g.store.pending_purges() == ()
-        assert not any(v in _gallery_bytes(folder) for v in mine)
+        assert not any(v in _gallery_bytes(folder, sealer, ()) for v in mine)
         assert not [p for p in folder.iterdir() if ".tmp-" in p.name]
         assert not any(v in _raw(db) for v in mine)
         assert g.gallery.person_count == 1 and g.find_person(NAME) is None

@@ -22,6 +22,8 @@ from desktop_app.core.doctor.report import Check, Finding, Severity
 from desktop_app.core.embedding.model_files import sha256_of
 from desktop_app.core.embedding.model_registry import DEFAULT_MODEL_NAME
 from desktop_app.core.errors import StorageError
+from desktop_app.core.protection.errors import DataDamagedError
+from desktop_app.core.protection.fields import SealedField
 from desktop_app.core.storage import codecs
 from desktop_app.core.storage.store import Store
 
@@ -163,6 +165,15 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[i:i + size]
 
 
+def _plain(store: Store, where: SealedField, row_key: str | int, blob: bytes) -> bytes | str:
+    """The plain value of a stored encrypted one, or why it cannot be read (damaged, altered).
+    DataLockedError (the key is missing here) passes: then no face data can be checked."""
+    try:
+        return store.decrypt_value(where, row_key, blob, "it")
+    except DataDamagedError as exc:
+        return str(exc)
+
+
 def _unit(vec: np.ndarray) -> np.ndarray:
     v = vec.astype(np.float64)
     return v / max(float(np.linalg.norm(v)), 1e-300)
@@ -181,8 +192,9 @@ def check_samples(ctx: DoctorContext) -> list[Finding]:
     if model is None:
         return []
     db = ctx.store.db
-    stored = {int(sid): (int(dim), bytes(blob)) for sid, dim, blob in db.execute(
-        "SELECT sample_id, dim, vector FROM templates WHERE model_sha256 = ?", (model.sha256,)).fetchall()}
+    stored = {int(sid): (int(dim), _plain(ctx.store, SealedField.TEMPLATE_VECTOR, f"{sid}:{model.sha256}", bytes(blob)))
+              for sid, dim, blob in db.execute(
+                  "SELECT sample_id, dim, vector FROM templates WHERE model_sha256 = ?", (model.sha256,)).fetchall()}
     samples = [(int(sid), int(pid), str(name)) for sid, pid, name in db.execute(
         "SELECT s.id, s.person_id, p.name FROM samples s JOIN people p ON p.id = s.person_id ORDER BY s.id")]
     embedder = ctx.embedder()
@@ -198,7 +210,9 @@ def check_samples(ctx: DoctorContext) -> list[Finding]:
         crops: dict[int, np.ndarray] = {}
         for sid in ids:
             with contextlib.suppress(StorageError):
-                crops[sid] = codecs.decode_crop(bytes(blobs[sid]))
+                png = _plain(ctx.store, SealedField.SAMPLE_CROP, sid, bytes(blobs[sid]))
+                if isinstance(png, bytes):
+                    crops[sid] = codecs.decode_crop(png)
         fresh: dict[int, np.ndarray] = {}
         if embedder is not None and crops:
             order = sorted(crops)
@@ -206,7 +220,8 @@ def check_samples(ctx: DoctorContext) -> list[Finding]:
         for sid, pid, name in chunk:
             subject = f"sample {sid} of {name!r} (person {pid})"
             row = stored.get(sid)
-            problem = None if row is None else codecs.vector_problem(row[1], row[0], model.embedding_dim, True)
+            problem = None if row is None else (row[1] if isinstance(row[1], str) else
+                                                codecs.vector_problem(row[1], row[0], model.embedding_dim, True))
             if sid not in crops:
                 if row is None or problem is not None:
                     out.append(Finding(Check.CROPS, Severity.ERROR, subject,
@@ -233,7 +248,7 @@ def check_samples(ctx: DoctorContext) -> list[Finding]:
                                    f"template damaged ({problem}); --repair re-embeds it from the face crop",
                                    repairable=embedder is not None))
                 continue
-            if sid in fresh:
+            if sid in fresh and isinstance(row[1], bytes):
                 vec = np.frombuffer(row[1], dtype="<f4")
                 cosine = float(np.dot(_unit(vec), _unit(fresh[sid])))
                 if not (math.isfinite(cosine) and cosine >= MIN_CROP_COSINE):
@@ -249,17 +264,23 @@ def check_samples(ctx: DoctorContext) -> list[Finding]:
     return out
 
 
-def _vector_findings(rows: Sequence[tuple[int, str, int, bytes, str]], check: Check, dims: dict[str, int],
+def _vector_findings(rows: Sequence[tuple[int, str, int, bytes | str, str]], check: Check, dims: dict[str, int],
                      what: Callable[[int, str], str], remedy: str) -> tuple[list[Finding], list[int]]:
-    """Findings for damaged vectors among (id, model, dim, blob, label) rows, grouped by model."""
+    """Findings for damaged vectors among (id, model, dim, plain blob or why it cannot be read,
+    label) rows, grouped by model."""
     out: list[Finding] = []
     bad_rows: list[int] = []
     by_model: dict[str, list[int]] = {}
     for i, r in enumerate(rows):
+        blob = r[3]
+        if isinstance(blob, str):  # failed to decrypt: altered or damaged
+            out.append(Finding(check, Severity.ERROR, what(r[0], r[4]), f"damaged ({blob}); {remedy}", True))
+            bad_rows.append(i)
+            continue
         by_model.setdefault(r[1], []).append(i)
     for model, idx in by_model.items():
-        _, bad = codecs.stack_vectors([rows[i][2] for i in idx], [rows[i][3] for i in idx],
-                                      expected_dim=dims.get(model), unit=True)
+        blobs = [b for i in idx if isinstance(b := rows[i][3], bytes)]
+        _, bad = codecs.stack_vectors([rows[i][2] for i in idx], blobs, expected_dim=dims.get(model), unit=True)
         for j, reason in bad:
             r = rows[idx[j]]
             out.append(Finding(check, Severity.ERROR, what(r[0], r[4]), f"damaged ({reason}); {remedy}", True))
@@ -275,7 +296,8 @@ def check_other_templates(ctx: DoctorContext) -> list[Finding]:
     """Templates of models other than the active one are sound. Repair: a damaged one is deleted
     (switching to that model re-embeds every missing template from the crops)."""
     active = ctx.model.sha256 if ctx.model is not None else ""
-    rows = [(int(sid), str(m), int(dim), bytes(blob), f"{name!r} (model {str(m)[:12]})")
+    rows = [(int(sid), str(m), int(dim), _plain(ctx.store, SealedField.TEMPLATE_VECTOR, f"{sid}:{m}", bytes(blob)),
+             f"{name!r} (model {str(m)[:12]})")
             for sid, m, dim, blob, name in ctx.store.db.execute(
                 "SELECT t.sample_id, t.model_sha256, t.dim, t.vector, p.name FROM templates t"
                 " JOIN samples s ON s.id = t.sample_id JOIN people p ON p.id = s.person_id"
@@ -289,7 +311,8 @@ def check_other_templates(ctx: DoctorContext) -> list[Finding]:
 
 def check_strangers(ctx: DoctorContext) -> list[Finding]:
     """Stranger-pool vectors are sound. Repair: a damaged one is deleted."""
-    rows = [(int(i), str(m), int(dim), bytes(blob), f"model {str(m)[:12]}")
+    rows = [(int(i), str(m), int(dim), _plain(ctx.store, SealedField.STRANGER_VECTOR, int(i), bytes(blob)),
+             f"model {str(m)[:12]}")
             for i, m, dim, blob in ctx.store.db.execute(
                 "SELECT id, model_sha256, dim, vector FROM strangers ORDER BY id").fetchall()]
     out, bad = _vector_findings(rows, Check.STRANGERS, _model_dims(ctx),

@@ -21,6 +21,8 @@ from desktop_app.core.doctor.context import DoctorContext
 from desktop_app.core.doctor.report import Check, Finding, Severity
 from desktop_app.core.errors import GalleryError
 from desktop_app.core.matching.gallery import SIDECAR_SUFFIX, HnswGallery
+from desktop_app.core.protection.errors import DataDamagedError
+from desktop_app.core.protection.fields import SealedField
 from desktop_app.core.storage import codecs
 
 #: "<name>.tmp" or "<name>.tmp-<pid>[-<more>]" (atomic writes of models, galleries, the spool).
@@ -97,15 +99,23 @@ def _gallery_problem(ctx: DoctorContext, path: Path, models: list[str]) -> str |
     owners = [m for m in models if m.startswith(path.stem)]
     if not owners:
         return "gallery index of a model that is not registered"
+    if ctx.store.data_locked:
+        return None  # it cannot be decrypted here to compare: the encryption check reports why
     try:
-        saved = HnswGallery.load(path, model_sha256=owners[0])
+        saved = HnswGallery.load(path, model_sha256=owners[0], sealer=ctx.store.gallery_sealer())
     except GalleryError as exc:
         return f"unusable gallery index ({exc})"
     dims = ctx.store.db.execute("SELECT embedding_dim FROM models WHERE sha256 = ?", (owners[0],)).fetchone()
     rows = ctx.store.db.execute("SELECT sample_id, dim, vector FROM templates WHERE model_sha256 = ?",
                                 (owners[0],)).fetchall()
-    ids = [int(sid) for sid, dim, blob in rows
-           if codecs.vector_problem(bytes(blob), int(dim), int(dims[0]), unit=True) is None]
+    ids: list[int] = []
+    for sid, dim, blob in rows:
+        try:
+            plain = ctx.store.decrypt_value(SealedField.TEMPLATE_VECTOR, f"{sid}:{owners[0]}", bytes(blob), "it")
+        except DataDamagedError:
+            continue
+        if codecs.vector_problem(plain, int(dim), int(dims[0]), unit=True) is None:
+            ids.append(int(sid))
     if not np.array_equal(saved.template_ids(), np.sort(np.array(ids, dtype=np.int64))):
         return "gallery index out of date with the database (FaceGate would rebuild it)"
     return None

@@ -1,11 +1,13 @@
-"""The doctor's checks of how the data is protected: who may read FaceGate's files (modes), and
-whether the audit log's hash chain is intact."""
+"""The doctor's checks of how the data is protected: who may read FaceGate's files (modes),
+whether the audit log's hash chain is intact, and whether the face data is encrypted and can be
+decrypted here."""
 
 from __future__ import annotations
 
 from desktop_app.core.doctor.context import DoctorContext
 from desktop_app.core.doctor.report import Check, Finding, Severity
 from desktop_app.core.file_modes import fix_command, mode_problems
+from desktop_app.core.protection.wraps import ProtectionState
 
 
 def check_file_modes(ctx: DoctorContext) -> list[Finding]:
@@ -47,3 +49,24 @@ def check_audit_chain(ctx: DoctorContext) -> list[Finding]:
                        f"the audit log's hash chain is broken: {result.problem} ({result.checked} row(s) before it "
                        "are intact); keep a copy of the file as evidence, and run `facegate audit verify` for details"))
     return out
+
+
+def check_encryption(ctx: DoctorContext) -> list[Finding]:
+    """The face data is encrypted (``desktop_app.core.protection``) and its data key unwraps here.
+    Locked (machine key missing): an error saying how to unlock. Not encrypted, or encryption not
+    finished: a warning (FaceGate finishes it at its next start). Not repairable here."""
+    status = ctx.store.protection_status()
+    subject = "face data"
+    if status.locked:
+        return [Finding(Check.ENCRYPTION, Severity.ERROR, subject, status.message or "locked")]
+    if not status.encrypted:
+        return [Finding(Check.ENCRYPTION, Severity.WARNING, subject,
+                        status.message or "not encrypted: FaceGate encrypts it at its next start")]
+    if status.state != ProtectionState.SEALED or status.plain_values:
+        return [Finding(Check.ENCRYPTION, Severity.WARNING, subject,
+                        f"encryption not finished ({status.state.value}, {status.plain_values} value(s) not encrypted "
+                        "with the current key): FaceGate finishes it at its next start")]
+    where = f"machine key {status.machine_key_id} in {status.key_location}"
+    pw = ", ".join(status.password_accounts) or "none (set one: facegate protect)"
+    return [Finding(Check.ENCRYPTION, Severity.INFO, subject,
+                    f"encrypted (AES-256-GCM, data key {status.current_key_id}; {where}; password wrap: {pw})")]

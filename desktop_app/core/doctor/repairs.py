@@ -16,7 +16,6 @@ from desktop_app.core.embedding.model_registry import ModelRegistry
 from desktop_app.core.errors import FaceGateError
 from desktop_app.core.file_modes import fix_modes
 from desktop_app.core.matching.gallery import SIDECAR_SUFFIX
-from desktop_app.core.storage import codecs
 
 ACTOR: Final[str] = "doctor"
 
@@ -32,8 +31,7 @@ def _reembed(ctx: DoctorContext, sample_ids: list[int]) -> dict[int, np.ndarray]
     out: dict[int, np.ndarray] = {}
     for i in range(0, len(sample_ids), 32):
         chunk = sample_ids[i:i + 32]
-        crops = [codecs.decode_crop(bytes(ctx.store.db.execute(
-            "SELECT crop_png FROM samples WHERE id = ?", (sid,)).fetchone()[0])) for sid in chunk]
+        crops = [ctx.store.sample_crop(sid) for sid in chunk]  # decrypted (the crop decoded in the check)
         out.update(zip(chunk, embedder.embed(np.stack(crops)), strict=True))
         ctx.say(min(i + 32, len(sample_ids)), len(sample_ids), "re-embedding templates from face crops")
     return out

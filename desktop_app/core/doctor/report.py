@@ -30,6 +30,7 @@ class Check(StrEnum):
     STALE_FILES = "stale-files"  # temporary files of dead processes, out-of-date gallery indexes
     FILE_MODES = "file-modes"  # FaceGate's files and folders are this user's only (0600 / 0700)
     AUDIT = "audit"  # the audit log's hash chain is intact
+    ENCRYPTION = "encryption"  # the face data is encrypted and its key can be unwrapped here
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from desktop_app.core.doctor.checks import (
 )
 from desktop_app.core.doctor.context import DoctorContext
 from desktop_app.core.doctor.files import check_stale_files
-from desktop_app.core.doctor.protection import check_audit_chain, check_file_modes
+from desktop_app.core.doctor.protection import check_audit_chain, check_encryption, check_file_modes
 from desktop_app.core.doctor.repairs import apply_repairs
 from desktop_app.core.doctor.report import Check, DoctorReport, Finding, Severity
 from desktop_app.core.errors import FaceGateError, StorageError
@@ -45,7 +45,12 @@ CHECKS: tuple[tuple[Check, Callable[[DoctorContext], list[Finding]]], ...] = (
     (Check.STALE_FILES, check_stale_files),
     (Check.FILE_MODES, check_file_modes),
     (Check.AUDIT, check_audit_chain),
+    (Check.ENCRYPTION, check_encryption),
 )
+
+#: the checks that read the face data (decrypted): skipped while it is locked
+FACE_DATA_CHECKS: frozenset[Callable[[DoctorContext], list[Finding]]] = frozenset(
+    {check_samples, check_other_templates, check_strangers})
 
 
 def _config(store: Store) -> AppConfig:
@@ -66,6 +71,8 @@ def _run_checks(store: Store, device: str | None, progress: ProgressFn | None,
         ctx.reuse_embedder(reuse)
     findings: list[Finding] = []
     for check, fn in CHECKS:
+        if store.data_locked and fn in FACE_DATA_CHECKS:
+            continue  # the face data cannot be decrypted here: the encryption check says how to unlock
         try:
             findings += fn(ctx)
         except (FaceGateError, sqlite3.Error, OSError, ValueError) as exc:

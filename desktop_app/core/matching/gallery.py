@@ -35,13 +35,14 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 import hnswlib
 import numpy as np
 
-from desktop_app.core.errors import GalleryError
+from desktop_app.core.errors import GalleryError, StorageError
 from desktop_app.core.file_modes import make_private
+from desktop_app.core.matching import gallery_pack
 from desktop_app.core.types import PersonMatch
 from desktop_app.core.vectors import as_vectors
 
@@ -49,6 +50,21 @@ SIDECAR_SUFFIX = ".meta.npz"
 _SIDECAR_FORMAT = 1
 _SPACE = "ip"
 _QUERY_BLOCK_ELEMENTS = 1 << 23  # rows * templates per score block in exact search (32 MiB float32)
+
+
+class FileSealer(Protocol):
+    """Encrypts a whole saved gallery before it touches the disk, and decrypts it (the database's
+    data key: ``Store.gallery_sealer``). ``name`` is the file's name, bound into the encryption:
+    a file renamed or moved to another model's name does not open."""
+
+    def write_sealed(self, out: BinaryIO, name: str, plain: bytes | memoryview) -> None:
+        """Write ``plain`` encrypted to ``out``."""
+
+    def read_sealed(self, data: bytes, name: str) -> bytes | bytearray:
+        """The plain content of the encrypted ``data``; StorageError when it fails to authenticate."""
+
+    def is_sealed(self, head: bytes) -> bool:
+        """True when a file starting with ``head`` is encrypted."""
 
 
 @runtime_checkable
@@ -658,8 +674,25 @@ class HnswGallery:
         return _matches_from_search(self.search(queries, 2))
 
     # -- persistence -----------------------------------------------------------------------
-    def save(self, path: str | os.PathLike[str]) -> None:
+    def _packed(self) -> bytes:
+        """The whole gallery as one byte string (``gallery_pack``): hnswlib's index state (``hnsw.*``)
+        with the labels, person ids, live flags and settings of this object."""
+        state = self._index.__getstate__()[0]
+        scalars: dict[str, gallery_pack.Scalar] = {
+            f"hnsw.{k}": v for k, v in state.items() if not isinstance(v, np.ndarray)}
+        arrays: dict[str, np.ndarray] = {f"hnsw.{k}": v for k, v in state.items() if isinstance(v, np.ndarray)}
+        scalars.update(format=_SIDECAR_FORMAT, dim=self.dim, space=_SPACE, model_sha256=self.model_sha256,
+                       ef=self._ef, min_candidates=self._min_candidates)
+        arrays.update(labels=self._labels, person_ids=self._label_pids, alive=self._alive)
+        return gallery_pack.pack(scalars, arrays)
+
+    def save(self, path: str | os.PathLike[str], sealer: FileSealer | None = None) -> None:
         """Write the graph to ``path`` and the sidecar to ``path + '.meta.npz'``.
+
+        With ``sealer`` (the database's data key), ``path`` holds the whole gallery packed
+        (``_packed``: graph, vectors, labels, person ids) and encrypted before it is written, so no
+        template reaches the disk in clear and the owner of each template is authenticated; the
+        sidecar (ids, no vectors) is written as without it.
 
         Each file is written to a temporary name in the same folder (``<name>.tmp-<pid>-<id>``,
         deleted again when the save fails; those a killed process left are deleted by
@@ -674,7 +707,14 @@ class HnswGallery:
         tmp_index = path.with_name(path.name + tag)
         tmp_side = side.with_name(side.name + tag)
         try:
-            self._index.save_index(str(tmp_index))
+            if sealer is None:
+                self._index.save_index(str(tmp_index))
+            else:
+                fd = os.open(tmp_index, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
+                with os.fdopen(fd, "wb") as fh:
+                    sealer.write_sealed(fh, path.name, self._packed())
+                    fh.flush()
+                    os.fsync(fh.fileno())
             digest = _file_sha256(tmp_index)
             with tmp_side.open("wb") as fh:
                 np.savez(
@@ -714,12 +754,16 @@ class HnswGallery:
         model_sha256: str | None = None,
         dim: int | None = None,
         num_threads: int = 1,
+        sealer: FileSealer | None = None,
     ) -> HnswGallery:
-        """Load a gallery written by :meth:`save`.
+        """Load a gallery written by :meth:`save` (with the same ``sealer``, when it was encrypted).
 
         Raises GalleryError when either file is missing or unreadable, when the sidecar does not
         describe this graph file (sha256, node count, labels), or when ``model_sha256`` / ``dim``
         are given and differ from what the gallery was built with (rebuild it from the database).
+        With ``sealer``: also when the file is not encrypted or fails its authentication check
+        (altered, truncated, renamed); the labels, person ids and live flags then come from the
+        authenticated file, not from the sidecar.
         """
         path = Path(path)
         side = _sidecar_path(path)
@@ -755,13 +799,20 @@ class HnswGallery:
         if int(alive.sum()) != count or (labels.size > 1 and np.any(np.diff(labels) <= 0)):
             raise GalleryError(f"gallery sidecar {side} is inconsistent; rebuild the gallery.")
         try:
-            digest = _file_sha256(path)
+            data = path.read_bytes() if sealer is not None else None
+            digest = hashlib.sha256(data).hexdigest() if data is not None else _file_sha256(path)
         except OSError as exc:
             raise GalleryError(f"cannot read gallery index {path}: {exc}") from exc
         if digest != index_sha:
             raise GalleryError(
                 f"gallery index {path} does not match its sidecar (written by different saves); rebuild it."
             )
+        index: Any = None
+        if sealer is not None and data is not None:
+            sealed = cls._unsealed_index(path, data, sealer, s_dim, s_model, count)
+            if not all(np.array_equal(a, b) for a, b in zip(sealed[:3], (labels, label_pids, alive), strict=True)):
+                raise GalleryError(f"gallery sidecar {side} does not match its encrypted index; rebuild the gallery.")
+            index = sealed[3]
         gal = cls(
             s_dim,
             initial_capacity=1,
@@ -770,11 +821,12 @@ class HnswGallery:
             num_threads=num_threads,
             model_sha256=s_model,
         )
-        try:
-            index = hnswlib.Index(space=_SPACE, dim=s_dim)
-            index.load_index(str(path))
-        except (RuntimeError, MemoryError) as exc:
-            raise GalleryError(f"cannot load gallery index {path}: {exc}; rebuild it.") from exc
+        if sealer is None:
+            try:
+                index = hnswlib.Index(space=_SPACE, dim=s_dim)
+                index.load_index(str(path))
+            except (RuntimeError, MemoryError) as exc:
+                raise GalleryError(f"cannot load gallery index {path}: {exc}; rebuild it.") from exc
         gal._index = index
         gal._index.set_ef(gal._ef)
         gal._index.set_num_threads(int(num_threads))
@@ -791,6 +843,36 @@ class HnswGallery:
         gal._person_counts = counts
         gal._max_tpp_cache = None
         return gal
+
+    @staticmethod
+    def _unsealed_index(path: Path, data: bytes, sealer: FileSealer, dim: int, model: str,
+                        count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+        """(labels, person ids, live flags, hnswlib index) of an encrypted gallery file's ``data``."""
+        if not sealer.is_sealed(data[:16]):
+            raise GalleryError(f"gallery index {path} is not encrypted; rebuild it from the database.")
+        try:
+            plain = sealer.read_sealed(data, path.name)
+        except StorageError as exc:
+            raise GalleryError(f"gallery index {path}: {exc}; rebuild it from the database.") from exc
+        del data
+        scalars, arrays = gallery_pack.unpack(plain)
+        try:
+            labels = np.asarray(arrays["labels"], dtype=np.int64)
+            label_pids = np.asarray(arrays["person_ids"], dtype=np.int64)
+            alive = np.asarray(arrays["alive"], dtype=bool)
+            same = (int(scalars["dim"]) == dim and str(scalars["model_sha256"]) == model
+                    and int(alive.sum()) == count and labels.shape == label_pids.shape == alive.shape)
+            state = {k[5:]: v for k, v in {**scalars, **arrays}.items() if k.startswith("hnsw.")}
+        except (KeyError, ValueError, TypeError) as exc:
+            raise GalleryError(f"gallery index {path} is damaged ({exc}); rebuild it.") from exc
+        if not same:
+            raise GalleryError(f"gallery index {path} does not match its sidecar; rebuild it.")
+        try:
+            index = hnswlib.Index.__new__(hnswlib.Index)
+            index.__setstate__((state,))
+        except (RuntimeError, MemoryError, ValueError, TypeError) as exc:
+            raise GalleryError(f"cannot load gallery index {path}: {exc}; rebuild it.") from exc
+        return labels, label_pids, alive, index
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import numpy as np
 
 from desktop_app.core.errors import StorageError
 from desktop_app.core.matching.calibration_findings import findings_from_dict
+from desktop_app.core.protection.fields import SealedField
 from desktop_app.core.storage import codecs, times
 from desktop_app.core.storage.base import api
 from desktop_app.core.storage.quarantine import QuarantinedRow, QuarantineMixin
@@ -134,9 +135,12 @@ class CalibrationMixin(QuarantineMixin):
         now = times.now_db()
         with self.transaction():
             self._check_dim(model, dim, "stranger embedding")
+            first = self._next_id("strangers")  # each vector is bound to its row id (sealing.py)
             self.db.conn.executemany(
-                "INSERT INTO strangers (model_sha256, dim, source, created_at, vector) VALUES (?, ?, ?, ?, ?)",
-                ((model, dim, src, now, codecs.vector_to_blob(v)) for v in mat),
+                "INSERT INTO strangers (id, model_sha256, dim, source, created_at, vector) VALUES (?, ?, ?, ?, ?, ?)",
+                ((first + i, model, dim, src, now,
+                  self._seal(SealedField.STRANGER_VECTOR, first + i, codecs.vector_to_blob(v)))
+                 for i, v in enumerate(mat)),
             )
         return int(mat.shape[0])
 
@@ -165,8 +169,12 @@ class CalibrationMixin(QuarantineMixin):
         rows = self.db.execute(
             "SELECT dim, vector, id FROM strangers WHERE model_sha256 = ? ORDER BY id", (model_sha256,)
         ).fetchall()
-        vectors, bad = codecs.stack_vectors([int(r[0]) for r in rows], [bytes(r[1]) for r in rows],
-                                            expected_dim=self._registered_dim(model_sha256), unit=True)
+        plain, failed = self._unseal_many(SealedField.STRANGER_VECTOR, [int(r[2]) for r in rows],
+                                          [bytes(r[1]) for r in rows])
+        opened = [i for i in range(len(rows)) if i not in failed]
+        vectors, bad_opened = codecs.stack_vectors([int(rows[i][0]) for i in opened], [plain[i] for i in opened],
+                                                   expected_dim=self._registered_dim(model_sha256), unit=True)
+        bad = sorted([(opened[j], reason) for j, reason in bad_opened] + list(failed.items()))
         self._set_quarantine("strangers", model_sha256, [
             QuarantinedRow(table="strangers", row_id=str(rows[i][2]), scope=model_sha256, reason=reason,
                            subject=f"stranger embedding {rows[i][2]} (model {model_sha256[:12]})")

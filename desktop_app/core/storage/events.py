@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -9,12 +10,18 @@ from datetime import date, datetime
 
 import numpy as np
 
+from desktop_app.core.protection import envelope
+from desktop_app.core.protection.errors import DataDamagedError
+from desktop_app.core.protection.fields import SealedField
 from desktop_app.core.storage import codecs, times
-from desktop_app.core.storage.base import StoreBase, api
+from desktop_app.core.storage.base import api
 from desktop_app.core.storage.records import DECISIONS, AttendanceRow, EventRecord
 from desktop_app.core.storage.rows import EVENT_SELECT, event_from_row
+from desktop_app.core.storage.sealing import SealingBase
 from desktop_app.core.storage.validate import as_day, as_int, as_score, clean_text, required_text
 from desktop_app.core.vocabulary import AccessReason, Decision, Direction
+
+log = logging.getLogger(__name__)
 
 
 def _check_decision(decision: object) -> str:
@@ -51,7 +58,7 @@ _ATTENDANCE_SQL = (
 )
 
 
-class EventsMixin(StoreBase):
+class EventsMixin(SealingBase):
     """Event and attendance methods of ``Store``."""
 
     @api("saving an event")
@@ -85,7 +92,9 @@ class EventsMixin(StoreBase):
         the camera faces; reason: an AccessReason value ("granted", "outside schedule", ...).
         score: cosine similarity of the best match; ts: when (default now; naive means local
         time); snapshot: small (H, W, 3) uint8 BGR image, stored as JPEG (shrunk to 320 px on the
-        longer side at most), or ``snapshot_jpg``, one already encoded (the event spool's).
+        longer side at most), or ``snapshot_jpg``, one already encoded (the event spool's, possibly
+        encrypted for the spool by ``seal_spooled_snapshot``; one that no longer decrypts is dropped
+        with a warning, the event kept).
         uid: the event's unique id (generated when None); an event whose uid is already stored is
         not written again, and the stored one's id is returned. wait_s: wait at most this long
         (seconds, capped at the store's timeout) for another program's write lock, instead of the
@@ -114,6 +123,12 @@ class EventsMixin(StoreBase):
             raise ValueError(f"snapshot_jpg must be bytes, got {type(snapshot_jpg).__name__}")
         jpeg = bytes(snapshot_jpg) if snapshot_jpg is not None else (
             None if snapshot is None else codecs.encode_snapshot(snapshot))
+        if jpeg is not None and envelope.is_sealed(jpeg):  # encrypted for the spool under the event's uid
+            try:
+                jpeg = self._unseal(SealedField.SPOOLED_SNAPSHOT, key, jpeg, f"the snapshot of spooled event {key}")
+            except DataDamagedError as exc:
+                log.warning("%s; the event is stored without it.", exc)
+                jpeg = None
         where = clean_text(door, "door", required=False)
         way = _check_direction(direction)
         why = _check_reason(reason)
@@ -125,11 +140,13 @@ class EventsMixin(StoreBase):
                 return int(done[0])
             if pid is not None:
                 self._require_person(pid)
+            event_id = None if jpeg is None else self._next_id("events")  # a snapshot is bound to its row id
+            snap = None if jpeg is None or event_id is None else self._seal(SealedField.EVENT_SNAPSHOT, event_id, jpeg)
             cur = self.db.execute(
-                "INSERT INTO events (ts, person_id, person_ref, score, decision, camera, model_sha256,"
+                "INSERT INTO events (id, ts, person_id, person_ref, score, decision, camera, model_sha256,"
                 " track_id, snapshot_jpg, uid, detail_json, door, direction, reason)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (stamp, pid, ref, value, kind, cam, model, track, jpeg, key, detail, where, way, why),
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (event_id, stamp, pid, ref, value, kind, cam, model, track, snap, key, detail, where, way, why),
             )
             if kind == "granted":
                 day = times.local_day(when, self.local_tz).isoformat()
@@ -239,7 +256,18 @@ class EventsMixin(StoreBase):
         row = self.db.execute("SELECT snapshot_jpg FROM events WHERE id = ?", (eid,)).fetchone()
         if row is None or row[0] is None:
             return None
-        return codecs.decode_snapshot(bytes(row[0]))
+        return codecs.decode_snapshot(self._unseal(SealedField.EVENT_SNAPSHOT, eid, bytes(row[0]),
+                                                   f"the snapshot of event {eid}"))
+
+    def seal_spooled_snapshot(self, uid: str, jpeg: bytes) -> bytes:
+        """``jpeg`` encrypted for the event spool under the event's ``uid`` (unchanged when the
+        database is not encrypted); ``log_event`` decrypts it when the event is written. Reads
+        nothing from the database (the spool is for when the database cannot be used)."""
+        with self._lock:
+            self._require_unlocked()
+            keys = self._keys
+            return bytes(jpeg) if keys is None else keys.seal(SealedField.SPOOLED_SNAPSHOT, required_text(uid, "uid"),
+                                                              bytes(jpeg))
 
     @api("reading attendance")
     def attendance(self, day_from: date, day_to: date, person_id: int | None = None) -> list[AttendanceRow]:

@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
-from desktop_app.core.storage.base import StoreBase
+from desktop_app.core.storage.sealing import SealingBase
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class QuarantinedRow:
         return f"The {self.subject} is damaged ({self.reason}) and is left out"
 
 
-class QuarantineMixin(StoreBase):
+class QuarantineMixin(SealingBase):
     """Bookkeeping of quarantined rows, shared by the parts of ``Store`` that read vectors and JSON."""
 
     _quarantine: dict[tuple[str, str, str], QuarantinedRow]

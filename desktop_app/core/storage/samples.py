@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from desktop_app.core.errors import StorageError
+from desktop_app.core.protection.fields import SealedField
 from desktop_app.core.storage import codecs, times
 from desktop_app.core.storage.base import api
 from desktop_app.core.storage.quarantine import QuarantinedRow, QuarantineMixin
@@ -26,7 +27,8 @@ class SamplesMixin(QuarantineMixin):
             "INSERT INTO templates (sample_id, model_sha256, dim, created_at, vector)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (sample_id, model_sha256) DO UPDATE SET"
             " dim = excluded.dim, created_at = excluded.created_at, vector = excluded.vector",
-            (sample_id, model_sha256, dim, times.now_db(), codecs.vector_to_blob(vector)),
+            (sample_id, model_sha256, dim, times.now_db(),
+             self._seal(SealedField.TEMPLATE_VECTOR, f"{sample_id}:{model_sha256}", codecs.vector_to_blob(vector))),
         )
 
     @api("saving a face sample")
@@ -56,11 +58,13 @@ class SamplesMixin(QuarantineMixin):
         model = required_text(model_sha256, "model_sha256")
         with self.transaction():
             self._require_person(pid)
-            cur = self.db.execute(
-                "INSERT INTO samples (person_id, quality_json, source, created_at, crop_png) VALUES (?, ?, ?, ?, ?)",
-                (pid, quality_json, src, times.now_db(), png),
+            sample_id = self._next_id("samples")  # the crop is bound to its row id (sealing.py)
+            self.db.execute(
+                "INSERT INTO samples (id, person_id, quality_json, source, created_at, crop_png)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (sample_id, pid, quality_json, src, times.now_db(),
+                 self._seal(SealedField.SAMPLE_CROP, sample_id, png)),
             )
-            sample_id = as_int(cur.lastrowid, "new sample id")
             self._put_template(sample_id, model, vector)
             return sample_id
 
@@ -96,7 +100,8 @@ class SamplesMixin(QuarantineMixin):
         row = self.db.execute("SELECT crop_png FROM samples WHERE id = ?", (sid,)).fetchone()
         if row is None:
             raise StorageError(f"There is no face sample with id {sid}")
-        return codecs.decode_crop(bytes(row[0]))
+        return codecs.decode_crop(self._unseal(SealedField.SAMPLE_CROP, sid, bytes(row[0]),
+                                               f"the face crop of sample {sid}"))
 
     @api("deleting a face sample")
     def delete_sample(self, sample_id: int) -> None:
@@ -140,8 +145,12 @@ class SamplesMixin(QuarantineMixin):
         if active_only:
             sql += " AND p.active = 1"
         rows = self.db.execute(sql + " ORDER BY t.sample_id", (model_sha256,)).fetchall()
-        vectors, bad = codecs.stack_vectors([int(r[2]) for r in rows], [bytes(r[3]) for r in rows],
-                                            expected_dim=self._registered_dim(model_sha256), unit=True)
+        plain, failed = self._unseal_many(SealedField.TEMPLATE_VECTOR, [f"{r[0]}:{model_sha256}" for r in rows],
+                                          [bytes(r[3]) for r in rows])  # decrypted into memory once
+        opened = [i for i in range(len(rows)) if i not in failed]
+        vectors, bad_opened = codecs.stack_vectors([int(rows[i][2]) for i in opened], [plain[i] for i in opened],
+                                                   expected_dim=self._registered_dim(model_sha256), unit=True)
+        bad = sorted([(opened[j], reason) for j, reason in bad_opened] + list(failed.items()))
         skipped = {i for i, _ in bad}
         quarantined = [
             QuarantinedRow(table="templates", row_id=str(rows[i][0]), scope=model_sha256, reason=reason,

@@ -24,6 +24,7 @@ from typing import Final
 from sqlite_utils import Database
 
 from desktop_app.core.errors import StorageError
+from desktop_app.core.protection import wraps as key_wraps
 from desktop_app.core.storage import audit_chain, codecs, times
 
 APPLICATION_ID: Final[int] = 0x46476174  # "FGat"
@@ -375,6 +376,27 @@ def migration_6(db: Database) -> None:
         conn.execute(statement)
 
 
+def migration_7(db: Database) -> None:
+    """Encryption at rest (issue 12; the design is in ``desktop_app.core.protection``).
+
+    - protection: one row with the database's random ``database_uid`` (it names the machine key
+      outside the data folder), the state of its face data (plain until the store makes the data
+      key, at the first writable open), and the current data key id;
+    - key_wraps: the data key wrapped by the machine key and by password-derived keys;
+    - templates and strangers: ``vector`` holds an encrypted value (36 bytes longer than
+      ``4 * dim``), so its length check becomes ``>= 4 * dim`` (the encryption authenticates it).
+    """
+    for statement in key_wraps.TABLES:
+        db.execute(statement)
+    key_wraps.insert_protection_row(db.conn, times.now_db())
+    vector_check = r"CHECK\s*\(\s*length\(vector\)\s*=\s*4\s*\*\s*dim\s*\)"
+    for table in ("templates", "strangers"):
+        _rebuild_table(db, table, _must_change(vector_check, "CHECK (length(vector) >= 4 * dim)", f"{table} table"))
+    broken = db.conn.execute("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise StorageError(f"Bringing the database up to date broke {len(broken)} references; nothing was changed.")
+
+
 def migration_8(db: Database) -> None:
     """Named accounts with roles (issue 12; the design is in ``desktop_app.core.accounts.book``).
 
@@ -400,9 +422,8 @@ def migration_8(db: Database) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS audit_action ON audit(action)")
 
 
-# migration_8 (accounts) is named after the encryption branch's migration_7, which the lead puts before it
 MIGRATIONS: Final[tuple[Migration, ...]] = (migration_1, migration_2, migration_3, migration_4, migration_5,
-                                              migration_6, migration_8)
+                                              migration_6, migration_7, migration_8)
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
 #: The schema version from which the audit log is hash-chained (``migration_6``).
 AUDIT_CHAIN_VERSION: Final[int] = MIGRATIONS.index(migration_6) + 1

@@ -40,6 +40,7 @@ from desktop_app.core.storage.audit import AuditMixin
 from desktop_app.core.storage.calibrations import CalibrationMixin
 from desktop_app.core.storage.doors import DoorsMixin
 from desktop_app.core.storage.exports import ExportsMixin
+from desktop_app.core.storage.keys import KeysMixin
 from desktop_app.core.storage.models import RegistryMixin
 from desktop_app.core.storage.reserve import ensure_reserve
 from desktop_app.core.storage.revision import RevisionMixin
@@ -75,7 +76,7 @@ def _not_writable(path: Path) -> bool:
 
 
 class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMixin, SettingsMixin,
-            RevisionMixin, AccessMixin, DoorsMixin):
+            RevisionMixin, AccessMixin, DoorsMixin, KeysMixin):
     """FaceGate's SQLite event store (see the module docstring for conventions).
 
     path: the database file (created with its parent folders when missing, migrated to the
@@ -93,6 +94,11 @@ class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMi
     read while the file is backed up and repaired. Files and folders of the data that other users
     can read are reported too, with the chmod command that fixes them (``file_modes``): FaceGate
     creates them 0600 / 0700 but never changes existing ones by itself.
+
+    Face data (crops, templates, stranger vectors, snapshots) is encrypted with the database's
+    data key, unwrapped at opening with this computer's machine key (``keys.KeysMixin``); when it
+    cannot be, the store opens *locked* (``locked_reason``, in ``open_warnings`` too) and only
+    reading or writing face data raises ``DataLockedError``.
 
     read_only: open for reading only (None: when the existing file or its folder cannot be
     written, e.g. a read-only mount). Then nothing is created, migrated or written; every write
@@ -157,6 +163,12 @@ class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMi
             raise
         if start < AUDIT_CHAIN_VERSION:  # the chain was just created: its head file too (audit_chain)
             self._sync_audit_head_file()
+        try:
+            with mapped(self.path, "unlocking the face data", self.timeout_s):
+                self._open_protection(writable=True)  # data key; encrypts what was written before (keys.py)
+        except BaseException:
+            conn.close()
+            raise
         self._finish_purges_at_open()  # an erasure that a reader or a crash left on disk (purge.py)
         ensure_reserve(self.path)  # disk space kept for erasing on a full disk (reserve.py)
         self._warn_file_modes()
@@ -201,6 +213,7 @@ class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMi
                         "open it once where it can be written."
                     )
                 self._check_on_open(False, quick_check_s)
+                self._open_protection(writable=False)  # the data key, when this computer holds it (keys.py)
         except BaseException:
             conn.close()
             raise
