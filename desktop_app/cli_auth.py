@@ -195,6 +195,8 @@ class SecretReader:
 def open_book(args: argparse.Namespace) -> Iterator[AccountBook]:
     """The accounts of ``--db`` (a store opened for the check alone; its open warnings are left to
     the command's own opening, so that they are not said twice)."""
+    from desktop_app.core.accounts.records import PasswordChange
+    from desktop_app.core.protection.facade import wrap_for_new_admin_password
     from desktop_app.core.storage.store import Store
 
     quiet = logging.getLogger("desktop_app.core.storage")
@@ -205,7 +207,13 @@ def open_book(args: argparse.Namespace) -> Iterator[AccountBook]:
     finally:
         quiet.setLevel(level)
     try:
-        yield AccountBook(store)
+        book = AccountBook(store)
+
+        def wrap(change: PasswordChange) -> None:
+            wrap_for_new_admin_password(store, change.account, change.new, change.actor)
+
+        book.password_hook = wrap
+        yield book
     finally:
         store.close()
 

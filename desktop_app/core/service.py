@@ -66,7 +66,7 @@ from desktop_app.core.matching.site_strangers import DOOR_UNKNOWN, StrangerBuffe
 from desktop_app.core.outputs.base import redact_uri
 from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.protection.errors import DataLockedError
-from desktop_app.core.protection.facade import ProtectionFacade
+from desktop_app.core.protection.facade import ProtectionFacade, wrap_for_new_admin_password
 from desktop_app.core.storage import AuditRow
 from desktop_app.core.storage.audit_chain import AuditVerification
 from desktop_app.core.storage.audit_filter import AuditFilter
@@ -1562,7 +1562,13 @@ class FaceGate(ProtectionFacade):
         (by another admin) or "recovery" (``change.old`` is None in all but "change").
         Once the encryption branch lands: "setup"/"new" -> ``self.protect_with_password(change.new,
         change.actor)``; "change" -> ``self.change_protection_password(change.old, change.new,
-        change.actor)``; "reset"/"recovery" -> re-wrap with the machine key's copy of the data key."""
+        change.actor)``; "reset"/"recovery" -> re-wrap with the machine key's copy of the data key.
+
+        Wired: whatever the reason, the data key (open here through the machine key) is wrapped
+        anew under the new password for this account, replacing its old wrap, so that the admin
+        password is the one that unlocks the face data on another computer. While the face data is
+        locked here (machine key missing) the wrap is left as it is, with a warning."""
+        wrap_for_new_admin_password(self.store, change.account, change.new, change.actor)
 
 
     # ----------------------------------------------------------------- liveness (presentation-attack detection)

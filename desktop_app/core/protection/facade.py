@@ -76,3 +76,19 @@ class ProtectionFacade:
         with self._lock:
             self.rebuild_gallery()
         return report
+
+
+def wrap_for_new_admin_password(store: Store, account: str, password: str, actor: str) -> bool:
+    """The accounts' password hook: wrap the data key (open here through the machine key) under an
+    admin account's new password, replacing that account's old wrap, so that the admin password
+    is what unlocks the face data on another computer. Returns False (and logs why) while the face
+    data is locked here or not encrypted yet; the wrap can be set later with ``facegate protect``."""
+    import logging
+
+    if store.locked_reason is not None or not store.protection_status().encrypted:
+        logging.getLogger(__name__).warning(
+            "The face data is locked or not encrypted here, so the new password of %r does not unlock it yet: "
+            "run facegate protect once it is.", account)
+        return False
+    store.protect_with_password(password, actor, account)
+    return True
