@@ -81,7 +81,7 @@ class EventsPage(QWidget):
         self.person.setMinimumWidth(180)
         self.decision = QComboBox()
         for text, value in (("All decisions", None), ("Granted", "granted"), ("Unknown", "unknown"),
-                            ("Denied", "denied"), ("Ambiguous", "ambiguous")):
+                            ("Denied", "denied"), ("Ambiguous", "ambiguous"), ("Spoof suspected", "spoof")):
             self.decision.addItem(text, value)
         self.door = QComboBox()
         self.door.setMinimumWidth(120)

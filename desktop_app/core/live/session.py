@@ -189,6 +189,8 @@ class LiveSession:
     def refresh(self) -> None:
         """Take new settings / threshold (after enrolment, calibration or a settings change)."""
         self.policy = DecisionPolicy(self._decision_config())
+        self.liveness = self.gate.liveness_tracks(self._liveness_settings())  # new tracks: new checks
+        self._spoofed.clear()
 
     def sync(self, now: float | None = None) -> None:
         """Follow the database (at most every ``SYNC_INTERVAL_S``) and try to write the spooled
