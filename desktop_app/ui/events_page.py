@@ -228,6 +228,7 @@ class EventsPage(QWidget):
             f"<b>{who}</b><br>{ev.decision}{reason} · score {ev.score:.3f}<br>{ev.ts.astimezone():%Y-%m-%d %H:%M:%S}"
             f"{door}<br>camera {ev.camera} · track {ev.track_id if ev.track_id is not None else '—'}"
             f"<br>event #{ev.id}"
+            + (f"<br>not live: {html.escape('; '.join(ev.liveness))}" if ev.liveness else "")
         )
 
     # ------------------------------------------------------------------ export
