@@ -4,7 +4,7 @@
     facegate enroll --db DB --name NAME IMAGE...  enrol a person from photos or folders
     facegate identify --db DB [--json] IMAGE...   identify every face in images
     facegate run --db DB --source SRC --headless [--max-frames N]
-    facegate run --db DB --headless [--door NAME ...] [--max-frames N] [--realtime]
+    facegate run --db DB --headless [--door NAME ...] [--max-frames N] [--realtime] [--liveness MODE]
     facegate eval --pairs PAIRS --images DIR --json
     facegate calibrate --db DB [--fpir 0.001] [--strangers DIR] [--json]
     facegate bench [--clip FILE]
@@ -38,7 +38,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from desktop_app.core.errors import FaceGateError
-from desktop_app.core.vocabulary import Decision, SourceState
+from desktop_app.core.vocabulary import Decision, LivenessMode, SourceState
 from desktop_app.core.wording import count, hours_minutes
 
 from .cli_access import COMMANDS as ACCESS_COMMANDS
@@ -154,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=_positive, default=None)
     p.add_argument("--realtime", action="store_true", help="pace a video file at its frame rate")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--liveness", choices=[m.value for m in LivenessMode], default=None,
+                   help="liveness check for this run, over each door's mode and the settings': off, passive "
+                        "(watch the face move like a head) or challenge (ask for head turns)")
 
     p = sub.add_parser("eval", help="LFW view-2 verification protocol")
     p.add_argument("--pairs", type=Path, required=True)
@@ -385,7 +388,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(f"events pending: {result.pending_events}", file=sys.stderr, flush=True)
 
         summary = run_headless(gate, args.source, max_frames=args.max_frames, realtime=args.realtime,
-                               on_frame=on_frame, on_state=on_state)
+                               on_frame=on_frame, on_state=on_state,
+                               liveness=LivenessMode(args.liveness) if args.liveness else None)
         table = summary.latency_table() if summary.frames else {}
         out = {
             "frames": summary.frames, "events": [{**e.__dict__, "ts": e.ts.isoformat()} for e in summary.events],
@@ -418,6 +422,8 @@ def _event_words(decision: str, name: str | None, candidates: Sequence[str] = ()
         return "unknown face"
     if decision == Decision.AMBIGUOUS:
         return "ambiguous: " + " or ".join(candidates or ("two enrolled people",))
+    if decision == Decision.SPOOF:
+        return "spoof suspected" + (f" (looks like {name})" if name else "")
     return f"{decision} {name or 'unnamed person'}"
 
 

@@ -2,6 +2,7 @@
 
     facegate door add --db DB --name NAME --source SRC [--direction in|out] [--output URI]
                       [--secret S] [--unlock-seconds N] [--fail secure|safe]
+                      [--liveness off|passive|challenge|default]
     facegate door list --db DB
     facegate door open --db DB --name NAME          remote open, audited
     facegate door remove --db DB --name NAME
@@ -32,7 +33,7 @@ from desktop_app.core.access.model import DEFAULT_OUTPUT, CameraSpec, DoorSpec, 
 from desktop_app.core.access.schedule import Schedule
 from desktop_app.core.errors import InputError
 from desktop_app.core.outputs.base import redact_uri
-from desktop_app.core.vocabulary import Direction, FailMode
+from desktop_app.core.vocabulary import Direction, FailMode, LivenessMode
 
 from .cli_auth import actor_of
 from .paths import default_db
@@ -130,6 +131,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--passback", choices=["off", "deny", "flag"], default=None,
                    help="a second entry without an exit: deny it, or let it pass and flag the event "
                         "(default deny when --passback-with is given)")
+    p.add_argument("--liveness", choices=[*(m.value for m in LivenessMode), "default"], default=None,
+                   help="is the face a live person, not a photo or a screen? off; passive (the face must move "
+                        "like a head, about a second); challenge (the door asks for head turns); default = "
+                        "the installation's liveness setting (what a new door gets)")
     p = ds.add_parser("list", help="list the doors: cameras, output, unlock time, fail mode, secret, groups")
     _db_arg(p)
     p = ds.add_parser("open", help="open a door remotely (audited); the running door loop opens it",
@@ -252,6 +257,8 @@ def _door_add(gate: FaceGate, args: argparse.Namespace) -> int:
         given["passback"] = (args.passback or "deny") if partner else "off"
     elif args.passback is not None:
         given["passback"] = args.passback
+    if args.liveness is not None:
+        given["liveness"] = None if args.liveness == "default" else LivenessMode(args.liveness)
     existing = gate.door(args.name)
     if existing is None:
         saved = gate.save_door(replace(DoorSpec(args.name, cameras=(camera,)), **given), actor=actor_of(args))  # type: ignore[arg-type]
@@ -274,6 +281,7 @@ def _door_add(gate: FaceGate, args: argparse.Namespace) -> int:
         print(f"  contact {redact_uri(saved.contact) if saved.contact else 'none'} (held open after "
               f"{saved.held_open_s:g} s); anti-passback {saved.passback}"
               f"{' with ' + saved.passback_partner if saved.passback_partner else ''}")
+    print(f"  liveness {_liveness_words(saved, gate)}")
     if not any(p.door == saved.name for p in gate.permissions()):
         print(f"  Nobody may pass it yet: facegate group add --name G --doors {saved.name}")
     return 0
@@ -291,9 +299,15 @@ def _door_list(gate: FaceGate, args: argparse.Namespace) -> int:
         passback = f"; anti-passback {d.passback} with {d.passback_partner}" if d.passback != "off" else ""
         if d.contact:
             passback += f"; contact {redact_uri(d.contact)}"
+        passback += f"; liveness {_liveness_words(d, gate)}"
         print(f"{d.name:16s} {_camera_words(d):30s} {redact_uri(d.output):32s} {d.unlock_seconds:5g}s  "
               f"{d.fail_mode.value:6s} {'set' if d.secret else 'none':6s} {groups}{passback}")
     return 0
+
+
+def _liveness_words(door: DoorSpec, gate: FaceGate) -> str:
+    """"passive", or "off (default)" when the door follows the installation's setting."""
+    return door.liveness.value if door.liveness is not None else f"{gate.config.liveness.mode.value} (default)"
 
 
 def _door_open(gate: FaceGate, args: argparse.Namespace) -> int:

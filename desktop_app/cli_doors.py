@@ -15,21 +15,27 @@ import sys
 from desktop_app.core.doors.runner import DoorRunner, DoorRunSummary, select_doors
 from desktop_app.core.doors.status import DoorStatus
 from desktop_app.core.live.session import LoggedEvent
-from desktop_app.core.vocabulary import AccessReason, Decision, DoorState, SourceState
+from desktop_app.core.vocabulary import AccessReason, Decision, DoorState, LivenessMode, SourceState
 from desktop_app.core.wording import count
 
 
 def event_line(ev: LoggedEvent) -> str:
-    """``[front front/in] granted Lin-Manuel Miranda (granted) score 0.571``."""
+    """``[front front/in] granted Lin-Manuel Miranda (granted) score 0.571``; a spoof:
+    ``[front front/in] spoof suspected, looks like Lin-Manuel Miranda (spoof suspected: a border
+    moves with the face (phone, tablet or print edge)) score 0.612``."""
     if ev.decision == Decision.UNKNOWN:
         who = "unknown face"
     elif ev.decision == Decision.AMBIGUOUS:
         who = "ambiguous: " + " or ".join(ev.candidates or ("two enrolled people",))
+    elif ev.decision == Decision.SPOOF:
+        who = "spoof suspected" + (f", looks like {ev.name}" if ev.name else "")
     else:
         who = f"{ev.decision} {ev.name or 'unnamed person'}"
     reason = ev.reason.value if ev.reason is not None else ev.decision.value
     if ev.decision == Decision.GRANTED and ev.reason == AccessReason.ANTI_PASSBACK:
         reason = "anti-passback: flagged"
+    if ev.liveness:
+        reason += ": " + "; ".join(ev.liveness)
     return f"[{ev.door} {ev.camera}] {who} ({reason}) score {ev.score:.3f}"
 
 
@@ -61,11 +67,14 @@ def cmd_run_doors(args: argparse.Namespace) -> int:
                 print(f"[door {s.name}] {_door_words(s)}", file=sys.stderr, flush=True)
             shown[s.name] = now
 
+        override = getattr(args, "liveness", None)
         runner = DoorRunner(gate, doors, site_doors=gate.doors(), realtime=args.realtime, on_event=on_event,
-                            on_camera_state=on_camera)
+                            on_camera_state=on_camera, liveness=LivenessMode(override) if override else None)
         runner.subscribe(on_status)
+        default = gate.config.liveness.mode
+        modes = ", ".join(f"{d.name} {LivenessMode(override) if override else d.liveness or default}" for d in doors)
         print(f"Running {count(len(doors), 'door')}: {', '.join(d.name for d in doors)} "
-              f"(Ctrl+C stops).", file=sys.stderr, flush=True)
+              f"(Ctrl+C stops); liveness: {modes}.", file=sys.stderr, flush=True)
         summary = runner.run(max_frames=args.max_frames)
         _report(summary, args.json, gate.db_path.name)
     if not any(c.frames for c in summary.cameras):
@@ -80,14 +89,15 @@ def _report(summary: DoorRunSummary, as_json: bool, db_name: str) -> None:
     if as_json:
         print(json.dumps({
             "cameras": [{"camera": c.name, "door": c.door, "frames": c.frames, "fps": round(c.fps, 2),
-                         "events": c.events, "dropped": c.dropped, "state": c.final_state,
+                         "events": c.events, "dropped": c.dropped, "state": c.final_state, "spoofs": c.spoofs,
                          "latency_ms": [round(v, 1) for v in c.latency_ms]} for c in summary.cameras],
             "doors": [{"door": d.name, "state": d.state.value, "detail": d.detail,
                        "output": d.output_health.status.value, "output_detail": d.output_health.detail}
                       for d in summary.doors],
             "events": [{"door": e.door, "camera": e.camera, "direction": e.direction, "person": e.name,
                         "decision": e.decision.value, "reason": e.reason.value if e.reason else None,
-                        "score": round(e.score, 4), "ts": e.ts.isoformat(), "event_id": e.event_id}
+                        "score": round(e.score, 4), "ts": e.ts.isoformat(), "event_id": e.event_id,
+                        **({"liveness": list(e.liveness)} if e.liveness else {})}
                        for e in summary.events],
             "events_pending": summary.pending_events, "wall_s": round(summary.wall_s, 2)}))
         return

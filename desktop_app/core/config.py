@@ -129,6 +129,8 @@ class AlertSettings(BaseModel):
     on_denied: bool = Field(True, description="Alert when a recognised person is refused (schedule, validity, ...).")
     on_fault: bool = Field(True, description="Alert when a door goes out of service, and when it is back.")
     on_door_alarm: bool = Field(True, description="Alert when a door is forced or held open (door contact).")
+    on_spoof: bool = Field(True, description="Alert when the liveness check suspects a photo, a screen or a "
+                                             "cut-out at a door (a spoof event).")
     min_interval_s: float = Field(
         30.0, ge=0.0, le=86400.0,
         description="Seconds between two alerts of the same kind at the same door (floods are dropped).")

@@ -992,7 +992,8 @@ class FaceGate(ProtectionFacade):
     def record_event(self, *, person_id: int | None, score: float, decision: str, camera: str, ts: datetime,
                      snapshot: np.ndarray | None = None, track_id: int | None = None,
                      candidates: Sequence[int] = (), door: str | None = None,
-                     direction: Direction | None = None, reason: AccessReason | None = None) -> RecordedEvent | None:
+                     direction: Direction | None = None, reason: AccessReason | None = None,
+                     liveness: Sequence[str] = ()) -> RecordedEvent | None:
         """Store a door decision (the live loop's one write). When the database refuses it (another
         program holds the write lock for more than ``DOOR_WRITE_WAIT_S``, the disk is full, the file
         is read-only) the event waits, in order, in the event spool beside the database
@@ -1001,7 +1002,8 @@ class FaceGate(ProtectionFacade):
         decision, the ids of the people the face could not be told apart from; door: the door's name
         (None for a camera without a door, ``run --source``); direction: the way its camera faces (a
         granted "in" moves only attendance's first in, "out" only its last out, None both); reason:
-        why the door decided so (stored, shown, a column of the CSV). Returns None when the person no
+        why the door decided so (stored, shown, a column of the CSV); liveness: for a spoof
+        decision, the liveness check's reasons (stored, the CSV's details). Returns None when the person no
         longer exists (erased meanwhile by another program): that event is dropped, never announced.
         On a read-only database the event is shown but not saved (``event_id`` None, no spool)."""
         if ts.tzinfo is None:
@@ -1018,7 +1020,8 @@ class FaceGate(ProtectionFacade):
                 uid=uid, ts=ts, person_id=person_id, score=float(score), decision=str(decision),
                 camera=camera, model_sha256=self.model.sha256, track_id=track_id,
                 snapshot_jpg=jpeg,  # encrypted, as it may wait in the spool file
-                candidates=tuple(int(c) for c in candidates), door=door, direction=way, reason=why)
+                candidates=tuple(int(c) for c in candidates), door=door, direction=way, reason=why,
+                liveness=tuple(str(r) for r in liveness))
             if spool.pending:
                 spool.add(ev)
                 return RecordedEvent(ev.uid, None)
@@ -1065,7 +1068,7 @@ class FaceGate(ProtectionFacade):
                 person_id=ev.person_id, score=ev.score, decision=ev.decision, camera=ev.camera,
                 model_sha256=ev.model_sha256, ts=ev.ts, snapshot_jpg=ev.snapshot_jpg, track_id=ev.track_id,
                 uid=ev.uid, wait_s=wait_s, candidates=ev.candidates, door=ev.door, direction=ev.direction,
-                reason=ev.reason)
+                reason=ev.reason, liveness=ev.liveness)
         except StorageError as exc:
             if ev.person_id is not None and self._person_gone(ev.person_id):
                 log.warning("An event of person %d was dropped: the person was erased meanwhile.", ev.person_id)
@@ -1601,7 +1604,8 @@ def _door_audit(door: DoorSpec) -> dict[str, object]:
     return {"door": door.name, "output": redact_uri(door.output), "secret": "set" if door.secret else "none",
             "cameras": [f"{c.direction.value}:{c.source}" for c in door.cameras],
             "unlock_seconds": door.unlock_seconds, "fail_mode": door.fail_mode.value,
-            "passback": door.passback, "passback_partner": door.passback_partner}
+            "passback": door.passback, "passback_partner": door.passback_partner,
+            "liveness": door.liveness.value if door.liveness is not None else "default"}
 
 
 def _quality_dict(face: Face) -> dict[str, object]:

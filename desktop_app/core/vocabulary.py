@@ -26,6 +26,11 @@ class Decision(StrEnum):
     """The face matched two enrolled people above the threshold, too close to tell apart (the
     margin failed over the vote window): not let in, no person linked; the event names both
     candidates ("ambiguous: A or B") so that staff can help."""
+    SPOOF = "spoof"
+    """The liveness check judged the face a presentation attack (a photo, a screen, a cut-out) or
+    saw no sign of life in time: not let in, whoever it looks like; the event keeps its snapshot,
+    the reason "spoof suspected" and the check's reasons, and an alert is raised. Only at a door
+    (or camera) whose liveness mode is not off."""
 
 
 @unique
@@ -44,6 +49,11 @@ class FaceState(StrEnum):
     """Found and tracked, but too turned away or blurred to be matched."""
     TOO_SMALL = "too-small"
     """Found, but too small (eyes too close together in pixels) to be recognised."""
+    CHECKING = "checking"
+    """The liveness check has not decided yet for this face: the door waits (``TrackedFace.prompt``
+    says what to show: "keep looking at the camera", or the challenge action)."""
+    SPOOF = "spoof"
+    """The liveness check judged this face a presentation attack: never let in."""
 
 
 @unique
@@ -139,8 +149,8 @@ class AccessReason(StrEnum):
     """Why a door decided what it did; stored with every event, a column of ``events --csv``.
 
     ``GRANTED`` goes with the decision "granted"; ``NOT_PERMITTED``, ``OUTSIDE_SCHEDULE``,
-    ``EXPIRED``, ``DEACTIVATED`` and ``ANTI_PASSBACK`` with "denied"; ``UNKNOWN`` with "unknown"
-    and ``AMBIGUOUS`` with "ambiguous"."""
+    ``EXPIRED``, ``DEACTIVATED`` and ``ANTI_PASSBACK`` with "denied"; ``UNKNOWN`` with "unknown",
+    ``AMBIGUOUS`` with "ambiguous" and ``SPOOF`` with "spoof"."""
 
     GRANTED = "granted"
     """A live, recognised, active person within their validity, permitted at this door now."""
@@ -159,6 +169,8 @@ class AccessReason(StrEnum):
     """The face matched nobody enrolled."""
     AMBIGUOUS = "ambiguous"
     """The face matched two people too closely to tell apart."""
+    SPOOF = "spoof suspected"
+    """The liveness check judged the face a photo, a screen or a cut-out (or saw no sign of life)."""
 
 
 @unique

@@ -15,6 +15,8 @@ from .qtimage import bgr_to_pixmap, initials_pixmap
 PHOTO_SIDE = 150
 OUT_OF_SERVICE = "out-of-service"
 """``DecisionPanel.decision`` while the camera gives no picture."""
+CHECKING_STATE = "checking"
+"""``DecisionPanel.decision`` while a face's liveness is checked (:meth:`DecisionPanel.show_checking`)."""
 OUT_OF_SERVICE_TITLE = "Out of service: camera"
 OUT_OF_SERVICE_COLOUR = "#4e342e"
 
@@ -81,7 +83,7 @@ class DecisionPanel(QFrame):
         application's style sheet cannot override it)."""
         bg = QColor(colour)
         self._colour = bg
-        text = "#101418" if self.decision in ("unknown", "ambiguous") else "white"
+        text = "#101418" if self.decision in ("unknown", "ambiguous", CHECKING_STATE) else "white"
         self.setStyleSheet(f"#decisionPanel {{ background: {bg.name()}; border-radius: 8px; }}"
                            f" #decisionPanel QLabel {{ color: {text}; background: transparent; }}")
 
@@ -149,6 +151,9 @@ class DecisionPanel(QFrame):
         elif ev.decision == "ambiguous":  # two enrolled people too alike to tell apart: not let in
             self.name.setText(f"Ambiguous: {' or '.join(ev.candidates) or 'two enrolled people'} — see staff")
             pix = bgr_to_pixmap(ev.snapshot, PHOTO_SIDE) if ev.snapshot is not None else QPixmap()
+        elif ev.decision == "spoof":  # the liveness check: a photo, a screen or a cut-out, not a live face
+            self.name.setText("Not a live face (photo or screen?) — see staff")
+            pix = bgr_to_pixmap(ev.snapshot, PHOTO_SIDE) if ev.snapshot is not None else QPixmap()
         else:
             self.name.setText(ev.name or "Access denied")
             pix = bgr_to_pixmap(ev.snapshot, PHOTO_SIDE) if ev.snapshot is not None else QPixmap()
@@ -157,6 +162,25 @@ class DecisionPanel(QFrame):
         self.detail.setText(f"{ev.ts:%H:%M:%S}   score {ev.score:.2f}" if self.show_scores else f"{ev.ts:%H:%M:%S}")
         self._hold.start(self.hold_ms)
         self.announced.emit(ev.decision, ev.name or "")
+
+    def show_checking(self, prompt: str) -> None:
+        """A face's liveness is being checked (the door waits): "Checking" and ``prompt`` ("keep
+        looking at the camera", or the challenge's action) in large type, while nothing else is
+        announced; :meth:`end_checking` goes back to waiting."""
+        if self.decision not in ("waiting", CHECKING_STATE):
+            return
+        self.decision = CHECKING_STATE
+        self._set_colour(theme.CHECKING)
+        self.title.setText("Checking")
+        self.photo.clear()
+        self.photo.hide()
+        self.name.setText(prompt[:1].upper() + prompt[1:])
+        self.detail.setText("")
+
+    def end_checking(self) -> None:
+        """No face is being checked any more: back to waiting (a no-op otherwise)."""
+        if self.decision == CHECKING_STATE:
+            self.show_waiting()
 
     def _fade_out(self) -> None:
         self._fade.setStartValue(self._colour)

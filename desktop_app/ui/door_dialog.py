@@ -1,5 +1,5 @@
 """The add / edit door dialog: name, cameras (source and direction), output URI and its secret,
-unlock time, fail mode, door contact and anti-passback. ``spec()`` is the :class:`DoorSpec` the
+unlock time, fail mode, door contact, anti-passback and liveness. ``spec()`` is the :class:`DoorSpec` the
 form describes; OK is refused (with the record's own message, inline) while it is not valid."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.access.model import DEFAULT_OUTPUT, CameraSpec, DoorSpec
-from desktop_app.core.vocabulary import Direction, FailMode
+from desktop_app.core.vocabulary import Direction, FailMode, LivenessMode
 
 OUTPUT_HINT = ("log: (dry run, logs only) · webhook:https://host/path · mqtt://host:1883/topic · "
                "serial:///dev/ttyUSB0?protocol=lctech · hidrelay:SERIAL/CHANNEL · gpio:CHIP/LINE")
@@ -37,6 +37,12 @@ FAIL_MODES: tuple[tuple[str, FailMode], ...] = (
 PASSBACK_MODES: tuple[tuple[str, str], ...] = (
     ("Off", "off"), ("Deny a second entry without an exit", "deny"),
     ("Let it pass, flag the event", "flag"),
+)
+LIVENESS_MODES: tuple[tuple[str, LivenessMode | None], ...] = (
+    ("As the settings say (installation default)", None),
+    ("Off: a photo of an employee would be let in", LivenessMode.OFF),
+    ("Passive: the face must move like a head (about a second)", LivenessMode.PASSIVE),
+    ("Challenge: the door asks for head turns", LivenessMode.CHALLENGE),
 )
 DIRECTION_LABELS = {Direction.IN: "in (entry)", Direction.OUT: "out (exit)"}
 SECRET_KEPT = "(unchanged: leave empty to keep the stored secret)"
@@ -111,6 +117,11 @@ class DoorDialog(QDialog):
         self.passback = QComboBox()
         for label, value in PASSBACK_MODES:
             self.passback.addItem(label, value)
+        self.liveness = QComboBox()
+        self.liveness.setToolTip("Is the face a live person, not a photo or a phone held up to the camera? "
+                                 "A face judged a picture is refused as 'spoof suspected', with an alert.")
+        for label, live in LIVENESS_MODES:
+            self.liveness.addItem(label, None if live is None else live.value)
 
         form = QFormLayout()
         form.addRow("Name", self.name_edit)
@@ -125,6 +136,7 @@ class DoorDialog(QDialog):
         form.addRow("Held open after", self.held_open)
         form.addRow("Anti-passback with", self.partner)
         form.addRow("Anti-passback", self.passback)
+        form.addRow("Liveness", self.liveness)
 
         self.error = QLabel("")
         self.error.setProperty("role", "error")
@@ -178,6 +190,8 @@ class DoorDialog(QDialog):
                 idx = self.partner.count() - 1
             self.partner.setCurrentIndex(idx)
         self.passback.setCurrentIndex(max(self.passback.findData(door.passback), 0))
+        if door.liveness is not None:
+            self.liveness.setCurrentIndex(max(self.liveness.findData(door.liveness.value), 0))
 
     def _partner_self_label(self, name: str) -> None:
         idx = self.partner.findData("")
@@ -250,6 +264,7 @@ class DoorDialog(QDialog):
                              "(webcam index such as 0, a video file or a stream URL)")
         partner = self.partner.currentData()
         passback = str(self.passback.currentData())
+        liveness = self.liveness.currentData()
         return DoorSpec(
             name=name, cameras=cameras, output=self.output_edit.text().strip() or DEFAULT_OUTPUT,
             secret=self.secret(), unlock_seconds=float(self.unlock.value()),
@@ -257,6 +272,7 @@ class DoorDialog(QDialog):
             held_open_s=float(self.held_open.value()),
             passback_partner=None if partner is None else (partner or name),
             passback=passback,  # type: ignore[arg-type]  # one of PASSBACK_MODES' values
+            liveness=None if liveness is None else LivenessMode(liveness),
         )
 
     def try_accept(self) -> bool:

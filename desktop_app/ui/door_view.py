@@ -21,6 +21,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.core.live.session import KEEP_LOOKING
+from desktop_app.core.vocabulary import FaceState
+
 from . import theme
 from .capture import DoorEvent, LiveFrame
 from .decision_panel import OUT_OF_SERVICE_TITLE, DecisionPanel
@@ -174,6 +177,11 @@ class DoorView(QWidget):
     # ------------------------------------------------------------------ slots
     def show_frame(self, frame: LiveFrame) -> None:
         self.video.set_frame(frame.image, overlays_for_faces(frame.result.faces, scores=not self.kiosk))
+        prompts = [f.prompt for f in frame.result.faces if f.status == FaceState.CHECKING]
+        if prompts:  # liveness: the door waits for the check; say what to do (the challenge's action first)
+            self.decision.show_checking(next((p for p in prompts if p != KEEP_LOOKING), prompts[0]) or KEEP_LOOKING)
+        else:
+            self.decision.end_checking()
         if self.state in OUT_OF_SERVICE_STATES:  # a frame read just before the camera was lost and
             self.video.set_stale(True)  # recognised after the news of the loss: still the last picture
 
@@ -188,7 +196,8 @@ class DoorView(QWidget):
 
     def _add_recent(self, ev: DoorEvent) -> None:
         who = ev.name or ("Unknown face" if ev.decision == "unknown" else
-                          "Ambiguous: " + " or ".join(ev.candidates) if ev.decision == "ambiguous" else "Denied")
+                          "Ambiguous: " + " or ".join(ev.candidates) if ev.decision == "ambiguous" else
+                          "Not a live face" if ev.decision == "spoof" else "Denied")
         score = "" if self.kiosk else f"  ·  score {ev.score:.2f}"  # no figures on a public screen
         item = QListWidgetItem(f"{ev.ts:%H:%M:%S}  {who}\n{theme.DECISION_LABELS.get(ev.decision, ev.decision)}"
                                f"{score}")

@@ -145,8 +145,8 @@ class EventsTableModel(_RowsTableModel):
                 return ev.door or "—"
             if col == 6:
                 return ev.direction or "—"
-            if col == 7:
-                return ev.reason or "—"
+            if col == 7:  # a spoof event also says why the liveness check refused the face
+                return (ev.reason or "—") + (": " + "; ".join(ev.liveness) if ev.liveness else "")
         elif role == Qt.ItemDataRole.ForegroundRole and col in (2, self.REASON_COLUMN):
             return QColor(theme.DECISION_COLOURS.get(ev.decision, theme.DENIED)).darker(120)
         elif role == Qt.ItemDataRole.TextAlignmentRole and col == 3:

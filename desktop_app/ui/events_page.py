@@ -83,7 +83,7 @@ class EventsPage(QWidget):
         self.person.setMinimumWidth(180)
         self.decision = QComboBox()
         for text, value in (("All decisions", None), ("Granted", "granted"), ("Unknown", "unknown"),
-                            ("Denied", "denied"), ("Ambiguous", "ambiguous")):
+                            ("Denied", "denied"), ("Ambiguous", "ambiguous"), ("Spoof suspected", "spoof")):
             self.decision.addItem(text, value)
         self.door = QComboBox()
         self.door.setMinimumWidth(120)
@@ -230,6 +230,7 @@ class EventsPage(QWidget):
             f"<b>{who}</b><br>{ev.decision}{reason} · score {ev.score:.3f}<br>{ev.ts.astimezone():%Y-%m-%d %H:%M:%S}"
             f"{door}<br>camera {ev.camera} · track {ev.track_id if ev.track_id is not None else '—'}"
             f"<br>event #{ev.id}"
+            + (f"<br>not live: {html.escape('; '.join(ev.liveness))}" if ev.liveness else "")
         )
 
     # ------------------------------------------------------------------ export

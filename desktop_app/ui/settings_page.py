@@ -40,7 +40,7 @@ from desktop_app.core.matching.calibration_summary import summarise
 from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.types import Calibration
 from desktop_app.core.video.sources import list_cameras
-from desktop_app.core.vocabulary import FlipMode
+from desktop_app.core.vocabulary import FlipMode, LivenessMode
 
 from .context import AppContext
 from .pin_dialogs import SetPinDialog
@@ -60,6 +60,11 @@ FLIP_CHOICES: tuple[tuple[str, FlipMode], ...] = (
     ("Near the threshold only (faster, same decisions)", FlipMode.NEAR_THRESHOLD),
     ("Always", FlipMode.ALWAYS),
     ("Never (applies at the next start)", FlipMode.NEVER),
+)
+LIVENESS_CHOICES: tuple[tuple[str, LivenessMode], ...] = (
+    ("Off: a photo of an employee would be let in", LivenessMode.OFF),
+    ("Passive: the face must move like a head (about a second)", LivenessMode.PASSIVE),
+    ("Challenge: the door asks for head turns", LivenessMode.CHALLENGE),
 )
 
 
@@ -198,6 +203,13 @@ class SettingsPage(QWidget):
         dec.addRow("Same person logged again after", self.cooldown)
         dec.addRow("Unknown face logged after (frames)", self.unknown_after)
         dec.addRow("Re-embed a face in view at least every (frames)", self.reuse_frames)
+        self.liveness = QComboBox()
+        for live_label, live in LIVENESS_CHOICES:
+            self.liveness.addItem(live_label, live.value)
+        self.liveness.setToolTip("Is the face a live person, not a photo or a phone held up to the camera? "
+                                 "The default of every door that has no mode of its own (Doors page), "
+                                 "and of the door view.")
+        dec.addRow("Liveness check", self.liveness)
         dec_box = QGroupBox("Decisions")
         dec_box.setLayout(dec)
 
@@ -279,6 +291,7 @@ class SettingsPage(QWidget):
         self.unknown_after.setValue(cfg.decision.unknown_after)
         self.flip.setCurrentIndex(max(self.flip.findData(cfg.recognition.flip_tta), 0))
         self.reuse_frames.setValue(cfg.decision.reuse_frames)
+        self.liveness.setCurrentIndex(max(self.liveness.findData(cfg.liveness.mode.value), 0))
         self.error.setText("")
         self.show_calibration()
 
@@ -301,6 +314,7 @@ class SettingsPage(QWidget):
         data["decision"].update(votes_needed=self.votes.value(), window=self.window_frames.value(),
                                 cooldown_s=self.cooldown.value(), unknown_after=self.unknown_after.value(),
                                 reuse_frames=self.reuse_frames.value())
+        data["liveness"].update(mode=LivenessMode(self.liveness.currentData()))
         return AppConfig.model_validate(data)
 
     def apply(self) -> bool:

@@ -15,10 +15,15 @@ TOO_SMALL = "#90a4ae"
 MATCH = "#9ccc65"
 """Light green of a face that votes for a person before the decision is made."""
 ACCENT = "#1565c0"
+CHECKING = "#29b6f6"
+"""Light blue of a face whose liveness check has not decided yet (the door waits)."""
+SPOOF = "#6a1b9a"
+"""Purple of a face (and a decision) the liveness check judged a photo, a screen or a cut-out."""
 
-DECISION_COLOURS: dict[str, str] = {"granted": GRANTED, "unknown": UNKNOWN, "denied": DENIED, "ambiguous": UNKNOWN}
+DECISION_COLOURS: dict[str, str] = {"granted": GRANTED, "unknown": UNKNOWN, "denied": DENIED, "ambiguous": UNKNOWN,
+                                    "spoof": SPOOF}
 DECISION_LABELS: dict[str, str] = {"granted": "ACCESS GRANTED", "unknown": "UNKNOWN", "denied": "DENIED",
-                                   "ambiguous": "NOT SURE WHO"}
+                                   "ambiguous": "NOT SURE WHO", "spoof": "SPOOF SUSPECTED"}
 
 FACE_LEGEND: tuple[tuple[str, str, str], ...] = (
     (GRANTED, "Granted", "Recognised as an enrolled, active person: access granted."),
@@ -27,6 +32,9 @@ FACE_LEGEND: tuple[tuple[str, str, str], ...] = (
     (DENIED, "Denied", "Recognised as a person whose access is switched off."),
     (TOO_SMALL, "Face not usable", "Still deciding: the face is turned away, blurred or too far (dashed) to be "
                                   "recognised. Look at the camera and come closer."),
+    (CHECKING, "Checking…", "Liveness: the door checks that the face is a live person, not a photo or a screen "
+                           "(keep looking at the camera, or do what the box asks)."),
+    (SPOOF, "Spoof suspected", "Liveness: the face looks like a photo, a screen or a cut-out: not let in."),
 )
 """The colours of the face boxes on the door view: (colour, short label, explanation), in legend order."""
 

@@ -27,7 +27,8 @@ class Overlay:
 
 def overlays_for_faces(faces: Sequence[object], scores: bool = True) -> list[Overlay]:
     """Overlays for ``TrackedFace`` objects of a FrameResult (recognised green, deactivated red,
-    votes light green, unknown amber, profile/blurred grey, too small grey and dashed; the colours
+    votes light green, unknown amber, profile/blurred grey, too small grey and dashed, liveness
+    checking light blue with its prompt, spoof suspected purple; the colours
     are explained by ``theme.FACE_LEGEND``). scores: print the cosine score beside the name
     (False on a public kiosk screen)."""
     out: list[Overlay] = []
@@ -49,6 +50,11 @@ def overlays_for_faces(faces: Sequence[object], scores: bool = True) -> list[Ove
         elif status == "match":
             out.append(Overlay(box, f"{name}?  {score:.2f}" if score > -1.0 else f"{name}?",  # type: ignore[arg-type]
                                theme.MATCH))
+        elif status == "checking":  # liveness not decided: the door waits; the prompt says what to do
+            prompt = str(getattr(f, "prompt", "") or "checking")
+            out.append(Overlay(box, prompt[:1].upper() + prompt[1:], theme.CHECKING))  # type: ignore[arg-type]
+        elif status == "spoof":  # the liveness check judged it a photo, a screen or a cut-out
+            out.append(Overlay(box, "SPOOF SUSPECTED", theme.SPOOF))  # type: ignore[arg-type]
         else:
             out.append(Overlay(box, f"Unknown  {score:.2f}" if score > -1.0 else "Unknown",  # type: ignore[arg-type]
                                theme.UNKNOWN))

@@ -261,6 +261,6 @@ def test_decisions_are_one_vocabulary_that_reads_as_plain_strings() -> None:
     events = flat(run(policy, clock, [[seen(7, 0.8)] for _ in range(3)]))
     assert [type(e.decision) for e in events] == [Decision] and events[0].decision == "granted"
     assert f"{events[0].decision}" == "granted" and GRANTED is Decision.GRANTED and UNKNOWN is Decision.UNKNOWN
-    assert DECISIONS == {"granted", "unknown", "denied", "ambiguous"} == {d.value for d in Decision}
+    assert DECISIONS == {"granted", "unknown", "denied", "ambiguous", "spoof"} == {d.value for d in Decision}
     assert FaceState.TOO_SMALL == "too-small" and FaceState("poor-view") is FaceState.POOR_VIEW
     assert SourceState.FAILED.final and not SourceState.LIVE.final

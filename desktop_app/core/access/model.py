@@ -9,7 +9,7 @@ from datetime import date
 from typing import Literal
 
 from desktop_app.core.access.schedule import ALWAYS, Schedule
-from desktop_app.core.vocabulary import Direction, FailMode
+from desktop_app.core.vocabulary import Direction, FailMode, LivenessMode
 
 #: What anti-passback does with a second entry without an exit: nothing, refuse it, or let it
 #: pass and flag the event.
@@ -53,7 +53,9 @@ class DoorSpec:
     open alarms), None without one; held_open_s: seconds open before "held open" is raised;
     passback_partner: the door that pairs with this one for anti-passback (entry through one, exit
     through the other; the same door when it has an entry and an exit camera), None for none;
-    passback: what a second entry without an exit does."""
+    passback: what a second entry without an exit does; liveness: how the door checks that a face
+    is a live person (off, passive, challenge), None for the installation's default (the
+    ``liveness`` settings' mode)."""
 
     name: str
     cameras: tuple[CameraSpec, ...] = ()
@@ -65,10 +67,17 @@ class DoorSpec:
     held_open_s: float = 30.0
     passback_partner: str | None = None
     passback: PassbackMode = "off"
+    liveness: LivenessMode | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _name(self.name, "door"))
         object.__setattr__(self, "fail_mode", FailMode(self.fail_mode))
+        if self.liveness is not None:
+            try:
+                object.__setattr__(self, "liveness", LivenessMode(self.liveness))
+            except ValueError:
+                raise ValueError(f"the liveness mode must be off, passive or challenge, "
+                                 f"got {self.liveness!r}") from None
         if not 0.5 <= self.unlock_seconds <= 3600:
             raise ValueError(f"the unlock time must be 0.5 to 3600 seconds, got {self.unlock_seconds}")
         if not 1 <= self.held_open_s <= 86400:

@@ -22,6 +22,10 @@ A frame *votes* for person P when its face passed the quality gate, its best mat
   person; ``candidates`` the two person ids, best first) once ``votes_needed`` of its last
   ``window`` frames were ambiguous. It never grants; the track gets no "unknown" event after it
   (the face is not a stranger: staff must tell who it is).
+- **held grants** (liveness): ``update(..., hold=...)`` names the tracks whose grant must wait
+  (their liveness is not decided, or not live). A held track's votes still count, but it is not
+  granted, nor its person announced (no cooldown starts), until a frame in which it is not held
+  and its window still holds the votes: a live person is granted in the first such frame.
 
 Timestamps are seconds from a monotonic clock; the policy never reads a clock itself.
 """
@@ -29,7 +33,7 @@ Timestamps are seconds from a monotonic clock; the policy never reads a clock it
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -190,15 +194,21 @@ class DecisionPolicy:
         return True
 
     def update(
-        self, ts: float, observations: Sequence[FrameObservation]
+        self, ts: float, observations: Sequence[FrameObservation],
+        hold: Callable[[Sequence[int]], Collection[int]] | None = None,
     ) -> tuple[list[tuple[int, FrameObservation]], list[DecisionEvent]]:
         """Process one frame at time ``ts`` (seconds, monotonic).
+
+        hold: called once with the track id of each observation (same order), after tracking and
+        before deciding; returns the track ids whose grant must wait this frame (liveness not
+        decided or not live). None: nothing waits.
 
         Returns the track id of each observation (same order) and the events this frame produced.
         """
         cfg = self.config
         track_ids = self._tracker.update([as_box(o.box) for o in observations],
                                          [o.embedding for o in observations])
+        held = hold(track_ids) if hold is not None else ()
         for gone in self._tracker.pop_expired():
             self._tracks.pop(gone, None)
         cutoff = ts - cfg.cooldown_s
@@ -231,7 +241,7 @@ class DecisionPolicy:
             person = vote[0]
             votes = [v for v in st.window if v is not None]
             mine = [s for p, s in votes if p == person]
-            if len(mine) < cfg.votes_needed or len(mine) != len(votes) or person in st.granted:
+            if len(mine) < cfg.votes_needed or len(mine) != len(votes) or person in st.granted or tid in held:
                 continue
             st.granted.add(person)
             if self._announce(person, ts):
@@ -245,6 +255,19 @@ class DecisionPolicy:
         if st is None or not st.granted:
             return None
         return next(iter(st.granted))
+
+    def leading(self, track_id: int) -> int | None:
+        """The person with the most votes in this live track's window (ties: the best score), or
+        None: who a face looks like before (or without) a grant."""
+        st = self._tracks.get(track_id)
+        votes = [v for v in st.window if v is not None] if st is not None else []
+        if not votes:
+            return None
+        tally: dict[int, tuple[int, float]] = {}
+        for p, s in votes:
+            n, best = tally.get(p, (0, -1.0))
+            tally[p] = (n + 1, max(best, s))
+        return max(tally, key=lambda p: tally[p])
 
     def settled(self, track_id: int) -> bool:
         """True when this live track's decision is settled, so that repeating its last observation

@@ -1,4 +1,4 @@
-"""Alerts: notices for people (unknown face, denied attempt, door fault, door forced or held open),
+"""Alerts: notices for people (unknown face, denied attempt, suspected spoof, door fault, door forced or held open),
 sent as ALERT messages through the door's own output and/or one site-wide alert output, as the
 ``alerts`` settings say (:class:`~desktop_app.core.config.AlertSettings`). Floods are dropped: at
 most one alert of a kind per door every ``min_interval_s`` seconds."""
@@ -39,6 +39,8 @@ class AlertKind(StrEnum):
     """The door contact opened while the door was locked."""
     HELD_OPEN = "held open"
     """The door stayed open longer than its held-open time."""
+    SPOOF = "spoof suspected"
+    """The liveness check judged a face a presentation attack (photo, screen, cut-out)."""
 
 
 def _wanted(settings: AlertSettings, kind: AlertKind) -> bool:
@@ -48,6 +50,8 @@ def _wanted(settings: AlertSettings, kind: AlertKind) -> bool:
         return settings.on_denied
     if kind in (AlertKind.FAULT, AlertKind.RECOVERED):
         return settings.on_fault
+    if kind == AlertKind.SPOOF:
+        return settings.on_spoof
     return settings.on_door_alarm
 
 

@@ -12,8 +12,8 @@ States (:class:`~desktop_app.core.vocabulary.DoorState`):
   fault clears, a held door gets LOCK, and the door is ``locked`` again.
 
 Every change of state is sent as a STATE message (MQTT keeps it retained). A refusal (denied,
-unknown, ambiguous) sends DENY. Alerts (unknown face, denied, fault, back in service, door forced,
-held open) go through the :class:`~desktop_app.core.doors.alerts.Alerter`.
+unknown, ambiguous, spoof) sends DENY. Alerts (unknown face, denied, spoof suspected, fault, back in
+service, door forced, held open) go through the :class:`~desktop_app.core.doors.alerts.Alerter`.
 
 A door contact (optional) reports the door leaf open or closed (:meth:`DoorController.contact`):
 opened while locked is "door forced"; open longer than ``held_open_s`` is "held open".
@@ -48,7 +48,8 @@ class DoorDecision:
     """A decision at a door, as its controller acts on it. decision/reason: what was decided and
     why; camera, direction: the camera that saw it and which way it faces; person, employee_id:
     who (None for unknown faces); event_id: the event's uid; score: best cosine; ts: aware UTC;
-    flagged: let through but flagged (anti-passback "flag")."""
+    flagged: let through but flagged (anti-passback "flag"); detail: for a spoof, the liveness
+    check's reasons in words ("" otherwise)."""
 
     decision: Decision
     reason: AccessReason
@@ -60,6 +61,7 @@ class DoorDecision:
     score: float | None = None
     ts: datetime = field(default_factory=lambda: datetime.now(UTC))
     flagged: bool = False
+    detail: str = ""
 
 
 class DoorController:
@@ -309,6 +311,11 @@ class DoorController:
             self._alert(AlertKind.UNKNOWN, f"{what} at {where}.", d)
         elif d.decision == Decision.DENIED:
             self._alert(AlertKind.DENIED, f"{d.person or 'Someone'} was refused at {where}: {d.reason.value}.", d)
+        elif d.decision == Decision.SPOOF:
+            looks = f" (it looks like {d.person})" if d.person else ""
+            why = f": {d.detail}" if d.detail else ""
+            self._alert(AlertKind.SPOOF, f"Spoof suspected at {where}: a photo, a screen or a cut-out was shown to "
+                                         f"the camera{looks}{why}.", d)
         elif d.flagged:
             self._alert(AlertKind.PASSBACK, f"{d.person} passed {where} again without passing the other way "
                                             "(anti-passback, flagged).", d)

@@ -44,7 +44,7 @@ from desktop_app.core.outputs.registry import open_output
 from desktop_app.core.service import FaceGate
 from desktop_app.core.video.latest_frame import LatestFrameReader
 from desktop_app.core.video.sources import Frame, FrameSource, VideoFileSource, open_source
-from desktop_app.core.vocabulary import AccessReason, Decision, Direction, SourceState
+from desktop_app.core.vocabulary import AccessReason, Decision, Direction, LivenessMode, SourceState
 
 log = logging.getLogger("facegate.door")
 
@@ -113,6 +113,11 @@ class CameraStats:
     last_at: float | None = None
     latency_ms: list[float] = field(default_factory=list)
     final_state: str = ""
+    #: milliseconds the liveness checks took per processed frame (the last 4096 frames; empty with
+    #: liveness off)
+    liveness_ms: deque[float] = field(default_factory=lambda: deque(maxlen=4096))
+    #: spoof events this camera logged
+    spoofs: int = 0
 
     @property
     def wall_s(self) -> float:
@@ -171,15 +176,18 @@ class DoorRunner:
     (default: ``gate.doors()``); realtime: read video files at their frame rate, keeping only the
     newest frame as with a camera (else every frame, in order); alerter: where alerts go (default:
     from the ``alerts`` settings); sources: builds each camera's source (default: as ``--source``);
-    on_event: called with every event decided, from the loop's thread.
+    on_event: called with every event decided, from the loop's thread; liveness: the liveness
+    mode of every door for this run (``run --liveness``; None: each door's own, else the settings').
 
     Not reusable: one :meth:`run` (or :meth:`start`) per runner."""
 
     def __init__(self, gate: FaceGate, doors: Sequence[DoorSpec], *, site_doors: Sequence[DoorSpec] | None = None,
                  realtime: bool = False, alerter: Alerter | None = None, sources: SourceFactory | None = None,
                  on_event: Callable[[LoggedEvent], None] | None = None,
-                 on_camera_state: Callable[[str, str, str], None] | None = None) -> None:
+                 on_camera_state: Callable[[str, str, str], None] | None = None,
+                 liveness: LivenessMode | None = None) -> None:
         self.gate = gate
+        self.liveness = None if liveness is None else LivenessMode(liveness)
         self.doors = list(doors)
         self.realtime = realtime
         self._site_doors = list(site_doors) if site_doors is not None else None
@@ -327,7 +335,7 @@ class DoorRunner:
         reader = LatestFrameReader.for_door(lambda: build(spec), live=live, drop_stale=live or self.realtime,
                                             on_state=on_state)
         context = DoorContext(door, name, spec.direction, self.passback)
-        session = LiveSession(self.gate, camera=name, door=context)
+        session = LiveSession(self.gate, camera=name, door=context, liveness=self.liveness)
         return _Camera(door, spec, name, reader, session)
 
     def _last_passage(self, person_id: int, doors: Sequence[str]) -> Passage | None:
@@ -379,6 +387,8 @@ class DoorRunner:
         st = cam.stats
         st.frames += 1
         st.embedded += result.embedded
+        if cam.session.liveness_mode is not LivenessMode.OFF:
+            st.liveness_ms.append(result.liveness_ms)
         st.faces += sum(f.track_id >= 0 for f in result.faces)
         st.first_at = now if st.first_at is None else st.first_at
         st.last_at = now
@@ -403,6 +413,7 @@ class DoorRunner:
 
     def _act(self, cam: _Camera, ev: LoggedEvent) -> None:
         cam.stats.events += 1
+        cam.stats.spoofs += ev.decision == Decision.SPOOF
         with self._lock:
             self.events.append(ev)
         ctl = self.controllers[cam.door.name]
@@ -411,7 +422,8 @@ class DoorRunner:
         decision = DoorDecision(ev.decision, reason, cam.name, cam.spec.direction, person=ev.name,
                                 employee_id=person.employee_id if person is not None else None,
                                 event_id=ev.uid or None, score=ev.score, ts=ev.ts,
-                                flagged=ev.decision == Decision.GRANTED and reason == AccessReason.ANTI_PASSBACK)
+                                flagged=ev.decision == Decision.GRANTED and reason == AccessReason.ANTI_PASSBACK,
+                                detail="; ".join(ev.liveness))
         sent = ctl.decide(decision)
         if sent is not None and decision.decision == Decision.GRANTED:
             first = cam.first_seen.get(ev.track_id)

@@ -24,7 +24,7 @@ plane is centred ``distance`` media heights in front of it and rotated by yaw, p
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum, unique
 
@@ -291,6 +291,16 @@ def generate(photo: np.ndarray, photo_landmarks: np.ndarray, params: AttackParam
     missing.
     """
     p = params
+    frames = list(iter_frames(photo, photo_landmarks, p, video, video_landmarks))
+    return AttackClip(tuple(frames), tuple(i / p.fps for i in range(p.frames)), p)
+
+
+def iter_frames(photo: np.ndarray, photo_landmarks: np.ndarray, params: AttackParams,
+                video: Sequence[np.ndarray] = (), video_landmarks: Sequence[np.ndarray] = ()) -> Iterator[np.ndarray]:
+    """The frames of :func:`generate`, rendered one at a time as they are taken (the same frames,
+    bit for bit): a bench that stops at a decision renders only the frames it reads. ValueError
+    (at once) when what a kind needs is missing."""
+    p = params
     rng = np.random.default_rng(p.seed)
     kind = AttackKind(p.kind)
     if kind in (AttackKind.REPLAY, AttackKind.PARTIAL) and not video:
@@ -299,14 +309,12 @@ def generate(photo: np.ndarray, photo_landmarks: np.ndarray, params: AttackParam
         raise ValueError("a partial attack needs the landmarks of every video frame")
     poses = trajectory(p, rng)
     if kind is AttackKind.PARTIAL:
-        frames = _partial(photo, photo_landmarks, video, video_landmarks, p, rng)
-    else:
-        frames = _held(photo, photo_landmarks, video, kind, poses, p, rng)
-    return AttackClip(tuple(frames), tuple(i / p.fps for i in range(p.frames)), p)
+        return _partial(photo, photo_landmarks, video, video_landmarks, p, rng)
+    return _held(photo, photo_landmarks, video, kind, poses, p, rng)
 
 
 def _held(photo: np.ndarray, lm: np.ndarray, video: Sequence[np.ndarray], kind: AttackKind,
-          poses: list[_Pose], p: AttackParams, rng: np.random.Generator) -> list[np.ndarray]:
+          poses: list[_Pose], p: AttackParams, rng: np.random.Generator) -> Iterator[np.ndarray]:
     bg = room(p, rng)
     screen = kind in (AttackKind.SCREEN, AttackKind.REPLAY)
     alpha: np.ndarray | None = None
@@ -323,7 +331,6 @@ def _held(photo: np.ndarray, lm: np.ndarray, video: Sequence[np.ndarray], kind: 
         media, _ = screen_media(photo, p, bezel)
     phase0 = float(rng.uniform(0, 2 * np.pi))
     glare_at = (float(rng.uniform(0.3, 0.7)), float(rng.uniform(0.2, 0.5)))
-    frames = []
     for i, pose in enumerate(poses):
         if kind is AttackKind.REPLAY:
             media, _ = screen_media(video[i % len(video)], p, bezel)
@@ -333,12 +340,11 @@ def _held(photo: np.ndarray, lm: np.ndarray, video: Sequence[np.ndarray], kind: 
             small = np.ones((max(media.shape[0] // 8, 2), max(media.shape[1] // 8, 2), 3), np.float32)
             mask = render_plane(small, None, np.zeros_like(bg), pose, p, shade=False)[:, :, 0]
             frame = _screen_effects(frame, mask, i, pose, p, phase0, glare_at)
-        frames.append(camera(frame, p, rng))
-    return frames
+        yield camera(frame, p, rng)
 
 
 def _partial(photo: np.ndarray, lm: np.ndarray, video: Sequence[np.ndarray],
-             video_landmarks: Sequence[np.ndarray], p: AttackParams, rng: np.random.Generator) -> list[np.ndarray]:
+             video_landmarks: Sequence[np.ndarray], p: AttackParams, rng: np.random.Generator) -> Iterator[np.ndarray]:
     """A print of ``photo`` with eye holes, held flat against the real face of ``video``."""
     media = print_media(photo, replace(p, margin=0.0), rng)
     lm = np.asarray(lm, np.float32).reshape(5, 2)
@@ -348,7 +354,6 @@ def _partial(photo: np.ndarray, lm: np.ndarray, video: Sequence[np.ndarray],
         cv2.ellipse(alpha, (int(eye[0]), int(eye[1])), (int(0.28 * iod), int(0.16 * iod)), 0, 0, 360, 0.0, -1,
                     cv2.LINE_AA)
     outer = [0, 1, 3, 4]
-    frames = []
     for i in range(p.frames):
         real = video[i % len(video)]
         rl = np.asarray(video_landmarks[i % len(video)], np.float32).reshape(5, 2)
@@ -357,5 +362,4 @@ def _partial(photo: np.ndarray, lm: np.ndarray, video: Sequence[np.ndarray],
         warped = cv2.warpPerspective(media, hom, (w, h), flags=cv2.INTER_LINEAR)
         a = cv2.warpPerspective(alpha, hom, (w, h), flags=cv2.INTER_LINEAR)[:, :, None]
         frame = real.astype(np.float32) / 255.0 * (1 - a) + warped * a
-        frames.append(camera(cv2.resize(frame, p.size), replace(p, blur_sigma=0.4), rng))
-    return frames
+        yield camera(cv2.resize(frame, p.size), replace(p, blur_sigma=0.4), rng)

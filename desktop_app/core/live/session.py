@@ -8,6 +8,13 @@ program committed (``FaceGate.refresh_if_changed``: enrolments, erasures, settin
 a person erased meanwhile is never announced. Events that the database refuses (locked, full disk)
 wait in the event spool and are written in order about once a second (``FaceGate.flush_events``);
 ``FrameResult.pending_events`` says how many wait.
+
+Liveness (presentation-attack detection, :mod:`desktop_app.core.liveness`): with a mode other than
+off (the run's override, else the door's mode, else the ``liveness`` settings), every tracked face
+is fed to the camera's :class:`~desktop_app.core.liveness.LivenessTracks` from its first frame; a
+grant waits until the face's check says live (the face is drawn ``checking``, with a prompt); a
+face judged not live is one ``spoof`` event (reason "spoof suspected", its snapshot and the
+check's reasons) and is never granted. With the mode off nothing changes.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from desktop_app.core.doors.context import DoorContext
 from desktop_app.core.errors import FaceGateError
 from desktop_app.core.face.engine import FaceEngine, FrameFaces
 from desktop_app.core.face.quality import recognition_issues
+from desktop_app.core.liveness import FaceObservation, LivenessSettings, LivenessTracks, LivenessVerdict
 from desktop_app.core.matching.accept import near_decision
 from desktop_app.core.matching.site_strangers import unknown_event_faces
 from desktop_app.core.service import FaceGate
@@ -33,7 +41,15 @@ from desktop_app.core.storage.records import Person
 from desktop_app.core.types import Face, PersonMatch, StageTimes
 from desktop_app.core.video.latest_frame import LatestFrameReader
 from desktop_app.core.video.sources import Frame, open_source
-from desktop_app.core.vocabulary import AccessReason, Decision, Direction, FaceState, FlipMode, SourceState
+from desktop_app.core.vocabulary import (
+    AccessReason,
+    Decision,
+    Direction,
+    FaceState,
+    FlipMode,
+    LivenessMode,
+    SourceState,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +69,17 @@ class TrackedFace:
     status: FaceState
     #: why a POOR_VIEW face is not matched (the first reason, e.g. "poor light: step closer"), else ""
     reason: str = ""
+    #: for a CHECKING face, what the door asks of the person: :data:`KEEP_LOOKING`, or the
+    #: challenge action ("turn left", "turn right", "look up"); else ""
+    prompt: str = ""
 
 
 @dataclass(frozen=True)
 class LoggedEvent:
     """An event the door decided: its id in the store (None while it waits in the event spool for
     the database), person (None for unknown), decision (granted; denied for a recognised but
-    deactivated person; unknown; ambiguous), score, track, and its time (aware UTC datetime, as
+    deactivated person; unknown; ambiguous; spoof, with the person the picture looks like when
+    the face voted for one), score, track, and its time (aware UTC datetime, as
     stored); candidates: for ambiguous, the names of the two people the face could not be told
     apart from (best first), else ()."""
 
@@ -81,6 +101,8 @@ class LoggedEvent:
     uid: str = ""
     #: the camera's name, as written on the event
     camera: str = ""
+    #: for a spoof event, why the liveness check refused the face (sentences), else ()
+    liveness: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,12 +120,16 @@ class FrameResult:
     embedded: int = 0
     #: faces whose embedding got the test-time flip pass this frame because their score was near a decision
     flipped: int = 0
+    #: milliseconds the liveness checks of this frame's faces took (0 with liveness off)
+    liveness_ms: float = 0.0
 
 
 #: Seconds between two checks for what other programs committed (one cheap PRAGMA each).
 SYNC_INTERVAL_S = 0.5
 #: Seconds between two tries to write the events waiting in the spool.
 FLUSH_INTERVAL_S = 1.0
+#: What a face whose liveness is not decided yet is asked (passive mode).
+KEEP_LOOKING = "keep looking at the camera"
 
 
 class LiveSession:
@@ -113,8 +139,10 @@ class LiveSession:
     in the spool (when the database takes them)."""
 
     def __init__(self, gate: FaceGate, camera: str | None = None, log_unknown: bool = True,
-                 door: DoorContext | None = None) -> None:
+                 door: DoorContext | None = None, liveness: LivenessMode | None = None) -> None:
         self.gate = gate
+        #: the run's liveness mode (``run --liveness``), over the door's and the settings' (None: none)
+        self.liveness_override = None if liveness is None else LivenessMode(liveness)
         #: the door this camera watches: its access rules and anti-passback decide (None: a plain
         #: camera, ``run --source``: enrolled and active is granted)
         self.door = door
@@ -133,7 +161,26 @@ class LiveSession:
         self._reuse_owner: tuple[DecisionPolicy, str] | None = None
         #: track id -> (its last match, the threshold then): a reused embedding must give the same
         self._reuse_keys: dict[int, tuple[PersonMatch | None, float]] = {}
+        #: the liveness check of every face track (mode off: every face is live at once)
+        self.liveness: LivenessTracks = gate.liveness_tracks(self._liveness_settings())
+        #: tracks the liveness check refused (never granted; their spoof event is logged or was held
+        #: back by the cooldown); person id -> frame time of the last spoof event naming them
+        self._spoofed: set[int] = set()
+        self._spoof_logged: dict[int, float] = {}
         self.sync()
+
+    def _liveness_settings(self) -> LivenessSettings:
+        """The liveness settings of this camera: the installation's, with the mode of the run, else
+        of the door, else of the settings."""
+        base = self.gate.config.liveness
+        door_mode = self.door.door.liveness if self.door is not None else None
+        mode = self.liveness_override or door_mode or base.mode
+        return base if mode == base.mode else base.model_copy(update={"mode": mode})
+
+    @property
+    def liveness_mode(self) -> LivenessMode:
+        """The liveness mode this camera applies."""
+        return self.liveness.mode
 
     def _decision_config(self) -> DecisionConfig:
         self._config_seen = self.gate.config
@@ -142,6 +189,8 @@ class LiveSession:
     def refresh(self) -> None:
         """Take new settings / threshold (after enrolment, calibration or a settings change)."""
         self.policy = DecisionPolicy(self._decision_config())
+        self.liveness = self.gate.liveness_tracks(self._liveness_settings())  # new tracks: new checks
+        self._spoofed.clear()
 
     def sync(self, now: float | None = None) -> None:
         """Follow the database (at most every ``SYNC_INTERVAL_S``) and try to write the spooled
@@ -153,6 +202,9 @@ class LiveSession:
             self._next_sync = t + SYNC_INTERVAL_S
             if gate.refresh_if_changed() or gate.config is not self._config_seen:  # another camera may have seen it
                 self.policy.config = self._decision_config()  # new settings, same tracks and cooldowns
+                settings = self._liveness_settings()
+                if settings != self.liveness.settings:  # new liveness settings: the checks start again
+                    self.liveness = self.gate.liveness_tracks(settings)
                 self._check_purges = True  # an erasure elsewhere may wait for this door's readers to go
         if t >= self._next_flush:
             self._next_flush = t + FLUSH_INTERVAL_S
@@ -235,8 +287,32 @@ class LiveSession:
         matches = [m if ok else None for m, ok in zip(matches, usable, strict=True)]
         obs = [FrameObservation(box=f.detection.box, match=m, quality_ok=ok, embedding=f.embedding, quality=f.quality)
                for f, m, ok in zip(faces, matches, usable, strict=True)]
-        assigned, decisions = self.policy.update(frame.ts, obs)
+        verdicts: dict[int, LivenessVerdict] = {}
+        t_live = time.perf_counter()
+
+        def hold(ids: Sequence[int]) -> set[int]:
+            """Feed every face to its track's liveness check; the tracks whose grant must wait."""
+            for tid, face in zip(ids, faces, strict=True):
+                verdicts[tid] = self.liveness.update(tid, FaceObservation.from_detection(
+                    frame.image, face.detection, frame.ts))
+            return {tid for tid, v in verdicts.items() if v.live is not True}
+
+        checking = self.liveness.mode is not LivenessMode.OFF
+        assigned, decisions = self.policy.update(frame.ts, obs, hold=hold if checking else None)
         track_ids = [tid for tid, _ in assigned]
+        spoofs: list[LoggedEvent] = []
+        if checking:
+            alive = {t.track_id for t in self.policy.tracks}
+            self.liveness.keep_only(alive)
+            self._spoofed &= alive
+            for i, tid in enumerate(track_ids):
+                if verdicts[tid].live is False and tid not in self._spoofed and self.policy.granted(tid) is None:
+                    self._spoofed.add(tid)
+                    spoof = self._log_spoof(tid, verdicts[tid], faces[i], matches[i], frame)
+                    if spoof is not None:
+                        spoofs.append(spoof)
+            decisions = [ev for ev in decisions if ev.track_id not in self._spoofed]  # a spoof is final
+        live_ms = (time.perf_counter() - t_live) * 1e3 if checking else 0.0
         reused = [t is not None for t in p.plan]
         if any(t is not None and t != tid for t, tid in zip(p.plan, track_ids, strict=True)):
             log.warning("A reused embedding went to another track; embeddings are no longer reused for now.")
@@ -246,7 +322,7 @@ class LiveSession:
         self._reuse_keys = {tid: (m, p.threshold) for tid, m in zip(track_ids, p.matches, strict=True)}
         logged = (self._log(ev, faces, obs, frame) for ev in decisions
                   if ev.decision != Decision.UNKNOWN or self.log_unknown)
-        events = tuple(e for e in logged if e is not None)
+        events = (*spoofs, *(e for e in logged if e is not None))
         strangers = unknown_event_faces(decisions, faces, obs) if self.log_unknown else []
         if p.mode is FlipMode.NEAR_THRESHOLD:  # the stranger pool calibrates flip-averaged templates
             strangers = p.engine.mirror_refine(strangers)
@@ -255,7 +331,20 @@ class LiveSession:
         for tid, face, m, ok in zip(track_ids, faces, matches, usable, strict=True):
             person = self._held_person(tid, self.policy.granted(tid))  # None: erased meanwhile
             voted = gate.door_person(m.person_id) if m is not None and gate.accepts(m, face.quality) else None
-            if person is not None:
+            verdict = verdicts.get(tid)
+            prompt = self.liveness.prompt(tid) if checking and person is None else None
+            lead = self.policy.leading(tid) if checking and person is None else None
+            if checking and person is None and tid in self._spoofed:
+                out.append(TrackedFace(tid, face.detection.box, None, None, m.score if m else -1.0, FaceState.SPOOF,
+                                       reason=AccessReason.SPOOF.value))
+            elif checking and person is None and verdict is not None and verdict.live is None and (
+                    prompt is not None or voted is not None or lead is not None):
+                # the grant (if any) waits for the check: say so, with the challenge's action
+                who = voted or (gate.door_person(lead) if lead is not None else None)
+                out.append(TrackedFace(tid, face.detection.box, who.name if who else None, who.id if who else None,
+                                       m.score if m else -1.0, FaceState.CHECKING,
+                                       prompt=prompt.value if prompt is not None else KEEP_LOOKING))
+            elif person is not None:
                 out.append(TrackedFace(tid, face.detection.box, person.name, person.id,
                                        m.score if m else -1.0,
                                        FaceState.RECOGNISED if person.active and tid not in self._refused
@@ -276,7 +365,45 @@ class LiveSession:
         times = StageTimes(detect_ms=st.detect_ms, align_ms=st.align_ms, embed_ms=p.embed_ms, search_ms=p.search_ms)
         return FrameResult(index=frame.index, faces=tuple(out), events=events, times=times,
                            pending_events=gate.pending_events, embedded=sum(not r for r in reused),
-                           flipped=p.flipped)
+                           flipped=p.flipped, liveness_ms=live_ms)
+
+    def _log_spoof(self, track_id: int, verdict: LivenessVerdict, face: Face, match: PersonMatch | None,
+                   frame: Frame) -> LoggedEvent | None:
+        """Store the spoof event of a track the liveness check refused: the person it looks like (its
+        leading vote, else this frame's accepted match; None for a stranger's picture), the frame
+        around the face as its snapshot (the print's edge or the phone shows), the check's reasons.
+        None when held back: the same person's picture was reported less than ``cooldown_s`` ago
+        (the track stays refused), or that person was erased meanwhile."""
+        gate = self.gate
+        pid = self.policy.leading(track_id)
+        if pid is None and match is not None and gate.accepts(match, face.quality):
+            pid = match.person_id
+        person = gate.door_person(pid) if pid is not None else None
+        pid = person.id if person is not None else None
+        if pid is not None:
+            last = self._spoof_logged.get(pid)
+            cooldown = self.policy.config.cooldown_s
+            if last is not None and 0.0 <= frame.ts - last < cooldown:
+                log.info("A spoof of %s at %s was not logged again (cooldown).", person.name if person else pid,
+                         self.camera)
+                return None
+            self._spoof_logged = {k: t for k, t in self._spoof_logged.items() if 0.0 <= frame.ts - t < cooldown}
+            self._spoof_logged[pid] = frame.ts
+        score = float(match.score) if match is not None and pid is not None and match.person_id == pid else -1.0
+        ts = datetime.now(UTC)
+        door = self.door.door.name if self.door is not None else None
+        direction = self.door.direction if self.door is not None else None
+        reasons = tuple(verdict.reasons) or ("not live",)
+        rec = gate.record_event(person_id=pid, score=score, decision=Decision.SPOOF, camera=self.camera,
+                                snapshot=_context_crop(frame.image, face.detection.box), track_id=track_id, ts=ts,
+                                door=door, direction=direction, reason=AccessReason.SPOOF, liveness=reasons)
+        if rec is None:
+            return None
+        log.warning("Spoof suspected at %s (track %d%s): %s", self.camera, track_id,
+                    f", looks like {person.name}" if person is not None else "", "; ".join(reasons))
+        return LoggedEvent(rec.event_id, pid, person.name if person is not None else None, Decision.SPOOF, score,
+                           track_id, ts, reason=AccessReason.SPOOF, door=door, direction=direction, uid=rec.uid,
+                           camera=self.camera, liveness=reasons)
 
     def _held_person(self, track_id: int, person_id: int | None) -> Person | None:
         """The person a track was granted as, None when erased since (or their id now names another)."""
@@ -338,6 +465,18 @@ class LiveSession:
         x, y, w, h = (round(v) for v in ev.box)
         crop = image[max(0, y):max(0, y) + max(1, h), max(0, x):max(0, x) + max(1, w)]
         return crop if crop.size else image
+
+
+def _context_crop(image: np.ndarray, box: tuple[float, float, float, float], scale: float = 2.2) -> np.ndarray:
+    """The frame around a face box: ``scale`` times the box, centred on it, clipped to the frame
+    ((h, w, 3) uint8 BGR; the whole frame when the box is empty)."""
+    x, y, w, h = box
+    cx, cy, half = x + w / 2, y + h / 2, max(w, h) * scale / 2
+    H, W = image.shape[:2]
+    x0, y0 = max(0, int(cx - half)), max(0, int(cy - half))
+    x1, y1 = min(W, int(cx + half)), min(H, int(cy + half))
+    crop = image[y0:y1, x0:x1]
+    return crop if crop.size else image
 
 
 def _same_match(a: PersonMatch | None, b: PersonMatch | None, tol: float = 1e-5) -> bool:
@@ -451,11 +590,13 @@ class RunSummary:
 
 def run_headless(gate: FaceGate, source: str, *, max_frames: int | None = None, realtime: bool = False,
                  on_frame: Callable[[FrameResult], None] | None = None,
-                 on_state: Callable[[str, str], None] | None = None) -> RunSummary:
+                 on_state: Callable[[str, str], None] | None = None,
+                 liveness: LivenessMode | None = None) -> RunSummary:
     """Run the live loop on ``source`` without a window, logging events; stops at the end of a file
-    source, after ``max_frames``, or on Ctrl+C (a live source is retried for ever when lost)."""
+    source, after ``max_frames``, or on Ctrl+C (a live source is retried for ever when lost).
+    liveness: the liveness mode of this run (None: the settings')."""
     summary = RunSummary()
-    session = LiveSession(gate)
+    session = LiveSession(gate, liveness=liveness)
     probe = open_source(source)
     live = probe.is_live
     # A live source (webcam, stream) is a door camera: retried for ever, at start too; a file ends.

@@ -19,7 +19,7 @@ from desktop_app.core.storage import times
 from desktop_app.core.storage.base import api
 from desktop_app.core.storage.events import EventsMixin
 from desktop_app.core.storage.validate import as_int, clean_text, fold, required_text, validate_display_name
-from desktop_app.core.vocabulary import Direction, FailMode
+from desktop_app.core.vocabulary import Direction, FailMode, LivenessMode
 
 #: Output schemes a door may name: those of the drivers installed here, and those issue 10 names
 #: (their drivers may live in modules this build loads on first use).
@@ -53,6 +53,7 @@ def _door_from_rows(row: Mapping[str, Any], cameras: Sequence[Mapping[str, Any]]
         held_open_s=float(row["held_open_s"]),
         passback_partner=row["passback_partner"],
         passback=cast(PassbackMode, str(row["passback"])),
+        liveness=None if row.get("liveness") is None else LivenessMode(str(row["liveness"])),
     )
 
 
@@ -105,19 +106,21 @@ class DoorsMixin(EventsMixin):
                     partner = str(row["name"])
             now = times.now_db()
             values = (spec.name, output, secret, float(spec.unlock_seconds), spec.fail_mode.value, contact,
-                      float(spec.held_open_s), partner, spec.passback, now)
+                      float(spec.held_open_s), partner, spec.passback, now,
+                      None if spec.liveness is None else spec.liveness.value)
             current = self._door_row(spec.name)
             if current is None:
                 cur = self.db.execute(
                     "INSERT INTO doors (name, output, secret, unlock_seconds, fail_mode, contact, held_open_s,"
-                    " passback_partner, passback, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+                    " passback_partner, passback, updated_at, liveness) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    values)
                 door_id = as_int(cur.lastrowid, "new door id")
             else:
                 door_id = int(current["id"])
                 self.db.execute(
                     "UPDATE doors SET name = ?, output = ?, secret = ?, unlock_seconds = ?, fail_mode = ?,"
-                    " contact = ?, held_open_s = ?, passback_partner = ?, passback = ?, updated_at = ?"
-                    " WHERE id = ?", (*values, door_id))
+                    " contact = ?, held_open_s = ?, passback_partner = ?, passback = ?, updated_at = ?,"
+                    " liveness = ? WHERE id = ?", (*values, door_id))
                 self.db.execute("DELETE FROM door_cameras WHERE door_id = ?", (door_id,))
             for i, cam in enumerate(spec.cameras):
                 self.db.execute(

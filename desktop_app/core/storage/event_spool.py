@@ -39,7 +39,8 @@ class PendingEvent:
     track_id: the face track; snapshot_jpg: the face snapshot, JPEG bytes, or None; candidates: for
     an ambiguous decision, the ids of the people the face could not be told apart from; door,
     direction, reason: the door's name, its camera's direction ("in" / "out") and the
-    AccessReason value, None for a camera without a door (lines written before have none).
+    AccessReason value, None for a camera without a door (lines written before have none);
+    liveness: for a spoof decision, the liveness check's reasons.
     """
 
     uid: str
@@ -55,6 +56,7 @@ class PendingEvent:
     door: str | None = None
     direction: str | None = None
     reason: str | None = None
+    liveness: tuple[str, ...] = ()
 
     @staticmethod
     def new_uid() -> str:
@@ -84,6 +86,7 @@ class PendingEvent:
             door=None if d.get("door") is None else str(d["door"]),
             direction=None if d.get("direction") is None else str(d["direction"]),
             reason=None if d.get("reason") is None else str(d["reason"]),
+            liveness=tuple(str(r) for r in d.get("liveness") or ()),
         )
 
 

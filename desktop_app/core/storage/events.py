@@ -80,6 +80,7 @@ class EventsMixin(SealingBase):
         door: str | None = None,
         direction: str | None = None,
         reason: str | None = None,
+        liveness: Sequence[str] = (),
     ) -> int:
         """Record a recognition event; returns its id.
 
@@ -89,7 +90,9 @@ class EventsMixin(SealingBase):
         needs a person and moves that person's first-in / last-out of the local day of ``ts``:
         both without a ``direction``, only first-in for "in", only last-out for "out".
         door: the door's name (None: a camera without a door); direction: "in" or "out", the way
-        the camera faces; reason: an AccessReason value ("granted", "outside schedule", ...).
+        the camera faces; reason: an AccessReason value ("granted", "outside schedule", ...);
+        liveness: for a "spoof" event, the liveness check's reasons in words (kept as
+        ``{"liveness": [...]}`` in ``detail_json``; only a spoof event has them).
         score: cosine similarity of the best match; ts: when (default now; naive means local
         time); snapshot: small (H, W, 3) uint8 BGR image, stored as JPEG (shrunk to 320 px on the
         longer side at most), or ``snapshot_jpg``, one already encoded (the event spool's, possibly
@@ -110,7 +113,11 @@ class EventsMixin(SealingBase):
             raise ValueError("an 'ambiguous' event lets nobody in: it names candidates, not a person")
         if cands and (kind != Decision.AMBIGUOUS or len(cands) < 2):
             raise ValueError("only an 'ambiguous' event names candidates, two or more")
-        detail = codecs.to_json({"candidates": cands}, "event details") if cands else None
+        why_not_live = [required_text(r, "liveness reason") for r in liveness]
+        if why_not_live and kind != Decision.SPOOF:
+            raise ValueError("only a 'spoof' event carries liveness reasons")
+        detail = (codecs.to_json({"candidates": cands}, "event details") if cands
+                  else codecs.to_json({"liveness": why_not_live}, "event details") if why_not_live else None)
         value = as_score(score)
         cam = required_text(camera, "camera")
         model = required_text(model_sha256, "model_sha256")

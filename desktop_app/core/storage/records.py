@@ -64,7 +64,8 @@ class EventRecord:
     door: the door's name, None for an event of a camera that serves no door (``run --source``);
     direction: "in" or "out", the way the door's camera faces, None without a door; reason: why
     the door decided so (an :class:`~desktop_app.core.vocabulary.AccessReason` value, e.g.
-    "outside schedule"), None for events stored before access control.
+    "outside schedule"), None for events stored before access control; liveness: for a "spoof"
+    event, why the liveness check refused the face (sentences), else ().
     """
 
     id: int
@@ -82,6 +83,7 @@ class EventRecord:
     door: str | None = None
     direction: str | None = None
     reason: str | None = None
+    liveness: tuple[str, ...] = ()
 
     @property
     def who(self) -> str:

@@ -17,7 +17,10 @@ EVENT_SELECT: Final[str] = (
     # an ambiguous event's candidates: ids in detail_json, names read now (erased: a placeholder)
     "(SELECT group_concat(coalesce(c.name, 'an erased person'), char(31)) FROM ("
     "SELECT j.key, j.value FROM json_each(CASE WHEN json_valid(e.detail_json) THEN e.detail_json ELSE '{}' END,"
-    " '$.candidates') j ORDER BY j.key) jc LEFT JOIN people c ON c.id = jc.value) AS candidate_names "
+    " '$.candidates') j ORDER BY j.key) jc LEFT JOIN people c ON c.id = jc.value) AS candidate_names, "
+    # a spoof event's liveness reasons (sentences), joined the same way
+    "(SELECT group_concat(j.value, char(31)) FROM json_each(CASE WHEN json_valid(e.detail_json)"
+    " THEN e.detail_json ELSE '{}' END, '$.liveness') j) AS liveness_reasons "
     "FROM events e LEFT JOIN people p ON p.id = e.person_id"
 )
 
@@ -62,6 +65,7 @@ def event_from_row(row: Mapping[str, Any]) -> EventRecord:
         door=row.get("door"),
         direction=row.get("direction"),
         reason=row.get("reason"),
+        liveness=tuple(str(row["liveness_reasons"]).split("\x1f")) if row.get("liveness_reasons") else (),
     )
 
 

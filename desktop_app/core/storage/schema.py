@@ -422,8 +422,27 @@ def migration_8(db: Database) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS audit_action ON audit(action)")
 
 
+def migration_9(db: Database) -> None:
+    """Liveness at the door (issue 11).
+
+    - events: the decision may be ``"spoof"`` (the liveness check judged the face a photo, a
+      screen or a cut-out); its ``detail_json`` holds ``{"liveness": ["reason", ...]}``, the check's
+      reasons in words;
+    - doors: ``liveness``, the door's liveness mode (``off``, ``passive``, ``challenge``), NULL for
+      the installation's default (the ``liveness`` settings).
+    """
+    _rebuild_table(db, "events", _must_change(
+        r"CHECK\s*\(\s*decision\s+IN\s*\(\s*'granted',\s*'unknown',\s*'denied',\s*'ambiguous'\s*\)\s*\)",
+        "CHECK (decision IN ('granted', 'unknown', 'denied', 'ambiguous', 'spoof'))", "events table"))
+    db.conn.execute("ALTER TABLE doors ADD COLUMN liveness TEXT"
+                    " CHECK (liveness IS NULL OR liveness IN ('off', 'passive', 'challenge'))")
+    broken = db.conn.execute("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise StorageError(f"Bringing the database up to date broke {len(broken)} references; nothing was changed.")
+
+
 MIGRATIONS: Final[tuple[Migration, ...]] = (migration_1, migration_2, migration_3, migration_4, migration_5,
-                                              migration_6, migration_7, migration_8)
+                                              migration_6, migration_7, migration_8, migration_9)
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
 #: The schema version from which the audit log is hash-chained (``migration_6``).
 AUDIT_CHAIN_VERSION: Final[int] = MIGRATIONS.index(migration_6) + 1
