@@ -192,7 +192,7 @@ class SecretReader:
 
 
 @contextlib.contextmanager
-def open_book(args: argparse.Namespace) -> Iterator[AccountBook]:
+def open_book(args: argparse.Namespace, read_only: bool | None = None) -> Iterator[AccountBook]:
     """The accounts of ``--db`` (a store opened for the check alone; its open warnings are left to
     the command's own opening, so that they are not said twice)."""
     from desktop_app.core.accounts.records import PasswordChange
@@ -203,7 +203,7 @@ def open_book(args: argparse.Namespace) -> Iterator[AccountBook]:
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        store = Store(Path(args.db or default_db()))
+        store = Store(Path(args.db or default_db()), read_only=read_only or None)
     finally:
         quiet.setLevel(level)
     try:
@@ -243,12 +243,17 @@ def run_authorised(args: argparse.Namespace, command: Callable[[argparse.Namespa
     need = needed_action(args)
     setattr(args, ACTOR_ATTR, "cli")
     try:
-        if isinstance(need, Action) and Path(args.db or default_db()).exists():  # a new file has no account
-            with open_book(args) as book:
+        path = Path(args.db or default_db())
+        # A new or empty file has no account (and is left for the command to start: it says so).
+        if isinstance(need, Action) and path.is_file() and path.stat().st_size > 0:
+            # Read first, writing nothing, so that a full disk or a read-only folder does not stop a
+            # command that needs no login (erase on a full disk); a login writes (back-off).
+            with open_book(args, read_only=True) as book:
                 state = book.state()
-                if state.mode == AccountsMode.TAMPERED:
-                    raise NotAuthorisedError(state.summary(), Refusal.TAMPERED)
-                if state.mode == AccountsMode.ACTIVE:
+            if state.mode == AccountsMode.TAMPERED:
+                raise NotAuthorisedError(state.summary(), Refusal.TAMPERED)
+            if state.mode == AccountsMode.ACTIVE:
+                with open_book(args) as book:
                     setattr(args, ACTOR_ATTR, login(book, args, need).name)
         return command(args)
     except NotAuthorisedError as exc:

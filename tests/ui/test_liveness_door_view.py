@@ -27,7 +27,7 @@ from desktop_app.ui.door_view import DoorView
 from desktop_app.ui.main_window import MainWindow
 from desktop_app.ui.qtimage import bgr_to_qimage
 
-PIN = "24680"
+PIN = "246801"
 REASONS = ("a border moves with the face (phone, tablet or print edge)",)
 
 
