@@ -288,13 +288,16 @@ class LiveSession:
         obs = [FrameObservation(box=f.detection.box, match=m, quality_ok=ok, embedding=f.embedding, quality=f.quality)
                for f, m, ok in zip(faces, matches, usable, strict=True)]
         verdicts: dict[int, LivenessVerdict] = {}
-        t_live = time.perf_counter()
+        live_ms = 0.0
 
         def hold(ids: Sequence[int]) -> set[int]:
             """Feed every face to its track's liveness check; the tracks whose grant must wait."""
+            nonlocal live_ms
+            t_live = time.perf_counter()
             for tid, face in zip(ids, faces, strict=True):
                 verdicts[tid] = self.liveness.update(tid, FaceObservation.from_detection(
                     frame.image, face.detection, frame.ts))
+            live_ms = (time.perf_counter() - t_live) * 1e3
             return {tid for tid, v in verdicts.items() if v.live is not True}
 
         checking = self.liveness.mode is not LivenessMode.OFF
@@ -312,7 +315,6 @@ class LiveSession:
                     if spoof is not None:
                         spoofs.append(spoof)
             decisions = [ev for ev in decisions if ev.track_id not in self._spoofed]  # a spoof is final
-        live_ms = (time.perf_counter() - t_live) * 1e3 if checking else 0.0
         reused = [t is not None for t in p.plan]
         if any(t is not None and t != tid for t, tid in zip(p.plan, track_ids, strict=True)):
             log.warning("A reused embedding went to another track; embeddings are no longer reused for now.")
