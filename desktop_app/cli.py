@@ -15,6 +15,12 @@
     facegate person set                          access control (cli_access.py)
     facegate audit verify --db DB                 check the tamper-evident audit log
     facegate audit list --db DB [--person NAME --action A --actor NAME --from --to] [--csv FILE]
+    facegate liveness [--json] INPUT...          is it a live face, or a photo / a screen?
+    facegate account add|list|set|passwd|remove|recover   named accounts (cli_accounts.py)
+
+Once a database has accounts, commands need credentials (--account NAME --password-stdin, or
+asked on the terminal): the table of who may run what is ``cli_auth.RULES``; exit status 4 when
+refused.
     facegate unlock / protect / keys status|rotate|rekey   keys of the encrypted face data (cli_keys.py)
 """
 
@@ -37,6 +43,9 @@ from desktop_app.core.wording import count, hours_minutes
 
 from .cli_access import COMMANDS as ACCESS_COMMANDS
 from .cli_access import add_parsers as add_access_parsers
+from .cli_accounts import add_parsers as add_account_parsers
+from .cli_accounts import cmd_account
+from .cli_auth import actor_of, add_credential_args, run_authorised
 from .cli_keys import COMMANDS as KEYS_COMMANDS
 from .cli_keys import add_parsers as add_keys_parsers
 from .paths import data_home, default_db
@@ -205,6 +214,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     add_access_parsers(sub)
     _audit_parser(sub)
+    p = sub.add_parser("liveness", help="check that videos or folders of frames show a live face, not a photo "
+                                        "or a screen (passive check)", epilog=LIVENESS_JSON_KEYS,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _db_arg(p)
+    _device_arg(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per input and line (keys below)")
+    p.add_argument("--fps", type=_frame_rate, default=15.0,
+                   help="frame rate of a folder of frames; videos are read at up to this rate (default 15)")
+    p.add_argument("--all-frames", action="store_true",
+                   help="read every frame and report the verdict at the end (default: stop at the first decision, "
+                        "as a door does)")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="video file, folder of frames or image")
+    add_account_parsers(sub)
+    add_credential_args(ap)  # --account / --password-stdin where credentials may be needed (cli_auth)
     add_keys_parsers(sub)
     return ap
 
@@ -255,7 +278,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     with _gate(args) as gate:
         rep = gate.enrol_images(args.name, args.images, employee_id=args.employee_id,
                                 department=args.department, check_quality=not args.no_quality_check,
-                                actor="cli", force=args.force)
+                                actor=actor_of(args), force=args.force)
         for shot in rep.added:
             print(f"added   {shot.source}")
         for shot in rep.rejected:
@@ -483,7 +506,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
                 "Their events are kept, anonymised. This cannot be undone. [y/N] "):
             print("Nothing was erased.", file=sys.stderr)
             return 1
-        rep = gate.erase_person(person.id, actor="cli")
+        rep = gate.erase_person(person.id, actor=actor_of(args))
         what = (f"{count(rep.samples, 'shot')}, {count(rep.templates, 'template')}, "
                 f"{count(rep.events_anonymised, 'event')} anonymised as {rep.person_ref}")
         if rep.purged:
@@ -535,7 +558,7 @@ def cmd_events(args: argparse.Namespace) -> int:
             person_id = person.id
         flt = EventFilter(day_from=days[0], day_to=days[1], person_id=person_id, door=args.door)
         if args.csv:
-            n = gate.export_events_csv(args.csv, flt, actor="cli")
+            n = gate.export_events_csv(args.csv, flt, actor=actor_of(args))
             print(f"{count(n, 'event')} written to {args.csv}")
             return 0
         total = gate.count_events(flt)
@@ -562,7 +585,7 @@ def cmd_attendance(args: argparse.Namespace) -> int:
         return 2
     with _gate(args) as gate:
         if args.csv:
-            n = gate.export_attendance_csv(args.csv, day_from, day_to, actor="cli")
+            n = gate.export_attendance_csv(args.csv, day_from, day_to, actor=actor_of(args))
             print(f"{n} attendance row{'s' if n != 1 else ''} ({day_from} to {day_to}) written to {args.csv}")
             return 0
         rows = gate.attendance(day_from, day_to)
@@ -586,7 +609,7 @@ def _clock(ts: datetime | None) -> str:
 def cmd_models(args: argparse.Namespace) -> int:
     with _gate(args) as gate:
         if args.rollback:
-            rec = gate.rollback_model(actor="cli")
+            rec = gate.rollback_model(actor=actor_of(args))
             print(f"Active model is now {rec.name} ({rec.sha256[:12]})")
         active = gate.model.sha256
         for m in gate.list_models():
@@ -632,7 +655,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     flt = AuditFilter(day_from=days[0], day_to=days[1], person=args.person, action=args.action, actor=args.actor)
     with _gate(args) as gate:
         if args.csv:
-            n = gate.export_audit_csv(args.csv, flt, actor="cli")
+            n = gate.export_audit_csv(args.csv, flt, actor=actor_of(args))
             print(f"{count(n, 'audit row')} written to {args.csv}")
             return 0
         total = gate.count_audit(flt)
@@ -641,6 +664,62 @@ def cmd_audit(args: argparse.Namespace) -> int:
             print(f"{r.id:6d}  {r.ts.astimezone():%Y-%m-%d %H:%M:%S}  {r.actor:10s} {r.action:28s} {details}")
         print(f"{min(total, args.limit)} of {count(total, 'audit row')} shown (newest first).")
     return 0
+LIVENESS_JSON_KEYS = """\
+With --json, each input prints one line holding one JSON object:
+  input    the input as given
+  live     true (a live face), false (a photo, a screen or no sign of life: see reasons), or null
+           (undecided: too few frames, or no face found)
+  score    0..1, how live the face looked (4 decimals)
+  reasons  readable reasons for the verdict, e.g. ["screen moiré on the face"]
+  frames   frames of the face used; elapsed_s: seconds of the input they spanned
+Exit status: 0 when every input was read, 1 when one could not be (said on stderr), 2 when an
+input does not exist.
+"""
+
+
+def _frame_rate(text: str) -> float:
+    """argparse type of --fps: frames per second, 1 to 240."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of frames per second") from None
+    if not 1.0 <= value <= 240.0:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"{text} is not a frame rate between 1 and 240")
+    return value
+
+
+def cmd_liveness(args: argparse.Namespace) -> int:
+    """Passive liveness of the main face of each input (video file, folder of frames, image).
+
+    Text: ``INPUT: live 0.83 (the face moves in depth ...)``, ``not live``, or ``undecided``.
+    ``--json``: one object per input with the keys of :data:`LIVENESS_JSON_KEYS`.
+    """
+    from desktop_app.core.liveness.media import input_frames
+
+    missing = [p for p in args.inputs if not p.exists()]
+    if missing:
+        print(f"facegate liveness: error: no such file or folder: {', '.join(map(str, missing))}", file=sys.stderr)
+        return 2
+    status = 0
+    with _gate(args) as gate:
+        for path in args.inputs:
+            try:
+                result = gate.check_liveness(input_frames(path, folder_fps=args.fps, max_fps=args.fps),
+                                             stop_when_decided=not args.all_frames)
+            except FaceGateError as exc:
+                print(f"{path}: error: {_error_text(exc)}", file=sys.stderr)
+                status = 1
+                continue
+            v = result.verdict
+            if args.json:
+                print(json.dumps({"input": str(path), "live": v.live, "score": round(v.score, 4),
+                                  "reasons": list(v.reasons), "frames": v.frames,
+                                  "elapsed_s": round(v.elapsed_s, 2)}), flush=True)
+            else:
+                word = {True: "live", False: "NOT LIVE", None: "undecided"}[v.live]
+                why = f" ({'; '.join(v.reasons)})" if v.reasons else ""
+                print(f"{path}: {word} {v.score:.2f}{why}", flush=True)
+    return status
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
@@ -666,6 +745,8 @@ COMMANDS = {
 COMMANDS["doctor"] = cmd_doctor
 COMMANDS.update(ACCESS_COMMANDS)
 COMMANDS["audit"] = cmd_audit
+COMMANDS["account"] = cmd_account
+COMMANDS["liveness"] = cmd_liveness
 COMMANDS.update(KEYS_COMMANDS)
 
 
@@ -710,7 +791,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        return COMMANDS[args.command or "gui"](args)
+        return run_authorised(args, COMMANDS[args.command or "gui"])  # credentials once accounts exist
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # the reader went away (e.g. `| head`): not an error of ours

@@ -12,7 +12,8 @@
     facegate person set --db DB --name P [--employee-id ID] [--groups G1,G2]
                         [--valid-from YYYY-MM-DD] [--valid-until YYYY-MM-DD] [--active|--inactive]
 
-Every change goes through the ``FaceGate`` facade and is audited with the actor "cli". User
+Every change goes through the ``FaceGate`` facade and is audited with the actor "cli" (the
+account's name once the database has accounts: ``cli_auth``). User
 errors (unknown door, group or person, a bad schedule, a bad output URI) are one line on stderr
 and exit status 2 (see ``cli.main``). A door's secret is never printed: listings say "set" or
 "none".
@@ -33,6 +34,7 @@ from desktop_app.core.errors import InputError
 from desktop_app.core.outputs.base import redact_uri
 from desktop_app.core.vocabulary import Direction, FailMode
 
+from .cli_auth import actor_of
 from .paths import default_db
 
 if TYPE_CHECKING:
@@ -117,6 +119,17 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--fail", choices=[f.value for f in FailMode], default=None,
                    help="when FaceGate or the output fails: secure = stay locked (default), "
                         "safe = release (fire exits)")
+    p.add_argument("--contact", default=None, metavar="URI",
+                   help="door-contact sensor, for door-forced and held-open alarms: mqtt://host:port/topic "
+                        "(payload open/closed); '' removes it")
+    p.add_argument("--held-open-seconds", type=_seconds, default=None, metavar="N",
+                   help="seconds the door may stand open before a held-open alarm (default 30)")
+    p.add_argument("--passback-with", default=None, metavar="DOOR",
+                   help="anti-passback partner: the door people leave by (this door's own name when it has "
+                        "an entry and an exit camera); '' removes anti-passback")
+    p.add_argument("--passback", choices=["off", "deny", "flag"], default=None,
+                   help="a second entry without an exit: deny it, or let it pass and flag the event "
+                        "(default deny when --passback-with is given)")
     p = ds.add_parser("list", help="list the doors: cameras, output, unlock time, fail mode, secret, groups")
     _db_arg(p)
     p = ds.add_parser("open", help="open a door remotely (audited); the running door loop opens it",
@@ -229,15 +242,25 @@ def _door_add(gate: FaceGate, args: argparse.Namespace) -> int:
         given["unlock_seconds"] = args.unlock_seconds
     if args.fail is not None:
         given["fail_mode"] = FailMode(args.fail)
+    if args.contact is not None:
+        given["contact"] = args.contact.strip() or None
+    if args.held_open_seconds is not None:
+        given["held_open_s"] = args.held_open_seconds
+    if args.passback_with is not None:
+        partner = args.passback_with.strip()
+        given["passback_partner"] = partner or None
+        given["passback"] = (args.passback or "deny") if partner else "off"
+    elif args.passback is not None:
+        given["passback"] = args.passback
     existing = gate.door(args.name)
     if existing is None:
-        saved = gate.save_door(replace(DoorSpec(args.name, cameras=(camera,)), **given), actor="cli")  # type: ignore[arg-type]
+        saved = gate.save_door(replace(DoorSpec(args.name, cameras=(camera,)), **given), actor=actor_of(args))  # type: ignore[arg-type]
         print(f"Door {saved.name!r} added with camera {camera.source} ({camera.direction.value}).")
     else:
         same = any(c.source.strip() == camera.source.strip() and c.direction == camera.direction
                    for c in existing.cameras)
         cameras = existing.cameras if same else (*existing.cameras, camera)
-        saved = gate.save_door(replace(existing, cameras=cameras, **given), actor="cli")  # type: ignore[arg-type]
+        saved = gate.save_door(replace(existing, cameras=cameras, **given), actor=actor_of(args))  # type: ignore[arg-type]
         what = (f"camera {camera.source} ({camera.direction.value}) was there already" if same
                 else f"camera {camera.source} ({camera.direction.value}) added")
         changed = [k.replace("_", " ") for k in given]
@@ -247,6 +270,10 @@ def _door_add(gate: FaceGate, args: argparse.Namespace) -> int:
           f"{' (dry run: logs what it would do)' if saved.output == DEFAULT_OUTPUT else ''}; "
           f"unlock {saved.unlock_seconds:g} s; fail-{saved.fail_mode.value}; "
           f"secret {'set' if saved.secret else 'none'}")
+    if saved.contact or saved.passback != "off":
+        print(f"  contact {redact_uri(saved.contact) if saved.contact else 'none'} (held open after "
+              f"{saved.held_open_s:g} s); anti-passback {saved.passback}"
+              f"{' with ' + saved.passback_partner if saved.passback_partner else ''}")
     if not any(p.door == saved.name for p in gate.permissions()):
         print(f"  Nobody may pass it yet: facegate group add --name G --doors {saved.name}")
     return 0
@@ -262,13 +289,15 @@ def _door_list(gate: FaceGate, args: argparse.Namespace) -> int:
     for d in doors:
         groups = ", ".join(f"{p.group} ({_schedule_words(p)})" for p in perms if p.door == d.name) or "none"
         passback = f"; anti-passback {d.passback} with {d.passback_partner}" if d.passback != "off" else ""
+        if d.contact:
+            passback += f"; contact {redact_uri(d.contact)}"
         print(f"{d.name:16s} {_camera_words(d):30s} {redact_uri(d.output):32s} {d.unlock_seconds:5g}s  "
               f"{d.fail_mode.value:6s} {'set' if d.secret else 'none':6s} {groups}{passback}")
     return 0
 
 
 def _door_open(gate: FaceGate, args: argparse.Namespace) -> int:
-    command_id = gate.request_door_open(args.name, actor="cli")
+    command_id = gate.request_door_open(args.name, actor=actor_of(args))
     door = gate.door(args.name)
     name = door.name if door is not None else args.name
     print(f"Open of door {name!r} queued (command {command_id}, audited): the running door loop "
@@ -278,7 +307,7 @@ def _door_open(gate: FaceGate, args: argparse.Namespace) -> int:
 
 
 def _door_remove(gate: FaceGate, args: argparse.Namespace) -> int:
-    gate.remove_door(args.name, actor="cli")
+    gate.remove_door(args.name, actor=actor_of(args))
     print(f"Door {args.name!r} removed, with its cameras and the permissions at it.")
     return 0
 
@@ -290,7 +319,7 @@ def cmd_group(args: argparse.Namespace) -> int:
         return actions[args.access_command](gate, args)
 
 
-def _group_schedule(gate: FaceGate, group: str, spec: str) -> str | None:
+def _group_schedule(gate: FaceGate, group: str, spec: str, args: argparse.Namespace) -> str | None:
     """The name of the schedule ``spec`` stands for (None: always): a saved schedule of that name,
     else the text saved under the group's name, or the saved schedule of the same windows."""
     if spec.strip().lower() == "always":
@@ -311,7 +340,7 @@ def _group_schedule(gate: FaceGate, group: str, spec: str) -> str | None:
         name, n = f"{group}-{n}", n + 1
         if name.casefold() not in taken:
             break
-    return gate.save_schedule(replace(wanted, name=name), actor="cli").name
+    return gate.save_schedule(replace(wanted, name=name), actor=actor_of(args)).name
 
 
 def _group_add(gate: FaceGate, args: argparse.Namespace) -> int:
@@ -330,17 +359,17 @@ def _group_add(gate: FaceGate, args: argparse.Namespace) -> int:
         if gate.door(d) is None:
             names = ", ".join(x.name for x in gate.doors()) or "none yet (facegate door add)"
             raise InputError(f"There is no door named {d!r}; doors: {names}.")
-    group = gate.save_group(Group(args.name, description), actor="cli")
+    group = gate.save_group(Group(args.name, description), actor=actor_of(args))
     print(f"Group {group.name!r} {'updated' if group.name.casefold() in before else 'created'}.")
     if args.schedule is None and args.doors is None:
         return 0
     if args.schedule is not None:
-        schedule = _group_schedule(gate, group.name, args.schedule)
+        schedule = _group_schedule(gate, group.name, args.schedule, args)
     else:
         kept = {p.schedule.name for p in old}
         schedule = kept.pop() if len(kept) == 1 and "always" not in kept else None
     doors = args.doors if args.doors is not None else [p.door for p in old]
-    perms = gate.set_permissions(group.name, doors, schedule, actor="cli")
+    perms = gate.set_permissions(group.name, doors, schedule, actor=actor_of(args))
     if not perms:
         print(f"  {group.name} may pass no door.")
     else:
@@ -368,7 +397,7 @@ def _group_list(gate: FaceGate, args: argparse.Namespace) -> int:
 
 
 def _group_remove(gate: FaceGate, args: argparse.Namespace) -> int:
-    gate.remove_group(args.name, actor="cli")
+    gate.remove_group(args.name, actor=actor_of(args))
     print(f"Group {args.name!r} removed, with its memberships and permissions.")
     return 0
 
@@ -377,12 +406,12 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     with _gate(args) as gate:
         if args.access_command == "add":
             saved = gate.save_schedule(Schedule(args.name, args.spec, holidays=args.holidays,
-                                                timezone=args.timezone), actor="cli")
+                                                timezone=args.timezone), actor=actor_of(args))
             print(f"Schedule {saved.name!r} saved: {saved.text} ({saved.timezone} time"
                   f"{', ' + str(len(saved.holidays)) + ' holidays' if saved.holidays else ''}).")
             return 0
         if args.access_command == "remove":
-            gate.remove_schedule(args.name, actor="cli")
+            gate.remove_schedule(args.name, actor=actor_of(args))
             print(f"Schedule {args.name!r} removed.")
             return 0
         schedules = gate.schedules()
@@ -412,7 +441,7 @@ def cmd_person(args: argparse.Namespace) -> int:
         if new_id is not None:
             changes["employee_id"] = new_id
         if changes:
-            acc = gate.set_person_access(person, actor="cli", **changes)  # type: ignore[arg-type]
+            acc = gate.set_person_access(person, actor=actor_of(args), **changes)  # type: ignore[arg-type]
         else:
             found = gate.person_access(person)
             if found is None:

@@ -17,6 +17,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from desktop_app.core.liveness.settings import LivenessSettings
 from desktop_app.core.vocabulary import FlipMode
 
 log = logging.getLogger(__name__)
@@ -77,9 +78,11 @@ class RecognitionSettings(BaseModel):
     @field_validator("flip_tta", mode="before")
     @classmethod
     def _stored_bool(cls, value: object) -> object:
-        """Settings stored before the three modes held a bool: true is 'always', false 'never'."""
+        """Settings stored before the three modes held a bool. ``true`` was simply the old default, so
+        it loads as today's default, 'near-threshold' (the same decisions: not one of LFW's 6,000
+        pairs changes, docs/speed.md), at about twice the speed; ``false`` is 'never'."""
         if isinstance(value, bool):
-            return FlipMode.ALWAYS if value else FlipMode.NEVER
+            return FlipMode.NEAR_THRESHOLD if value else FlipMode.NEVER
         return value
 
     @property
@@ -149,6 +152,7 @@ class AppConfig(BaseModel):
     recognition: RecognitionSettings = Field(default_factory=RecognitionSettings)  # type: ignore[arg-type]
     decision: DecisionSettings = Field(default_factory=DecisionSettings)  # type: ignore[arg-type]
     alerts: AlertSettings = Field(default_factory=AlertSettings)  # type: ignore[arg-type]
+    liveness: LivenessSettings = Field(default_factory=LivenessSettings)
 
     @classmethod
     def from_stored(cls, raw: object, warn: bool = True) -> tuple[AppConfig, tuple[str, ...]]:

@@ -22,7 +22,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -33,6 +33,8 @@ import numpy as np
 from desktop_app.core.access.model import DoorSpec, Group, Permission, PersonAccess
 from desktop_app.core.access.rules import access_reason as _access_rule
 from desktop_app.core.access.schedule import Schedule
+from desktop_app.core.accounts import Account, AccountsMode, AccountsState, Action, PasswordChange, Role
+from desktop_app.core.accounts.book import AccountBook
 from desktop_app.core.admin.lock import AdminPin
 from desktop_app.core.config import AppConfig
 from desktop_app.core.doctor.files import remove_stale_temps
@@ -55,6 +57,7 @@ from desktop_app.core.face.engine import Analysis, EngineConfig, FaceEngine
 from desktop_app.core.face.quality import recognition_issues
 from desktop_app.core.face.several_faces import several_faces_problem
 from desktop_app.core.file_modes import make_private_dirs, write_private_text
+from desktop_app.core.liveness import LivenessSettings, LivenessTracks, SequenceResult, check_sequence
 from desktop_app.core.matching.accept import accepts as accept_rule
 from desktop_app.core.matching.calibration import CalibrationPolicy
 from desktop_app.core.matching.calibration import calibrate as calibrate_scores
@@ -75,7 +78,7 @@ from desktop_app.core.storage.records import AttendanceRow, ErasureReport, Event
 from desktop_app.core.storage.reserve import ensure_reserve, release_reserve, short_of_space
 from desktop_app.core.storage.store import Store
 from desktop_app.core.storage.validate import fold, name_key, validate_person_fields
-from desktop_app.core.types import Calibration, Face, FaceQuality, PersonMatch
+from desktop_app.core.types import Calibration, Detection, Face, FaceQuality, PersonMatch
 from desktop_app.core.video.imageio import expand_image_args, read_image
 from desktop_app.core.vocabulary import AccessReason, Direction
 
@@ -87,6 +90,7 @@ EXACT_BELOW = 20_000
 __all__ = ["EXACT_BELOW", "EnrolReport", "EnrolShot", "EventFilter", "FaceGate", "GalleryStats",
            "Identification", "RecordedEvent"]
 __all__ += ["AuditFilter", "AuditRow", "AuditVerification"]
+__all__ += ["Account", "AccountsMode", "AccountsState", "Action", "Role"]
 
 #: Seconds the door waits for another program's write lock before it spools an event instead.
 DOOR_WRITE_WAIT_S = 0.5
@@ -224,6 +228,8 @@ class FaceGate(ProtectionFacade):
             )
             self.gallery: Gallery = self._load_gallery()
             self._admin_pin = AdminPin(self.store)
+            self._accounts = AccountBook(self.store)
+            self._accounts.password_hook = self._admin_password_set
             self._calibration: Calibration | None = None
             self._site_strangers = StrangerBuffer()
             self._finish_purges_at_start()
@@ -1088,8 +1094,11 @@ class FaceGate(ProtectionFacade):
             return self._admin_pin.has_admin_pin()
 
     def verify_admin_pin(self, pin: str) -> bool:
-        """True when ``pin`` is the admin PIN; wrong PINs are audited and slow further tries down."""
+        """True when ``pin`` is the admin PIN; wrong PINs are audited and slow further tries down.
+        Always False once the database has accounts (the PIN is retired then)."""
         with self._lock:
+            if self._accounts.state().mode != AccountsMode.OPEN:
+                return False
             return self._admin_pin.verify_admin_pin(pin)
 
     def admin_pin_retry_in(self) -> float:
@@ -1099,8 +1108,11 @@ class FaceGate(ProtectionFacade):
 
     def set_admin_pin(self, new_pin: str, current_pin: str | None = None) -> None:
         """Set the admin PIN (first run) or change it (the current PIN required); audited.
-        ValueError when the current PIN is wrong or the new one is not 4-32 digits."""
+        ValueError when the current PIN is wrong, the new one is weak or not 6-32 digits, or the
+        database has accounts (the PIN is retired then)."""
         with self._lock:
+            if self._accounts.state().mode != AccountsMode.OPEN:
+                raise ValueError("This database has named accounts: the admin PIN is retired; log in with an account.")
             self._admin_pin.set_admin_pin(new_pin, current_pin)
 
     # ----------------------------------------------------------------- models
@@ -1477,6 +1489,105 @@ class FaceGate(ProtectionFacade):
                 self.store.audit(actor, "audit.export", {"rows": n, "file": Path(path).name, **f.describe()})
             return n
 
+    # ----------------------------------------------------------------- accounts (issue 12)
+    # Named accounts with roles (``desktop_app.core.accounts``). The CLI (cli_auth) and the GUI
+    # enforce the roles; these calls check credentials, keep the accounts and their history.
+    def accounts_state(self) -> AccountsState:
+        """OPEN (no account ever: works as before accounts), ACTIVE, or TAMPERED (fail closed)."""
+        with self._lock:
+            return self._accounts.state()
+
+    def accounts(self) -> list[Account]:
+        """Every account, by name (no hashes)."""
+        with self._lock:
+            return self._accounts.accounts()
+
+    def account(self, name: str) -> Account | None:
+        with self._lock:
+            return self._accounts.account(name)
+
+    def login(self, name: str, password: str, action: Action | None = None) -> Account:
+        """The account when ``password`` is right (and its role allows ``action``); audited, with
+        a stored back-off and lock-out. NotAuthorisedError with the reason otherwise."""
+        with self._lock:
+            return self._accounts.authenticate(name, password, action)
+
+    def login_retry_in(self, name: str) -> float:
+        """Seconds before account ``name`` may try a password again (0: now)."""
+        with self._lock:
+            return self._accounts.retry_in(name)
+
+    def setup_first_admin(self, name: str, password: str) -> str:
+        """Create the first account (an admin; no credentials needed while there is none); returns
+        the recovery code to show once. Retires the legacy admin PIN."""
+        with self._lock:
+            return self._accounts.setup(name, password)
+
+    def add_account(self, by: Account, name: str, role: Role | str, password: str) -> Account:
+        """Add an account; ``by``: the admin logged in."""
+        with self._lock:
+            return self._accounts.add(by, name, role, password)
+
+    def set_account_password(self, by: Account, name: str, new_password: str,
+                             current_password: str | None = None) -> None:
+        """Change one's own password (the current one needed) or, as an admin, reset another's."""
+        with self._lock:
+            self._accounts.set_password(by, name, new_password, current_password)
+
+    def update_account(self, by: Account, name: str, *, role: Role | str | None = None,
+                       disabled: bool | None = None) -> Account:
+        """Change an account's role or disabled flag (``by``: an admin)."""
+        with self._lock:
+            return self._accounts.update(by, name, role=role, disabled=disabled)
+
+    def remove_account(self, by: Account, name: str) -> None:
+        with self._lock:
+            self._accounts.remove(by, name)
+
+    def new_recovery_code(self, by: Account) -> str:
+        """A new recovery code (``by``: an admin); the previous one stops working."""
+        with self._lock:
+            return self._accounts.new_recovery_code(by)
+
+    def recover_account(self, code: str, new_password: str, name: str | None = None) -> tuple[Account, str]:
+        """With the recovery code: a new password for an admin, the accounts put back in line with
+        their audited history; returns (the admin, the new recovery code)."""
+        with self._lock:
+            return self._accounts.recover(code, new_password, name)
+
+    def _admin_password_set(self, change: PasswordChange) -> None:
+        """THE ENCRYPTION HOOK: called (inside the account's write transaction; raising refuses the
+        change) whenever an admin account's password is set: ``change.reason`` is "setup" (first
+        admin), "new" (another admin added), "change" (own password, ``change.old`` given), "reset"
+        (by another admin) or "recovery" (``change.old`` is None in all but "change").
+        Once the encryption branch lands: "setup"/"new" -> ``self.protect_with_password(change.new,
+        change.actor)``; "change" -> ``self.change_protection_password(change.old, change.new,
+        change.actor)``; "reset"/"recovery" -> re-wrap with the machine key's copy of the data key."""
+
+
+    # ----------------------------------------------------------------- liveness (presentation-attack detection)
+    def check_liveness(self, frames: Iterable[tuple[np.ndarray, float]], settings: LivenessSettings | None = None,
+                       *, stop_when_decided: bool = True) -> SequenceResult:
+        """Passive liveness of the main face of ``frames`` ((H, W, 3) uint8 BGR image, ts seconds)
+        with this gate's face detector: the verdict (live True/False/None, score 0..1, reasons) and
+        what it cost. settings: default the installation's ``config.liveness`` (its mode is not
+        looked at: this check is passive). With ``stop_when_decided`` it stops at the first
+        decided verdict, as a door does. The lock is taken per frame, so a door is never blocked."""
+        cfg = settings if settings is not None else self.config.liveness
+
+        def detect(image: np.ndarray) -> list[Detection]:
+            with self._lock:
+                return self.engine.detector.detect(image)
+
+        return check_sequence(frames, detect, cfg, stop_when_decided=stop_when_decided)
+
+    def liveness_tracks(self, settings: LivenessSettings | None = None,
+                        rng: np.random.Generator | None = None) -> LivenessTracks:
+        """One camera's per-track liveness checks for its live loop (settings: default the
+        installation's ``config.liveness``; a door passes its own). Feed it each tracked face per
+        frame and ask its verdict before granting (see :mod:`desktop_app.core.liveness.tracks`)."""
+        return LivenessTracks(settings if settings is not None else self.config.liveness, rng=rng)
+
 
 def _door_audit(door: DoorSpec) -> dict[str, object]:
     """What the audit keeps of a saved door: everything but the secret (set or none), the output
@@ -1486,6 +1597,7 @@ def _door_audit(door: DoorSpec) -> dict[str, object]:
             "unlock_seconds": door.unlock_seconds, "fail_mode": door.fail_mode.value,
             "passback": door.passback, "passback_partner": door.passback_partner}
 
+
 def _quality_dict(face: Face) -> dict[str, object]:
     q = face.quality
     return {
@@ -1494,3 +1606,4 @@ def _quality_dict(face: Face) -> dict[str, object]:
         "roll": round(q.roll, 1), "detector_score": round(face.detection.score, 4),
         "enhancement": face.detection.enhancement, "reasons": list(q.reasons),
     }
+

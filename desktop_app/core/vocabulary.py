@@ -171,3 +171,30 @@ class DoorState(StrEnum):
     """Released for its unlock time after a grant or a remote open (or held open by fail-safe)."""
     OUT_OF_SERVICE = "out-of-service"
     """The output or every camera is failing: fail-secure keeps it locked, fail-safe releases it."""
+
+
+@unique
+class LivenessMode(StrEnum):
+    """How a door checks that the face in front of it is a live person (presentation-attack
+    detection, ``desktop_app.core.liveness``)."""
+
+    OFF = "off"
+    """No check: any recognised face may be granted (a photo or a phone showing one too)."""
+    PASSIVE = "passive"
+    """Watch the tracked face for a few frames: it must move like a head (not like a flat picture)
+    and show no screen or print cue (border, moiré, banding, glare); nothing is asked of the person."""
+    CHALLENGE = "challenge"
+    """Ask for a short random sequence of head actions (:class:`ChallengeAction`) and check that
+    it happened in order, each within its time."""
+
+
+@unique
+class ChallengeAction(StrEnum):
+    """One action the challenge mode asks for, checked from the five landmarks' head pose."""
+
+    TURN_LEFT = "turn left"
+    """Turn the head to the person's left (the face moves to the image's right in a mirror view)."""
+    TURN_RIGHT = "turn right"
+    """Turn the head to the person's right."""
+    LOOK_UP = "look up"
+    """Tilt the head up."""

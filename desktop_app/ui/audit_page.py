@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.core.accounts import Action
 from desktop_app.core.service import AuditFilter, AuditRow, AuditVerification
 
 from .context import AppContext
@@ -276,7 +277,7 @@ class AuditPage(QWidget):
         """Check the hash chain in a background job; the result shows in ``result``."""
         if self.verify_job is not None and not self.verify_job.done:
             return self.verify_job
-        if not self.ctx.require_admin("verify the audit log"):
+        if not self.ctx.require(Action.VIEW_AUDIT, "verify the audit log"):
             return None
         self.verify_btn.setEnabled(False)
         self.result.setText("Verifying the audit chain…")
@@ -330,7 +331,7 @@ class AuditPage(QWidget):
     def export_csv(self, path: Path | None = None) -> int | None:
         """Export the filtered rows to CSV (asks where unless ``path`` is given); the export is
         audited. Rows written, or None."""
-        if not self.ctx.require_admin("export the audit log"):
+        if not self.ctx.require(Action.EXPORT, "export the audit log"):
             return None
         if path is None:
             chosen, _ = QFileDialog.getSaveFileName(self, "Export the audit log",
@@ -339,7 +340,7 @@ class AuditPage(QWidget):
                 return None
             path = Path(chosen)
         try:
-            n = self.ctx.gate.export_audit_csv(path, self.current_filter(), actor="admin")
+            n = self.ctx.gate.export_audit_csv(path, self.current_filter(), actor=self.ctx.actor)
         except Exception as exc:
             QMessageBox.warning(self, "Export failed", str(exc))
             return None

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
+from desktop_app.core.accounts import Action
 from desktop_app.core.service import FaceGate
 
 from .capture import CaptureController
 from .jobs import JobRunner
-from .pin import AdminLock
+from .session import Session
 
 
 class ChangeHub(QObject):
@@ -28,13 +29,20 @@ class ChangeHub(QObject):
 
 @dataclass
 class AppContext:
-    """gate: the core; jobs: the QThreadPool runner; capture: the camera worker; lock: the admin
-    lock; require_admin(action): asks for the PIN when needed, True when the admin may go on;
-    hub: change notifications."""
+    """gate: the core; jobs: the QThreadPool runner; capture: the camera worker; lock: the session
+    (account logged in, or the legacy PIN lock); require_admin(words): True when an admin may go on,
+    asking to log in (or for the PIN) when needed; hub: change notifications;
+    require(action, words): the same for one action of the permission matrix (None: admin only)."""
 
     gate: FaceGate
     jobs: JobRunner
     capture: CaptureController
-    lock: AdminLock
+    lock: Session
     require_admin: Callable[[str], bool]
     hub: ChangeHub
+    require: Callable[[Action | None, str], bool]
+
+    @property
+    def actor(self) -> str:
+        """The name the audit log gets for what this session does (the account's, or "admin")."""
+        return self.lock.actor

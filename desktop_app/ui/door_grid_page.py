@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
+from desktop_app.core.accounts import Action
 from desktop_app.core.doors.runner import DoorRunner, select_doors
 from desktop_app.core.doors.status import CameraStatus, DoorStatus
 from desktop_app.core.service import FaceGate
@@ -166,7 +167,7 @@ class DoorGridPage(QWidget):
     def run_doors(self, names: Sequence[str] = ()) -> bool:
         """Start the named doors, every door when none is (after the PIN); the Door page's single
         camera is closed meanwhile, so that no camera is opened twice."""
-        if not self.ctx.require_admin("run the doors"):
+        if not self.ctx.require(Action.RUN_DOORS, "run the doors"):
             return False
         try:
             names = self.service.start(names, realtime=self.realtime)
@@ -187,7 +188,7 @@ class DoorGridPage(QWidget):
         """Stop the doors (after the PIN when ``ask``); True when they ended."""
         if not self.service.running:
             return True
-        if ask and not self.ctx.require_admin("stop the doors"):
+        if ask and not self.ctx.require(Action.RUN_DOORS, "stop the doors"):
             return False
         self.status.setText("Stopping the doors…")
         ok = self.service.stop()

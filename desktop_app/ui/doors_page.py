@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.access.model import DoorSpec
+from desktop_app.core.accounts import Action
 from desktop_app.core.outputs.base import redact_uri
 from desktop_app.core.storage.doors import COMMAND_MAX_AGE_S
 from desktop_app.core.vocabulary import FailMode
@@ -178,7 +179,7 @@ class DoorsPage(QWidget):
 
     def add_door(self) -> DoorSpec | None:
         """Ask for a new door and save it; the saved door, or None."""
-        if not self.ctx.require_admin("add a door"):
+        if not self.ctx.require(Action.ACCESS_RULES, "add a door"):
             return None
         spec = self._run_dialog(None)
         if spec is None:
@@ -190,14 +191,14 @@ class DoorsPage(QWidget):
 
     def edit_door(self) -> DoorSpec | None:
         door = self._door(self.selected_name())
-        if door is None or not self.ctx.require_admin("edit a door"):
+        if door is None or not self.ctx.require(Action.ACCESS_RULES, "edit a door"):
             return None
         spec = self._run_dialog(door)
         return None if spec is None else self._save(spec, f"Door {spec.name!r} saved.")
 
     def _save(self, spec: DoorSpec, done: str) -> DoorSpec | None:
         try:
-            self.ctx.gate.save_door(spec, actor="admin")
+            self.ctx.gate.save_door(spec, actor=self.ctx.actor)
         except Exception as exc:  # the store's own check (readable)
             self.status.setText(f"Not saved: {exc}")
             return None
@@ -223,13 +224,13 @@ class DoorsPage(QWidget):
 
     def remove_door(self) -> bool:
         name = self.selected_name()
-        if name is None or not self.ctx.require_admin("remove a door"):
+        if name is None or not self.ctx.require(Action.ACCESS_RULES, "remove a door"):
             return False
         if not self.confirm("Remove door", f"Remove the door {name!r}?",
                             "Its permissions go with it. Past events keep the door's name.", "Remove"):
             return False
         try:
-            self.ctx.gate.remove_door(name, actor="admin")
+            self.ctx.gate.remove_door(name, actor=self.ctx.actor)
         except Exception as exc:
             self.status.setText(f"Not removed: {exc}")
             return False
@@ -241,7 +242,7 @@ class DoorsPage(QWidget):
     def open_door(self) -> bool:
         """Remote open of the selected door, after a confirmation; audited by the core."""
         name = self.selected_name()
-        if name is None or not self.ctx.require_admin("open a door"):
+        if name is None or not self.ctx.require(Action.OPEN_DOOR, "open a door"):
             return False
         door = self._door(name)
         seconds = f"{door.unlock_seconds:g} s" if door is not None else "its unlock time"
@@ -249,7 +250,7 @@ class DoorsPage(QWidget):
                             f"The lock is released for {seconds}. This is written to the audit log.", "Open"):
             return False
         try:
-            self.ctx.gate.request_door_open(name, actor="admin")
+            self.ctx.gate.request_door_open(name, actor=self.ctx.actor)
         except Exception as exc:
             self.status.setText(f"Not opened: {exc}")
             return False

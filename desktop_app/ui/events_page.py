@@ -27,6 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.core.accounts import Action
+
 from .context import AppContext
 from .events_model import AttendanceTableModel, EventFilter, EventsTableModel
 from .qtimage import bgr_to_pixmap
@@ -233,7 +235,7 @@ class EventsPage(QWidget):
     # ------------------------------------------------------------------ export
     def export_csv(self, path: Path | None = None) -> int | None:
         """Export the filtered events to CSV (asks where unless ``path`` is given); rows written."""
-        if not self.ctx.require_admin("export events"):
+        if not self.ctx.require(Action.EXPORT, "export events"):
             return None
         if path is None:
             chosen, _ = QFileDialog.getSaveFileName(self, "Export events", str(Path.home() / "facegate-events.csv"),
@@ -242,7 +244,7 @@ class EventsPage(QWidget):
                 return None
             path = Path(chosen)
         try:
-            n = self.ctx.gate.export_events_csv(path, self.current_filter(), actor="admin")
+            n = self.ctx.gate.export_events_csv(path, self.current_filter(), actor=self.ctx.actor)
         except Exception as exc:
             QMessageBox.warning(self, "Export failed", str(exc))
             return None
@@ -295,7 +297,7 @@ class AttendancePage(QWidget):
         super().showEvent(event)
 
     def export_csv(self, path: Path | None = None) -> int | None:
-        if not self.ctx.require_admin("export attendance"):
+        if not self.ctx.require(Action.EXPORT, "export attendance"):
             return None
         if path is None:
             chosen, _ = QFileDialog.getSaveFileName(self, "Export attendance",
@@ -306,7 +308,7 @@ class AttendancePage(QWidget):
             path = Path(chosen)
         a, b = self._range()
         try:
-            n = self.ctx.gate.export_attendance_csv(path, a, b, actor="admin")
+            n = self.ctx.gate.export_attendance_csv(path, a, b, actor=self.ctx.actor)
         except Exception as exc:
             QMessageBox.warning(self, "Export failed", str(exc))
             return None

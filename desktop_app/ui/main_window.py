@@ -1,7 +1,13 @@
 """The main window: the door view, and behind the admin PIN the people, events, attendance, models
 (retrain, roll back) and settings screens and the enrolment wizard; a status bar with fps, latency, execution provider,
 camera state and gallery size. Kiosk mode: full screen door view only, no technical figures, left with
-``KIOSK_EXIT_KEYS`` (and the admin PIN once one is set). The audit log viewer is behind the PIN too."""
+``KIOSK_EXIT_KEYS`` (and the admin PIN once one is set). The audit log viewer is behind the PIN too.
+
+Named accounts (issue 12): once the database has accounts, the PIN gives way to a login (account name
+and password) and each page and button checks the account's role (``PAGE_ACTIONS`` and the pages'
+``ctx.require`` calls; the matrix is ``core.accounts.roles``); the Accounts page manages them. A
+database without accounts keeps the PIN, as before, until its first account is created. When the
+accounts were altered outside FaceGate, every protected action is refused (fail closed)."""
 
 from __future__ import annotations
 
@@ -24,9 +30,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.core.accounts import AccountsMode, Action, Role
+from desktop_app.core.accounts.roles import least_role
 from desktop_app.core.service import FaceGate
 from desktop_app.core.video.sources import list_cameras
 
+from .accounts_page import AccountsPage
 from .audit_page import AuditPage
 from .capture import CaptureController, CaptureStats, DoorEvent, LiveFrame, SourceRequest
 from .context import AppContext, ChangeHub
@@ -37,21 +46,29 @@ from .enrol_wizard import EnrolWizard
 from .events_page import AttendancePage, EventsPage
 from .icon import app_icon, lock_icon
 from .jobs import JobRunner
+from .login_dialog import FirstAdminDialog, LoginDialog
 from .models_page import ModelsPage
 from .people_page import PeoplePage
-from .pin import AdminLock
-from .pin_dialogs import PinDialog, SetPinDialog
+from .pin_dialogs import PinDialog
 from .schedules_page import SchedulesPage
+from .session import Session
 from .settings_page import SettingsPage
 
 log = logging.getLogger(__name__)
 
-PAGES = ("door", "grid", "people", "doors", "schedules", "events", "attendance", "models", "settings", "audit")
-ADMIN_PAGES = frozenset({"people", "doors", "schedules", "events", "attendance", "models", "settings", "audit"})
-"""Pages behind the admin PIN: events and attendance hold face snapshots and who came when."""
+PAGES = ("door", "grid", "people", "doors", "schedules", "events", "attendance", "models", "settings", "audit",
+         "accounts")
+ADMIN_PAGES = frozenset({"people", "doors", "schedules", "events", "attendance", "models", "settings", "audit",
+                         "accounts"})
+"""Pages behind the admin PIN (or a login): events and attendance hold face snapshots and who came when."""
+PAGE_ACTIONS: dict[str, Action | None] = {
+    "people": Action.VIEW_PEOPLE, "doors": Action.VIEW_DOORS, "schedules": Action.VIEW_DOORS,
+    "events": Action.VIEW_EVENTS, "attendance": Action.VIEW_EVENTS, "models": Action.MODELS,
+    "settings": Action.SETTINGS, "audit": Action.VIEW_AUDIT, "accounts": Action.ACCOUNTS}
+"""What an account's role must allow to open each page behind the login."""
 PAGE_TITLES = {"door": "Door", "people": "People", "events": "Events", "attendance": "Attendance",
                "models": "Models", "settings": "Settings", "doors": "Doors", "schedules": "Schedules",
-               "grid": "All doors", "audit": "Audit"}
+               "grid": "All doors", "audit": "Audit", "accounts": "Accounts"}
 KIOSK_EXIT_KEYS = "Ctrl+Shift+Q"
 """The keys that leave kiosk mode (they ask for the admin PIN once one is set)."""
 NO_FIGURE = ("— fps", "— ms/frame")
@@ -79,9 +96,9 @@ class MainWindow(QMainWindow):
         self.hub = ChangeHub(self)
         self.jobs = JobRunner(parent=self)
         self.capture = CaptureController(gate, self)
-        self.lock = AdminLock(gate)
+        self.lock = Session(gate)
         self.ctx = AppContext(gate=gate, jobs=self.jobs, capture=self.capture, lock=self.lock,
-                              require_admin=self.require_admin, hub=self.hub)
+                              require_admin=self.require_admin, hub=self.hub, require=self.require)
         self.wizard: EnrolWizard | None = None
         self._closed = False
 
@@ -101,6 +118,9 @@ class MainWindow(QMainWindow):
             self.schedules = SchedulesPage(self.ctx)
             self.grid = DoorGridPage(self.ctx, realtime=realtime)
             self.pages.update(doors=self.doors, schedules=self.schedules, grid=self.grid, audit=self.audit)
+            self.accounts = AccountsPage(self.ctx)
+            self.pages["accounts"] = self.accounts
+            self.accounts.session_changed.connect(self._update_lock_action)
             self.grid.states_changed.connect(self.doors.set_states)
             self.people.enrol_requested.connect(lambda name, mode: self.open_enrolment(name, mode))
             self.settings.applied.connect(self._settings_applied)
@@ -221,22 +241,66 @@ class MainWindow(QMainWindow):
     def _update_lock_action(self) -> None:
         if not self.kiosk:
             unlocked = self.lock.unlocked
-            self.lock_action.setText("Admin: click to lock" if unlocked else "Locked")
+            account = self.lock.account if unlocked else None
+            text = (f"{account.name} ({account.role.value}): click to log out" if account is not None else
+                    "Admin: click to lock" if unlocked else "Locked")
+            self.lock_action.setText(text)
             self.lock_action.setIcon(lock_icon(not unlocked, "#a5d6a7" if unlocked else "white"))
+            for name, action in PAGE_ACTIONS.items():  # a logged-in role sees what it may open
+                nav = self.nav_actions.get(name)
+                if nav is not None:
+                    nav.setEnabled(account is None or action is None or account.may(action))
 
     # ------------------------------------------------------------------ admin
     def require_admin(self, action: str = "continue") -> bool:
-        """True when the admin screens are unlocked, asking for the PIN (or to set one) when needed."""
-        if self.kiosk:
+        """True when an admin may go on (the PIN, or an admin account), asking when needed."""
+        return self.require(None, action)
+
+    def require(self, action: Action | None, words: str = "continue") -> bool:
+        """True when the person at the keyboard may do ``action`` (None: what an admin may), asking
+        for the PIN on a database without accounts (to create the first admin account on a new
+        one), else to log in; a role that may not is told so. Accounts altered outside FaceGate:
+        refused (fail closed), with the way out."""
+        if self.kiosk and action != Action.LEAVE_KIOSK:
             return False
+        state = self.gate.accounts_state()
+        if state.mode == AccountsMode.TAMPERED:
+            self.lock.lock()
+            self._update_lock_action()
+            QMessageBox.critical(self, "Accounts altered", state.summary())
+            return False
+        if state.mode == AccountsMode.OPEN:
+            ok = self._require_pin(words)
+        elif self.lock.unlocked and self.lock.account is not None:
+            self.lock.touch()
+            ok = True
+        else:
+            self.lock.lock()  # a PIN session from before the first account ends here
+            dialog = LoginDialog(self.lock, words, self)
+            ok = dialog.exec() == LoginDialog.DialogCode.Accepted and self.lock.unlocked
+            dialog.deleteLater()  # one dialog per question: none piles up under the window
+        if ok and not self.lock.allows(action):
+            account = self.lock.account
+            if account is not None:
+                need = "an admin" if action is None or least_role(action) == Role.ADMIN else "an operator or admin"
+                QMessageBox.information(self, "Not allowed", f"The account {account.name!r} ({account.role.value}) "
+                                        f"may not {words}: that needs {need} account.")
+            ok = False
+        self._update_lock_action()
+        return ok
+
+    def _require_pin(self, words: str) -> bool:
+        """The legacy PIN (a database without accounts); a new database creates its admin account."""
         if self.lock.unlocked:
             self.lock.touch()
             return True
-        dialog = SetPinDialog(self.lock, self) if not self.lock.has_pin else PinDialog(self.lock, action, self)
-        ok = dialog.exec() == PinDialog.DialogCode.Accepted and self.lock.unlocked
+        if self.lock.has_pin:
+            dialog: PinDialog | FirstAdminDialog = PinDialog(self.lock.pin, words, self)
+        else:
+            dialog = FirstAdminDialog(self.lock, self)
+        dialog.exec()
         dialog.deleteLater()  # one dialog per question: none piles up under the window
-        self._update_lock_action()
-        return ok
+        return self.lock.unlocked
 
     def _toggle_lock(self) -> None:
         if self.lock.unlocked:
@@ -244,7 +308,7 @@ class MainWindow(QMainWindow):
             if self.current_page in ADMIN_PAGES:
                 self.navigate("door")
         else:
-            self.require_admin("unlock the admin screens")
+            self.require(Action.VIEW_DOORS, "unlock the admin screens")  # any role may log in
         self._update_lock_action()
 
     def refresh_lock_state(self) -> None:
@@ -263,7 +327,7 @@ class MainWindow(QMainWindow):
         """Show page ``name``; admin pages ask for the PIN first. True when shown."""
         if name not in self.pages:
             return False
-        if name in ADMIN_PAGES and not self.require_admin(f"open {PAGE_TITLES[name]}"):
+        if name in ADMIN_PAGES and not self.require(PAGE_ACTIONS.get(name), f"open {PAGE_TITLES[name]}"):
             self._check_nav(self.current_page)
             return False
         self.stack.setCurrentWidget(self.pages[name])
@@ -279,7 +343,7 @@ class MainWindow(QMainWindow):
 
     def open_enrolment(self, name: str = "", mode: str = "camera") -> EnrolWizard | None:
         """The enrolment wizard (after the PIN), prefilled with ``name`` when adding shots."""
-        if not self.require_admin("enrol people"):
+        if not self.require(Action.ENROL, "enrol people"):
             return None
         if self.wizard is not None and self.wizard.isVisible():
             self.wizard.raise_()
@@ -319,7 +383,7 @@ class MainWindow(QMainWindow):
         if kind == "replay" and self.capture.request is not None:
             self.capture.open(self.capture.request)
             return
-        if not self.require_admin("change the camera"):
+        if not self.require(Action.SETTINGS, "change the camera"):
             return
         spec: str | None = None
         if kind == "file":
@@ -349,7 +413,8 @@ class MainWindow(QMainWindow):
     def _save_source(self, spec: str) -> None:
         cfg = self.gate.config
         try:
-            self.gate.update_config(cfg.model_copy(update={"camera": cfg.camera.model_copy(update={"source": spec})}))
+            self.gate.update_config(cfg.model_copy(update={"camera": cfg.camera.model_copy(update={"source": spec})}),
+                                    actor=self.ctx.actor)
         except Exception as exc:
             log.warning("Could not save the source: %s", exc)
 
@@ -396,8 +461,11 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ closing
     def _leave_kiosk(self) -> None:
-        if self.lock.has_pin:
-            dialog = PinDialog(self.lock, "leave kiosk mode", self)
+        if self.gate.accounts_state().mode != AccountsMode.OPEN:
+            if not self.require(Action.LEAVE_KIOSK, "leave kiosk mode"):
+                return
+        elif self.lock.has_pin:
+            dialog = PinDialog(self.lock.pin, "leave kiosk mode", self)
             accepted = dialog.exec() == PinDialog.DialogCode.Accepted
             dialog.deleteLater()
             if not accepted:

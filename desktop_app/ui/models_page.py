@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.core.accounts import Action
 from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.storage.records import ModelRecord
 from desktop_app.core.types import Calibration
@@ -301,7 +302,7 @@ class ModelsPage(QWidget):
         """Ask for the options (after the PIN) and start the run."""
         if self.tools is None or not self.tools.available or self.running:
             return None
-        if not self.ctx.require_admin("retrain the face model"):
+        if not self.ctx.require(Action.MODELS, "retrain the face model"):
             return None
         dialog = RetrainDialog(self.tools, self)
         accepted = dialog.exec() == RetrainDialog.DialogCode.Accepted
@@ -319,6 +320,8 @@ class ModelsPage(QWidget):
         box: list[RetrainOutcome] = []
         self._outcome_box = box
 
+        actor = self.ctx.actor  # read on the GUI thread: the account that started it
+
         def work(_progress: ProgressFn, cancelled: CancelFn) -> RetrainOutcome:
             from trainer.deploy import DeployOptions
             from trainer.pipeline import retrain
@@ -327,7 +330,7 @@ class ModelsPage(QWidget):
             cfg = TrainConfig(loss=options.loss, epochs=options.epochs, device=options.device,  # type: ignore[arg-type]
                               **train_settings)
             deploy = DeployOptions(lfw_dir=options.lfw_dir, lfw_pairs_per_fold=options.lfw_pairs_per_fold,
-                                   dry_run=options.dry_run, actor="admin")
+                                   dry_run=options.dry_run, actor=actor)
             out = retrain(gate, cfg, deploy, self.retrain_progress.emit, cancelled)
             box.append(out)
             return out
@@ -441,7 +444,7 @@ class ModelsPage(QWidget):
         if self.running:
             return None
         prev = self.ctx.gate.previous_model()
-        if prev is None or not self.ctx.require_admin("roll back the face model"):
+        if prev is None or not self.ctx.require(Action.MODELS, "roll back the face model"):
             return None
         current = self.ctx.gate.model
         if confirm and QMessageBox.question(
@@ -452,8 +455,10 @@ class ModelsPage(QWidget):
             return None
         gate = self.ctx.gate
 
+        actor = self.ctx.actor
+
         def work(progress: ProgressFn, cancelled: CancelFn) -> ModelRecord:
-            return gate.rollback_model(actor="admin")
+            return gate.rollback_model(actor=actor)
 
         self.log_view.appendPlainText(f"Rolling back to {prev.name} ({prev.sha256[:12]})…")
         self.progress.setRange(0, 0)  # busy

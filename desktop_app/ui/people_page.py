@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.access.model import PersonAccess
+from desktop_app.core.accounts import Action
 from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.storage.records import ErasureReport, Person
 
@@ -286,7 +287,7 @@ class PeoplePage(QWidget):
     # ------------------------------------------------------------------ editing
     def save(self) -> bool:
         p = self.person
-        if p is None:
+        if p is None or not self.ctx.require(Action.EDIT_PEOPLE, "change people"):
             return False
         gate = self.ctx.gate
         active = self.active_box.isChecked()
@@ -295,9 +296,9 @@ class PeoplePage(QWidget):
             updated = gate.update_person(
                 p.id, name=self.name_edit.text().strip(),
                 employee_id=self.employee_edit.text().strip() or None,
-                department=self.department_edit.text().strip() or None, active=active, actor="admin")
+                department=self.department_edit.text().strip() or None, active=active, actor=self.ctx.actor)
             gate.set_person_access(p.id, groups=self.access.chosen_groups(), valid_from=valid_from,
-                                   valid_until=valid_until, actor="admin")
+                                   valid_until=valid_until, actor=self.ctx.actor)
         except Exception as exc:
             self.status.setText(f"Not saved: {exc}")
             return False
@@ -324,14 +325,14 @@ class PeoplePage(QWidget):
 
     def remove_selected_shot(self, confirm: bool = True) -> bool:
         item = self.shots.currentItem()
-        if item is None or self.person is None:
+        if item is None or self.person is None or not self.ctx.require(Action.ENROL, "remove face shots"):
             return False
         if confirm and QMessageBox.question(
             self, "Remove shot", "Remove this face shot? It is deleted from the database.",
         ) != QMessageBox.StandardButton.Yes:
             return False
         try:
-            self.ctx.gate.delete_sample(int(item.data(Qt.ItemDataRole.UserRole)))
+            self.ctx.gate.delete_sample(int(item.data(Qt.ItemDataRole.UserRole)), actor=self.ctx.actor)
         except Exception as exc:
             self.status.setText(f"Not removed: {exc}")
             return False
@@ -360,12 +361,13 @@ class PeoplePage(QWidget):
 
     def erase_current(self) -> None:
         p = self.person
-        if p is None or not self.confirm_erase(p):
+        if p is None or not self.ctx.require(Action.ERASE, "erase people") or not self.confirm_erase(p):
             return
         gate = self.ctx.gate
+        actor = self.ctx.actor
 
         def work(progress: ProgressFn, cancelled: CancelFn) -> ErasureReport:
-            return gate.erase_person(p.id)
+            return gate.erase_person(p.id, actor=actor)
 
         self.erase_btn.setEnabled(False)
         self.status.setText(f"Erasing {p.name}…")

@@ -14,7 +14,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .pin import MAX_LENGTH, MIN_LENGTH, AdminLock, check_pin_format
+from desktop_app.core.accounts.policy import MIN_NEW_PIN, pin_problem
+
+from .pin import MAX_LENGTH, AdminLock
 
 
 def _pin_edit() -> QLineEdit:
@@ -82,7 +84,7 @@ class SetPinDialog(QDialog):
             ("Welcome to FaceGate. Choose an administrator PIN: it protects enrolment, people, settings "
              "and exports. The door view works without it." if first else
              "Enter the current PIN, then the new one twice.")
-            + f"\nThe PIN has {MIN_LENGTH} to {MAX_LENGTH} digits."
+            + f"\nThe PIN has {MIN_NEW_PIN} to {MAX_LENGTH} digits, without a pattern (not 123456 or 111111)."
         )
         intro.setWordWrap(True)
         self.current = _pin_edit()
@@ -109,7 +111,7 @@ class SetPinDialog(QDialog):
 
     def try_set(self) -> bool:
         new, again = self.new.text(), self.confirm.text()
-        problem = check_pin_format(new)
+        problem = pin_problem(new)
         if problem is None and new != again:
             problem = "The two new PINs differ."
         if problem is None:

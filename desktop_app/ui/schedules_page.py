@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.access.model import Group, Permission
 from desktop_app.core.access.schedule import ALWAYS, Schedule
+from desktop_app.core.accounts import Action
 
 from .context import AppContext
 from .week_chart import WeekChart, describe_windows
@@ -374,7 +375,7 @@ class SchedulesPage(QWidget):
         return schedule
 
     def save_schedule(self) -> Schedule | None:
-        if not self.ctx.require_admin("change schedules"):
+        if not self.ctx.require(Action.ACCESS_RULES, "change schedules"):
             return None
         try:
             schedule = self.form_schedule()
@@ -383,7 +384,7 @@ class SchedulesPage(QWidget):
             self.schedule_status.setText("Not saved.")
             return None
         try:
-            self.ctx.gate.save_schedule(schedule, actor="admin")
+            self.ctx.gate.save_schedule(schedule, actor=self.ctx.actor)
         except Exception as exc:
             self.schedule_status.setText(f"Not saved: {exc}")
             return None
@@ -397,13 +398,13 @@ class SchedulesPage(QWidget):
 
     def remove_schedule(self) -> bool:
         row = self.schedule_list.currentRow()
-        if not 0 <= row < len(self.schedules) or not self.ctx.require_admin("change schedules"):
+        if not 0 <= row < len(self.schedules) or not self.ctx.require(Action.ACCESS_RULES, "change schedules"):
             return False
         name = self.schedules[row].name
         if not _confirm(self, "Remove schedule", f"Remove the schedule {name!r}?", "Remove"):
             return False
         try:
-            self.ctx.gate.remove_schedule(name, actor="admin")
+            self.ctx.gate.remove_schedule(name, actor=self.ctx.actor)
         except Exception as exc:
             self.schedule_status.setText(f"Not removed: {exc}")
             return False
@@ -440,7 +441,7 @@ class SchedulesPage(QWidget):
 
     def save_group(self) -> Group | None:
         """Save the group, then its permissions: the ticked doors under the chosen schedule."""
-        if not self.ctx.require_admin("change groups"):
+        if not self.ctx.require(Action.ACCESS_RULES, "change groups"):
             return None
         try:
             group = Group(name=self.group_name.text(), description=self.group_description.text().strip())
@@ -451,8 +452,8 @@ class SchedulesPage(QWidget):
         schedule = str(self.group_schedule.currentData() or ALWAYS.name)
         gate = self.ctx.gate
         try:
-            gate.save_group(group, actor="admin")
-            gate.set_permissions(group.name, doors, None if schedule == ALWAYS.name else schedule, actor="admin")
+            gate.save_group(group, actor=self.ctx.actor)
+            gate.set_permissions(group.name, doors, None if schedule == ALWAYS.name else schedule, actor=self.ctx.actor)
         except Exception as exc:
             self.group_status.setText(f"Not saved: {exc}")
             return None
@@ -468,14 +469,14 @@ class SchedulesPage(QWidget):
 
     def remove_group(self) -> bool:
         row = self.group_list.currentRow()
-        if not 0 <= row < len(self.groups) or not self.ctx.require_admin("change groups"):
+        if not 0 <= row < len(self.groups) or not self.ctx.require(Action.ACCESS_RULES, "change groups"):
             return False
         name = self.groups[row].name
         if not _confirm(self, "Remove group", f"Remove the group {name!r}?",
                         "Remove"):
             return False
         try:
-            self.ctx.gate.remove_group(name, actor="admin")
+            self.ctx.gate.remove_group(name, actor=self.ctx.actor)
         except Exception as exc:
             self.group_status.setText(f"Not removed: {exc}")
             return False

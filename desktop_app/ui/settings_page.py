@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QScrollArea,
     QSpinBox,
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.core.accounts import AccountsMode, Action
 from desktop_app.core.config import (
     AppConfig,
     DecisionSettings,
@@ -302,7 +304,7 @@ class SettingsPage(QWidget):
         return AppConfig.model_validate(data)
 
     def apply(self) -> bool:
-        if not self.ctx.require_admin("change the settings"):
+        if not self.ctx.require(Action.SETTINGS, "change the settings"):
             return False
         if not self.source_spec():
             self.error.setText("Choose a camera source: a webcam, a video file or a stream URL.")
@@ -313,7 +315,7 @@ class SettingsPage(QWidget):
             self.error.setText(f"Not saved: {describe_validation_error(exc)}")
             return False
         old = self.ctx.gate.config
-        self.ctx.gate.update_config(new)
+        self.ctx.gate.update_config(new, actor=self.ctx.actor)
         camera_changed = new.camera != old.camera
         self.error.setText("Saved.")
         self.ctx.capture.worker.refresh()
@@ -340,7 +342,7 @@ class SettingsPage(QWidget):
         self.calibration.setText(describe_calibration(cal, cfg.fallback_threshold, cfg.target_fpir))
 
     def recalibrate(self) -> None:
-        if not self.ctx.require_admin("recalibrate"):
+        if not self.ctx.require(Action.SETTINGS, "recalibrate"):
             return
         gate = self.ctx.gate
         self.calibration.setText("Calibrating…")
@@ -363,6 +365,10 @@ class SettingsPage(QWidget):
             self.file_edit.setText(path)
 
     def change_pin(self) -> None:
-        dialog = SetPinDialog(self.ctx.lock, self)
+        if self.ctx.gate.accounts_state().mode != AccountsMode.OPEN:
+            QMessageBox.information(self, "Named accounts", "This database has named accounts: the admin PIN is "
+                                    "retired. Change your password on the Accounts page.")
+            return
+        dialog = SetPinDialog(self.ctx.lock.pin, self)
         dialog.exec()
         dialog.deleteLater()

@@ -138,6 +138,30 @@ def test_door_add_applies_only_the_options_given(site: Path, capsys: pytest.Capt
     assert door.fail_mode.value == "safe"
 
 
+def test_door_add_sets_contact_and_anti_passback(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(site)
+    assert run(capsys, "door", "add", "--db", db, "--name", "lobby", "--source", "0")[0] == 0
+    code, out, _ = run(capsys, "door", "add", "--db", db, "--name", "lobby", "--source", "1", "--direction", "out",
+                       "--passback-with", "lobby", "--contact", "mqtt://127.0.0.1:1883/lobby/contact",
+                       "--held-open-seconds", "20")
+    assert code == 0 and "anti-passback deny with lobby" in out, out
+    with FaceGate(site, device="cpu") as gate:
+        door = gate.door("lobby")
+        assert door is not None
+        assert (door.passback, door.passback_partner, door.contact, door.held_open_s) == (
+            "deny", "lobby", "mqtt://127.0.0.1:1883/lobby/contact", 20.0)
+    assert run(capsys, "door", "add", "--db", db, "--name", "lobby", "--source", "1", "--passback", "flag")[0] == 0
+    assert run(capsys, "door", "add", "--db", db, "--name", "lobby", "--source", "1", "--passback-with", "",
+               "--contact", "")[0] == 0
+    with FaceGate(site, device="cpu") as gate:
+        door = gate.door("lobby")
+        assert door is not None and (door.passback, door.passback_partner, door.contact) == ("off", None, None)
+    refused(run(capsys, "door", "add", "--db", db, "--name", "back", "--source", "2", "--passback", "deny"),
+            "anti-passback needs the paired door")
+    refused(run(capsys, "door", "add", "--db", db, "--name", "back", "--source", "2", "--passback-with", "nowhere"),
+            "nowhere")
+
+
 def test_door_errors_are_one_clear_line(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = str(site)
     refused(run(capsys, "door", "add", "--db", db, "--name", "x", "--source", "0", "--output", "ftp://h/x"),

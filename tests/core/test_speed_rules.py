@@ -31,7 +31,7 @@ def test_flip_mode_default_and_the_bools_older_databases_stored() -> None:
     old = AppConfig().model_dump(mode="json")
     for section, key in (("recognition", "flip_band"), ("decision", "reuse_frames")):
         del old[section][key]  # a database written before these settings existed
-    for stored, mode in ((True, FlipMode.ALWAYS), (False, FlipMode.NEVER)):
+    for stored, mode in ((True, FlipMode.NEAR_THRESHOLD), (False, FlipMode.NEVER)):
         old["recognition"]["flip_tta"] = stored
         cfg, problems = AppConfig.from_stored(old)
         assert problems == ()

@@ -134,6 +134,18 @@ CASES: list[Case] = [
     _c("audit", "list", "--db", "{db}", "--from", "2026-13-45"),
     _c("audit", "list", "--db", "{db}", "--to", "1999-01-01", "--from", "2000-01-01"),
     _c("audit", "list", "--db", "{db}", "--csv", "{notadb}/audit.csv"),
+    # account: never creates one in the shared database (no password on stdin)
+    _c("account", "add", "--db", "{db}", "--name", "with space", "--role", "admin"),
+    _c("account", "add", "--db", "{db}", "--name", "alice", "--role", "root"),
+    _c("account", "add", "--db", "{db}", "--name", CONTROL, "--role", "admin", "--password-stdin"),
+    _c("account", "recover", "--db", "{db}", "--password-stdin"),
+    _c("account", "set", "--db", "{db}", "--name", "nobody", "--role", "viewer"),
+    _c("account", "list", "--db", "{notadb}"),
+    # liveness: a missing input, bad frame rates, a file that is not a video
+    _c("liveness", "--db", "{db}", "{missing}/clip.mp4"),
+    _c("liveness", "--db", "{db}", "--fps", "0", "{clip}"),
+    _c("liveness", "--db", "{db}", "--fps", "nan", "{clip}"),
+    _c("liveness", "--db", "{db}", "{notadb}"),
     # unlock / protect / keys (cli_keys.py); standard input is empty, and not a terminal
     _c("unlock", "--db", "{notadb}", "--password-stdin"),
     _c("unlock", "--db", "{missing}/facegate.db", "--password-stdin"),

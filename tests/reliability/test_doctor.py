@@ -99,7 +99,7 @@ def test_quarantined_and_missing_templates_are_re_embedded(db: Path, clips: Path
 
 def test_damaged_settings_are_reset_and_audited(db: Path) -> None:
     with Store(db) as store:
-        AdminPin(store).set_admin_pin("4321")
+        AdminPin(store).set_admin_pin("432187")
     sql(db, "UPDATE settings SET value_json = '{\"kdf\": \"scrypt\"}' WHERE key = 'admin_pin'")
     sql(db, "INSERT INTO settings (key, value_json, updated_at) VALUES ('config', '{\"camera\": 7}', 'x')")
     sql(db, "INSERT INTO settings (key, value_json, updated_at) VALUES ('door', '{oops', 'x')")

@@ -19,7 +19,7 @@ from desktop_app.core.service import FaceGate
 from desktop_app.ui.main_window import MainWindow
 from desktop_app.ui.pin_dialogs import PinDialog
 
-PIN = "97531"
+PIN = "975204"
 LEFT = Qt.MouseButton.LeftButton
 
 

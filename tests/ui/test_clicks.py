@@ -32,7 +32,7 @@ from desktop_app.ui.main_window import KIOSK_EXIT_KEYS, MainWindow
 from desktop_app.ui.pin_dialogs import PinDialog
 from desktop_app.ui.video_view import overlays_for_faces
 
-PIN = "24680"
+PIN = "246913"
 LEFT = Qt.MouseButton.LeftButton
 
 

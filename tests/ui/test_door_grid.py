@@ -20,7 +20,7 @@ from desktop_app.core.service import FaceGate
 from desktop_app.core.vocabulary import Direction
 from desktop_app.ui.main_window import MainWindow
 
-PIN = "31415"
+PIN = "314159"
 
 
 def long_video(path: Path, frames: int = 1200, fps: float = 20.0) -> Path:

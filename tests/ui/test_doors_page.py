@@ -15,7 +15,7 @@ from desktop_app.core.vocabulary import Direction, FailMode
 from desktop_app.ui.door_dialog import DoorDialog
 from desktop_app.ui.main_window import MainWindow
 
-PIN = "13579"
+PIN = "713952"
 
 
 @pytest.fixture(scope="module")

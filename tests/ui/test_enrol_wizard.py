@@ -23,7 +23,7 @@ from desktop_app.ui.capture import EnrolFrame
 from desktop_app.ui.enrol import PAGE_CAMERA, PAGE_DETAILS, PAGE_PHOTOS, PAGE_RESULT, EnrolWizard
 from desktop_app.ui.main_window import MainWindow
 
-PIN = "24680"
+PIN = "246913"
 LIN = "Lin-Manuel Miranda"
 
 

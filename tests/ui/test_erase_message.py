@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from desktop_app.core.service import FaceGate
 from desktop_app.ui.main_window import MainWindow
 
-PIN = "2468"
+PIN = "246817"
 
 
 @pytest.fixture()

@@ -15,7 +15,7 @@ from desktop_app.core.service import FaceGate
 from desktop_app.core.vocabulary import AccessReason, Direction
 from desktop_app.ui.main_window import MainWindow
 
-PIN = "11235"
+PIN = "112358"
 
 
 @pytest.fixture(scope="module")

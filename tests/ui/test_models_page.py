@@ -29,7 +29,7 @@ from desktop_app.ui.retrain_dialog import (
 )
 from trainer.progress import RetrainProgress, RetrainStage
 
-PIN = "97531"
+PIN = "975204"
 PEOPLE = ("Colin_Powell", "Donald_Rumsfeld", "Gerhard_Schroeder", "Jose_Maria_Aznar")
 SHOTS = 4
 #: the smallest real run: one head-only epoch, 2 batches of 4 people x 3 crops

@@ -16,7 +16,7 @@ from desktop_app.core.service import FaceGate
 from desktop_app.ui.main_window import MainWindow
 from desktop_app.ui.people_access import access_line, validity_state
 
-PIN = "86420"
+PIN = "864209"
 
 
 @pytest.fixture(scope="module")

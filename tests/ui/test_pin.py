@@ -64,25 +64,25 @@ def test_lock_stores_hash_refuses_wrong_opens_right_and_relocks(store: Store) ->
     # changing the PIN needs the current one
     with pytest.raises(ValueError):
         lock.set_pin("1111", current_pin="0000")
-    lock.set_pin("1111", current_pin="731904")
+    lock.set_pin("118305", current_pin="731904")
     lock.lock()
-    assert not lock.unlock("731904") and lock.unlock("1111")
+    assert not lock.unlock("731904") and lock.unlock("118305")
     # a new lock on the same database (next start) knows the PIN
     again = AdminLock(AdminPin(store, clock=clock), clock=clock)
-    assert again.has_pin and again.unlock("1111")
+    assert again.has_pin and again.unlock("118305")
 
 
 def test_repeated_wrong_pins_slow_down(store: Store) -> None:
     clock = FakeClock()
     lock = AdminLock(AdminPin(store, clock=clock), clock=clock)
-    lock.set_pin("4444")
+    lock.set_pin("440918")
     lock.lock()
     for _ in range(3):
         assert not lock.unlock("0000")
     assert lock.retry_in() > 0
-    assert not lock.unlock("4444"), "even the right PIN waits out the delay"
+    assert not lock.unlock("440918"), "even the right PIN waits out the delay"
     clock.t += lock.retry_in() + 0.01
-    assert lock.unlock("4444")
+    assert lock.unlock("440918")
     refused = [a for a in store.audit_log(50) if a.action == "admin.pin_refused"]
     assert len(refused) == 3
     actions = [a.action for a in store.audit_log(50)]
@@ -93,25 +93,25 @@ def test_back_off_lives_in_the_core_not_in_the_window(store: Store) -> None:
     """A new lock (another window on the same gate) cannot reset the delay after wrong PINs."""
     clock = FakeClock()
     pin = AdminPin(store, clock=clock)
-    AdminLock(pin, clock=clock).set_pin("2468")
+    AdminLock(pin, clock=clock).set_pin("246817")
     first = AdminLock(pin, clock=clock)
     for _ in range(4):
         assert not first.unlock("1357")
     second = AdminLock(pin, clock=clock)
-    assert second.retry_in() > 0 and not second.unlock("2468") and not second.unlocked
+    assert second.retry_in() > 0 and not second.unlock("246817") and not second.unlocked
     clock.t += second.retry_in() + 0.01
-    assert second.unlock("2468")
+    assert second.unlock("246817")
 
 
 def test_a_refused_pin_change_changes_nothing(store: Store) -> None:
     pin = AdminPin(store)
-    pin.set_admin_pin("8080")
+    pin.set_admin_pin("808172")
     before = store.get_setting(SETTING_KEY)
     with pytest.raises(ValueError, match="current PIN"):
-        pin.set_admin_pin("9090", "0000")
+        pin.set_admin_pin("909183", "0000")
     with pytest.raises(ValueError, match="digits"):
-        pin.set_admin_pin("90a0", "8080")
-    assert store.get_setting(SETTING_KEY) == before and pin.verify_admin_pin("8080")
+        pin.set_admin_pin("90a0", "808172")
+    assert store.get_setting(SETTING_KEY) == before and pin.verify_admin_pin("808172")
 
 
 def test_dialogs(qtbot: object, store: Store) -> None:
@@ -119,14 +119,14 @@ def test_dialogs(qtbot: object, store: Store) -> None:
     first = SetPinDialog(lock)
     qtbot.addWidget(first)  # type: ignore[attr-defined]
     assert first.first
-    first.new.setText("5555")
-    first.confirm.setText("5556")
+    first.new.setText("583016")
+    first.confirm.setText("583017")
     assert not first.try_set() and "differ" in first.error.text()
     first.new.setText("55")
     first.confirm.setText("55")
     assert not first.try_set() and "at least" in first.error.text()
-    first.new.setText("5555")
-    first.confirm.setText("5555")
+    first.new.setText("583016")
+    first.confirm.setText("583016")
     assert first.try_set() and lock.has_pin
     assert first.result() == SetPinDialog.DialogCode.Accepted
     lock.lock()
@@ -137,6 +137,6 @@ def test_dialogs(qtbot: object, store: Store) -> None:
     dialog.pin.setText("1234")
     assert not dialog.try_unlock()
     assert dialog.isVisible() and not lock.unlocked and dialog.pin.text() == ""
-    dialog.pin.setText("5555")
+    dialog.pin.setText("583016")
     assert dialog.try_unlock()
     assert lock.unlocked and dialog.result() == PinDialog.DialogCode.Accepted

@@ -18,7 +18,7 @@ from desktop_app.ui.main_window import MainWindow
 from desktop_app.ui.schedules_page import parse_holidays
 from desktop_app.ui.week_chart import describe_windows
 
-PIN = "97531"
+PIN = "975204"
 
 
 @pytest.fixture(scope="module")

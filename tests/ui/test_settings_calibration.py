@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 
 from desktop_app.core.service import FaceGate
 
-PIN = "13579"
+PIN = "713952"
 ONE_PHOTO = ("Colin_Powell", "George_W_Bush", "Tony_Blair", "Donald_Rumsfeld", "Gerhard_Schroeder", "Ariel_Sharon")
 
 

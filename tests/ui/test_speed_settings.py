@@ -15,7 +15,7 @@ from desktop_app.core.service import FaceGate
 from desktop_app.core.storage.store import Store
 from desktop_app.core.vocabulary import FlipMode
 
-PIN = "24680"
+PIN = "246913"
 
 
 @pytest.fixture()
@@ -38,18 +38,18 @@ def test_the_flip_mode_and_reuse_are_shown_and_saved(qtbot: Any, open_admin_wind
     win = open_admin_window(gate, PIN)
     qtbot.mouseClick(win.toolbar.widgetForAction(win.nav_actions["settings"]), Qt.MouseButton.LeftButton)
     page = win.settings
-    assert page.flip.currentData() == FlipMode.ALWAYS  # the stored true
+    assert page.flip.currentData() == FlipMode.NEAR_THRESHOLD  # the stored true (the old default)
     assert page.reuse_frames.value() == DecisionSettings().reuse_frames
     assert (page.reuse_frames.minimum(), page.reuse_frames.maximum()) == field_bounds(DecisionSettings, "reuse_frames")
-    page.flip.setCurrentIndex(page.flip.findData(FlipMode.NEAR_THRESHOLD))
+    page.flip.setCurrentIndex(page.flip.findData(FlipMode.ALWAYS))
     page.reuse_frames.setValue(6)
     qtbot.mouseClick(page.apply_btn, Qt.MouseButton.LeftButton)
     assert page.error.text() == "Saved."
-    assert gate.config.recognition.flip_tta is FlipMode.NEAR_THRESHOLD and gate.config.decision.reuse_frames == 6
+    assert gate.config.recognition.flip_tta is FlipMode.ALWAYS and gate.config.decision.reuse_frames == 6
     stored = gate.store.get_setting("config")
-    assert stored["recognition"]["flip_tta"] == "near-threshold"  # type: ignore[index]
+    assert stored["recognition"]["flip_tta"] == "always"  # type: ignore[index]
     assert stored["decision"]["reuse_frames"] == 6  # type: ignore[index]
     page.load()
-    assert page.flip.currentData() == FlipMode.NEAR_THRESHOLD and page.reuse_frames.value() == 6
+    assert page.flip.currentData() == FlipMode.ALWAYS and page.reuse_frames.value() == 6
     qtbot.waitUntil(lambda: page.calibration.text() not in ("…", "Computing…"), timeout=20000)  # its job ended
     win.close()

@@ -17,7 +17,7 @@ from desktop_app.ui.enrol_wizard import PAGE_CAMERA, PAGE_RESULT, PAGE_REVIEW, E
 from desktop_app.ui.main_window import MainWindow
 
 LIN = "Lin-Manuel Miranda"
-PIN = "97531"
+PIN = "975204"
 #: Frames 136-160 of the clip: Lin-Manuel Miranda turning from his right to face the camera.
 CAMERA_SEGMENT = (136, 210)  # 74 frames all passing enrolment quality: robust to frames dropped under load
 

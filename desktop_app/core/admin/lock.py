@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from desktop_app.core.accounts.policy import pin_problem
 from desktop_app.core.storage.store import Store
 
 SETTING_KEY = "admin_pin"
@@ -130,10 +131,13 @@ class AdminPin:
     def set_admin_pin(self, new_pin: str, current_pin: str | None = None) -> None:
         """Set the PIN (first run), or change it (``current_pin`` required then); stored and audited
         (``admin.pin_set``) in one transaction. ValueError when the current PIN is wrong or the new
-        one is malformed."""
+        one is malformed or weak (``accounts.policy.pin_problem``: 6 digits at least, no pattern)."""
         record_now = self.store.get_setting(SETTING_KEY)
         if self.store.has_setting(SETTING_KEY) and not verify_pin(record_now, current_pin or ""):
             raise ValueError("The current PIN is wrong.")
+        problem = pin_problem(new_pin) if check_pin_format(new_pin) is None else check_pin_format(new_pin)
+        if problem:
+            raise ValueError(problem)
         record = hash_pin(new_pin)
         with self.store.transaction():
             self.store.set_setting(SETTING_KEY, record)

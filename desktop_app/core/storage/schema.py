@@ -397,8 +397,33 @@ def migration_7(db: Database) -> None:
         raise StorageError(f"Bringing the database up to date broke {len(broken)} references; nothing was changed.")
 
 
+def migration_8(db: Database) -> None:
+    """Named accounts with roles (issue 12; the design is in ``desktop_app.core.accounts.book``).
+
+    - accounts: one row per account: login name (unique ignoring case), role, argon2id password
+      hash (NULL: must be reset before it can log in), disabled flag, the wrong passwords in a row
+      and the time of the last one (seconds since the epoch, UTC: the back-off survives restarts);
+    - an index on audit(action): the accounts' history (``account.*`` rows) is read at each login.
+    """
+    conn = db.conn
+    conn.execute("""CREATE TABLE accounts (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 64),
+        name_key TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'viewer')),
+        password_hash TEXT,
+        disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+        failures INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),
+        last_failed_at REAL,
+        last_login_at TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""")
+    conn.execute("CREATE INDEX IF NOT EXISTS audit_action ON audit(action)")
+
+
 MIGRATIONS: Final[tuple[Migration, ...]] = (migration_1, migration_2, migration_3, migration_4, migration_5,
-                                              migration_6, migration_7)
+                                              migration_6, migration_7, migration_8)
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
 #: The schema version from which the audit log is hash-chained (``migration_6``).
 AUDIT_CHAIN_VERSION: Final[int] = MIGRATIONS.index(migration_6) + 1

@@ -54,6 +54,8 @@ class SavingPage(QWidget):
 
     enrolled = Signal(object)
     busy_changed = Signal(bool)
+    #: the name the audit log gets for the enrolment (the wizard sets the account logged in)
+    actor: str = "admin"
 
     def __init__(self, jobs: JobRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -70,6 +70,8 @@ class PhotosPage(SavingPage):
             return
         gate = self.gate
 
+        actor = self.actor
+
         def work(progress: ProgressFn, cancelled: CancelFn) -> EnrolReport:
             def step(done: int, total: int, message: str) -> None:
                 progress(done, total, message)
@@ -78,7 +80,7 @@ class PhotosPage(SavingPage):
                     raise CancelledError(CANCELLED)
 
             return gate.enrol_images(details.name, files, employee_id=details.employee_id,
-                                     department=details.department, progress=step, force=force)
+                                     department=details.department, progress=step, force=force, actor=actor)
 
         self.progress.setRange(0, len(files))
         self.progress.setValue(0)

@@ -75,9 +75,11 @@ class ReviewPage(SavingPage):
         faces = [(s.source, s.face) for s in shots]
         gate = self.gate
 
+        actor = self.actor
+
         def work(progress: ProgressFn, cancelled: CancelFn) -> EnrolReport:
             return gate.enrol_faces(details.name, faces, employee_id=details.employee_id,
-                                    department=details.department, force=force)
+                                    department=details.department, force=force, actor=actor)
 
         self._start(work, "save shots")
 

@@ -61,6 +61,7 @@ class EnrolWizard(QDialog):
         self.camera = CapturePage(ctx.capture)
         self.review = ReviewPage(ctx.gate, ctx.jobs)
         self.photos = PhotosPage(ctx.gate, ctx.jobs)
+        self.review.actor = self.photos.actor = ctx.actor  # the account that opened the wizard
         self.outcome = ResultPage(ctx.gate.sample_crop)
         self.stack = QStackedWidget()
         for page in (self.details, self.camera, self.review, self.photos, self.outcome):  # PAGE_* order
