@@ -119,8 +119,13 @@ def cmd_unlock(args: argparse.Namespace) -> int:
 
 
 def cmd_protect(args: argparse.Namespace) -> int:
+    from desktop_app.core.accounts import AccountsMode
+
     password = read_password(args, "New password: ", confirm=True)
     with _open(args) as gate:
+        if gate.accounts_state().mode != AccountsMode.OPEN:
+            raise InputError("This database has accounts: each admin's password already unlocks the face data, and "
+                             "changes with it (facegate account passwd).")
         gate.protect_with_password(password, actor="cli", account=args.account)
         print(f"The password of {args.account!r} now also unlocks the face data of {gate.db_path} (keep it: it is "
               f"the way to open the data on another computer: facegate unlock --db DB --password-stdin).")

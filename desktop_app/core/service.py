@@ -66,7 +66,7 @@ from desktop_app.core.matching.site_strangers import DOOR_UNKNOWN, StrangerBuffe
 from desktop_app.core.outputs.base import redact_uri
 from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.protection.errors import DataLockedError
-from desktop_app.core.protection.facade import ProtectionFacade, wrap_for_new_admin_password
+from desktop_app.core.protection.facade import ProtectionFacade
 from desktop_app.core.storage import AuditRow
 from desktop_app.core.storage.audit_chain import AuditVerification
 from desktop_app.core.storage.audit_filter import AuditFilter
@@ -1541,11 +1541,14 @@ class FaceGate(ProtectionFacade):
                        disabled: bool | None = None) -> Account:
         """Change an account's role or disabled flag (``by``: an admin)."""
         with self._lock:
-            return self._accounts.update(by, name, role=role, disabled=disabled)
+            account = self._accounts.update(by, name, role=role, disabled=disabled)
+            self._forget_admin_wrap(by, name)
+            return account
 
     def remove_account(self, by: Account, name: str) -> None:
         with self._lock:
             self._accounts.remove(by, name)
+            self._forget_admin_wrap(by, name)
 
     def new_recovery_code(self, by: Account) -> str:
         """A new recovery code (``by``: an admin); the previous one stops working."""
@@ -1563,15 +1566,21 @@ class FaceGate(ProtectionFacade):
         change) whenever an admin account's password is set: ``change.reason`` is "setup" (first
         admin), "new" (another admin added), "change" (own password, ``change.old`` given), "reset"
         (by another admin) or "recovery" (``change.old`` is None in all but "change").
-        Once the encryption branch lands: "setup"/"new" -> ``self.protect_with_password(change.new,
-        change.actor)``; "change" -> ``self.change_protection_password(change.old, change.new,
-        change.actor)``; "reset"/"recovery" -> re-wrap with the machine key's copy of the data key.
 
-        Wired: whatever the reason, the data key (open here through the machine key) is wrapped
-        anew under the new password for this account, replacing its old wrap, so that the admin
-        password is the one that unlocks the face data on another computer. While the face data is
-        locked here (machine key missing) the wrap is left as it is, with a warning."""
-        wrap_for_new_admin_password(self.store, change.account, change.new, change.actor)
+        Whatever the reason, the new password wraps the data key held in memory (the machine key
+        opened it) in place of the account's previous password wrap: no old password is needed,
+        nothing is re-encrypted, and the old password stops unlocking the face data. A database
+        whose face data is not encrypted has nothing to wrap; while it is locked (no machine key
+        here) the change is refused with the unlock command (DataLockedError)."""
+        if self.store.data_locked or self.store.encrypted:
+            self.store.protect_with_password(change.new, change.actor, change.account)
+
+    def _forget_admin_wrap(self, by: Account, name: str) -> None:
+        """An account that is no longer an admin (removed, made operator or viewer): its password no
+        longer unlocks the face data."""
+        now = self.account(name)
+        if self.store.encrypted and (now is None or now.role != Role.ADMIN):
+            self.store.forget_protection_password(by.name, name)
 
 
     # ----------------------------------------------------------------- liveness (presentation-attack detection)

@@ -26,7 +26,7 @@ import pytest
 from desktop_app.core.config import AppConfig
 from desktop_app.core.doctor.report import Check, Severity
 from desktop_app.core.doctor.run import run_doctor
-from desktop_app.core.errors import StorageError
+from desktop_app.core.errors import InputError, StorageError
 from desktop_app.core.protection.errors import DataLockedError
 from desktop_app.core.protection.machine_keys import KEY_DIR_ENV
 from desktop_app.core.protection.wraps import ProtectionState
@@ -324,3 +324,28 @@ def test_a_snapshot_waiting_in_the_event_spool_is_encrypted(copy: Path, clips: P
         (event,) = [e for e in gate.query_events() if e.decision == "unknown"]
         snap = gate.event_snapshot(event.id)
         assert snap is not None and snap.shape[2] == 3
+
+
+def test_admin_accounts_passwords_wrap_the_data_key(copy: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The accounts' password hook: every admin's password unlocks the face data elsewhere; a changed
+    password replaces the wrap; an account that is no longer an admin loses it."""
+    first, second, changed = "Quartz-Lantern-81", "Violet-Harbour-27", "Copper-Meadow-64"
+    with FaceGate(copy, device="cpu") as gate:
+        gate.setup_first_admin("Root.Admin", first)
+        admin = gate.login("Root.Admin", first)
+        gate.add_account(admin, "Second", "admin", second)
+        assert gate.key_status().password_accounts == ("root.admin", "second")
+        gate.set_account_password(admin, "Root.Admin", changed, current_password=first)
+        gate.update_account(admin, "Second", role="viewer")
+        assert gate.key_status().password_accounts == ("root.admin",)
+        actions = [r.action for r in gate.query_audit() if r.action.startswith("keys.")]
+        assert actions[:2] == ["keys.password.remove", "keys.password.set"]
+    moved = tmp_path / "moved"
+    shutil.copytree(copy.parent, moved)
+    monkeypatch.setenv(KEY_DIR_ENV, str(tmp_path / "new-machine-keys"))
+    with FaceGate(moved / copy.name, device="cpu", allow_locked=True) as gate:
+        for old in (first, second):
+            with pytest.raises(InputError):
+                gate.unlock_with_password(old)
+        assert gate.unlock_with_password(changed) and gate.gallery_stats().templates == 10

@@ -111,3 +111,11 @@ def test_the_key_commands_need_an_existing_database(tmp_path: Path) -> None:
         proc = facegate(*args, "--db", str(missing), stdin="whatever password\n")
         assert proc.returncode == 2 and "There is no database" in proc.stderr, proc.stderr
     assert not missing.exists(), "never created"
+
+
+def test_protect_is_refused_once_accounts_protect_the_data(db: Path) -> None:
+    with FaceGate(db, device="cpu") as gate:
+        gate.setup_first_admin("boss", "Quartz-Lantern-81")
+        assert gate.key_status().password_accounts == ("boss",)
+    proc = facegate("protect", "--db", str(db), "--password-stdin", stdin=PASSWORD + "\n")
+    assert proc.returncode == 2 and "has accounts" in proc.stderr, proc.stderr

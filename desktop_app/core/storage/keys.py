@@ -65,7 +65,7 @@ from desktop_app.core.protection.wraps import (
 from desktop_app.core.storage import times
 from desktop_app.core.storage.base import api
 from desktop_app.core.storage.sealing import SealingBase
-from desktop_app.core.storage.validate import required_text
+from desktop_app.core.storage.validate import name_key, required_text
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,12 @@ class GallerySealer:
 
     def is_sealed(self, head: bytes) -> bool:
         return envelope.is_sealed_file(head)
+
+
+def _account_ref(account: str) -> str:
+    """How an account names its password wrap: its name NFC-normalised and case-folded, as the
+    accounts compare names."""
+    return name_key(required_text(account, "account").strip())
 
 
 def _key_bytes(key_id: int) -> bytes:
@@ -387,7 +393,7 @@ class KeysMixin(SealingBase):
         password can unlock the face data where the machine key is missing. InputError for a
         password too short; DataLockedError when locked (unlock first). Audited."""
         check_password(password)
-        who = required_text(account, "account")
+        who = _account_ref(account)
         with self._lock:
             keys = self._keys_for_admin()
             self._writable()
@@ -406,7 +412,7 @@ class KeysMixin(SealingBase):
         re-wrapped (no value is re-encrypted) and ``old`` no longer opens anything. InputError
         when ``old`` is wrong, ``new`` too short, or no password protects the data yet. Audited."""
         check_password(new)
-        who = required_text(account, "account")
+        who = _account_ref(account)
         with self._lock:
             self._writable()
         wraps = self._wraps()
@@ -426,9 +432,9 @@ class KeysMixin(SealingBase):
         """Remove ``account``'s password wrap (an account deleted); True when there was one. Audited."""
         self._writable()
         with self.transaction():
-            n = delete_wraps(self.db.conn, kind=WrapKind.PASSWORD, key_ref=required_text(account, "account"))
+            n = delete_wraps(self.db.conn, kind=WrapKind.PASSWORD, key_ref=_account_ref(account))
             if n:
-                self._insert_audit(actor, "keys.password.remove", {"account": account})
+                self._insert_audit(actor, "keys.password.remove", {"account": _account_ref(account)})
         return bool(n)
 
     def _opened_keys(self, keys: dict[int, bytes]) -> DataKeys:
@@ -507,12 +513,12 @@ class KeysMixin(SealingBase):
         new_id = max([*keys.keys, *(w.data_key_id for w in wraps)]) + 1
         fresh = DataKeys(keys.database_uid, new_id, {new_id: new_data_key()})
         if password is not None:
-            opened = open_with_password(wraps, password, self.database_uid, account=account)
+            opened = open_with_password(wraps, password, self.database_uid, account=_account_ref(account))
             if opened is None or keys.current_id not in opened.keys:
                 raise InputError(f"The password of {account!r} is wrong: the data key was not replaced.")
-            pw = password_wraps(fresh, password, account, times.now_db())
+            pw = password_wraps(fresh, password, _account_ref(account), times.now_db())
         dropped = tuple(sorted({w.key_ref for w in wraps if w.kind == WrapKind.PASSWORD}
-                               - ({account} if password is not None else set())))
+                               - ({_account_ref(account)} if password is not None else set())))
         return self._apply_rekey(keys, fresh, pw, dropped, actor)
 
     @api("replacing the data key")

@@ -37,6 +37,11 @@ class SealingBase(StoreBase):
     locked_reason: str | None = None
 
     @property
+    def encrypted(self) -> bool:
+        """True when face data is written encrypted here (a data key is held)."""
+        return self._keys is not None
+
+    @property
     def data_locked(self) -> bool:
         """True when the face data is encrypted and its key could not be unwrapped here."""
         return self.locked_reason is not None
