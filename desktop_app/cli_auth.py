@@ -195,8 +195,7 @@ class SecretReader:
 def open_book(args: argparse.Namespace, read_only: bool | None = None) -> Iterator[AccountBook]:
     """The accounts of ``--db`` (a store opened for the check alone; its open warnings are left to
     the command's own opening, so that they are not said twice)."""
-    from desktop_app.core.accounts.records import PasswordChange
-    from desktop_app.core.protection.facade import wrap_for_new_admin_password
+    from desktop_app.core.protection.facade import wrap_with_admin_password
     from desktop_app.core.storage.store import Store
 
     quiet = logging.getLogger("desktop_app.core.storage")
@@ -208,11 +207,7 @@ def open_book(args: argparse.Namespace, read_only: bool | None = None) -> Iterat
         quiet.setLevel(level)
     try:
         book = AccountBook(store)
-
-        def wrap(change: PasswordChange) -> None:
-            wrap_for_new_admin_password(store, change.account, change.new, change.actor)
-
-        book.password_hook = wrap
+        book.password_hook = lambda change: wrap_with_admin_password(store, change)  # as FaceGate's own book
         yield book
     finally:
         store.close()

@@ -66,7 +66,7 @@ from desktop_app.core.matching.site_strangers import DOOR_UNKNOWN, StrangerBuffe
 from desktop_app.core.outputs.base import redact_uri
 from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.protection.errors import DataLockedError
-from desktop_app.core.protection.facade import ProtectionFacade
+from desktop_app.core.protection.facade import ProtectionFacade, wrap_with_admin_password
 from desktop_app.core.storage import AuditRow
 from desktop_app.core.storage.audit_chain import AuditVerification
 from desktop_app.core.storage.audit_filter import AuditFilter
@@ -1572,8 +1572,7 @@ class FaceGate(ProtectionFacade):
         nothing is re-encrypted, and the old password stops unlocking the face data. A database
         whose face data is not encrypted has nothing to wrap; while it is locked (no machine key
         here) the change is refused with the unlock command (DataLockedError)."""
-        if self.store.data_locked or self.store.encrypted:
-            self.store.protect_with_password(change.new, change.actor, change.account)
+        wrap_with_admin_password(self.store, change)
 
     def _forget_admin_wrap(self, by: Account, name: str) -> None:
         """An account that is no longer an admin (removed, made operator or viewer): its password no

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from desktop_app.core.protection.status import ProtectionStatus
 
 if TYPE_CHECKING:
+    from desktop_app.core.accounts.records import PasswordChange
     from desktop_app.core.storage.keys import RekeyReport
     from desktop_app.core.storage.store import Store
 
@@ -78,17 +79,13 @@ class ProtectionFacade:
         return report
 
 
-def wrap_for_new_admin_password(store: Store, account: str, password: str, actor: str) -> bool:
-    """The accounts' password hook: wrap the data key (open here through the machine key) under an
-    admin account's new password, replacing that account's old wrap, so that the admin password
-    is what unlocks the face data on another computer. Returns False (and logs why) while the face
-    data is locked here or not encrypted yet; the wrap can be set later with ``facegate protect``."""
-    import logging
 
-    if store.locked_reason is not None or not store.protection_status().encrypted:
-        logging.getLogger(__name__).warning(
-            "The face data is locked or not encrypted here, so the new password of %r does not unlock it yet: "
-            "run facegate protect once it is.", account)
-        return False
-    store.protect_with_password(password, actor, account)
-    return True
+def wrap_with_admin_password(store: Store, change: PasswordChange) -> None:
+    """The accounts' password hook, for the app and the CLI alike (called inside the account's
+    write transaction; raising refuses the change): the admin's new password wraps the data key
+    held in memory (the machine key opened it) in place of the account's previous wrap. No old
+    password is needed and nothing is re-encrypted. Face data that is not encrypted has nothing to
+    wrap; while it is locked (no machine key here) the change is refused (DataLockedError, which
+    names the unlock command)."""
+    if store.data_locked or store.encrypted:
+        store.protect_with_password(change.new, change.actor, change.account)
