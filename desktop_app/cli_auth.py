@@ -95,6 +95,9 @@ RULES: Final[dict[str, Rule]] = {
     # The data-key commands (cli_keys.py) work only for whoever holds the machine key (the door's own
     # operating-system account) or the password wrapping the data key, which they ask for themselves.
     "unlock": None, "protect": None, "keys status": None, "keys rotate": None, "keys rekey": None,
+    "unknowns": lambda a: (Action.ERASE if a.delete is not None else Action.ENROL  # cli_unknowns.py
+                           if a.ignore is not None or a.unignore is not None else Action.VIEW_PEOPLE),
+    "assign": Action.ENROL,
 }
 #: The attribute each command group keeps its sub-command in.
 SUBCOMMAND_DESTS: Final[tuple[str, ...]] = ("access_command", "audit_command", "account_command", "keys_command")

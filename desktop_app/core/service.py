@@ -79,6 +79,7 @@ from desktop_app.core.storage.reserve import ensure_reserve, release_reserve, sh
 from desktop_app.core.storage.store import Store
 from desktop_app.core.storage.validate import fold, name_key, validate_person_fields
 from desktop_app.core.types import Calibration, Detection, Face, FaceQuality, PersonMatch
+from desktop_app.core.unknowns.facade import UnknownsFacade
 from desktop_app.core.unknowns.faces import pack_event_face
 from desktop_app.core.video.imageio import expand_image_args, read_image
 from desktop_app.core.vocabulary import AccessReason, Direction
@@ -189,7 +190,7 @@ class GalleryStats:
     persons: int
 
 
-class FaceGate(ProtectionFacade):
+class FaceGate(ProtectionFacade, UnknownsFacade):
     """The FaceGate core for one database file. Data (models, gallery) lives beside the database.
 
     Face data is encrypted at rest (``desktop_app.core.protection``): when its key cannot be

@@ -160,6 +160,16 @@ CASES: list[Case] = [
     _c("keys", "status", "--db", "{db}", error=False),
     _c("keys", "rotate", "--db", "{folder}"),
     _c("keys", "rekey", "--db", "{db}", "--password-stdin"),  # an empty password
+    # unknowns / assign (cli_unknowns.py): no such cluster, bad ids, a delete without --yes
+    _c("unknowns", "--db", "{notadb}"),
+    _c("unknowns", "--db", "{db}", "--ignore", "abc"),
+    _c("unknowns", "--db", "{db}", "--ignore", "999999"),
+    _c("unknowns", "--db", "{db}", "--delete", "1"),  # no --yes
+    _c("unknowns", "--db", "{db}", "--json", error=False),
+    _c("assign", "--db", "{db}", "--cluster", "999999", "--name", "Nobody"),
+    _c("assign", "--db", "{db}", "--cluster", "0", "--name", "Nobody"),
+    _c("assign", "--db", "{db}", "--cluster", "1"),  # no --name
+    _c("assign", "--db", "{notadb}", "--cluster", "1", "--name", LONG),
     # gui: only what fails before a window would open
     _c("gui", "--source"),
     _c("gui", "--kiosk", "yes"),

@@ -48,6 +48,7 @@ from desktop_app.core.storage.samples import SamplesMixin
 from desktop_app.core.storage.schema import AUDIT_CHAIN_VERSION, SCHEMA_VERSION, check_file, migrate, quick_check
 from desktop_app.core.storage.settings import SettingsMixin
 from desktop_app.core.storage.sqlerrors import mapped, to_storage_error
+from desktop_app.core.storage.unknown_clusters import UnknownClustersMixin
 from desktop_app.core.storage.validate import fold
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def _not_writable(path: Path) -> bool:
 
 
 class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMixin, SettingsMixin,
-            RevisionMixin, AccessMixin, DoorsMixin, KeysMixin):
+            RevisionMixin, AccessMixin, DoorsMixin, KeysMixin, UnknownClustersMixin):
     """FaceGate's SQLite event store (see the module docstring for conventions).
 
     path: the database file (created with its parent folders when missing, migrated to the
