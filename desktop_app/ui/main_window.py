@@ -53,22 +53,24 @@ from .pin_dialogs import PinDialog
 from .schedules_page import SchedulesPage
 from .session import Session
 from .settings_page import SettingsPage
+from .unknowns_page import UnknownsPage
 
 log = logging.getLogger(__name__)
 
-PAGES = ("door", "grid", "people", "doors", "schedules", "events", "attendance", "models", "settings", "audit",
-         "accounts")
-ADMIN_PAGES = frozenset({"people", "doors", "schedules", "events", "attendance", "models", "settings", "audit",
-                         "accounts"})
+PAGES = ("door", "grid", "people", "unknowns", "doors", "schedules", "events", "attendance", "models", "settings",
+         "audit", "accounts")
+ADMIN_PAGES = frozenset({"people", "unknowns", "doors", "schedules", "events", "attendance", "models", "settings",
+                         "audit", "accounts"})
 """Pages behind the admin PIN (or a login): events and attendance hold face snapshots and who came when."""
 PAGE_ACTIONS: dict[str, Action | None] = {
     "people": Action.VIEW_PEOPLE, "doors": Action.VIEW_DOORS, "schedules": Action.VIEW_DOORS,
     "events": Action.VIEW_EVENTS, "attendance": Action.VIEW_EVENTS, "models": Action.MODELS,
-    "settings": Action.SETTINGS, "audit": Action.VIEW_AUDIT, "accounts": Action.ACCOUNTS}
+    "settings": Action.SETTINGS, "audit": Action.VIEW_AUDIT, "accounts": Action.ACCOUNTS,
+    "unknowns": Action.VIEW_PEOPLE}
 """What an account's role must allow to open each page behind the login."""
 PAGE_TITLES = {"door": "Door", "people": "People", "events": "Events", "attendance": "Attendance",
                "models": "Models", "settings": "Settings", "doors": "Doors", "schedules": "Schedules",
-               "grid": "All doors", "audit": "Audit", "accounts": "Accounts"}
+               "grid": "All doors", "audit": "Audit", "accounts": "Accounts", "unknowns": "Unknown faces"}
 KIOSK_EXIT_KEYS = "Ctrl+Shift+Q"
 """The keys that leave kiosk mode (they ask for the admin PIN once one is set)."""
 NO_FIGURE = ("— fps", "— ms/frame")
@@ -120,6 +122,8 @@ class MainWindow(QMainWindow):
             self.pages.update(doors=self.doors, schedules=self.schedules, grid=self.grid, audit=self.audit)
             self.accounts = AccountsPage(self.ctx)
             self.pages["accounts"] = self.accounts
+            self.unknowns = UnknownsPage(self.ctx)
+            self.pages["unknowns"] = self.unknowns
             self.accounts.session_changed.connect(self._update_lock_action)
             self.grid.states_changed.connect(self.doors.set_states)
             self.people.enrol_requested.connect(lambda name, mode: self.open_enrolment(name, mode))
