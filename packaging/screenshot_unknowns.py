@@ -1,0 +1,75 @@
+"""Screenshot of the Unknown faces page (issue 14): ``docs/screenshots/unknowns.png``.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python packaging/screenshot_unknowns.py [--out docs/screenshots]
+
+A fresh database in a temporary folder: three photos each of two LFW people logged as unknown door
+events on earlier days, then the Hamilton clip played through the door loop with nobody enrolled
+(Lin-Manuel Miranda's faces become unknown events). The window is grabbed offscreen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    args = ap.parse_args()
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    from desktop_app.core.live.session import run_headless
+    from desktop_app.core.service import FaceGate
+    from desktop_app.core.video.imageio import read_image
+    from desktop_app.ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.setdefault("FACEGATE_KEY_DIR", str(Path(tmp) / "keys"))
+        os.environ.setdefault("FACEGATE_KEY_STORE", "file")
+        gate = FaceGate(Path(tmp) / "data" / "facegate.db", device="cpu")
+        day = 0
+        for name in ("Colin_Powell", "Tony_Blair"):
+            for n in (1, 2, 3):
+                face = gate.engine.main_face(read_image(DATA / "lfw" / name / f"{name}_{n:04d}.jpg"))
+                assert face is not None
+                day += 1
+                gate.record_event(person_id=None, score=-1.0, decision="unknown", camera="lobby",
+                                  ts=datetime.now(UTC) - timedelta(days=8 - day, hours=3 * n), face=face,
+                                  snapshot=face.crop)
+        run_headless(gate, str(DATA / "clips" / "short_hamilton_clip.mp4"))
+        win = MainWindow(gate, start_camera=False, realtime=False)
+        win.resize(1280, 720)
+        win.show()
+        win.lock.set_pin("582914")
+        win.navigate("unknowns")
+        page = win.unknowns
+        deadline = time.monotonic() + 60
+        while (page.loading or not page.cards) and time.monotonic() < deadline:
+            app.processEvents()
+            time.sleep(0.05)
+        for _ in range(20):
+            app.processEvents()
+            time.sleep(0.02)
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / "unknowns.png"
+        win.grab().save(str(path))
+        print(f"{path}: {len(page.cards)} clusters")
+        win.close()
+        gate.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
