@@ -156,3 +156,28 @@ def test_a_returning_unknown_visitor_is_one_cluster_and_is_recognised_once_assig
         # assigning again, or a name that is refused, is a clear message, not a traceback
     assert cli_main(["assign", "--db", str(db), "--cluster", str(row["id"]), "--name", LIN]) == 2
     assert "no unknown-face cluster" in capsys.readouterr().err
+
+
+def test_assigning_goes_through_the_identity_check_new_then_existing_then_refused(gate: FaceGate) -> None:
+    vecs, who = _people(2, 6, seed=21)
+    a, b = vecs[who == 0], vecs[who == 1]
+    first = [_log_unknown(gate, v, 200 + i) for i, v in enumerate(a[:3])]
+    (ca,) = [c for c in gate.unknown_clusters() if set(c.sample_event_ids) & set(first)]
+    rep = gate.assign_unknown_cluster(ca.id, "Visitor A", employee_id="V-A", actor="tester")
+    assert len(rep.added) == 3 and not rep.rejected
+    assert all(gate.event_face(e) is None for e in first), "the cluster is resolved: its faces left the library"
+    # the same visitor again: a new cluster, added to the existing person (same name and employee ID)
+    later = [_log_unknown(gate, v, 300 + i) for i, v in enumerate(a[3:])]
+    (again,) = [c for c in gate.unknown_clusters() if set(c.sample_event_ids) & set(later)]
+    rep2 = gate.assign_unknown_cluster(again.id, "Visitor A", employee_id="V-A", actor="tester")
+    assert rep2.person_id == rep.person_id and len(rep2.added) == 3
+    person = gate.find_person("Visitor A")
+    assert person is not None and person.n_samples == 6
+    # another visitor's cluster given to Visitor A: refused by the identity check, the cluster kept
+    other = [_log_unknown(gate, v, 400 + i) for i, v in enumerate(b[:3])]
+    (cb,) = [c for c in gate.unknown_clusters() if set(c.sample_event_ids) & set(other)]
+    rep3 = gate.assign_unknown_cluster(cb.id, "Visitor A", employee_id="V-A", actor="tester")
+    assert not rep3.added and rep3.rejected and all(r.identity for r in rep3.rejected)
+    assert cb.id in [c.id for c in gate.unknown_clusters()]
+    actions = [(r.action, r.details.get("cluster_id")) for r in gate.query_audit() if r.actor == "tester"]
+    assert ("unknowns.assign", ca.id) in actions and ("unknowns.assign.refused", cb.id) in actions
