@@ -21,51 +21,55 @@ def assign_clusters(known: np.ndarray, known_labels: np.ndarray, new: np.ndarray
     cluster ids (>= 1); new: (N, D) float32 unit embeddings; threshold: the cosine that the
     average linkage of two groups must reach for them to merge. Returns N labels: an existing
     cluster id, or a negative number naming a new cluster (-1, -2, ...: the faces sharing it form
-    one new cluster). O((K + N)^2) memory, K the number of known clusters.
+    one new cluster). O(N (K + N)) memory and time per merge, K the number of known clusters.
     """
     n = int(new.shape[0])
     if n == 0:
         return []
-    ids = sorted({int(x) for x in known_labels}) if len(known_labels) else []
-    dim = int(new.shape[1])
-    sums = np.zeros((len(ids) + n, dim), np.float64)
-    sizes = np.zeros(len(ids) + n, np.float64)
-    for j, cid in enumerate(ids):
-        rows = known[known_labels == cid]
-        sums[j] = rows.sum(axis=0)
-        sizes[j] = len(rows)
+    uniq, where = np.unique(np.asarray(known_labels, np.int64), return_inverse=True)
+    ids = [int(c) for c in uniq]
     k = len(ids)
+    dim = int(new.shape[1])
+    sums = np.zeros((k + n, dim), np.float64)
+    sizes = np.zeros(k + n, np.float64)
+    if k:
+        np.add.at(sums, where, np.asarray(known, np.float64))
+        sizes[:k] = np.bincount(where, minlength=k)
     sums[k:] = new.astype(np.float64)
     sizes[k:] = 1.0
-    owner = list(range(k, k + n))  # the group each new face is in now
-    alive = np.ones(k + n, bool)
-    fixed = np.zeros(k + n, bool)
-    fixed[:k] = True
-    sim = (sums @ sums.T) / np.outer(sizes, sizes)
-    np.fill_diagonal(sim, -np.inf)
-    sim[np.ix_(fixed, fixed)] = -np.inf
+    g_all = k + n
+    owner = list(range(k, g_all))  # the group each new face is in now
+    alive = np.ones(g_all, bool)
+    new_alive = alive[k:]  # a view: rows of the new groups
+    # only pairs with a new group can merge: rows are the new groups, columns all groups
+    sim = (sums[k:] @ sums.T) / np.outer(sizes[k:], sizes)
+    sim[np.arange(n), k + np.arange(n)] = -np.inf
     while True:
         flat = int(np.argmax(sim))
-        a, b = divmod(flat, sim.shape[1])
-        if not sim[a, b] >= threshold:
+        r, j = divmod(flat, g_all)
+        if not sim[r, j] >= threshold:
             break
-        if fixed[b] and not fixed[a]:
-            a, b = b, a
-        # merge b into a (a keeps its id when it is an existing cluster)
-        sums[a] += sums[b]
-        sizes[a] += sizes[b]
-        fixed[a] = fixed[a] or fixed[b]
-        alive[b] = False
-        owner = [a if g == b else g for g in owner]
-        row = (sums @ sums[a]) / (sizes * sizes[a])
-        row[~alive] = -np.inf
-        row[a] = -np.inf
-        if fixed[a]:
-            row[fixed] = -np.inf
-        sim[a, :] = row
-        sim[:, a] = row
-        sim[b, :] = -np.inf
-        sim[:, b] = -np.inf
+        g = k + r
+        if j < k:  # a new group joins an existing cluster: its id is kept
+            into, gone = j, g
+        else:  # two new groups merge
+            into, gone = g, j
+        sums[into] += sums[gone]
+        sizes[into] += sizes[gone]
+        alive[gone] = False
+        owner = [into if x == gone else x for x in owner]
+        if gone >= k:
+            sim[gone - k, :] = -np.inf
+        sim[:, gone] = -np.inf
+        col = (sums[k:] @ sums[into]) / (sizes[k:] * sizes[into])
+        col[~new_alive] = -np.inf
+        if into >= k:
+            col[into - k] = -np.inf
+            row = (sums @ sums[into]) / (sizes * sizes[into])
+            row[~alive] = -np.inf
+            row[into] = -np.inf
+            sim[into - k, :] = row
+        sim[:, into] = col
     new_names: dict[int, int] = {}
     out: list[int] = []
     for g in owner:
