@@ -2,7 +2,8 @@
 events on different days, real widgets offscreen, dialogs answered.
 
 Two visitors (three photos of Colin Powell, three of Tony Blair) show as two cards; "Enrol as new
-person…" enrols Powell (he is then recognised), "Ignore" hides Blair's card (shown again with
+person…" enrols Powell (he is then recognised), two later photos of him are a new card that "Add to
+existing person…" adds to him, "Ignore" hides Blair's card (shown again with
 "Show ignored"), "Delete…" deletes it and its faces; every action is in the audit log.
 """
 
@@ -78,6 +79,23 @@ def test_the_gallery_enrols_ignores_and_deletes_by_clicks(gate: tuple[FaceGate, 
     assert "Enrolled 3 face(s)" in page.status.text()
     names = {r.name for r in g.identify(read_image(lfw / "Colin_Powell" / "Colin_Powell_0004.jpg")) if r.accepted}
     assert names == {"Colin Powell"}, "another photo of him is recognised now"
+
+    # he comes back (two new photos): a new card, added to the existing person
+    more = log_unknown_photos(g, lfw, {"Colin_Powell": (5, 6)})["Colin_Powell"]
+    clicks.click(page.refresh_btn)
+    qtbot.waitUntil(lambda: len(page.cards) == 2 and not page.loading, timeout=20000)
+    assert page.select(_card_of(page, more))
+
+    def pick(dialog: Any) -> None:
+        dialog.person.setCurrentIndex(dialog.person.findText("Colin Powell"))
+        clicks.click(dialog.buttons.button(dialog.buttons.StandardButton.Ok))
+
+    answered = clicks.on_next_modal(pick)
+    clicks.click(page.add_btn)
+    assert answered
+    qtbot.waitUntil(lambda: len(page.cards) == 1 and not page.loading, timeout=20000)
+    person = g.find_person("Colin Powell")
+    assert person is not None and person.n_samples == 5
 
     # ignore Blair's cluster: it leaves the list, and comes back with "Show ignored"
     blair = page.cards[0].cluster.id
