@@ -108,3 +108,31 @@ def test_a_real_run_keeps_each_events_face_encrypted_and_erasure_removes_them(tm
         assert erased.event_faces_deleted == len(granted)
         assert all(gate.store.event_face(e.event_id) is None for e in granted)  # type: ignore[arg-type]
         assert gate.store.count_event_faces("granted") == 0
+
+
+def test_the_door_spools_an_events_face_encrypted_while_the_database_is_locked(tmp_path: Path) -> None:
+    from desktop_app.core.types import Detection, Face, FaceQuality
+
+    db = tmp_path / "door.db"
+    with FaceGate(db, device="cpu") as gate:
+        vec, crop = _face(5, gate.engine.embedder.dim)
+        face = Face(Detection((10.0, 10.0, 80.0, 80.0), np.zeros((5, 2), np.float32), 0.9), crop, vec,
+                    FaceQuality(40.0, 120.0, 110.0, 3.0, 1.0, 0.5))
+        other = sqlite3.connect(db, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another program holds the write lock: the event must wait
+        try:
+            rec = gate.record_event(person_id=None, score=0.2, decision="unknown", camera="lobby",
+                                    ts=datetime.now(UTC), snapshot=crop, face=face)
+            assert rec is not None and rec.event_id is None and gate.pending_events == 1
+            spool = db.with_name(db.name + ".spool").read_text()
+            (line,) = spool.splitlines()
+            sealed = PendingEvent.from_line(line).face
+            assert sealed is not None and PNG_SIGNATURE not in sealed and vec.tobytes() not in sealed
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert gate.flush_events() == 1
+        eid = gate.store.event_id_of(rec.uid)
+        got = gate.event_face(eid)  # type: ignore[arg-type]
+        assert got is not None and np.array_equal(got.crop, crop) and np.allclose(got.vector, vec)
+        assert got.quality["inter_ocular_px"] == 40.0 and got.decision == "unknown"
