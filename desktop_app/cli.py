@@ -22,6 +22,7 @@ Once a database has accounts, commands need credentials (--account NAME --passwo
 asked on the terminal): the table of who may run what is ``cli_auth.RULES``; exit status 4 when
 refused.
     facegate unlock / protect / keys status|rotate|rekey   keys of the encrypted face data (cli_keys.py)
+    facegate privacy / purge / export-person    retention, subject access, door screen (cli_privacy.py)
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ from .cli_accounts import cmd_account
 from .cli_auth import actor_of, add_credential_args, run_authorised
 from .cli_keys import COMMANDS as KEYS_COMMANDS
 from .cli_keys import add_parsers as add_keys_parsers
+from .cli_privacy import COMMANDS as PRIVACY_COMMANDS
+from .cli_privacy import add_parsers as add_privacy_parsers
 from .paths import data_home, default_db
 
 #: the largest count a command line number may give (frames, list limits, gallery sizes)
@@ -232,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_account_parsers(sub)
     add_credential_args(ap)  # --account / --password-stdin where credentials may be needed (cli_auth)
     add_keys_parsers(sub)
+    add_privacy_parsers(sub)
     return ap
 
 
@@ -754,6 +758,7 @@ COMMANDS["audit"] = cmd_audit
 COMMANDS["account"] = cmd_account
 COMMANDS["liveness"] = cmd_liveness
 COMMANDS.update(KEYS_COMMANDS)
+COMMANDS.update(PRIVACY_COMMANDS)
 
 
 def _error_text(exc: BaseException) -> str:

@@ -95,6 +95,10 @@ RULES: Final[dict[str, Rule]] = {
     # The data-key commands (cli_keys.py) work only for whoever holds the machine key (the door's own
     # operating-system account) or the password wrapping the data key, which they ask for themselves.
     "unlock": None, "protect": None, "keys status": None, "keys rotate": None, "keys rekey": None,
+    # privacy (cli_privacy.py): deleting events and exporting one person's data are the admin's
+    "purge": Action.ERASE, "export-person": Action.EXPORT,
+    "privacy": lambda a: (Action.SETTINGS if a.events_days is not ... or a.snapshots_days is not ...
+                          or a.door_display is not None else Action.VIEW_DOORS),
 }
 #: The attribute each command group keeps its sub-command in.
 SUBCOMMAND_DESTS: Final[tuple[str, ...]] = ("access_command", "audit_command", "account_command", "keys_command")
