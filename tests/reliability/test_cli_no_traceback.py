@@ -163,6 +163,17 @@ CASES: list[Case] = [
     # gui: only what fails before a window would open
     _c("gui", "--source"),
     _c("gui", "--kiosk", "yes"),
+    # privacy / purge / export-person (cli_privacy.py)
+    _c("privacy", "--db", "{db}", "--events-days", "nan"),
+    _c("privacy", "--db", "{db}", "--events-days", "10", "--snapshots-days", "20"),  # snapshots outlive events
+    _c("privacy", "--db", "{db}", "--door-display", "photo"),
+    _c("purge", "--db", "{missing}/facegate.db"),
+    _c("purge", "--db", "{notadb}", "--dry-run"),
+    _c("export-person", "--db", "{db}", "--person", LONG, "--out", "{folder}/x.zip"),
+    _c("export-person", "--db", "{db}", "--id", "-5", "--out", "{folder}/x.zip"),
+    _c("export-person", "--db", "{db}", "--person", "{lin}", "--out", "{missing}/x.zip"),
+    _c("export-person", "--db", "{db}", "--person", "{lin}", "--out", "{folder}"),
+    _c("export-person", "--db", "{db}", "--out", "{folder}/x.zip"),
 ]
 CASES += [_c(command, "--no-such-option") for command in COMMANDS]  # a new command is covered too
 
