@@ -152,3 +152,19 @@ def test_scheduler_runs_at_start_then_on_its_interval_and_never_raises(gate: Fac
         time.sleep(0.02)
     assert bad.running  # logged, and tried again: never into the door
     bad.stop()
+
+
+def test_the_door_loop_purges_at_its_start(gate: FaceGate, face: np.ndarray, clips: Path) -> None:
+    from desktop_app.core.live.session import run_headless
+
+    _seed(gate, face, [400, 300])
+    gate.update_config(gate.config.model_copy(update={"retention": RetentionSettings(events_days=200)}))
+    summary = run_headless(gate, str(clips / "short_hamilton_clip.mp4"), max_frames=8)
+    assert summary.frames == 8
+    old = datetime.now(UTC) - timedelta(days=200)
+    deadline = time.monotonic() + 10  # the purge runs beside the loop; a short run may end first
+    while gate.store.count_events(end=old) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gate.store.count_events(end=old) == 0
+    row = gate.query_audit()[0]
+    assert row.action == "retention.purge" and row.actor == "retention" and row.details["events_deleted"] == 2
