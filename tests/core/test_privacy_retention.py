@@ -168,3 +168,18 @@ def test_the_door_loop_purges_at_its_start(gate: FaceGate, face: np.ndarray, cli
     assert gate.store.count_events(end=old) == 0
     row = gate.query_audit()[0]
     assert row.action == "retention.purge" and row.actor == "retention" and row.details["events_deleted"] == 2
+
+
+def test_the_door_runner_purges_at_its_start(gate: FaceGate, face: np.ndarray, clips: Path) -> None:
+    from desktop_app.core.access.model import CameraSpec, DoorSpec
+    from desktop_app.core.doors.runner import DoorRunner
+    from desktop_app.core.vocabulary import Direction
+
+    _seed(gate, face, [400])
+    gate.update_config(gate.config.model_copy(update={"retention": RetentionSettings(events_days=200)}))
+    gate.save_door(DoorSpec("front", cameras=(CameraSpec(str(clips / "short_hamilton_clip.mp4"), Direction.IN),)))
+    runner = DoorRunner(gate, gate.doors())
+    runner.retention.interval_s = 0.1  # "daily", shortened: it runs again while the door runs
+    runner.run(max_frames=6)
+    assert runner.retention.runs >= 1 and not runner.retention.running  # stopped with the door
+    assert gate.store.count_events(end=datetime.now(UTC) - timedelta(days=200)) == 0
