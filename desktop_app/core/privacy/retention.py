@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 DAY_S: Final[float] = 86400.0
 """Seconds between two scheduled purges while a door runs."""
-BATCH_ROWS: Final[int] = 500
+BATCH_ROWS: Final[int] = 200
 """Events (and snapshots) per purge transaction: a few milliseconds of the store's lock."""
 SCHEDULED_PAUSE_S: Final[float] = 0.05
 """Seconds the scheduled purge sleeps between two batches (the door's events go first)."""
