@@ -28,9 +28,9 @@ import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from desktop_app.core.config import RetentionSettings  # noqa: E402
-from desktop_app.core.privacy.retention import BATCH_ROWS, SCHEDULED_PAUSE_S  # noqa: E402
-from desktop_app.core.service import FaceGate  # noqa: E402
+from desktop_app.core.config import RetentionSettings
+from desktop_app.core.privacy.retention import BATCH_ROWS, SCHEDULED_PAUSE_S
+from desktop_app.core.service import FaceGate
 
 PHOTO = Path(__file__).resolve().parents[2] / "shared" / "data" / "clips" / "lin-manuel-miranda.png"
 
