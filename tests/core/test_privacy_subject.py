@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from desktop_app.cli import main
+from desktop_app.core.errors import StorageError
 from desktop_app.core.live.session import run_headless
 from desktop_app.core.service import FaceGate
 
@@ -115,6 +116,15 @@ def test_vectors_only_on_request_and_a_failed_export_leaves_nothing(gate: FaceGa
     with pytest.raises(OSError):
         gate.export_person(lin.id, bad)
     assert not bad.exists() and sorted(os.listdir(tmp_path)) == ["alex.zip", "site"]  # no partial file, no temporary
+    monkeypatch.undo()
+
+    def refuse(*_a: object, **_k: object) -> None:
+        raise StorageError("database is read-only")
+
+    monkeypatch.setattr(gate.store, "audit", refuse)  # no audit row: no export
+    with pytest.raises(StorageError):
+        gate.export_person(lin.id, bad)
+    assert sorted(os.listdir(tmp_path)) == ["alex.zip", "site"]
 
 
 def test_cli_export_needs_an_admin_once_accounts_exist(gate: FaceGate, tmp_path: Path,

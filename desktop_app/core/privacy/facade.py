@@ -89,7 +89,8 @@ class PrivacyFacade:
         cut = RetentionCutoffs.of(rules, when)
         if not cut.active:
             return RetentionReport(cut, dry_run)
-        spool = self._event_spool()
+        with self._lock:  # made on first use: the door's thread may be making it too
+            spool = self._event_spool()
         if dry_run:
             n_ev, n_snap = self.store.count_expired(cut.events_before, cut.snapshots_before)
             with_snap = self.store.count_expired(None, cut.events_before)[1] if cut.events_before else 0
@@ -130,27 +131,29 @@ class PrivacyFacade:
     def export_person(self, person_id: int, out: Path, *, actor: str = "admin",
                       include_vectors: bool = False) -> SubjectExport:
         """Write everything held about one person to the zip ``out`` (layout: ``privacy.subject``),
-        0600, atomically (temporary file, then rename); audited as ``person.export``.
+        0600, atomically (temporary file, audit row, then rename); audited as ``person.export``.
         include_vectors: add the template vectors themselves (off by default: see
         docs/data-protection.md). InputError when there is no such person; DataLockedError while
         the face data is locked; OSError when the file cannot be written (nothing is left)."""
-        with self._lock:
-            person = self.get_person(person_id)
-            if person is None:
-                raise InputError(f"There is no person with id {person_id}.")
-            target = Path(out)
-            zb = ZipBuilder(target)
-            try:
-                exported = self._write_subject(zb, person, actor, include_vectors)
-                zb.commit()
-            except BaseException:
-                zb.abort()
-                raise
+        # Not under the facade's lock: the door (same process) keeps writing its events meanwhile;
+        # each read takes the store's lock for itself.
+        person = self.get_person(person_id)
+        if person is None:
+            raise InputError(f"There is no person with id {person_id}.")
+        target = Path(out)
+        zb = ZipBuilder(target)
+        try:
+            exported = self._write_subject(zb, person, actor, include_vectors)
+            zb.finish()
             result = SubjectExport(path=target, person_id=person.id, vectors=include_vectors,
                                    files=tuple(zb.names), **exported)
             self.store.audit(actor, "person.export", {"person_id": person.id, "name": person.name,
                                                       "file": str(target), **result.describe()})
-            return result
+            zb.commit()
+        except BaseException:
+            zb.abort()
+            raise
+        return result
 
     def _write_subject(self, zb: ZipBuilder, person: Person, actor: str, vectors: bool) -> dict[str, int]:
         store = self.store

@@ -16,8 +16,9 @@ Layout of the zip (``SubjectExport`` lists what went in):
 - ``attendance.csv``: their first in / last out per day;
 - ``audit.csv``: the audit rows that concern them (details naming them).
 
-The file is written 0600 in the target's folder under a temporary name, fsynced, then renamed:
-a reader never sees half a file, and a crash leaves no readable partial copy under the name.
+The file is written 0600 in the target's folder under a temporary name and fsynced; the export's
+audit row is written; only then is the file renamed into place: a reader never sees half a file,
+a crash leaves no partial copy under the name, and no export exists without its audit row.
 """
 
 from __future__ import annotations
@@ -123,15 +124,20 @@ class ZipBuilder:
         self._zip.writestr(info, data.encode("utf-8") if isinstance(data, str) else data)
         self.names.append(name)
 
-    def commit(self) -> None:
+    def finish(self) -> None:
+        """Close the zip and make the temporary file durable (not yet under its name)."""
         self._zip.close()
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
+
+    def commit(self) -> None:
+        """Rename the finished temporary file to ``path`` (atomic on one file system)."""
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):  # closing a half-written zip may fail; it is deleted anyway
             self._zip.close()
-        self._file.close()
+        with contextlib.suppress(OSError):
+            self._file.close()
         self.tmp.unlink(missing_ok=True)
