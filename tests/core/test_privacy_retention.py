@@ -154,6 +154,7 @@ def test_scheduler_runs_at_start_then_on_its_interval_and_never_raises(gate: Fac
     bad.stop()
 
 
+@pytest.mark.slow
 def test_the_door_loop_purges_at_its_start(gate: FaceGate, face: np.ndarray, clips: Path) -> None:
     from desktop_app.core.live.session import run_headless
 
@@ -170,6 +171,7 @@ def test_the_door_loop_purges_at_its_start(gate: FaceGate, face: np.ndarray, cli
     assert row.action == "retention.purge" and row.actor == "retention" and row.details["events_deleted"] == 2
 
 
+@pytest.mark.slow
 def test_the_door_runner_purges_at_its_start(gate: FaceGate, face: np.ndarray, clips: Path) -> None:
     from desktop_app.core.access.model import CameraSpec, DoorSpec
     from desktop_app.core.doors.runner import DoorRunner
