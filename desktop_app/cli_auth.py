@@ -95,6 +95,8 @@ RULES: Final[dict[str, Rule]] = {
     # The data-key commands (cli_keys.py) work only for whoever holds the machine key (the door's own
     # operating-system account) or the password wrapping the data key, which they ask for themselves.
     "unlock": None, "protect": None, "keys status": None, "keys rotate": None, "keys rekey": None,
+    # Backups hold everything (encrypted), and a restore replaces everything: admins only.
+    "backup": Action.MAINTAIN, "restore": Action.MAINTAIN,
 }
 #: The attribute each command group keeps its sub-command in.
 SUBCOMMAND_DESTS: Final[tuple[str, ...]] = ("access_command", "audit_command", "account_command", "keys_command")
