@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from desktop_app.core.backup.archive import BackupHeader
 from desktop_app.core.backup.records import BackupReport, RestoreReport
-from desktop_app.core.backup.restore import read_backup_header, restore_backup
+from desktop_app.core.backup.restore import Staged, read_backup_header, restore_backup, verify_backup
 from desktop_app.core.backup.snapshot import create_backup
 from desktop_app.core.errors import StorageError
 from desktop_app.core.progress import CancelFn, ProgressFn
@@ -56,6 +56,11 @@ class BackupFacade:
         """What ``archive`` says about itself (no passphrase needed): when it was made, from which
         database, with which schema."""
         return read_backup_header(Path(archive))
+
+    def verify_backup(self, archive: Path, passphrase: str, progress: ProgressFn | None = None) -> Staged:
+        """Check that ``passphrase`` opens ``archive`` and that all of it is intact (nothing is
+        restored; the app asks this before it closes its database to restore)."""
+        return verify_backup(Path(archive), passphrase, self.db_path.parent, progress)
 
     @staticmethod
     def restore_backup(db_path: Path, archive: Path, passphrase: str, actor: str = "admin", *,

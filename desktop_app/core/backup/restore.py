@@ -188,6 +188,18 @@ def _check_staged_db(path: Path, header: BackupHeader) -> None:
         conn.close()
 
 
+def verify_backup(archive: Path, passphrase: str, work_dir: Path, progress: ProgressFn | None = None) -> Staged:
+    """Check all of ``archive`` with ``passphrase`` without restoring anything (unpacked into a
+    private folder under ``work_dir``, then deleted); the returned ``Staged`` names files that no
+    longer exist, only its header, hash and manifest are meant. Errors as ``stage``."""
+    make_private_dirs(Path(work_dir))
+    work = Path(tempfile.mkdtemp(prefix=".facegate-verify-", dir=work_dir))
+    try:
+        return stage(Path(archive), passphrase, work, progress)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 # ------------------------------------------------------------------------------------------ swap
 def _exclusive(db: Path) -> sqlite3.Connection:
     """A connection holding an exclusive lock on ``db`` with its write-ahead log checkpointed;
