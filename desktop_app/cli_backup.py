@@ -116,6 +116,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     from desktop_app.core.backup import read_backup_header
+    from desktop_app.core.backup.restore import check_schema
     from desktop_app.core.service import FaceGate
 
     db = Path(args.db or default_db())
@@ -123,6 +124,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if not source.is_file():
         raise InputError(f"There is no backup file at {source}.")
     header = read_backup_header(source)  # not a backup / newer format: said before any question
+    check_schema(header)  # a newer FaceGate's backup: refused before the passphrase is asked for
     if not args.yes and (sys.stdin is None or not sys.stdin.isatty()):
         print("facegate restore: restoring replaces the database, so it needs a confirmation: run it in a "
               "terminal to be asked, or add --yes.", file=sys.stderr)

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.accounts import Action
 from desktop_app.core.backup import BackupReport, RestoreReport
-from desktop_app.core.backup.restore import Staged
+from desktop_app.core.backup.restore import Staged, check_schema
 from desktop_app.core.protection.password_kdf import MIN_PASSWORD_CHARS
 from desktop_app.core.service import FaceGate
 
@@ -190,6 +190,7 @@ class BackupBox(QGroupBox):
             return
         try:
             header = FaceGate.read_backup_header(archive)
+            check_schema(header)  # a newer FaceGate's backup: said before the passphrase is asked for
         except Exception as exc:  # any reason is said to the admin
             QMessageBox.warning(self, "Restore", str(exc))
             return
