@@ -282,3 +282,48 @@ def test_backup_while_another_connection_writes_is_a_consistent_prefix(tmp_path:
         ids = [r[0] for r in conn.execute("SELECT id FROM events ORDER BY id")]
     assert ids == list(range(1, len(ids) + 1)) and len(ids) == restored.events == report.events
     assert 3000 < report.events < 3000 + len(written)  # some of the door's events, in order, none missing
+
+
+def test_fine_tuned_model_files_travel_the_default_model_does_not(tmp_path: Path) -> None:
+    from desktop_app.core.storage.records import ModelRecord
+
+    db = tmp_path / "site" / "facegate.db"
+    content = os.urandom(4096)  # stands for a retrained model's file (only its registered sha256 is checked)
+    digest = hashlib.sha256(content).hexdigest()
+    custom = db.parent / "models" / f"retrained-{digest[:12]}.onnx"
+    default = db.parent / "models" / "sface-2021dec-fp32.onnx"
+    with Store(db) as store:
+        custom.parent.mkdir()
+        custom.write_bytes(content)
+        default.write_bytes(b"rebuilt from the shipped model")
+        store.register_model(ModelRecord(name="retrained", sha256=digest, path=str(custom)))
+        store.register_model(ModelRecord(name="default", sha256=hashlib.sha256(default.read_bytes()).hexdigest(),
+                                         path=str(default)))
+    out = tmp_path / "site.fgbak"
+    report = create_backup(db, out, PASS, kdf=light_kdf())
+    assert f"models/{custom.name}" in report.files and "models/sface-2021dec-fp32.onnx" not in report.files
+    target = tmp_path / "elsewhere" / "facegate.db"
+    restored = restore_backup(target, out, PASS, "test")
+    assert restored.models == 1 and (target.parent / "models" / custom.name).read_bytes() == content
+    custom.write_bytes(b"damaged")  # a model file that no longer matches its registration is not backed up
+    with pytest.raises(BackupError, match="does not match its registered sha256"):
+        create_backup(db, tmp_path / "again.fgbak", PASS, kdf=light_kdf())
+    assert not (tmp_path / "again.fgbak").exists() and not list(tmp_path.glob(".again.fgbak*"))
+
+
+def test_a_restored_database_that_does_not_open_puts_the_previous_one_back(
+        db: Path, archive: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from desktop_app.core.errors import StorageError
+
+    spool_path(db).write_text("")
+    before = {p.name: sha(p) for p in db.parent.iterdir() if p.is_file()}
+
+    def refuse(self: Store, *args: object, **kwargs: object) -> None:
+        raise StorageError("the disk is full (simulated)")
+
+    monkeypatch.setattr(Store, "__init__", refuse)
+    with pytest.raises(BackupError, match="previous one was put back unchanged"):
+        restore_backup(db, archive, PASS, "test")
+    monkeypatch.undo()
+    after = {p.name: sha(p) for p in db.parent.iterdir() if p.is_file()}
+    assert after == before and leftovers(db.parent, db) == []

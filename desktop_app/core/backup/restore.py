@@ -300,11 +300,12 @@ def restore_backup(db: Path, archive: Path, passphrase: str, actor: str, *, prog
                 moved.append((db, base))
             finally:
                 conn.close()
-            for current, safe in _side_files(db, base):
-                if current.exists():
-                    os.replace(current, safe)
-                    moved.append((current, safe))
         try:
+            if moved:
+                for current, safe in _side_files(db, base):
+                    if current.exists():
+                        os.replace(current, safe)
+                        moved.append((current, safe))
             os.replace(staged.db, db)
             pending = 0
             if SPOOL_MEMBER in staged.files:
