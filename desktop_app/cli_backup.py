@@ -3,12 +3,13 @@
     facegate backup --db DB --out FILE [--passphrase-stdin]
     facegate restore --db DB --from FILE [--passphrase-stdin] [--keep-previous] [--yes]
 
-The backup passphrase (8 characters or more) is asked on the terminal (twice for a backup), or
-read from standard input with ``--passphrase-stdin``: the next line, after the account's password
-when ``--password-stdin`` gives that too. It is never taken from the command line. Both commands
-need an admin once the database has accounts (``cli_auth.RULES``: maintain); a restore into a
-database that does not exist yet (a new computer) needs none. Errors (wrong passphrase, a damaged
-archive, the database open in a running door) are one line and exit status 2; nothing is changed.
+The backup passphrase (a new one follows the accounts' password rules) is asked on the terminal
+(twice for a backup), or read from standard input with ``--passphrase-stdin``: the next line,
+after the account's password when ``--password-stdin`` gives that too. It is never taken from the
+command line. Both commands need an admin once the database has accounts (``cli_auth.RULES``:
+maintain); a restore into a database that does not exist yet (a new computer) needs none. Errors
+(wrong passphrase, a damaged archive, the database open in a running door) are one line and exit
+status 2; nothing is changed.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.accounts import Action
 from desktop_app.core.backup import BackupReport, RestoreReport
 from desktop_app.core.backup.restore import Staged, check_schema
+from desktop_app.core.backup.snapshot import passphrase_problem
 from desktop_app.core.protection.password_kdf import MIN_PASSWORD_CHARS
 from desktop_app.core.service import FaceGate
 
@@ -76,8 +77,11 @@ class PassphraseDialog(QDialog):
 
     def check(self) -> None:
         value = self.phrase.text()
+        weak = passphrase_problem(value) if self.confirm else None  # a new backup's: the password rules
         if len(value) < MIN_PASSWORD_CHARS:
             self.error.setText(f"Use at least {MIN_PASSWORD_CHARS} characters.")
+        elif weak is not None:
+            self.error.setText(weak)
         elif self.confirm and self.again.text() != value:
             self.error.setText("The two passphrases differ.")
         else:

@@ -327,3 +327,12 @@ def test_a_restored_database_that_does_not_open_puts_the_previous_one_back(
     monkeypatch.undo()
     after = {p.name: sha(p) for p in db.parent.iterdir() if p.is_file()}
     assert after == before and leftovers(db.parent, db) == []
+
+
+def test_weak_passphrase_refused(db: Path, tmp_path: Path) -> None:
+    from desktop_app.core.errors import InputError
+
+    for weak in ("short", "password123", "aaaaaaaaaaaa", "abcdefghijkl"):
+        with pytest.raises(InputError, match="backup passphrase"):
+            create_backup(db, tmp_path / "weak.fgbak", weak, kdf=light_kdf())
+    assert not (tmp_path / "weak.fgbak").exists()

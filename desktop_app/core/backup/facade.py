@@ -37,7 +37,7 @@ class BackupFacade:
                   cancelled: CancelFn | None = None, kdf: KdfParams | None = None) -> BackupReport:
         """Write an encrypted backup of this database and of what else in its data folder matters
         (pending spooled events, registered model files) to the new file ``out``; audited
-        (``backup.create``: who, the file's name and sha256). ``passphrase`` (8 characters or more)
+        (``backup.create``: who, the file's name and sha256). ``passphrase`` (the accounts' password rules)
         derives the archive key with argon2id; the face data inside stays encrypted by the data key.
         BackupError / InputError say what is wrong; nothing is left at ``out`` then."""
         report = create_backup(self.db_path, Path(out), passphrase, progress=progress, cancelled=cancelled, kdf=kdf)

@@ -40,9 +40,10 @@ from typing import BinaryIO, Final
 from desktop_app import __version__
 from desktop_app.core.backup.archive import CHUNK_BYTES, BackupError, BackupHeader, EncryptingWriter, key_check
 from desktop_app.core.backup.records import BackupReport
+from desktop_app.core.errors import InputError
 from desktop_app.core.file_modes import create_private_file
 from desktop_app.core.progress import CancelFn, ProgressFn
-from desktop_app.core.protection.password_kdf import KdfParams, check_password, derive_key
+from desktop_app.core.protection.password_kdf import KdfParams, derive_key
 from desktop_app.core.protection.wraps import read_row
 
 DB_MEMBER: Final[str] = "database/facegate.db"
@@ -193,14 +194,25 @@ def _add_file(tar: tarfile.TarFile, name: str, path: Path) -> tuple[int, str]:
     return info.size, reader.sha.hexdigest()
 
 
+def passphrase_problem(passphrase: str) -> str | None:
+    """Why ``passphrase`` may not protect a new backup (the accounts' password rules: length,
+    variety, no sequence, not a common password), or None when it may."""
+    from desktop_app.core.accounts.policy import password_problem
+
+    problem = password_problem(passphrase)
+    return None if problem is None else problem.replace("The password", "The backup passphrase")
+
+
 def create_backup(db_path: Path, out: Path, passphrase: str, *, progress: ProgressFn | None = None,
                   cancelled: CancelFn | None = None, kdf: KdfParams | None = None) -> BackupReport:
     """Write an encrypted backup of the data folder of ``db_path`` to the new file ``out`` (see
     the module docstring); the archive is written beside ``out`` and renamed into place only when
     complete. BackupError when ``out`` exists or the database cannot be copied; InputError for a
-    passphrase shorter than 8 characters. ``kdf``: argon2id parameters (tests and the bench use
+    weak passphrase (``passphrase_problem``). ``kdf``: argon2id parameters (tests and the bench use
     lighter ones; the default is ``KdfParams.new()``)."""
-    check_password(passphrase)
+    weak = passphrase_problem(passphrase)
+    if weak is not None:
+        raise InputError(weak)
     db_path = Path(db_path)
     out = Path(out)
     if out.exists():
