@@ -42,6 +42,7 @@ from desktop_app.core.types import Calibration
 from desktop_app.core.video.sources import list_cameras
 from desktop_app.core.vocabulary import FlipMode, LivenessMode
 
+from .backup_panel import BackupBox
 from .context import AppContext
 from .pin_dialogs import SetPinDialog
 from .privacy_box import PrivacyBox
@@ -245,7 +246,8 @@ class SettingsPage(QWidget):
 
         inner = QWidget()
         form = QVBoxLayout(inner)
-        for box in (cam_box, rec_box, dec_box, self.privacy, data_box):
+        self.backup_box = BackupBox(ctx)
+        for box in (cam_box, rec_box, dec_box, self.privacy, data_box, self.backup_box):
             form.addWidget(box)
         form.addStretch(1)
         scroll = QScrollArea()

@@ -160,6 +160,13 @@ CASES: list[Case] = [
     _c("keys", "status", "--db", "{db}", error=False),
     _c("keys", "rotate", "--db", "{folder}"),
     _c("keys", "rekey", "--db", "{db}", "--password-stdin"),  # an empty password
+    # backup / restore (cli_backup.py); standard input is empty, and not a terminal
+    _c("backup", "--db", "{db}", "--out", "{missing}/site.fgbak", "--passphrase-stdin"),  # an empty passphrase
+    _c("backup", "--db", "{notadb}", "--out", "{missing}/site.fgbak"),
+    _c("backup", "--db", "{db}", "--out", "{img}"),  # exists
+    _c("restore", "--db", "{db}", "--from", "{missing}/site.fgbak", "--yes"),
+    _c("restore", "--db", "{db}", "--from", "{notadb}", "--yes", "--passphrase-stdin"),  # not a backup
+    _c("restore", "--db", "{db}", "--from", "{img}"),  # no --yes and no terminal
     # gui: only what fails before a window would open
     _c("gui", "--source"),
     _c("gui", "--kiosk", "yes"),
