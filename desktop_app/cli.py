@@ -23,6 +23,8 @@ asked on the terminal): the table of who may run what is ``cli_auth.RULES``; exi
 refused.
     facegate unlock / protect / keys status|rotate|rekey   keys of the encrypted face data (cli_keys.py)
     facegate unknowns / assign                    the unknown-faces library (cli_unknowns.py)
+    facegate privacy / purge / export-person    retention, subject access, door screen (cli_privacy.py)
+    facegate backup --out FILE / restore --from FILE        encrypted backups (cli_backup.py)
 """
 
 from __future__ import annotations
@@ -47,10 +49,14 @@ from .cli_access import add_parsers as add_access_parsers
 from .cli_accounts import add_parsers as add_account_parsers
 from .cli_accounts import cmd_account
 from .cli_auth import actor_of, add_credential_args, run_authorised
+from .cli_backup import COMMANDS as BACKUP_COMMANDS
+from .cli_backup import add_parsers as add_backup_parsers
 from .cli_keys import COMMANDS as KEYS_COMMANDS
 from .cli_keys import add_parsers as add_keys_parsers
 from .cli_unknowns import COMMANDS as UNKNOWNS_COMMANDS
 from .cli_unknowns import add_parsers as add_unknowns_parsers
+from .cli_privacy import COMMANDS as PRIVACY_COMMANDS
+from .cli_privacy import add_parsers as add_privacy_parsers
 from .paths import data_home, default_db
 
 #: the largest count a command line number may give (frames, list limits, gallery sizes)
@@ -234,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="video file, folder of frames or image")
     add_account_parsers(sub)
     add_unknowns_parsers(sub)
+    add_privacy_parsers(sub)  # privacy, purge, export-person (cli_privacy.py)
+    add_backup_parsers(sub)
     add_credential_args(ap)  # --account / --password-stdin where credentials may be needed (cli_auth)
     add_keys_parsers(sub)
     return ap
@@ -759,6 +767,8 @@ COMMANDS["account"] = cmd_account
 COMMANDS["liveness"] = cmd_liveness
 COMMANDS.update(KEYS_COMMANDS)
 COMMANDS.update(UNKNOWNS_COMMANDS)
+COMMANDS.update(PRIVACY_COMMANDS)
+COMMANDS.update(BACKUP_COMMANDS)
 
 
 def _error_text(exc: BaseException) -> str:

@@ -98,6 +98,12 @@ RULES: Final[dict[str, Rule]] = {
     "unknowns": lambda a: (Action.ERASE if a.delete is not None else Action.ENROL  # cli_unknowns.py
                            if a.ignore is not None or a.unignore is not None else Action.VIEW_PEOPLE),
     "assign": Action.ENROL,
+    # privacy (cli_privacy.py): deleting events and exporting one person's data are the admin's
+    "purge": Action.ERASE, "export-person": Action.EXPORT,
+    "privacy": lambda a: (Action.SETTINGS if a.events_days is not ... or a.snapshots_days is not ...
+                          or a.door_display is not None else Action.VIEW_DOORS),
+    # Backups hold everything (encrypted), and a restore replaces everything: admins only.
+    "backup": Action.MAINTAIN, "restore": Action.MAINTAIN,
 }
 #: The attribute each command group keeps its sub-command in.
 SUBCOMMAND_DESTS: Final[tuple[str, ...]] = ("access_command", "audit_command", "account_command", "keys_command")

@@ -170,9 +170,27 @@ CASES: list[Case] = [
     _c("assign", "--db", "{db}", "--cluster", "0", "--name", "Nobody"),
     _c("assign", "--db", "{db}", "--cluster", "1"),  # no --name
     _c("assign", "--db", "{notadb}", "--cluster", "1", "--name", LONG),
+    # backup / restore (cli_backup.py); standard input is empty, and not a terminal
+    _c("backup", "--db", "{db}", "--out", "{missing}/site.fgbak", "--passphrase-stdin"),  # an empty passphrase
+    _c("backup", "--db", "{notadb}", "--out", "{missing}/site.fgbak"),
+    _c("backup", "--db", "{db}", "--out", "{img}"),  # exists
+    _c("restore", "--db", "{db}", "--from", "{missing}/site.fgbak", "--yes"),
+    _c("restore", "--db", "{db}", "--from", "{notadb}", "--yes", "--passphrase-stdin"),  # not a backup
+    _c("restore", "--db", "{db}", "--from", "{img}"),  # no --yes and no terminal
     # gui: only what fails before a window would open
     _c("gui", "--source"),
     _c("gui", "--kiosk", "yes"),
+    # privacy / purge / export-person (cli_privacy.py)
+    _c("privacy", "--db", "{db}", "--events-days", "nan"),
+    _c("privacy", "--db", "{db}", "--events-days", "10", "--snapshots-days", "20"),  # snapshots outlive events
+    _c("privacy", "--db", "{db}", "--door-display", "photo"),
+    _c("purge", "--db", "{missing}/facegate.db"),
+    _c("purge", "--db", "{notadb}", "--dry-run"),
+    _c("export-person", "--db", "{db}", "--person", LONG, "--out", "{folder}/x.zip"),
+    _c("export-person", "--db", "{db}", "--id", "-5", "--out", "{folder}/x.zip"),
+    _c("export-person", "--db", "{db}", "--person", "{lin}", "--out", "{missing}/x.zip"),
+    _c("export-person", "--db", "{db}", "--person", "{lin}", "--out", "{folder}"),
+    _c("export-person", "--db", "{db}", "--out", "{folder}/x.zip"),
 ]
 CASES += [_c(command, "--no-such-option") for command in COMMANDS]  # a new command is covered too
 
