@@ -84,6 +84,8 @@ def test_the_export_holds_everything_about_the_person(gate: FaceGate, tmp_path: 
         snaps = [r["snapshot"] for r in events if r["snapshot"]]
         assert snaps and all(z.read(s).startswith(b"\xff\xd8") for s in snaps)  # JPEG, decrypted
         assert len(snaps) == rep.snapshots
+        faces = [n for n in names if n.startswith("faces/event-")]  # the face kept with each event (issue 14)
+        assert faces and all(z.read(n).startswith(b"\x89PNG") for n in faces)
         attendance = list(csv.DictReader(io.StringIO(z.read("attendance.csv").decode())))
         assert len(attendance) == rep.attendance_days == 1
         audit = z.read("audit.csv").decode()

@@ -136,3 +136,28 @@ def test_the_door_spools_an_events_face_encrypted_while_the_database_is_locked(t
         got = gate.event_face(eid)  # type: ignore[arg-type]
         assert got is not None and np.array_equal(got.crop, crop) and np.allclose(got.vector, vec)
         assert got.quality["inter_ocular_px"] == 40.0 and got.decision == "unknown"
+
+
+def test_retention_deletes_event_faces_with_the_snapshots_and_the_events(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from desktop_app.core.storage.event_spool import EventSpool
+
+    old, new = datetime.now(UTC) - timedelta(days=40), datetime.now(UTC) - timedelta(days=1)
+    with Store(tmp_path / "r.db") as store:
+        ids = []
+        for i, ts in enumerate((old - timedelta(days=400), old, new)):
+            vec, crop = _face(10 + i)
+            ids.append(store.log_event(person_id=None, score=0.1, decision="unknown", camera="c", model_sha256=MODEL,
+                                       ts=ts, face=pack_face(vec, crop, {}), snapshot=crop))
+        assert store.count_expired(old - timedelta(days=300), old + timedelta(days=1)) == (1, 1)
+        while store.purge_expired_batch(old - timedelta(days=300), old + timedelta(days=1), 1)[0:3:2] != (0, 0):
+            pass
+        assert store.event_face(ids[0]) is None  # deleted with its event (cascade)
+        assert store.event_face(ids[1]) is None and store.event_snapshot(ids[1]) is None  # cleared, event kept
+        assert store.count_events() == 2 and store.event_face(ids[2]) is not None
+    spool = EventSpool(tmp_path / "r.db.spool")
+    spool.add(PendingEvent(uid="s", ts=old, person_id=None, score=0.1, decision="unknown", camera="c",
+                           model_sha256=MODEL, face=b"sealed face"))
+    assert spool.drop_expired(None, old + timedelta(days=1)) == (0, 1)
+    assert spool.events()[0].face is None and "face\":null" in (tmp_path / "r.db.spool").read_text()

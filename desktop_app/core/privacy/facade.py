@@ -26,6 +26,7 @@ from desktop_app.core.privacy.subject import (
     json_text,
 )
 from desktop_app.core.storage.audit_filter import AuditFilter
+from desktop_app.core.storage.codecs import encode_crop
 
 if TYPE_CHECKING:
     from desktop_app.core.access.model import PersonAccess
@@ -204,6 +205,9 @@ class PrivacyFacade:
                 name = f"snapshots/event-{ev.id}.jpg"
                 zb.add(name, snap, compress=False)
                 n_snaps += 1
+            face = store.event_face(ev.id)  # the aligned crop kept with the event (event_faces), decrypted
+            if face is not None:
+                zb.add(f"faces/event-{ev.id}.png", encode_crop(face.crop), compress=False)
             rows.append((ev.id, _iso(ev.ts), role, ev.decision, ev.reason, ev.door, ev.camera, ev.direction,
                          f"{ev.score:.4f}", name))
         zb.add("events.csv", csv_text(("event_id", "time", "role", "decision", "reason", "door", "camera",

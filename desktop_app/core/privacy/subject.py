@@ -13,6 +13,7 @@ Layout of the zip (``SubjectExport`` lists what went in):
   out by default);
 - ``events.csv`` and ``snapshots/event-<id>.jpg``: their door events (the person recognised, or
   named as one of two candidates of an ambiguous decision) and the face snapshots kept with them;
+- ``faces/event-<id>.png``: the aligned face crop kept with each of those events (``event_faces``);
 - ``attendance.csv``: their first in / last out per day;
 - ``audit.csv``: the audit rows that concern them (details naming them).
 
@@ -49,6 +50,7 @@ templates.json   each face template computed from the shots: model, dimensions, 
 events.csv       the door events that concern the person (role "subject": recognised;
                  "candidate": one of two people an ambiguous face could not be told apart from)
 snapshots/       the face snapshots kept with those events (JPEG, decrypted)
+faces/           the aligned face crop kept with each of those events (PNG, decrypted)
 attendance.csv   first in / last out per day
 audit.csv        the administrative actions that concern the person
 

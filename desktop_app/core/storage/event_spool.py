@@ -172,8 +172,9 @@ class EventSpool:
                 if events_before is not None and ts < events_before:
                     dropped += 1
                     continue
-                if snapshots_before is not None and ev.snapshot_jpg is not None and ts < snapshots_before:
-                    ev = replace(ev, snapshot_jpg=None)
+                if snapshots_before is not None and (ev.snapshot_jpg is not None or ev.face is not None) \
+                        and ts < snapshots_before:  # the face (crop + embedding) expires with the snapshot
+                    ev = replace(ev, snapshot_jpg=None, face=None)
                     cleared += 1
                 kept.append(ev)
             if dropped or cleared:

@@ -55,7 +55,8 @@ class PrivacyStoreMixin(EventsMixin, PurgeMixin):
             "SELECT count(*) FROM events WHERE ts < ?", (ev,)).fetchone()[0])
         n_snaps = 0
         if sn is not None:
-            sql = "SELECT count(*) FROM events WHERE ts < ? AND snapshot_jpg IS NOT NULL"
+            sql = ("SELECT count(*) FROM events e WHERE ts < ? AND (snapshot_jpg IS NOT NULL"
+                   " OR EXISTS (SELECT 1 FROM event_faces f WHERE f.event_id = e.id))")
             params: list[object] = [sn]
             if ev is not None:
                 sql += " AND ts >= ?"
@@ -68,7 +69,9 @@ class PrivacyStoreMixin(EventsMixin, PurgeMixin):
                             limit: int, wait_s: float | None = None) -> tuple[int, int, int]:
         """In one short transaction, delete at most ``limit`` events older than ``events_before``
         and clear at most ``limit`` snapshots of events older than ``snapshots_before`` (oldest
-        first). Returns (events deleted, of them with a snapshot, snapshots cleared). ``wait_s``:
+        first), with the faces kept with those events (``event_faces``; deleted events lose theirs
+        by the foreign key's cascade). Returns (events deleted, of them with a snapshot, events
+        whose snapshot or face was cleared). ``wait_s``:
         wait at most this long (seconds) for another program's write lock (StorageError after).
         Attendance rows are left alone."""
         n = as_int(limit, "limit")
@@ -87,10 +90,16 @@ class PrivacyStoreMixin(EventsMixin, PurgeMixin):
                         f"SELECT count(*) FROM events WHERE snapshot_jpg IS NOT NULL AND id IN ({marks})",
                         ids).fetchone()[0])
                     deleted = self.db.execute(f"DELETE FROM events WHERE id IN ({marks})", ids).rowcount
-            if sn is not None:
-                cleared = self.db.execute(
-                    "UPDATE events SET snapshot_jpg = NULL WHERE id IN (SELECT id FROM events"
-                    " WHERE ts < ? AND snapshot_jpg IS NOT NULL ORDER BY ts, id LIMIT ?)", (sn, n)).rowcount
+            if sn is not None:  # the event's face (event_faces: crop + embedding) expires with its snapshot
+                ids = [int(r[0]) for r in self.db.execute(
+                    "SELECT id FROM events e WHERE ts < ? AND (snapshot_jpg IS NOT NULL OR EXISTS"
+                    " (SELECT 1 FROM event_faces f WHERE f.event_id = e.id)) ORDER BY ts, id LIMIT ?",
+                    (sn, n)).fetchall()]
+                if ids:
+                    marks = ",".join("?" * len(ids))
+                    self.db.execute(f"UPDATE events SET snapshot_jpg = NULL WHERE id IN ({marks})", ids)
+                    self.db.execute(f"DELETE FROM event_faces WHERE event_id IN ({marks})", ids)
+                cleared = len(ids)
             return deleted, with_snap, cleared
 
     @api("recording a retention purge")
