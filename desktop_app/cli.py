@@ -53,10 +53,10 @@ from .cli_backup import COMMANDS as BACKUP_COMMANDS
 from .cli_backup import add_parsers as add_backup_parsers
 from .cli_keys import COMMANDS as KEYS_COMMANDS
 from .cli_keys import add_parsers as add_keys_parsers
-from .cli_unknowns import COMMANDS as UNKNOWNS_COMMANDS
-from .cli_unknowns import add_parsers as add_unknowns_parsers
 from .cli_privacy import COMMANDS as PRIVACY_COMMANDS
 from .cli_privacy import add_parsers as add_privacy_parsers
+from .cli_unknowns import COMMANDS as UNKNOWNS_COMMANDS
+from .cli_unknowns import add_parsers as add_unknowns_parsers
 from .paths import data_home, default_db
 
 #: the largest count a command line number may give (frames, list limits, gallery sizes)
