@@ -1,6 +1,6 @@
 """The face behind each door event (issue 14, foundation of the unknown-faces library).
 
-- an older database (before ``migration_event_faces``) is migrated with its events kept, and
+- an older database (before ``migration_10``) is migrated with its events kept, and
   takes faces; deleting an event deletes its face (the retention purge's cascade);
 - a face that waits in the event spool is encrypted there and stored with its event;
 - a real run of the Hamilton clip stores the face of each decision event, encrypted (no PNG
@@ -37,7 +37,7 @@ def _face(seed: int, dim: int = 128) -> tuple[np.ndarray, np.ndarray]:
 def test_an_older_database_is_migrated_and_its_events_take_faces_that_go_with_them(tmp_path: Path) -> None:
     path = tmp_path / "before.db"
     conn = sqlite3.connect(path, isolation_level=None)
-    before = schema.MIGRATIONS.index(schema.migration_event_faces)
+    before = schema.MIGRATIONS.index(schema.migration_10)
     schema.migrate(Database(conn), schema.MIGRATIONS[:before])
     now = "2026-11-30T07:58:00.000000+00:00"
     conn.execute("INSERT INTO events (ts, person_id, person_ref, score, decision, camera, model_sha256, uid)"

@@ -441,7 +441,7 @@ def migration_9(db: Database) -> None:
         raise StorageError(f"Bringing the database up to date broke {len(broken)} references; nothing was changed.")
 
 
-def migration_event_faces(db: Database) -> None:
+def migration_10(db: Database) -> None:
     """The faces behind door events and the unknown-faces library (issue 14).
 
     - unknown_clusters: one row per recurring unknown visitor (faces of *unknown* events grouped
@@ -475,7 +475,7 @@ def migration_event_faces(db: Database) -> None:
 
 MIGRATIONS: Final[tuple[Migration, ...]] = (migration_1, migration_2, migration_3, migration_4, migration_5,
                                               migration_6, migration_7, migration_8, migration_9,
-                                              migration_event_faces)
+                                              migration_10)
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
 #: The schema version from which the audit log is hash-chained (``migration_6``).
 AUDIT_CHAIN_VERSION: Final[int] = MIGRATIONS.index(migration_6) + 1
