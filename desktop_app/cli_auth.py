@@ -195,7 +195,7 @@ class SecretReader:
 def open_book(args: argparse.Namespace, read_only: bool | None = None) -> Iterator[AccountBook]:
     """The accounts of ``--db`` (a store opened for the check alone; its open warnings are left to
     the command's own opening, so that they are not said twice)."""
-    from desktop_app.core.protection.facade import wrap_with_admin_password
+    from desktop_app.core.protection.facade import forget_admin_wrap, wrap_with_admin_password
     from desktop_app.core.storage.store import Store
 
     quiet = logging.getLogger("desktop_app.core.storage")
@@ -208,6 +208,7 @@ def open_book(args: argparse.Namespace, read_only: bool | None = None) -> Iterat
     try:
         book = AccountBook(store)
         book.password_hook = lambda change: wrap_with_admin_password(store, change)  # as FaceGate's own book
+        book.admin_gone_hook = lambda account, actor: forget_admin_wrap(store, account, actor)
         yield book
     finally:
         store.close()

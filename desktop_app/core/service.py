@@ -66,7 +66,7 @@ from desktop_app.core.matching.site_strangers import DOOR_UNKNOWN, StrangerBuffe
 from desktop_app.core.outputs.base import redact_uri
 from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.protection.errors import DataLockedError
-from desktop_app.core.protection.facade import ProtectionFacade, wrap_with_admin_password
+from desktop_app.core.protection.facade import ProtectionFacade, forget_admin_wrap, wrap_with_admin_password
 from desktop_app.core.storage import AuditRow
 from desktop_app.core.storage.audit_chain import AuditVerification
 from desktop_app.core.storage.audit_filter import AuditFilter
@@ -230,6 +230,7 @@ class FaceGate(ProtectionFacade):
             self._admin_pin = AdminPin(self.store)
             self._accounts = AccountBook(self.store)
             self._accounts.password_hook = self._admin_password_set
+            self._accounts.admin_gone_hook = lambda account, actor: forget_admin_wrap(self.store, account, actor)
             self._calibration: Calibration | None = None
             self._site_strangers = StrangerBuffer()
             self._finish_purges_at_start()
@@ -1541,14 +1542,11 @@ class FaceGate(ProtectionFacade):
                        disabled: bool | None = None) -> Account:
         """Change an account's role or disabled flag (``by``: an admin)."""
         with self._lock:
-            account = self._accounts.update(by, name, role=role, disabled=disabled)
-            self._forget_admin_wrap(by, name)
-            return account
+            return self._accounts.update(by, name, role=role, disabled=disabled)
 
     def remove_account(self, by: Account, name: str) -> None:
         with self._lock:
             self._accounts.remove(by, name)
-            self._forget_admin_wrap(by, name)
 
     def new_recovery_code(self, by: Account) -> str:
         """A new recovery code (``by``: an admin); the previous one stops working."""
@@ -1573,14 +1571,6 @@ class FaceGate(ProtectionFacade):
         whose face data is not encrypted has nothing to wrap; while it is locked (no machine key
         here) the change is refused with the unlock command (DataLockedError)."""
         wrap_with_admin_password(self.store, change)
-
-    def _forget_admin_wrap(self, by: Account, name: str) -> None:
-        """An account that is no longer an admin (removed, made operator or viewer): its password no
-        longer unlocks the face data."""
-        now = self.account(name)
-        if self.store.encrypted and (now is None or now.role != Role.ADMIN):
-            self.store.forget_protection_password(by.name, name)
-
 
     # ----------------------------------------------------------------- liveness (presentation-attack detection)
     def check_liveness(self, frames: Iterable[tuple[np.ndarray, float]], settings: LivenessSettings | None = None,

@@ -44,6 +44,10 @@ Password hook
 ``password_hook`` (None by default) is called with a :class:`PasswordChange` whenever an admin
 account's password is set (first set-up, a new admin, a reset, a change, a recovery), inside the
 write transaction: raising refuses the change. FaceGate wires it to the encryption's password wrap.
+``admin_gone_hook`` (None by default) is called with (account, actor) whenever an account stops
+being an admin (its role changed to operator or viewer, or the account removed), inside the write
+transaction: FaceGate and the CLI both wire it to the removal of the account's password wrap
+(``protection.facade.forget_admin_wrap``), so that its password no longer unlocks the face data.
 """
 
 from __future__ import annotations
@@ -185,6 +189,7 @@ class AccountBook:
         self.store = store
         self.clock = clock
         self.password_hook: Callable[[PasswordChange], None] | None = None
+        self.admin_gone_hook: Callable[[str, str], None] | None = None
 
     # ------------------------------------------------------------------ reading
     @contextlib.contextmanager
@@ -386,6 +391,10 @@ class AccountBook:
         if role == Role.ADMIN and self.password_hook is not None:
             self.password_hook(change)
 
+    def _gone(self, account: str, actor: str) -> None:
+        if self.admin_gone_hook is not None:
+            self.admin_gone_hook(account, actor)
+
     def _insert(self, name: str, role: Role, password_hash: str | None) -> None:
         now = times.now_db()
         self.store.db.execute(
@@ -500,6 +509,8 @@ class AccountBook:
                     + " WHERE name_key = ?", (after_role.value, int(after_disabled), times.now_db(), row.key))
             self.store.audit(actor.name, UPDATE, {"account": row.name, "changed": changed,
                                                   "state": _state(after_role, after_disabled, row.password_hash)})
+            if after_role != Role.ADMIN:
+                self._gone(row.name, actor.name)
             done = self._row(row.name)
         assert done is not None
         return done.account()
@@ -516,6 +527,7 @@ class AccountBook:
             with self._sql("removing an account"):
                 self.store.db.execute("DELETE FROM accounts WHERE name_key = ?", (row.key,))
             self.store.audit(actor.name, REMOVE, {"account": row.name, "state": None})
+            self._gone(row.name, actor.name)
 
     def new_recovery_code(self, by: Account) -> str:
         """Issue a new recovery code (``by`` must be an admin); the previous one stops working."""

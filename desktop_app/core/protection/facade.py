@@ -79,7 +79,6 @@ class ProtectionFacade:
         return report
 
 
-
 def wrap_with_admin_password(store: Store, change: PasswordChange) -> None:
     """The accounts' password hook, for the app and the CLI alike (called inside the account's
     write transaction; raising refuses the change): the admin's new password wraps the data key
@@ -89,3 +88,12 @@ def wrap_with_admin_password(store: Store, change: PasswordChange) -> None:
     names the unlock command)."""
     if store.data_locked or store.encrypted:
         store.protect_with_password(change.new, change.actor, change.account)
+
+
+def forget_admin_wrap(store: Store, account: str, actor: str) -> None:
+    """The accounts' other hook (``AccountBook.admin_gone_hook``), for the app and the CLI alike:
+    an account that is no longer an admin (made operator or viewer, or removed) loses its password
+    wrap of the data key, so its password no longer unlocks the face data (also while locked: a
+    wrap that is left would keep working on another computer). Audited when there was one."""
+    if not store.read_only:
+        store.forget_protection_password(actor, account)

@@ -1,0 +1,68 @@
+"""A demoted or removed admin loses the password wrap of the data key through the real command line,
+as through the app (one hook, ``AccountBook.admin_gone_hook``): afterwards ``keys status`` no longer
+lists the account and ``facegate unlock`` with its password fails on a "new computer" (another key
+folder), while the remaining admin's password still unlocks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from desktop_app.core.protection.machine_keys import KEY_DIR_ENV
+
+ALICE_PW = "correct horse battery"
+BOB_PW = "Tr0ub4dor&3x-gate"
+CAROL_PW = "Quartz-Lantern-81-door"
+
+pytestmark = pytest.mark.slow
+
+
+def facegate(*args: object, home: Path, stdin: str = "",
+             key_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FACEGATE_HOME": str(home), "XDG_CACHE_HOME": str(home / "cache")}
+    if key_dir is not None:
+        env[KEY_DIR_ENV] = str(key_dir)
+    proc = subprocess.run([sys.executable, "-m", "desktop_app", *map(str, args)], input=stdin, capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
+    return proc
+
+
+def wrapped(db: Path, home: Path) -> list[str]:
+    proc = facegate("keys", "status", "--db", db, "--json", home=home)
+    assert proc.returncode == 0, proc.stderr
+    return list(json.loads(proc.stdout)["password_accounts"])
+
+
+def test_cli_demote_and_remove_drop_the_password_wrap(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    db = tmp_path / "data" / "facegate.db"
+    db.parent.mkdir(mode=0o700)
+    assert facegate("account", "add", "--db", db, "--name", "alice", "--role", "admin", "--password-stdin",
+                    home=home, stdin=ALICE_PW + "\n").returncode == 0
+    for name, pw in (("bob", BOB_PW), ("carol", CAROL_PW)):
+        added = facegate("account", "add", "--db", db, "--account", "alice", "--password-stdin", "--name", name,
+                         "--role", "admin", home=home, stdin=f"{ALICE_PW}\n{pw}\n")
+        assert added.returncode == 0, added.stderr
+    assert wrapped(db, home) == ["alice", "bob", "carol"]
+
+    demoted = facegate("account", "set", "--db", db, "--account", "alice", "--password-stdin", "--name", "bob",
+                       "--role", "operator", home=home, stdin=ALICE_PW + "\n")
+    assert demoted.returncode == 0, demoted.stderr
+    removed = facegate("account", "remove", "--db", db, "--account", "alice", "--password-stdin", "--name", "carol",
+                       home=home, stdin=ALICE_PW + "\n")
+    assert removed.returncode == 0, removed.stderr
+    assert wrapped(db, home) == ["alice"]
+
+    new_machine = tmp_path / "new-machine-keys"
+    for pw in (BOB_PW, CAROL_PW):
+        refused = facegate("unlock", "--db", db, "--password-stdin", home=home, stdin=pw + "\n", key_dir=new_machine)
+        assert refused.returncode == 2 and "does not unlock" in refused.stderr, refused.stderr
+    unlocked = facegate("unlock", "--db", db, "--password-stdin", home=home, stdin=ALICE_PW + "\n",
+                        key_dir=new_machine)
+    assert unlocked.returncode == 0 and "Unlocked" in unlocked.stdout, unlocked.stderr
