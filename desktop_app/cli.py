@@ -230,8 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "as a door does)")
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="video file, folder of frames or image")
     add_account_parsers(sub)
-    add_credential_args(ap)  # --account / --password-stdin where credentials may be needed (cli_auth)
     add_keys_parsers(sub)
+    add_credential_args(ap)  # --account / --password-stdin where credentials may be needed (cli_auth): last
     return ap
 
 

@@ -1,7 +1,9 @@
-"""A demoted or removed admin loses the password wrap of the data key through the real command line,
-as through the app (one hook, ``AccountBook.admin_gone_hook``): afterwards ``keys status`` no longer
-lists the account and ``facegate unlock`` with its password fails on a "new computer" (another key
-folder), while the remaining admin's password still unlocks."""
+"""The key commands with accounts, through the real command line. ``keys status`` needs an
+account (a viewer's right), ``protect``, ``keys rotate`` and ``keys rekey`` an admin's; ``unlock``
+needs none (its password is the credential). A demoted or removed admin loses the password wrap of
+the data key through the CLI as through the app (one hook, ``AccountBook.admin_gone_hook``):
+afterwards ``keys status`` no longer lists the account and ``facegate unlock`` with its password
+fails on a "new computer" (another key folder), while the remaining admin's password still unlocks."""
 
 from __future__ import annotations
 
@@ -34,7 +36,8 @@ def facegate(*args: object, home: Path, stdin: str = "",
 
 
 def wrapped(db: Path, home: Path) -> list[str]:
-    proc = facegate("keys", "status", "--db", db, "--json", home=home)
+    proc = facegate("keys", "status", "--db", db, "--json", "--account", "alice", "--password-stdin",
+                    home=home, stdin=ALICE_PW + "\n")
     assert proc.returncode == 0, proc.stderr
     return list(json.loads(proc.stdout)["password_accounts"])
 
@@ -66,3 +69,43 @@ def test_cli_demote_and_remove_drop_the_password_wrap(tmp_path: Path) -> None:
     unlocked = facegate("unlock", "--db", db, "--password-stdin", home=home, stdin=ALICE_PW + "\n",
                         key_dir=new_machine)
     assert unlocked.returncode == 0 and "Unlocked" in unlocked.stdout, unlocked.stderr
+
+
+def test_the_key_commands_need_the_right_account(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    db = tmp_path / "data" / "facegate.db"
+    db.parent.mkdir(mode=0o700)
+    assert facegate("account", "add", "--db", db, "--name", "alice", "--role", "admin", "--password-stdin",
+                    home=home, stdin=ALICE_PW + "\n").returncode == 0
+    for name, pw, role in (("bob", BOB_PW, "operator"), ("vic", CAROL_PW, "viewer")):
+        assert facegate("account", "add", "--db", db, "--account", "alice", "--password-stdin", "--name", name,
+                        "--role", role, home=home, stdin=f"{ALICE_PW}\n{pw}\n").returncode == 0
+
+    for args in (("keys", "status"), ("keys", "rotate"), ("keys", "rekey"), ("protect",)):
+        bare = facegate(*args, "--db", db, "--password-stdin", home=home, stdin="")
+        assert bare.returncode == 4 and "not authorised" in bare.stderr, (args, bare.stderr)
+    viewer = facegate("keys", "status", "--db", db, "--json", "--account", "vic", "--password-stdin", home=home,
+                      stdin=CAROL_PW + "\n")
+    assert viewer.returncode == 0 and json.loads(viewer.stdout)["password_accounts"] == ["alice"], viewer.stderr
+    for args in (("keys", "rotate"), ("keys", "rekey"), ("protect",)):
+        operator = facegate(*args, "--db", db, "--account", "bob", "--password-stdin", home=home,
+                            stdin=BOB_PW + "\n")
+        assert operator.returncode == 4 and "operator" in operator.stderr, (args, operator.stderr)
+
+    rotated = facegate("keys", "rotate", "--db", db, "--account", "alice", "--password-stdin", home=home,
+                       stdin=ALICE_PW + "\n")
+    assert rotated.returncode == 0 and "New machine key" in rotated.stdout, rotated.stderr
+    rekeyed = facegate("keys", "rekey", "--db", db, "--account", "alice", "--password-stdin", home=home,
+                       stdin=ALICE_PW + "\n")
+    assert rekeyed.returncode == 0 and "replaced by 2" in rekeyed.stdout, rekeyed.stderr
+    assert "dropped" not in rekeyed.stderr, "alice's own password wraps the new key"
+    protect = facegate("protect", "--db", db, "--account", "alice", "--password-stdin", home=home,
+                       stdin=ALICE_PW + "\n")
+    assert protect.returncode == 2 and "has accounts" in protect.stderr, protect.stderr
+    unlocked = facegate("unlock", "--db", db, "--password-stdin", home=home, stdin=ALICE_PW + "\n",
+                        key_dir=tmp_path / "new-machine-keys")
+    assert unlocked.returncode == 0 and "Unlocked" in unlocked.stdout, unlocked.stderr
+    audit = facegate("audit", "list", "--db", db, "--account", "alice", "--password-stdin", home=home,
+                     stdin=ALICE_PW + "\n", key_dir=tmp_path / "new-machine-keys")
+    assert audit.returncode == 0, audit.stderr
+    assert any("keys.machine.rotate" in line and "alice" in line for line in audit.stdout.splitlines()), audit.stdout
