@@ -88,6 +88,8 @@ COLUMNS: Final[tuple[_Column, ...]] = (
     _Column(SealedField.TEMPLATE_VECTOR, "rowid", "sample_id || ':' || model_sha256"),
     _Column(SealedField.STRANGER_VECTOR, "id", "id"),
     _Column(SealedField.EVENT_SNAPSHOT, "id", "id"),
+    _Column(SealedField.DOOR_OUTPUT, "id", "id"),
+    _Column(SealedField.DOOR_SECRET, "id", "id"),
 )
 
 
@@ -158,6 +160,7 @@ class KeysMixin(SealingBase):
         self._take(self._machine_unlock(row))
         if writable and self._keys is not None:
             self._finish_sealing()
+            self._seal_clear_values()
 
     def _warn(self, text: str) -> None:
         log.warning("%s", text)
@@ -258,7 +261,7 @@ class KeysMixin(SealingBase):
                 with self.transaction():
                     rows = self.db.conn.execute(sql, (last, _MAGIC, _key_bytes(keys.current_id))).fetchall()
                     for cursor, row_key, blob in rows:
-                        value = bytes(blob)
+                        value = blob.encode() if isinstance(blob, str) else bytes(blob)  # doors: text in clear
                         if not envelope.is_sealed(value):
                             if not allow_plain:
                                 continue
