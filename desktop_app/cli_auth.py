@@ -200,7 +200,7 @@ class SecretReader:
 def open_book(args: argparse.Namespace, read_only: bool | None = None) -> Iterator[AccountBook]:
     """The accounts of ``--db`` (a store opened for the check alone; its open warnings are left to
     the command's own opening, so that they are not said twice)."""
-    from desktop_app.core.protection.facade import forget_admin_wrap, wrap_with_admin_password
+    from desktop_app.core.protection.facade import connect_book
     from desktop_app.core.storage.store import Store
 
     quiet = logging.getLogger("desktop_app.core.storage")
@@ -212,8 +212,7 @@ def open_book(args: argparse.Namespace, read_only: bool | None = None) -> Iterat
         quiet.setLevel(level)
     try:
         book = AccountBook(store)
-        book.password_hook = lambda change: wrap_with_admin_password(store, change)  # as FaceGate's own book
-        book.admin_gone_hook = lambda account, actor: forget_admin_wrap(store, account, actor)
+        connect_book(book, store)  # as FaceGate's own book
         yield book
     finally:
         store.close()

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from desktop_app.core.errors import InputError
+from desktop_app.core.protection.status import RECOVERY_WRAP
 
 from .cli_auth import PASSWORD_ATTR, actor_of
 from .paths import default_db
@@ -173,9 +174,13 @@ def _keys_rotate(gate: FaceGate, args: argparse.Namespace) -> int:
 def _keys_rekey(gate: FaceGate, args: argparse.Namespace) -> int:
     report = gate.rekey_data(actor=actor_of(args), password=args.password, account=args.account)
     print(f"Data key {report.old_key_id} replaced by {report.new_key_id}: {report.values} value(s) re-encrypted.")
-    if report.dropped_password_accounts:
-        print("Password protection dropped for: " + ", ".join(report.dropped_password_accounts)
+    dropped = [a for a in report.dropped_password_accounts if a != RECOVERY_WRAP]
+    if dropped:
+        print("Password protection dropped for: " + ", ".join(dropped)
               + ": set it again with facegate protect --db DB --password-stdin.", file=sys.stderr)
+    if RECOVERY_WRAP in report.dropped_password_accounts:
+        print("The recovery code no longer unlocks the face data (it still recovers the accounts): issue a new one "
+              "with facegate account recovery-code.", file=sys.stderr)
     return 0
 
 

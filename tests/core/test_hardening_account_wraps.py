@@ -99,6 +99,7 @@ def test_the_key_commands_need_the_right_account(tmp_path: Path) -> None:
                        stdin=ALICE_PW + "\n")
     assert rekeyed.returncode == 0 and "replaced by 2" in rekeyed.stdout, rekeyed.stderr
     assert "dropped" not in rekeyed.stderr, "alice's own password wraps the new key"
+    assert "recovery code no longer unlocks" in rekeyed.stderr, rekeyed.stderr
     protect = facegate("protect", "--db", db, "--account", "alice", "--password-stdin", home=home,
                        stdin=ALICE_PW + "\n")
     assert protect.returncode == 2 and "has accounts" in protect.stderr, protect.stderr

@@ -48,6 +48,12 @@ write transaction: raising refuses the change. FaceGate wires it to the encrypti
 being an admin (its role changed to operator or viewer, or the account removed), inside the write
 transaction: FaceGate and the CLI both wire it to the removal of the account's password wrap
 (``protection.facade.forget_admin_wrap``), so that its password no longer unlocks the face data.
+``code_hook`` (code, actor) is called whenever a recovery code is issued (inside the transaction;
+the code in its canonical form): FaceGate and the CLI wrap the data key with it, so that the code
+also recovers the face data. ``code_used_hook`` (code, actor) is called once a recovery code was
+checked, before the new password is set: there they unlock face data that is locked on this
+computer (a moved data folder) with the code, so that the new admin password can wrap it.
+``protection.facade.connect_book`` wires all four.
 """
 
 from __future__ import annotations
@@ -190,6 +196,8 @@ class AccountBook:
         self.clock = clock
         self.password_hook: Callable[[PasswordChange], None] | None = None
         self.admin_gone_hook: Callable[[str, str], None] | None = None
+        self.code_hook: Callable[[str, str], None] | None = None
+        self.code_used_hook: Callable[[str, str], None] | None = None
 
     # ------------------------------------------------------------------ reading
     @contextlib.contextmanager
@@ -404,6 +412,8 @@ class AccountBook:
     def _issue_code(self, account: str, actor: str) -> str:
         code = new_recovery_code()
         self.store.audit(actor, RECOVERY_SET, {"account": account, "verifier": hash_secret(normalise_code(code))})
+        if self.code_hook is not None:
+            self.code_hook(normalise_code(code), actor)
         return code
 
     def _enabled_admins(self, rows: list[_Row]) -> int:
@@ -576,6 +586,8 @@ class AccountBook:
             self._note("facegate", RECOVERY_FAILED, {"account": target})
             raise NotAuthorisedError("The recovery code is wrong (or was used already: each code works once).",
                                      Refusal.WRONG)
+        if self.code_used_hook is not None:
+            self.code_used_hook(typed, target)
         hashed = hash_secret(new_password)
         with self.store.transaction():
             self._reconcile(target)

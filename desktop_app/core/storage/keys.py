@@ -50,7 +50,7 @@ from desktop_app.core.protection.key_manager import (
 )
 from desktop_app.core.protection.machine_keys import MachineKeyStore, check_uid, machine_key_id
 from desktop_app.core.protection.password_kdf import check_password
-from desktop_app.core.protection.status import ProtectionStatus
+from desktop_app.core.protection.status import RECOVERY_WRAP, ProtectionStatus
 from desktop_app.core.protection.wraps import (
     ProtectionRow,
     ProtectionState,
@@ -369,7 +369,9 @@ class KeysMixin(SealingBase):
             key_store=location.kind if location else "none", key_location=location.where if location else "nowhere",
             machine_key_id=mk,
             password_accounts=tuple(sorted({w.key_ref for w in wraps if w.kind == WrapKind.PASSWORD
-                                            and w.data_key_id == current})),
+                                            and w.data_key_id == current and w.key_ref != RECOVERY_WRAP})),
+            recovery_code=any(w.kind == WrapKind.PASSWORD and w.data_key_id == current and w.key_ref == RECOVERY_WRAP
+                              for w in wraps),
             data_key_ids=tuple(sorted({w.data_key_id for w in wraps})), current_key_id=current,
             plain_values=self._count_unsealed(current))
 
