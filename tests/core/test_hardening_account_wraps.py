@@ -42,16 +42,22 @@ def wrapped(db: Path, home: Path) -> list[str]:
     return list(json.loads(proc.stdout)["password_accounts"])
 
 
-def test_cli_demote_and_remove_drop_the_password_wrap(tmp_path: Path) -> None:
+def site(tmp_path: Path, *accounts: tuple[str, str, str]) -> tuple[Path, Path]:
+    """(database, FACEGATE_HOME) with the admin alice, then each (name, password, role), through the CLI."""
     home = tmp_path / "home"
     db = tmp_path / "data" / "facegate.db"
     db.parent.mkdir(mode=0o700)
     assert facegate("account", "add", "--db", db, "--name", "alice", "--role", "admin", "--password-stdin",
                     home=home, stdin=ALICE_PW + "\n").returncode == 0
-    for name, pw in (("bob", BOB_PW), ("carol", CAROL_PW)):
+    for name, pw, role in accounts:
         added = facegate("account", "add", "--db", db, "--account", "alice", "--password-stdin", "--name", name,
-                         "--role", "admin", home=home, stdin=f"{ALICE_PW}\n{pw}\n")
+                         "--role", role, home=home, stdin=f"{ALICE_PW}\n{pw}\n")
         assert added.returncode == 0, added.stderr
+    return db, home
+
+
+def test_cli_demote_and_remove_drop_the_password_wrap(tmp_path: Path) -> None:
+    db, home = site(tmp_path, ("bob", BOB_PW, "admin"), ("carol", CAROL_PW, "admin"))
     assert wrapped(db, home) == ["alice", "bob", "carol"]
 
     demoted = facegate("account", "set", "--db", db, "--account", "alice", "--password-stdin", "--name", "bob",
@@ -72,14 +78,7 @@ def test_cli_demote_and_remove_drop_the_password_wrap(tmp_path: Path) -> None:
 
 
 def test_the_key_commands_need_the_right_account(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    db = tmp_path / "data" / "facegate.db"
-    db.parent.mkdir(mode=0o700)
-    assert facegate("account", "add", "--db", db, "--name", "alice", "--role", "admin", "--password-stdin",
-                    home=home, stdin=ALICE_PW + "\n").returncode == 0
-    for name, pw, role in (("bob", BOB_PW, "operator"), ("vic", CAROL_PW, "viewer")):
-        assert facegate("account", "add", "--db", db, "--account", "alice", "--password-stdin", "--name", name,
-                        "--role", role, home=home, stdin=f"{ALICE_PW}\n{pw}\n").returncode == 0
+    db, home = site(tmp_path, ("bob", BOB_PW, "operator"), ("vic", CAROL_PW, "viewer"))
 
     for args in (("keys", "status"), ("keys", "rotate"), ("keys", "rekey"), ("protect",)):
         bare = facegate(*args, "--db", db, "--password-stdin", home=home, stdin="")
