@@ -21,6 +21,8 @@ from desktop_app.ui.unlock import UnlockDialog
 ADMIN_PW = "correct horse battery"
 LIN = "Lin-Manuel Miranda"
 
+pytestmark = pytest.mark.slow  # loads the models and enrols one photo (about 10 s on a quiet machine)
+
 
 def test_the_app_unlocks_moved_face_data(qtbot: Any, clicks: Any, clips: Path, tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
