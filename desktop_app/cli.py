@@ -242,8 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_unknowns_parsers(sub)
     add_privacy_parsers(sub)  # privacy, purge, export-person (cli_privacy.py)
     add_backup_parsers(sub)
-    add_credential_args(ap)  # --account / --password-stdin where credentials may be needed (cli_auth)
     add_keys_parsers(sub)
+    add_credential_args(ap)  # --account / --password-stdin where credentials may be needed (cli_auth): last
     return ap
 
 

@@ -45,6 +45,8 @@ EXIT_NOT_AUTHORISED: Final[int] = 4
 ACTOR_ATTR: Final[str] = "authorised_actor"
 #: The ``--account`` used when none is given.
 DEFAULT_ACCOUNT: Final[str] = "admin"
+#: Where the password of the account logged in is kept for the run (``keys rekey`` wraps the new data key with it).
+PASSWORD_ATTR: Final[str] = "authorised_password"
 
 
 class _Own:
@@ -92,9 +94,12 @@ RULES: Final[dict[str, Rule]] = {
     "audit list": _export_or(Action.VIEW_AUDIT),
     "account add": OWN, "account list": OWN, "account remove": OWN, "account passwd": OWN, "account set": OWN,
     "account recover": OWN, "account recovery-code": OWN,
-    # The data-key commands (cli_keys.py) work only for whoever holds the machine key (the door's own
-    # operating-system account) or the password wrapping the data key, which they ask for themselves.
-    "unlock": None, "protect": None, "keys status": None, "keys rotate": None, "keys rekey": None,
+    # The data-key commands (cli_keys.py). unlock needs no account: the password it reads is the
+    # credential (only admins' passwords wrap the data key) and it must work on a moved data folder.
+    # The status is a viewer's (it names the admins whose password wraps the key; no secret); the
+    # changes are the admin's (Action.KEYS), whose password rekey reuses to wrap the new key.
+    "unlock": None, "keys status": Action.VIEW_DOORS,
+    "protect": Action.KEYS, "keys rotate": Action.KEYS, "keys rekey": Action.KEYS,
     "unknowns": lambda a: (Action.ERASE if a.delete is not None else Action.ENROL  # cli_unknowns.py
                            if a.ignore is not None or a.unignore is not None else Action.VIEW_PEOPLE),
     "assign": Action.ENROL,
@@ -147,8 +152,8 @@ def add_credential_args(parser: argparse.ArgumentParser) -> None:
     and the top-level help the exit statuses."""
     parser.epilog = HELP_EPILOG
     for key, sub in _leaves(parser):
-        if key in RULES and RULES[key] is None:
-            continue
+        if (key in RULES and RULES[key] is None) or "--account" in sub._option_string_actions:
+            continue  # protect and keys rekey have their own (the same meaning)
         sub.add_argument("--account", default=DEFAULT_ACCOUNT, metavar="NAME",
                          help=f"the account to act as, once the database has accounts (default {DEFAULT_ACCOUNT})")
         sub.add_argument("--password-stdin", action="store_true",
@@ -204,7 +209,7 @@ class SecretReader:
 def open_book(args: argparse.Namespace, read_only: bool | None = None) -> Iterator[AccountBook]:
     """The accounts of ``--db`` (a store opened for the check alone; its open warnings are left to
     the command's own opening, so that they are not said twice)."""
-    from desktop_app.core.protection.facade import wrap_with_admin_password
+    from desktop_app.core.protection.facade import connect_book
     from desktop_app.core.storage.store import Store
 
     quiet = logging.getLogger("desktop_app.core.storage")
@@ -216,7 +221,7 @@ def open_book(args: argparse.Namespace, read_only: bool | None = None) -> Iterat
         quiet.setLevel(level)
     try:
         book = AccountBook(store)
-        book.password_hook = lambda change: wrap_with_admin_password(store, change)  # as FaceGate's own book
+        connect_book(book, store)  # as FaceGate's own book
         yield book
     finally:
         store.close()
@@ -231,7 +236,10 @@ def login(book: AccountBook, args: argparse.Namespace, action: Action | None,
     wait = book.retry_in(name)
     if wait > 0:  # say so before asking for a password that would be refused unread
         return book.authenticate(name, "", action)
-    return book.authenticate(name, reader.read(f"Password for {name}: "), action)
+    password = reader.read(f"Password for {name}: ")
+    account = book.authenticate(name, password, action)
+    setattr(args, PASSWORD_ATTR, password)
+    return account
 
 
 def refuse(args: argparse.Namespace, exc: NotAuthorisedError) -> int:

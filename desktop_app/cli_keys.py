@@ -11,7 +11,11 @@
 
 Passwords are read from the first line of standard input with ``--password-stdin`` (never from
 the command line, where other users could see them); without it, from the terminal when there
-is one. Every change goes through the ``FaceGate`` facade and is audited with the actor "cli".
+is one. Every change goes through the ``FaceGate`` facade and is audited with the actor: the
+account logged in, else "cli". Once the database has accounts (``cli_auth.RULES``): ``keys status``
+needs an account (a viewer's right), ``protect``, ``keys rotate`` and ``keys rekey`` an admin's
+(``--account``, its password the first line of ``--password-stdin``; rekey wraps the new data key
+with that same password); ``unlock`` needs none: the password it reads is the credential.
 User errors (wrong password, no database, a password too short) are one line on stderr and exit
 status 2 (see ``cli.main``); ``keys status`` exits 1 when the face data is locked or not encrypted.
 """
@@ -28,7 +32,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from desktop_app.core.errors import InputError
+from desktop_app.core.protection.status import RECOVERY_WRAP
 
+from .cli_auth import PASSWORD_ATTR, actor_of
 from .paths import default_db
 
 if TYPE_CHECKING:
@@ -109,7 +115,7 @@ def read_password(args: argparse.Namespace, prompt: str = "Password: ", confirm:
 def cmd_unlock(args: argparse.Namespace) -> int:
     password = read_password(args)
     with _open(args) as gate:
-        if gate.unlock_with_password(password, actor="cli"):
+        if gate.unlock_with_password(password, actor=actor_of(args)):
             status = gate.key_status()
             print(f"Unlocked: the face data of {gate.db_path} opens on this computer; a new machine key is kept in "
                   f"{status.key_location}, so the door starts by itself from now on.")
@@ -121,12 +127,12 @@ def cmd_unlock(args: argparse.Namespace) -> int:
 def cmd_protect(args: argparse.Namespace) -> int:
     from desktop_app.core.accounts import AccountsMode
 
-    password = read_password(args, "New password: ", confirm=True)
     with _open(args) as gate:
         if gate.accounts_state().mode != AccountsMode.OPEN:
             raise InputError("This database has accounts: each admin's password already unlocks the face data, and "
                              "changes with it (facegate account passwd).")
-        gate.protect_with_password(password, actor="cli", account=args.account)
+        password = read_password(args, "New password: ", confirm=True)
+        gate.protect_with_password(password, actor=actor_of(args), account=args.account)
         print(f"The password of {args.account!r} now also unlocks the face data of {gate.db_path} (keep it: it is "
               f"the way to open the data on another computer: facegate unlock --db DB --password-stdin).")
     return 0
@@ -135,7 +141,9 @@ def cmd_protect(args: argparse.Namespace) -> int:
 def cmd_keys(args: argparse.Namespace) -> int:
     actions: dict[str, Callable[[FaceGate, argparse.Namespace], int]] = {
         "status": _keys_status, "rotate": _keys_rotate, "rekey": _keys_rekey}
-    password = read_password(args) if args.keys_command == "rekey" and args.password_stdin else None
+    password: str | None = None
+    if args.keys_command == "rekey":  # the password the login read (accounts), else the one given here
+        password = getattr(args, PASSWORD_ATTR, None) or (read_password(args) if args.password_stdin else None)
     args.password = password
     with _open(args) as gate:
         return actions[args.keys_command](gate, args)
@@ -156,7 +164,7 @@ def _keys_status(gate: FaceGate, args: argparse.Namespace) -> int:
 
 
 def _keys_rotate(gate: FaceGate, args: argparse.Namespace) -> int:
-    kid = gate.rotate_machine_key(actor="cli")
+    kid = gate.rotate_machine_key(actor=actor_of(args))
     status = gate.key_status()
     print(f"New machine key {kid}, kept in {status.key_location}; the data key was re-wrapped (no data re-encrypted) "
           "and the old machine key deleted. Older copies of this database now open only with the password.")
@@ -164,11 +172,15 @@ def _keys_rotate(gate: FaceGate, args: argparse.Namespace) -> int:
 
 
 def _keys_rekey(gate: FaceGate, args: argparse.Namespace) -> int:
-    report = gate.rekey_data(actor="cli", password=args.password, account=args.account)
+    report = gate.rekey_data(actor=actor_of(args), password=args.password, account=args.account)
     print(f"Data key {report.old_key_id} replaced by {report.new_key_id}: {report.values} value(s) re-encrypted.")
-    if report.dropped_password_accounts:
-        print("Password protection dropped for: " + ", ".join(report.dropped_password_accounts)
+    dropped = [a for a in report.dropped_password_accounts if a != RECOVERY_WRAP]
+    if dropped:
+        print("Password protection dropped for: " + ", ".join(dropped)
               + ": set it again with facegate protect --db DB --password-stdin.", file=sys.stderr)
+    if RECOVERY_WRAP in report.dropped_password_accounts:
+        print("The recovery code no longer unlocks the face data (it still recovers the accounts): issue a new one "
+              "with facegate account recovery-code.", file=sys.stderr)
     return 0
 
 

@@ -33,7 +33,7 @@ import numpy as np
 from desktop_app.core.access.model import DoorSpec, Group, Permission, PersonAccess
 from desktop_app.core.access.rules import access_reason as _access_rule
 from desktop_app.core.access.schedule import Schedule
-from desktop_app.core.accounts import Account, AccountsMode, AccountsState, Action, PasswordChange, Role
+from desktop_app.core.accounts import Account, AccountsMode, AccountsState, Action, Role
 from desktop_app.core.accounts.book import AccountBook
 from desktop_app.core.admin.lock import AdminPin
 from desktop_app.core.backup.facade import BackupFacade
@@ -68,7 +68,7 @@ from desktop_app.core.outputs.base import redact_uri
 from desktop_app.core.privacy.facade import PrivacyFacade
 from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.protection.errors import DataLockedError
-from desktop_app.core.protection.facade import ProtectionFacade, wrap_with_admin_password
+from desktop_app.core.protection.facade import ProtectionFacade, connect_book
 from desktop_app.core.storage import AuditRow
 from desktop_app.core.storage.audit_chain import AuditVerification
 from desktop_app.core.storage.audit_filter import AuditFilter
@@ -233,7 +233,7 @@ class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade):
             self.gallery: Gallery = self._load_gallery()
             self._admin_pin = AdminPin(self.store)
             self._accounts = AccountBook(self.store)
-            self._accounts.password_hook = self._admin_password_set
+            connect_book(self._accounts, self.store)  # the accounts' hooks into the encryption (as the CLI's)
             self._calibration: Calibration | None = None
             self._site_strangers = StrangerBuffer()
             self._finish_purges_at_start()
@@ -1548,14 +1548,11 @@ class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade):
                        disabled: bool | None = None) -> Account:
         """Change an account's role or disabled flag (``by``: an admin)."""
         with self._lock:
-            account = self._accounts.update(by, name, role=role, disabled=disabled)
-            self._forget_admin_wrap(by, name)
-            return account
+            return self._accounts.update(by, name, role=role, disabled=disabled)
 
     def remove_account(self, by: Account, name: str) -> None:
         with self._lock:
             self._accounts.remove(by, name)
-            self._forget_admin_wrap(by, name)
 
     def new_recovery_code(self, by: Account) -> str:
         """A new recovery code (``by``: an admin); the previous one stops working."""
@@ -1564,30 +1561,14 @@ class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade):
 
     def recover_account(self, code: str, new_password: str, name: str | None = None) -> tuple[Account, str]:
         """With the recovery code: a new password for an admin, the accounts put back in line with
-        their audited history; returns (the admin, the new recovery code)."""
+        their audited history; returns (the admin, the new recovery code). The code also wraps the
+        data key: on face data locked here (a moved data folder) it unlocks it, and the gallery loads."""
         with self._lock:
-            return self._accounts.recover(code, new_password, name)
-
-    def _admin_password_set(self, change: PasswordChange) -> None:
-        """THE ENCRYPTION HOOK: called (inside the account's write transaction; raising refuses the
-        change) whenever an admin account's password is set: ``change.reason`` is "setup" (first
-        admin), "new" (another admin added), "change" (own password, ``change.old`` given), "reset"
-        (by another admin) or "recovery" (``change.old`` is None in all but "change").
-
-        Whatever the reason, the new password wraps the data key held in memory (the machine key
-        opened it) in place of the account's previous password wrap: no old password is needed,
-        nothing is re-encrypted, and the old password stops unlocking the face data. A database
-        whose face data is not encrypted has nothing to wrap; while it is locked (no machine key
-        here) the change is refused with the unlock command (DataLockedError)."""
-        wrap_with_admin_password(self.store, change)
-
-    def _forget_admin_wrap(self, by: Account, name: str) -> None:
-        """An account that is no longer an admin (removed, made operator or viewer): its password no
-        longer unlocks the face data."""
-        now = self.account(name)
-        if self.store.encrypted and (now is None or now.role != Role.ADMIN):
-            self.store.forget_protection_password(by.name, name)
-
+            was_locked = self.store.data_locked
+            done = self._accounts.recover(code, new_password, name)
+            if was_locked and not self.store.data_locked:  # the code unlocked the face data (moved folder)
+                self.rebuild_gallery()
+            return done
 
     # ----------------------------------------------------------------- liveness (presentation-attack detection)
     def check_liveness(self, frames: Iterable[tuple[np.ndarray, float]], settings: LivenessSettings | None = None,

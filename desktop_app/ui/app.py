@@ -61,7 +61,7 @@ class GateLoader(QObject):
         db = self.db
 
         def work(progress: ProgressFn, cancelled: CancelFn) -> FaceGate:
-            return FaceGate(db)
+            return FaceGate(db, allow_locked=True)  # a locked store opens: the window offers to unlock it
 
         self.job = Job(work, "load models")
         self.job.signals.succeeded.connect(self.loaded)

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from PySide6.QtCore import QAbstractTableModel, QDate, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QDate, Qt
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -35,10 +35,9 @@ from desktop_app.core.service import AuditFilter, AuditRow, AuditVerification
 
 from .context import AppContext
 from .jobs import Job
+from .paged_model import Index, PagedTableModel
 
 log = logging.getLogger(__name__)
-
-Index = QModelIndex | QPersistentModelIndex
 
 
 class AuditSource(Protocol):
@@ -53,75 +52,30 @@ def _details_text(row: AuditRow) -> str:
     return json.dumps(dict(row.details), ensure_ascii=False, separators=(", ", ": "))
 
 
-class AuditTableModel(QAbstractTableModel):
+class AuditTableModel(PagedTableModel):
     """Audit rows, newest first, ``page_size`` at a time as the view scrolls (``fetchMore``).
     Role ``Qt.UserRole`` gives the ``AuditRow``; the tooltip of a row holds its chain hash."""
 
     COLUMNS = ("Time", "Account", "Action", "Details")
 
     def __init__(self, source: AuditSource, page_size: int = 200) -> None:
-        super().__init__()
+        super().__init__(AuditFilter(), page_size)
         self.source = source
-        self.page_size = page_size
-        self.filter = AuditFilter()
-        self._rows: list[AuditRow] = []
-        self._ids: set[int] = set()
-        self._total = 0
 
-    @property
-    def total(self) -> int:
-        """Rows matching the filter (at the last refresh)."""
-        return self._total
+    def count(self, flt: AuditFilter) -> int:
+        return self.source.count_audit(flt)
 
-    def set_filter(self, flt: AuditFilter) -> None:
-        self.filter = flt
-        self.refresh()
-
-    def refresh(self) -> None:
-        self.beginResetModel()
-        self._rows, self._ids = [], set()
-        self._total = self.source.count_audit(self.filter)
-        self.endResetModel()
-        if self.canFetchMore(QModelIndex()):
-            self.fetchMore(QModelIndex())
-
-    def canFetchMore(self, parent: Index = QModelIndex()) -> bool:  # noqa: B008
-        return not parent.isValid() and len(self._rows) < self._total
-
-    def fetchMore(self, parent: Index = QModelIndex()) -> None:  # noqa: B008
-        if parent.isValid():
-            return
-        page = self.source.query_audit(replace(self.filter, limit=self.page_size, offset=len(self._rows)))
-        if not page:
-            self._total = len(self._rows)
-            return
-        new = [r for r in page if r.id not in self._ids]  # rows written while paging shift the offsets
-        if not new:
-            return
-        first = len(self._rows)
-        self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
-        self._rows.extend(new)
-        self._ids.update(r.id for r in new)
-        self.endInsertRows()
+    def query(self, flt: AuditFilter, limit: int, offset: int) -> list[AuditRow]:
+        return self.source.query_audit(replace(flt, limit=limit, offset=offset))
 
     def row_at(self, row: int) -> AuditRow | None:
-        return self._rows[row] if 0 <= row < len(self._rows) else None
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self.COLUMNS[section]
-        return None
+        r: AuditRow | None = super().row_at(row)
+        return r
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        r: AuditRow | None = self._row_of(index)
+        if r is None:
             return None
-        r = self._rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             return (f"{r.ts.astimezone():%Y-%m-%d %H:%M:%S}", r.actor, r.action, _details_text(r))[index.column()]
         if role == Qt.ItemDataRole.ToolTipRole:

@@ -1,9 +1,9 @@
 """Table models of events (lazily paged from the store) and of the daily attendance sheet.
 
-:class:`EventsTableModel` is a ``QAbstractTableModel``: the view asks for more rows as it scrolls
-(``canFetchMore`` / ``fetchMore``), each page one ``FaceGate.query_events`` of the filter with a
-limit and offset; the total comes from ``FaceGate.count_events``. Rows are de-duplicated by event
-id, so events logged while paging (they shift offsets) are not shown twice.
+:class:`EventsTableModel` is a :class:`~desktop_app.ui.paged_model.PagedTableModel`: the view asks
+for more rows as it scrolls, each page one ``FaceGate.query_events`` of the filter with a limit and
+offset; the total comes from ``FaceGate.count_events``. Rows are de-duplicated by event id, so
+events logged while paging (they shift offsets) are not shown twice.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 from desktop_app.core.storage.event_filter import EventFilter
@@ -20,8 +20,7 @@ from desktop_app.core.storage.records import AttendanceRow, EventRecord
 from desktop_app.core.wording import hours_minutes
 
 from . import theme
-
-Index = QModelIndex | QPersistentModelIndex
+from .paged_model import Index, PagedTableModel, RowsTableModel
 
 __all__ = ["AttendanceSource", "AttendanceTableModel", "EventFilter", "EventSource", "EventsTableModel"]
 
@@ -44,25 +43,7 @@ def _local(ts: datetime) -> datetime:
     return ts.astimezone()
 
 
-class _RowsTableModel(QAbstractTableModel):
-    """A flat table over ``self._rows`` with fixed ``COLUMNS`` headers: the shared model plumbing."""
-
-    COLUMNS: tuple[str, ...] = ()
-    _rows: list[Any]
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self.COLUMNS[section]
-        return None
-
-
-class EventsTableModel(_RowsTableModel):
+class EventsTableModel(PagedTableModel):
     """Events, newest first, ``page_size`` rows fetched at a time. Role ``Qt.UserRole`` gives the
     ``EventRecord`` of a row."""
 
@@ -71,64 +52,24 @@ class EventsTableModel(_RowsTableModel):
     """Why the door decided so (an AccessReason value); "—" for events stored before access control."""
 
     def __init__(self, source: EventSource, page_size: int = 100) -> None:
-        super().__init__()
+        super().__init__(EventFilter(), page_size)
         self.source = source
-        self.page_size = page_size
-        self.filter = EventFilter()
-        self._rows: list[EventRecord] = []
-        self._ids: set[int] = set()
-        self._total = 0
-        self.pages_fetched = 0
 
-    # ------------------------------------------------------------------ loading
-    @property
-    def total(self) -> int:
-        """Events matching the filter in the store (at the last refresh)."""
-        return self._total
+    def count(self, flt: EventFilter) -> int:
+        return self.source.count_events(flt)
 
-    def set_filter(self, flt: EventFilter) -> None:
-        self.filter = flt
-        self.refresh()
-
-    def refresh(self) -> None:
-        """Reload from the store: the count and the first page."""
-        self.beginResetModel()
-        self._rows = []
-        self._ids = set()
-        self._total = self.source.count_events(self.filter)
-        self.pages_fetched = 0
-        self.endResetModel()
-        if self.canFetchMore(QModelIndex()):
-            self.fetchMore(QModelIndex())
-
-    def canFetchMore(self, parent: Index = QModelIndex()) -> bool:  # noqa: B008
-        return not parent.isValid() and len(self._rows) < self._total
-
-    def fetchMore(self, parent: Index = QModelIndex()) -> None:  # noqa: B008
-        if parent.isValid():
-            return
-        page = self.source.query_events(replace(self.filter, limit=self.page_size, offset=len(self._rows)))
-        self.pages_fetched += 1
-        new = [ev for ev in page if ev.id not in self._ids]
-        if not page:
-            self._total = len(self._rows)  # events were deleted meanwhile: stop asking
-            return
-        if not new:
-            return
-        first = len(self._rows)
-        self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
-        self._rows.extend(new)
-        self._ids.update(ev.id for ev in new)
-        self.endInsertRows()
+    def query(self, flt: EventFilter, limit: int, offset: int) -> list[EventRecord]:
+        return self.source.query_events(replace(flt, limit=limit, offset=offset))
 
     def event_at(self, row: int) -> EventRecord | None:
-        return self._rows[row] if 0 <= row < len(self._rows) else None
+        ev: EventRecord | None = self.row_at(row)
+        return ev
 
     # ------------------------------------------------------------------ model API
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        ev: EventRecord | None = self._row_of(index)
+        if ev is None:
             return None
-        ev = self._rows[index.row()]
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
@@ -156,7 +97,7 @@ class EventsTableModel(_RowsTableModel):
         return None
 
 
-class AttendanceTableModel(_RowsTableModel):
+class AttendanceTableModel(RowsTableModel):
     """The attendance sheet: one row per person and local day (first in, last out, hours)."""
 
     COLUMNS = ("Day", "Person", "First in", "Last out", "Hours (h:mm)")
@@ -175,12 +116,13 @@ class AttendanceTableModel(_RowsTableModel):
         self.endResetModel()
 
     def row_at(self, row: int) -> AttendanceRow | None:
-        return self._rows[row] if 0 <= row < len(self._rows) else None
+        r: AttendanceRow | None = super().row_at(row)
+        return r
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        r: AttendanceRow | None = self._row_of(index)
+        if r is None:
             return None
-        r = self._rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             return (
                 f"{r.day:%a %Y-%m-%d}", r.name,

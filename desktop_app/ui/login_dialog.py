@@ -4,70 +4,27 @@ and choose a new password."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (
-    QComboBox,
-    QDialog,
-    QDialogButtonBox,
-    QFormLayout,
-    QLabel,
-    QLineEdit,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QComboBox, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QWidget
 
 from desktop_app.core.accounts import NotAuthorisedError, Role
 from desktop_app.core.accounts.policy import MIN_PASSWORD, password_problem
 
+from .secret_dialog import SecretDialog, secret_edit
 from .session import Session
 
 
-def _password_edit() -> QLineEdit:
-    edit = QLineEdit()
-    edit.setEchoMode(QLineEdit.EchoMode.Password)
-    edit.setMaxLength(256)
-    return edit
-
-
-def _buttons(ok_text: str) -> QDialogButtonBox:
-    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-    buttons.button(QDialogButtonBox.StandardButton.Ok).setText(ok_text)
-    return buttons
-
-
-def _error_label() -> QLabel:
-    label = QLabel("")
-    label.setProperty("role", "error")
-    label.setWordWrap(True)
-    return label
-
-
-class LoginDialog(QDialog):
+class LoginDialog(SecretDialog):
     """Account name and password; accepts only once the session logged in (wrong passwords are
     refused, counted and audited by the core; a lock says how long to wait)."""
 
     def __init__(self, session: Session, action: str, parent: QWidget | None = None, name: str = "") -> None:
-        super().__init__(parent)
+        super().__init__("Log in", f"Log in to {action}.", "Log in", self.try_login, parent=parent)
         self.session = session
-        self.setWindowTitle("Log in")
-        self.setModal(True)
-        self.setMinimumWidth(400)
-        title = QLabel(f"Log in to {action}.")
-        title.setWordWrap(True)
         self.name = QLineEdit(name)
         self.name.setPlaceholderText("account name")
-        self.password = _password_edit()
-        form = QFormLayout()
-        form.addRow("Account", self.name)
-        form.addRow("Password", self.password)
-        self.error = _error_label()
-        self.buttons = _buttons("Log in")
-        self.buttons.accepted.connect(self.try_login)
-        self.buttons.rejected.connect(self.reject)
-        lay = QVBoxLayout(self)
-        lay.addWidget(title)
-        lay.addLayout(form)
-        lay.addWidget(self.error)
-        lay.addWidget(self.buttons)
+        self.password = secret_edit()
+        self.form.addRow("Account", self.name)
+        self.form.addRow("Password", self.password)
         (self.password if name else self.name).setFocus()
 
     def try_login(self) -> bool:
@@ -85,8 +42,8 @@ class NewPasswordForm:
     """The new-password rows of a form (new, repeat), checked against the policy."""
 
     def __init__(self, form: QFormLayout) -> None:
-        self.new = _password_edit()
-        self.confirm = _password_edit()
+        self.new = secret_edit()
+        self.confirm = secret_edit()
         form.addRow("New password", self.new)
         form.addRow("Repeat it", self.confirm)
 
@@ -95,41 +52,27 @@ class NewPasswordForm:
         return password_problem(new, account) or (None if new == self.confirm.text() else "The two passwords differ.")
 
 
-class FirstAdminDialog(QDialog):
+class FirstAdminDialog(SecretDialog):
     """Create the first account, an admin, then show its recovery code once (``code``)."""
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.session = session
-        self.code: str | None = None
-        self.setWindowTitle("Create the administrator account")
-        self.setModal(True)
-        self.setMinimumWidth(460)
-        self.intro = QLabel(
+        super().__init__(
+            "Create the administrator account",
             "Welcome to FaceGate. Create the administrator account: it protects enrolment, people, settings and "
             "exports, and adds the other accounts (operators, viewers). The door view works without it."
             + (" The admin PIN is retired once the account exists." if session.has_pin else "")
-            + f"\nThe password has at least {MIN_PASSWORD} characters and must not be easy to guess.")
-        self.intro.setWordWrap(True)
+            + f"\nThe password has at least {MIN_PASSWORD} characters and must not be easy to guess.",
+            "Create account", self.try_create, width=460, parent=parent)
+        self.session = session
+        self.code: str | None = None
         self.name = QLineEdit("admin")
-        form = QFormLayout()
-        form.addRow("Account name", self.name)
-        self.passwords = NewPasswordForm(form)
-        self.error = _error_label()
+        self.form.addRow("Account name", self.name)
+        self.passwords = NewPasswordForm(self.form)
         self.code_label = QLabel("")
         self.code_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.code_label.setWordWrap(True)
         self.code_label.hide()
-        self.buttons = _buttons("Create account")
-        self.buttons.accepted.connect(self.try_create)
-        self.buttons.rejected.connect(self.reject)
-        lay = QVBoxLayout(self)
-        lay.addWidget(self.intro)
-        lay.addLayout(form)
-        lay.addWidget(self.error)
-        lay.addWidget(self.code_label)
-        lay.addWidget(self.buttons)
-        self.form = form
+        self.insert_widget(self.code_label)
 
     def try_create(self) -> bool:
         if self.code is not None:  # the code was shown: "I wrote it down"
@@ -160,39 +103,27 @@ class FirstAdminDialog(QDialog):
         return False
 
 
-class PasswordDialog(QDialog):
+class PasswordDialog(SecretDialog):
     """A new password for ``account``: one's own (the current password is asked) or, for an admin,
     another account's reset; also a new account (``roles``: a role is chosen)."""
 
     def __init__(self, title: str, account: str = "", *, ask_current: bool = False, ask_name: bool = False,
                  parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle(title)
-        self.setModal(True)
-        self.setMinimumWidth(420)
+        super().__init__(title, f"The password has at least {MIN_PASSWORD} characters and must not be easy to guess.",
+                         "Save", self.check, width=420, parent=parent)
         self.account = account
-        form = QFormLayout()
         self.name = QLineEdit(account)
         self.role = QComboBox()
         for role in Role:
             self.role.addItem(role.value, role)
         self.role.setCurrentIndex(self.role.findData(Role.VIEWER))
         if ask_name:
-            form.addRow("Account name", self.name)
-            form.addRow("Role", self.role)
-        self.current = _password_edit()
+            self.form.addRow("Account name", self.name)
+            self.form.addRow("Role", self.role)
+        self.current = secret_edit()
         if ask_current:
-            form.addRow("Current password", self.current)
-        self.passwords = NewPasswordForm(form)
-        self.error = _error_label()
-        self.buttons = _buttons("Save")
-        self.buttons.accepted.connect(self.check)
-        self.buttons.rejected.connect(self.reject)
-        lay = QVBoxLayout(self)
-        lay.addWidget(QLabel(f"The password has at least {MIN_PASSWORD} characters and must not be easy to guess."))
-        lay.addLayout(form)
-        lay.addWidget(self.error)
-        lay.addWidget(self.buttons)
+            self.form.addRow("Current password", self.current)
+        self.passwords = NewPasswordForm(self.form)
 
     def check(self) -> bool:
         """Accept when the new password passes the policy (the caller saves it)."""

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QStackedWidget,
     QToolBar,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -55,6 +56,7 @@ from .schedules_page import SchedulesPage
 from .session import Session
 from .settings_page import SettingsPage
 from .unknowns_page import UnknownsPage
+from .unlock import UnlockBanner
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +136,15 @@ class MainWindow(QMainWindow):
             self.settings.applied.connect(self._settings_applied)
         for w in self.pages.values():
             self.stack.addWidget(w)
-        self.setCentralWidget(self.stack)
+        self.unlock_banner = UnlockBanner(gate)  # shown while the face data is locked (moved data folder)
+        self.unlock_banner.unlocked.connect(self._face_data_unlocked)
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.unlock_banner)
+        column.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
         self.current_page = "door"
         self._build_toolbar()
         self._build_status_bar()
@@ -236,6 +246,12 @@ class MainWindow(QMainWindow):
         self.provider_label.setText(f"Provider: {self.gate.provider}")
         stats = self.gate.gallery_stats()
         self.gallery_label.setText(self._gallery_text(stats.templates, stats.persons))
+
+    def _face_data_unlocked(self) -> None:
+        """The face data was unlocked (UnlockBanner): the gallery is loaded; pages follow."""
+        self.hub.people_changed.emit()
+        self.hub.model_changed.emit()
+        self.statusBar().showMessage("Face data unlocked: a machine key of this computer now opens it.", 8000)
 
     def _show_enrolled(self) -> None:
         """The door's call to enrol while nobody is in the gallery."""

@@ -4,25 +4,16 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QRegularExpressionValidator
-from PySide6.QtWidgets import (
-    QDialog,
-    QDialogButtonBox,
-    QFormLayout,
-    QLabel,
-    QLineEdit,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QLineEdit, QWidget
 
 from desktop_app.core.accounts.policy import MIN_NEW_PIN, pin_problem
 
 from .pin import MAX_LENGTH, AdminLock
+from .secret_dialog import SecretDialog, secret_edit
 
 
 def _pin_edit() -> QLineEdit:
-    edit = QLineEdit()
-    edit.setEchoMode(QLineEdit.EchoMode.Password)
-    edit.setMaxLength(MAX_LENGTH)
+    edit = secret_edit(MAX_LENGTH)
     edit.setValidator(QRegularExpressionValidator(r"\d*"))
     edit.setInputMethodHints(Qt.InputMethodHint.ImhDigitsOnly)
     font = edit.font()
@@ -31,29 +22,15 @@ def _pin_edit() -> QLineEdit:
     return edit
 
 
-class PinDialog(QDialog):
+class PinDialog(SecretDialog):
     """Asks for the admin PIN; accepts only when it is right (wrong ones are refused and counted)."""
 
     def __init__(self, lock: AdminLock, action: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__("Administrator PIN", f"Enter the administrator PIN to {action}.", "Unlock", self.try_unlock,
+                         width=380, parent=parent)
         self.lock = lock
-        self.setWindowTitle("Administrator PIN")
-        self.setModal(True)
-        self.setMinimumWidth(380)
-        title = QLabel(f"Enter the administrator PIN to {action}.")
-        title.setWordWrap(True)
         self.pin = _pin_edit()
-        self.error = QLabel("")
-        self.error.setProperty("role", "error")
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Unlock")
-        self.buttons.accepted.connect(self.try_unlock)
-        self.buttons.rejected.connect(self.reject)
-        lay = QVBoxLayout(self)
-        lay.addWidget(title)
-        lay.addWidget(self.pin)
-        lay.addWidget(self.error)
-        lay.addWidget(self.buttons)
+        self.form.addRow(self.pin)
         self.attempts = 0
 
     def try_unlock(self) -> bool:
@@ -70,43 +47,26 @@ class PinDialog(QDialog):
         return False
 
 
-class SetPinDialog(QDialog):
+class SetPinDialog(SecretDialog):
     """Set the admin PIN on first run, or change it (the current PIN is asked then)."""
 
     def __init__(self, lock: AdminLock, parent: QWidget | None = None, first_run: bool | None = None) -> None:
-        super().__init__(parent)
-        self.lock = lock
         first = not lock.has_pin if first_run is None else first_run
-        self.setWindowTitle("Set the administrator PIN" if first else "Change the administrator PIN")
-        self.setModal(True)
-        self.setMinimumWidth(420)
-        intro = QLabel(
+        super().__init__(
+            "Set the administrator PIN" if first else "Change the administrator PIN",
             ("Welcome to FaceGate. Choose an administrator PIN: it protects enrolment, people, settings "
              "and exports. The door view works without it." if first else
              "Enter the current PIN, then the new one twice.")
-            + f"\nThe PIN has {MIN_NEW_PIN} to {MAX_LENGTH} digits, without a pattern (not 123456 or 111111)."
-        )
-        intro.setWordWrap(True)
+            + f"\nThe PIN has {MIN_NEW_PIN} to {MAX_LENGTH} digits, without a pattern (not 123456 or 111111).",
+            "Save PIN", self.try_set, width=420, parent=parent)
+        self.lock = lock
         self.current = _pin_edit()
         self.new = _pin_edit()
         self.confirm = _pin_edit()
-        form = QFormLayout()
         if not first:
-            form.addRow("Current PIN", self.current)
-        form.addRow("New PIN", self.new)
-        form.addRow("Repeat it", self.confirm)
-        self.error = QLabel("")
-        self.error.setProperty("role", "error")
-        self.error.setWordWrap(True)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Save PIN")
-        self.buttons.accepted.connect(self.try_set)
-        self.buttons.rejected.connect(self.reject)
-        lay = QVBoxLayout(self)
-        lay.addWidget(intro)
-        lay.addLayout(form)
-        lay.addWidget(self.error)
-        lay.addWidget(self.buttons)
+            self.form.addRow("Current PIN", self.current)
+        self.form.addRow("New PIN", self.new)
+        self.form.addRow("Repeat it", self.confirm)
         self.first = first
 
     def try_set(self) -> bool:

@@ -118,4 +118,7 @@ def test_protect_is_refused_once_accounts_protect_the_data(db: Path) -> None:
         gate.setup_first_admin("boss", "Quartz-Lantern-81")
         assert gate.key_status().password_accounts == ("boss",)
     proc = facegate("protect", "--db", str(db), "--password-stdin", stdin=PASSWORD + "\n")
+    assert proc.returncode == 4 and "not authorised" in proc.stderr, proc.stderr  # an admin's command (RULES)
+    proc = facegate("protect", "--db", str(db), "--account", "boss", "--password-stdin",
+                    stdin="Quartz-Lantern-81\n" + PASSWORD + "\n")
     assert proc.returncode == 2 and "has accounts" in proc.stderr, proc.stderr

@@ -44,6 +44,16 @@ Password hook
 ``password_hook`` (None by default) is called with a :class:`PasswordChange` whenever an admin
 account's password is set (first set-up, a new admin, a reset, a change, a recovery), inside the
 write transaction: raising refuses the change. FaceGate wires it to the encryption's password wrap.
+``admin_gone_hook`` (None by default) is called with (account, actor) whenever an account stops
+being an admin (its role changed to operator or viewer, or the account removed), inside the write
+transaction: FaceGate and the CLI both wire it to the removal of the account's password wrap
+(``protection.facade.forget_admin_wrap``), so that its password no longer unlocks the face data.
+``code_hook`` (code, actor) is called whenever a recovery code is issued (inside the transaction;
+the code in its canonical form): FaceGate and the CLI wrap the data key with it, so that the code
+also recovers the face data. ``code_used_hook`` (code, actor) is called once a recovery code was
+checked, before the new password is set: there they unlock face data that is locked on this
+computer (a moved data folder) with the code, so that the new admin password can wrap it.
+``protection.facade.connect_book`` wires all four.
 """
 
 from __future__ import annotations
@@ -185,6 +195,9 @@ class AccountBook:
         self.store = store
         self.clock = clock
         self.password_hook: Callable[[PasswordChange], None] | None = None
+        self.admin_gone_hook: Callable[[str, str], None] | None = None
+        self.code_hook: Callable[[str, str], None] | None = None
+        self.code_used_hook: Callable[[str, str], None] | None = None
 
     # ------------------------------------------------------------------ reading
     @contextlib.contextmanager
@@ -386,6 +399,10 @@ class AccountBook:
         if role == Role.ADMIN and self.password_hook is not None:
             self.password_hook(change)
 
+    def _gone(self, account: str, actor: str) -> None:
+        if self.admin_gone_hook is not None:
+            self.admin_gone_hook(account, actor)
+
     def _insert(self, name: str, role: Role, password_hash: str | None) -> None:
         now = times.now_db()
         self.store.db.execute(
@@ -395,6 +412,8 @@ class AccountBook:
     def _issue_code(self, account: str, actor: str) -> str:
         code = new_recovery_code()
         self.store.audit(actor, RECOVERY_SET, {"account": account, "verifier": hash_secret(normalise_code(code))})
+        if self.code_hook is not None:
+            self.code_hook(normalise_code(code), actor)
         return code
 
     def _enabled_admins(self, rows: list[_Row]) -> int:
@@ -500,6 +519,8 @@ class AccountBook:
                     + " WHERE name_key = ?", (after_role.value, int(after_disabled), times.now_db(), row.key))
             self.store.audit(actor.name, UPDATE, {"account": row.name, "changed": changed,
                                                   "state": _state(after_role, after_disabled, row.password_hash)})
+            if after_role != Role.ADMIN:
+                self._gone(row.name, actor.name)
             done = self._row(row.name)
         assert done is not None
         return done.account()
@@ -516,6 +537,7 @@ class AccountBook:
             with self._sql("removing an account"):
                 self.store.db.execute("DELETE FROM accounts WHERE name_key = ?", (row.key,))
             self.store.audit(actor.name, REMOVE, {"account": row.name, "state": None})
+            self._gone(row.name, actor.name)
 
     def new_recovery_code(self, by: Account) -> str:
         """Issue a new recovery code (``by`` must be an admin); the previous one stops working."""
@@ -564,6 +586,8 @@ class AccountBook:
             self._note("facegate", RECOVERY_FAILED, {"account": target})
             raise NotAuthorisedError("The recovery code is wrong (or was used already: each code works once).",
                                      Refusal.WRONG)
+        if self.code_used_hook is not None:
+            self.code_used_hook(typed, target)
         hashed = hash_secret(new_password)
         with self.store.transaction():
             self._reconcile(target)

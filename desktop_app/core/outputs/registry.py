@@ -16,6 +16,7 @@ DRIVERS: dict[str, str] = {
     "serial": "desktop_app.core.outputs.serial_relay:SerialRelayOutput",
     "hidrelay": "desktop_app.core.outputs.hid_relay:HidRelayOutput",
     "gpio": "desktop_app.core.outputs.gpio:GpioOutput",
+    "sealed": "desktop_app.core.outputs.sealed:SealedOutput",  # the store's stand-in (never saved)
 }
 
 

@@ -6,12 +6,15 @@ or a re-key it is reloaded from (and saved encrypted with) the data key in force
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import TYPE_CHECKING
 
-from desktop_app.core.protection.status import ProtectionStatus
+from desktop_app.core.errors import InputError
+from desktop_app.core.protection.status import RECOVERY_WRAP, ProtectionStatus
 
 if TYPE_CHECKING:
+    from desktop_app.core.accounts.book import AccountBook
     from desktop_app.core.accounts.records import PasswordChange
     from desktop_app.core.storage.keys import RekeyReport
     from desktop_app.core.storage.store import Store
@@ -79,7 +82,6 @@ class ProtectionFacade:
         return report
 
 
-
 def wrap_with_admin_password(store: Store, change: PasswordChange) -> None:
     """The accounts' password hook, for the app and the CLI alike (called inside the account's
     write transaction; raising refuses the change): the admin's new password wraps the data key
@@ -89,3 +91,40 @@ def wrap_with_admin_password(store: Store, change: PasswordChange) -> None:
     names the unlock command)."""
     if store.data_locked or store.encrypted:
         store.protect_with_password(change.new, change.actor, change.account)
+
+
+def forget_admin_wrap(store: Store, account: str, actor: str) -> None:
+    """The accounts' other hook (``AccountBook.admin_gone_hook``), for the app and the CLI alike:
+    an account that is no longer an admin (made operator or viewer, or removed) loses its password
+    wrap of the data key, so its password no longer unlocks the face data (also while locked: a
+    wrap that is left would keep working on another computer). Audited when there was one."""
+    if not store.read_only:
+        store.forget_protection_password(actor, account)
+
+
+def wrap_with_recovery_code(store: Store, code: str, actor: str) -> None:
+    """The accounts' code hook: a new recovery code (canonical form) wraps the data key in place of
+    the previous code's wrap, so that the code recovers the face data too (on a moved data folder).
+    Nothing to do for face data that is not encrypted; DataLockedError while it is locked."""
+    if store.data_locked or store.encrypted:
+        store.protect_with_password(code, actor, RECOVERY_WRAP)
+
+
+def unlock_with_recovery_code(store: Store, code: str, actor: str) -> None:
+    """The accounts' code-used hook: face data locked on this computer is unlocked with the
+    recovery code's wrap (a machine key of this computer then wraps the data key). A code issued
+    before codes wrapped the data key opens nothing: the recovery then stops at the password wrap,
+    which names the unlock command."""
+    if store.data_locked:
+        with contextlib.suppress(InputError):
+            store.unlock_with_password(code, actor)
+
+
+def connect_book(book: AccountBook, store: Store) -> None:
+    """Wire the accounts' hooks to the encryption, the same for the app (FaceGate) and the CLI:
+    admins' passwords and the recovery code wrap the data key; an account that stops being an
+    admin loses its wrap; a recovery code unlocks locked face data."""
+    book.password_hook = lambda change: wrap_with_admin_password(store, change)
+    book.admin_gone_hook = lambda account, actor: forget_admin_wrap(store, account, actor)
+    book.code_hook = lambda code, actor: wrap_with_recovery_code(store, code, actor)
+    book.code_used_hook = lambda code, actor: unlock_with_recovery_code(store, code, actor)

@@ -33,6 +33,10 @@ class SealedField(StrEnum):
     """A door event's face (packed embedding, crop and quality) waiting in the event spool; row key: the event's uid."""
     GALLERY_FILE = "gallery.hnsw"
     """The saved HNSW gallery index (a whole file); row key: the model's sha256."""
+    DOOR_OUTPUT = "doors.output"
+    """A door's output URI (UTF-8; may hold ``user:password@``); row key: the door id."""
+    DOOR_SECRET = "doors.secret"
+    """A door's HMAC key of signed outputs (UTF-8); row key: the door id."""
 
     @property
     def table(self) -> str:

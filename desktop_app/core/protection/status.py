@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from desktop_app.core.protection.wraps import ProtectionState
+
+#: The name of the recovery code's wrap of the data key (not an account name: those have no spaces).
+RECOVERY_WRAP: Final[str] = "recovery code"
 
 
 @dataclass(frozen=True)
@@ -17,7 +21,8 @@ class ProtectionStatus:
     machine_key_id: the id of the machine key that wraps the current data key (None: none here);
     password_accounts: accounts whose password also unwraps it; data_key_ids / current_key_id:
     the data keys in use (two while ``rekey_data`` runs); plain_values: stored values not
-    encrypted yet (or not by the current key).
+    encrypted yet (or not by the current key); recovery_code: the accounts' recovery code also
+    unwraps it (its wrap is named :data:`RECOVERY_WRAP`).
     """
 
     state: ProtectionState
@@ -31,6 +36,7 @@ class ProtectionStatus:
     data_key_ids: tuple[int, ...]
     current_key_id: int | None
     plain_values: int
+    recovery_code: bool = False
 
     @property
     def encrypted(self) -> bool:
@@ -56,6 +62,8 @@ class ProtectionStatus:
             out.append(f"machine key:   {mk}, kept in {self.key_location}")
             out.append("password wrap: " + (", ".join(self.password_accounts) if self.password_accounts else
                                             "none (set one: facegate protect --db DB --password-stdin)"))
+            if self.recovery_code:
+                out.append("recovery code: also unwraps it (facegate account recover)")
         if self.plain_values:
             out.append(f"not yet encrypted: {self.plain_values} value(s)")
         if self.message:

@@ -2,28 +2,44 @@
 door loops take, possibly from another process.
 
 Door names are unique ignoring case (ASCII); a door is saved whole (insert or replace by name).
-The door's secret is stored as given (encryption at rest is issue 12): it is never printed, logged
-nor exported; :func:`describe_door` says only whether one is set.
+Secrets at rest (issue 12): a door's output URI (which may hold ``user:password@``) and its secret
+(the HMAC key of signed outputs) are encrypted with the data key, like the face data
+(``SealedField.DOOR_OUTPUT`` / ``DOOR_SECRET``, bound to the door id), in an encrypted database;
+values an earlier version stored in clear are encrypted at the next writable opening
+(``_seal_clear_values``) and the old pages vacuumed. The secret is never printed, logged nor
+exported, and the output is shown with its password masked (``redact_uri``). When the values
+cannot be decrypted here (locked: no machine key; or damaged) the door is read with the output
+``sealed:<why>``, whose driver (``outputs.sealed``) is always down: a door fault that says why,
+never a crash and never a door driven without its credentials.
 """
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, cast
 
 from desktop_app.core.access.model import CameraSpec, DoorSpec, PassbackMode
-from desktop_app.core.errors import InputError
+from desktop_app.core.errors import InputError, StorageError
 from desktop_app.core.outputs.registry import DRIVERS, scheme_of
+from desktop_app.core.outputs.sealed import SEALED_SCHEME, sealed_uri
+from desktop_app.core.protection.errors import DataDamagedError, DataLockedError
+from desktop_app.core.protection.fields import SealedField
 from desktop_app.core.storage import times
 from desktop_app.core.storage.base import api
 from desktop_app.core.storage.events import EventsMixin
 from desktop_app.core.storage.validate import as_int, clean_text, fold, required_text, validate_display_name
 from desktop_app.core.vocabulary import Direction, FailMode, LivenessMode
 
+log = logging.getLogger(__name__)
+
 #: Output schemes a door may name: those of the drivers installed here, and those issue 10 names
-#: (their drivers may live in modules this build loads on first use).
-OUTPUT_SCHEMES: Final[frozenset[str]] = frozenset(DRIVERS) | {"log", "webhook", "mqtt", "serial", "hidrelay", "gpio"}
+#: (their drivers may live in modules this build loads on first use); never ``sealed:`` (the
+#: store's own stand-in for an output it cannot decrypt).
+OUTPUT_SCHEMES: Final[frozenset[str]] = (frozenset(DRIVERS) | {"log", "webhook", "mqtt", "serial", "hidrelay",
+                                                               "gpio"}) - {SEALED_SCHEME}
 #: The commands a door loop takes from the queue.
 DOOR_COMMANDS: Final[frozenset[str]] = frozenset({"open"})
 #: Seconds a queued command stays valid: one no door loop took in time is dropped ("expired"),
@@ -40,13 +56,14 @@ def check_output(uri: str) -> str:
     return uri.strip()
 
 
-def _door_from_rows(row: Mapping[str, Any], cameras: Sequence[Mapping[str, Any]]) -> DoorSpec:
+def _door_from_rows(row: Mapping[str, Any], cameras: Sequence[Mapping[str, Any]], output: str,
+                    secret: str | None) -> DoorSpec:
     return DoorSpec(
         name=str(row["name"]),
         cameras=tuple(CameraSpec(source=str(c["source"]), direction=Direction(str(c["direction"])),
                                  name=str(c["name"] or "")) for c in cameras),
-        output=str(row["output"]),
-        secret=row["secret"],
+        output=output,
+        secret=secret,
         unlock_seconds=float(row["unlock_seconds"]),
         fail_mode=FailMode(str(row["fail_mode"])),
         contact=row["contact"],
@@ -79,6 +96,57 @@ class DoorsMixin(EventsMixin):
             raise self._unknown_door(name)
         return row
 
+    def _door(self, row: Mapping[str, Any], cameras: Sequence[Mapping[str, Any]]) -> DoorSpec:
+        """The door of a ``doors`` row, its output and secret decrypted (``sealed:<why>`` when they
+        cannot be: module docstring)."""
+        door_id = int(row["id"])
+        try:
+            output = self._door_text(SealedField.DOOR_OUTPUT, door_id, row["output"], "output")
+            secret = self._door_text(SealedField.DOOR_SECRET, door_id, row["secret"], "secret")
+        except (DataLockedError, DataDamagedError) as exc:
+            return _door_from_rows(row, cameras, sealed_uri(str(exc)), None)
+        return _door_from_rows(row, cameras, output or "log:", secret)
+
+    def _door_text(self, where: SealedField, door_id: int, stored: str | bytes | None, what: str) -> str | None:
+        if stored is None:
+            return None
+        if isinstance(stored, str):
+            return stored  # in clear: written before the doors' values were encrypted (sealed at the next opening)
+        return self._unseal(where, door_id, bytes(stored), f"the {what} of a door").decode("utf-8")
+
+    def _door_value(self, where: SealedField, door_id: int, text: str | None) -> str | bytes | None:
+        """What to store for ``text``: encrypted in an encrypted database (DataLockedError while
+        locked: saving a door needs the data key), else the text."""
+        if text is None:
+            return None
+        keys = self._sealing_keys()
+        return text if keys is None else keys.seal(where, door_id, text.encode("utf-8"))
+
+    def _seal_clear_values(self) -> None:
+        """Encrypt the door values stored in clear (an earlier version), then vacuum their old pages."""
+        try:
+            with self.transaction():
+                rows = self.db.conn.execute(
+                    "SELECT id, output, secret FROM doors WHERE typeof(output) = 'text'"
+                    " OR typeof(secret) = 'text'").fetchall()
+                for door_id, output, secret in rows:
+                    self.db.conn.execute(
+                        "UPDATE doors SET output = ?, secret = ? WHERE id = ?",
+                        (self._door_value(SealedField.DOOR_OUTPUT, int(door_id), self._door_text(
+                            SealedField.DOOR_OUTPUT, int(door_id), output, "output")),
+                         self._door_value(SealedField.DOOR_SECRET, int(door_id), self._door_text(
+                             SealedField.DOOR_SECRET, int(door_id), secret, "secret")), door_id))
+                if rows:
+                    self._insert_audit("facegate", "keys.encrypt_door_secrets", {"doors": len(rows)})
+            if rows:
+                with self._lock:
+                    self._checkpoint()
+                    self.db.conn.execute("VACUUM")
+                    self._checkpoint()
+        except (StorageError, sqlite3.Error, DataDamagedError) as exc:  # the door keeps going; retried next time
+            log.warning("Encrypting the doors' secrets of %s is not finished (%s); FaceGate resumes at the next "
+                        "start.", self.path, exc)
+
     def _cameras(self, door_id: int) -> list[Mapping[str, Any]]:
         return list(self.db.query("SELECT * FROM door_cameras WHERE door_id = ? ORDER BY position", [door_id]))
 
@@ -105,18 +173,19 @@ class DoorsMixin(EventsMixin):
                                          f"door or the door itself: {self._unknown_door(partner)}")
                     partner = str(row["name"])
             now = times.now_db()
-            values = (spec.name, output, secret, float(spec.unlock_seconds), spec.fail_mode.value, contact,
-                      float(spec.held_open_s), partner, spec.passback, now,
-                      None if spec.liveness is None else spec.liveness.value)
             current = self._door_row(spec.name)
+            door_id = self._next_id("doors") if current is None else int(current["id"])
+            values = (spec.name, self._door_value(SealedField.DOOR_OUTPUT, door_id, output),
+                      self._door_value(SealedField.DOOR_SECRET, door_id, secret), float(spec.unlock_seconds),
+                      spec.fail_mode.value, contact, float(spec.held_open_s), partner, spec.passback, now,
+                      None if spec.liveness is None else spec.liveness.value)
             if current is None:
                 cur = self.db.execute(
                     "INSERT INTO doors (name, output, secret, unlock_seconds, fail_mode, contact, held_open_s,"
-                    " passback_partner, passback, updated_at, liveness) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    values)
+                    " passback_partner, passback, updated_at, liveness, id)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (*values, door_id))
                 door_id = as_int(cur.lastrowid, "new door id")
             else:
-                door_id = int(current["id"])
                 self.db.execute(
                     "UPDATE doors SET name = ?, output = ?, secret = ?, unlock_seconds = ?, fail_mode = ?,"
                     " contact = ?, held_open_s = ?, passback_partner = ?, passback = ?, updated_at = ?,"
@@ -126,7 +195,7 @@ class DoorsMixin(EventsMixin):
                 self.db.execute(
                     "INSERT INTO door_cameras (door_id, position, source, direction, name) VALUES (?, ?, ?, ?, ?)",
                     (door_id, i, cam.source.strip(), cam.direction.value, cam.name))
-            return _door_from_rows(self._require_door(spec.name), self._cameras(door_id))
+            return self._door(self._require_door(spec.name), self._cameras(door_id))
 
     @api("reading doors")
     def list_doors(self) -> list[DoorSpec]:
@@ -135,13 +204,13 @@ class DoorsMixin(EventsMixin):
         cams: dict[int, list[Mapping[str, Any]]] = {}
         for c in self.db.query("SELECT * FROM door_cameras ORDER BY door_id, position"):
             cams.setdefault(int(c["door_id"]), []).append(c)
-        return [_door_from_rows(r, cams.get(int(r["id"]), [])) for r in rows]
+        return [self._door(r, cams.get(int(r["id"]), [])) for r in rows]
 
     @api("reading a door")
     def get_door(self, name: str) -> DoorSpec | None:
         """The door of this name (any case), or None."""
         row = self._door_row(name)
-        return None if row is None else _door_from_rows(row, self._cameras(int(row["id"])))
+        return None if row is None else self._door(row, self._cameras(int(row["id"])))
 
     @api("deleting a door")
     def delete_door(self, name: str) -> DoorSpec:
@@ -155,7 +224,7 @@ class DoorsMixin(EventsMixin):
             if paired:
                 raise InputError(f"Door {row['name']!r} is the anti-passback partner of {', '.join(paired)}: "
                                  "change that first.")
-            door = _door_from_rows(row, self._cameras(int(row["id"])))
+            door = self._door(row, self._cameras(int(row["id"])))
             self.db.execute("DELETE FROM doors WHERE id = ?", (row["id"],))
             return door
 

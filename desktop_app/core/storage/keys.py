@@ -50,7 +50,7 @@ from desktop_app.core.protection.key_manager import (
 )
 from desktop_app.core.protection.machine_keys import MachineKeyStore, check_uid, machine_key_id
 from desktop_app.core.protection.password_kdf import check_password
-from desktop_app.core.protection.status import ProtectionStatus
+from desktop_app.core.protection.status import RECOVERY_WRAP, ProtectionStatus
 from desktop_app.core.protection.wraps import (
     ProtectionRow,
     ProtectionState,
@@ -90,6 +90,8 @@ COLUMNS: Final[tuple[_Column, ...]] = (
     _Column(SealedField.EVENT_SNAPSHOT, "id", "id"),
     _Column(SealedField.EVENT_FACE_VECTOR, "event_id", "event_id"),
     _Column(SealedField.EVENT_FACE_CROP, "event_id", "event_id"),
+    _Column(SealedField.DOOR_OUTPUT, "id", "id"),
+    _Column(SealedField.DOOR_SECRET, "id", "id"),
 )
 
 
@@ -160,6 +162,7 @@ class KeysMixin(SealingBase):
         self._take(self._machine_unlock(row))
         if writable and self._keys is not None:
             self._finish_sealing()
+            self._seal_clear_values()
 
     def _warn(self, text: str) -> None:
         log.warning("%s", text)
@@ -260,7 +263,7 @@ class KeysMixin(SealingBase):
                 with self.transaction():
                     rows = self.db.conn.execute(sql, (last, _MAGIC, _key_bytes(keys.current_id))).fetchall()
                     for cursor, row_key, blob in rows:
-                        value = bytes(blob)
+                        value = blob.encode() if isinstance(blob, str) else bytes(blob)  # doors: text in clear
                         if not envelope.is_sealed(value):
                             if not allow_plain:
                                 continue
@@ -368,7 +371,9 @@ class KeysMixin(SealingBase):
             key_store=location.kind if location else "none", key_location=location.where if location else "nowhere",
             machine_key_id=mk,
             password_accounts=tuple(sorted({w.key_ref for w in wraps if w.kind == WrapKind.PASSWORD
-                                            and w.data_key_id == current})),
+                                            and w.data_key_id == current and w.key_ref != RECOVERY_WRAP})),
+            recovery_code=any(w.kind == WrapKind.PASSWORD and w.data_key_id == current and w.key_ref == RECOVERY_WRAP
+                              for w in wraps),
             data_key_ids=tuple(sorted({w.data_key_id for w in wraps})), current_key_id=current,
             plain_values=self._count_unsealed(current))
 

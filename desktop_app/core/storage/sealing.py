@@ -63,6 +63,11 @@ class SealingBase(StoreBase):
     def _follow_rekey(self) -> None:
         """Take the data key another program made current (``KeysMixin``)."""
 
+    def _seal_clear_values(self) -> None:
+        """Encrypt values that earlier versions stored in clear in an already encrypted database
+        (the doors' output URIs and secrets: ``DoorsMixin``); called at a writable opening once the
+        data key is held. Nothing here."""
+
     def _seal(self, where: SealedField, row_key: str | int, plain: bytes) -> bytes:
         """The value to store for ``plain`` in column ``where`` of row ``row_key``: encrypted, or
         ``plain`` itself in a database that is not encrypted."""
