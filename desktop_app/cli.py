@@ -22,6 +22,7 @@ Once a database has accounts, commands need credentials (--account NAME --passwo
 asked on the terminal): the table of who may run what is ``cli_auth.RULES``; exit status 4 when
 refused.
     facegate unlock / protect / keys status|rotate|rekey   keys of the encrypted face data (cli_keys.py)
+    facegate correct / corrections / refresh-templates   corrections, their dashboard (cli_corrections.py)
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ from .cli_access import add_parsers as add_access_parsers
 from .cli_accounts import add_parsers as add_account_parsers
 from .cli_accounts import cmd_account
 from .cli_auth import actor_of, add_credential_args, run_authorised
+from .cli_corrections import COMMANDS as CORRECTIONS_COMMANDS
+from .cli_corrections import add_parsers as add_corrections_parsers
 from .cli_keys import COMMANDS as KEYS_COMMANDS
 from .cli_keys import add_parsers as add_keys_parsers
 from .paths import data_home, default_db
@@ -232,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_account_parsers(sub)
     add_credential_args(ap)  # --account / --password-stdin where credentials may be needed (cli_auth)
     add_keys_parsers(sub)
+    add_corrections_parsers(sub)
     return ap
 
 
@@ -754,6 +758,7 @@ COMMANDS["audit"] = cmd_audit
 COMMANDS["account"] = cmd_account
 COMMANDS["liveness"] = cmd_liveness
 COMMANDS.update(KEYS_COMMANDS)
+COMMANDS.update(CORRECTIONS_COMMANDS)
 
 
 def _error_text(exc: BaseException) -> str:
