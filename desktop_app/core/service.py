@@ -80,6 +80,7 @@ from desktop_app.core.storage.reserve import ensure_reserve, release_reserve, sh
 from desktop_app.core.storage.store import Store
 from desktop_app.core.storage.validate import fold, name_key, validate_person_fields
 from desktop_app.core.types import Calibration, Detection, Face, FaceQuality, PersonMatch
+from desktop_app.core.unknowns.faces import pack_event_face
 from desktop_app.core.video.imageio import expand_image_args, read_image
 from desktop_app.core.vocabulary import AccessReason, Direction
 
@@ -994,7 +995,7 @@ class FaceGate(ProtectionFacade, CorrectionsFacade):
                      snapshot: np.ndarray | None = None, track_id: int | None = None,
                      candidates: Sequence[int] = (), door: str | None = None,
                      direction: Direction | None = None, reason: AccessReason | None = None,
-                     liveness: Sequence[str] = ()) -> RecordedEvent | None:
+                     liveness: Sequence[str] = (), face: Face | None = None) -> RecordedEvent | None:
         """Store a door decision (the live loop's one write). When the database refuses it (another
         program holds the write lock for more than ``DOOR_WRITE_WAIT_S``, the disk is full, the file
         is read-only) the event waits, in order, in the event spool beside the database
@@ -1004,7 +1005,9 @@ class FaceGate(ProtectionFacade, CorrectionsFacade):
         (None for a camera without a door, ``run --source``); direction: the way its camera faces (a
         granted "in" moves only attendance's first in, "out" only its last out, None both); reason:
         why the door decided so (stored, shown, a column of the CSV); liveness: for a spoof
-        decision, the liveness check's reasons (stored, the CSV's details). Returns None when the person no
+        decision, the liveness check's reasons (stored, the CSV's details); face: the face behind the
+        event (its embedding, aligned crop and quality are stored encrypted in ``event_faces``, and
+        encrypted in the spool while the event waits). Returns None when the person no
         longer exists (erased meanwhile by another program): that event is dropped, never announced.
         On a read-only database the event is shown but not saved (``event_id`` None, no spool)."""
         if ts.tzinfo is None:
@@ -1022,7 +1025,8 @@ class FaceGate(ProtectionFacade, CorrectionsFacade):
                 camera=camera, model_sha256=self.model.sha256, track_id=track_id,
                 snapshot_jpg=jpeg,  # encrypted, as it may wait in the spool file
                 candidates=tuple(int(c) for c in candidates), door=door, direction=way, reason=why,
-                liveness=tuple(str(r) for r in liveness))
+                liveness=tuple(str(r) for r in liveness),
+                face=None if (packed := pack_event_face(face)) is None else self.store.seal_spooled_face(uid, packed))
             if spool.pending:
                 spool.add(ev)
                 return RecordedEvent(ev.uid, None)
@@ -1069,7 +1073,7 @@ class FaceGate(ProtectionFacade, CorrectionsFacade):
                 person_id=ev.person_id, score=ev.score, decision=ev.decision, camera=ev.camera,
                 model_sha256=ev.model_sha256, ts=ev.ts, snapshot_jpg=ev.snapshot_jpg, track_id=ev.track_id,
                 uid=ev.uid, wait_s=wait_s, candidates=ev.candidates, door=ev.door, direction=ev.direction,
-                reason=ev.reason, liveness=ev.liveness)
+                reason=ev.reason, liveness=ev.liveness, face=ev.face)
         except StorageError as exc:
             if ev.person_id is not None and self._person_gone(ev.person_id):
                 log.warning("An event of person %d was dropped: the person was erased meanwhile.", ev.person_id)

@@ -184,7 +184,7 @@ def test_an_existing_plain_database_is_encrypted_in_place_and_its_old_pages_are_
         assert status.encrypted and status.state == ProtectionState.SEALED and status.plain_values == 0
         (row,) = [r for r in gate.query_audit() if r.action == "keys.encrypt_existing"]
         assert row.details == {"samples.crop_png": 10, "templates.vector": 10, "strangers.vector": 1,
-                               "events.snapshot_jpg": 1}
+                               "events.snapshot_jpg": 1, "event_faces.vector": 0, "event_faces.crop_png": 0}
         names = {r.name for r in gate.identify(read_image(clips / "knn_examples" / "test" / "obama1.jpg"))
                  if r.accepted}
         assert names == {"obama"}

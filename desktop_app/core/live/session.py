@@ -167,6 +167,8 @@ class LiveSession:
         #: back by the cooldown); person id -> frame time of the last spoof event naming them
         self._spoofed: set[int] = set()
         self._spoof_logged: dict[int, float] = {}
+        #: track id -> (rank, face): the best view of each face track so far, kept with its event
+        self._best_faces: dict[int, tuple[float, Face]] = {}
         self.sync()
 
     def _liveness_settings(self) -> LivenessSettings:
@@ -321,6 +323,7 @@ class LiveSession:
             reused = [False] * len(reused)
             self._reuse.clear()
         self._reuse.remember(track_ids, faces, reused)
+        self._best_faces = best_views(self._best_faces, track_ids, faces, {t.track_id for t in self.policy.tracks})
         self._reuse_keys = {tid: (m, p.threshold) for tid, m in zip(track_ids, p.matches, strict=True)}
         logged = (self._log(ev, faces, obs, frame) for ev in decisions
                   if ev.decision != Decision.UNKNOWN or self.log_unknown)
@@ -448,9 +451,11 @@ class LiveSession:
                            for pid, p in ((c, gate.door_person(c)) for c in ev.candidates))
         door = self.door.door.name if self.door is not None else None
         direction = self.door.direction if self.door is not None else None
+        best = self._best_faces.get(ev.track_id)
         rec = gate.record_event(person_id=person_id, score=float(ev.score), decision=decision, camera=self.camera,
                                 snapshot=snapshot, track_id=ev.track_id, ts=ts, candidates=ev.candidates,
-                                door=door, direction=direction, reason=reason)
+                                door=door, direction=direction, reason=reason,
+                                face=best[1] if best is not None else _face_at(ev, faces, obs))
         if rec is None:
             return None
         if decision == Decision.GRANTED and person_id is not None and self.door is not None:
@@ -467,6 +472,31 @@ class LiveSession:
         x, y, w, h = (round(v) for v in ev.box)
         crop = image[max(0, y):max(0, y) + max(1, h), max(0, x):max(0, x) + max(1, w)]
         return crop if crop.size else image
+
+
+def view_rank(face: Face) -> float:
+    """How good a view of a face is, to keep the best of a track (higher is better): a face that
+    may be matched (no pose or blur issue) before any other; then larger, sharper, more frontal."""
+    q = face.quality
+    rank = min(q.inter_ocular_px, 60.0) / 60.0 + 0.5 * min(q.sharpness, 300.0) / 300.0
+    rank -= abs(q.yaw) / 60.0 + abs(q.pitch) / 90.0
+    return rank + (10.0 if not recognition_issues(q) else 0.0)
+
+
+def best_views(best: dict[int, tuple[float, Face]], track_ids: Sequence[int], faces: Sequence[Face],
+               alive: set[int]) -> dict[int, tuple[float, Face]]:
+    """``best`` (track id -> (rank, face)) updated with this frame's faces, for the tracks still alive."""
+    out = {tid: v for tid, v in best.items() if tid in alive}
+    for tid, face in zip(track_ids, faces, strict=True):
+        rank = view_rank(face)
+        if tid in alive and (tid not in out or rank > out[tid][0]):
+            out[tid] = (rank, face)
+    return out
+
+
+def _face_at(ev: DecisionEvent, faces: Sequence[Face], obs: Sequence[FrameObservation]) -> Face | None:
+    """The face of this frame behind a decision (matched by box), None when not found."""
+    return next((f for f, o in zip(faces, obs, strict=True) if o.box == ev.box), None)
 
 
 def _context_crop(image: np.ndarray, box: tuple[float, float, float, float], scale: float = 2.2) -> np.ndarray:

@@ -25,6 +25,12 @@ class SealedField(StrEnum):
     """The face snapshot of a door event (JPEG); row key: the event id."""
     SPOOLED_SNAPSHOT = "spool.snapshot_jpg"
     """A snapshot waiting in the event spool beside the database; row key: the event's uid."""
+    EVENT_FACE_VECTOR = "event_faces.vector"
+    """The embedding of a door event's face (float32); row key: the event id."""
+    EVENT_FACE_CROP = "event_faces.crop_png"
+    """The aligned 112x112 crop of a door event's face (PNG); row key: the event id."""
+    SPOOLED_FACE = "spool.face"
+    """A door event's face (packed embedding, crop and quality) waiting in the event spool; row key: the event's uid."""
     GALLERY_FILE = "gallery.hnsw"
     """The saved HNSW gallery index (a whole file); row key: the model's sha256."""
 

@@ -40,7 +40,7 @@ class PendingEvent:
     an ambiguous decision, the ids of the people the face could not be told apart from; door,
     direction, reason: the door's name, its camera's direction ("in" / "out") and the
     AccessReason value, None for a camera without a door (lines written before have none);
-    liveness: for a spoof decision, the liveness check's reasons.
+    liveness: for a spoof decision, the liveness check's reasons; face: see the field.
     """
 
     uid: str
@@ -57,6 +57,9 @@ class PendingEvent:
     direction: str | None = None
     reason: str | None = None
     liveness: tuple[str, ...] = ()
+    #: the face behind the event (``event_faces.pack_face``), encrypted under ``uid`` in an
+    #: encrypted database (``Store.seal_spooled_face``); None when it has none
+    face: bytes | None = None
 
     @staticmethod
     def new_uid() -> str:
@@ -66,6 +69,7 @@ class PendingEvent:
         d = asdict(self)
         d["ts"] = self.ts.isoformat()
         d["snapshot_jpg"] = base64.b64encode(self.snapshot_jpg).decode("ascii") if self.snapshot_jpg else None
+        d["face"] = base64.b64encode(self.face).decode("ascii") if self.face else None
         return json.dumps(d, separators=(",", ":"))
 
     @classmethod
@@ -87,6 +91,7 @@ class PendingEvent:
             direction=None if d.get("direction") is None else str(d["direction"]),
             reason=None if d.get("reason") is None else str(d["reason"]),
             liveness=tuple(str(r) for r in d.get("liveness") or ()),
+            face=base64.b64decode(d["face"]) if d.get("face") else None,
         )
 
 

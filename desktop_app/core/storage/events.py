@@ -15,9 +15,9 @@ from desktop_app.core.protection.errors import DataDamagedError
 from desktop_app.core.protection.fields import SealedField
 from desktop_app.core.storage import codecs, times
 from desktop_app.core.storage.base import api
+from desktop_app.core.storage.event_faces import EventFacesMixin
 from desktop_app.core.storage.records import DECISIONS, AttendanceRow, EventRecord
 from desktop_app.core.storage.rows import EVENT_SELECT, event_from_row
-from desktop_app.core.storage.sealing import SealingBase
 from desktop_app.core.storage.validate import as_day, as_int, as_score, clean_text, required_text
 from desktop_app.core.vocabulary import AccessReason, Decision, Direction
 
@@ -58,7 +58,7 @@ _ATTENDANCE_SQL = (
 )
 
 
-class EventsMixin(SealingBase):
+class EventsMixin(EventFacesMixin):
     """Event and attendance methods of ``Store``."""
 
     @api("saving an event")
@@ -81,6 +81,7 @@ class EventsMixin(SealingBase):
         direction: str | None = None,
         reason: str | None = None,
         liveness: Sequence[str] = (),
+        face: bytes | None = None,
     ) -> int:
         """Record a recognition event; returns its id.
 
@@ -101,8 +102,10 @@ class EventsMixin(SealingBase):
         uid: the event's unique id (generated when None); an event whose uid is already stored is
         not written again, and the stored one's id is returned. wait_s: wait at most this long
         (seconds, capped at the store's timeout) for another program's write lock, instead of the
-        store's timeout (the door loop spools the event rather than stall). StorageError when the
-        person does not exist.
+        store's timeout (the door loop spools the event rather than stall). face: the face behind
+        the event (``event_faces.pack_face``, possibly encrypted for the spool under ``uid`` by
+        ``seal_spooled_face``), stored encrypted in ``event_faces`` with the event. StorageError
+        when the person does not exist.
         """
         kind = _check_decision(decision)
         pid = None if person_id is None else as_int(person_id, "person_id")
@@ -155,6 +158,8 @@ class EventsMixin(SealingBase):
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (event_id, stamp, pid, ref, value, kind, cam, model, track, snap, key, detail, where, way, why),
             )
+            if face is not None:
+                self._put_event_face(as_int(cur.lastrowid, "new event id"), key, model, face)
             if kind == "granted":
                 day = times.local_day(when, self.local_tz).isoformat()
                 self.db.execute(_ATTENDANCE_SQL, (pid, day, None if way == Direction.OUT else stamp,

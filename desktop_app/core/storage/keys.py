@@ -88,6 +88,8 @@ COLUMNS: Final[tuple[_Column, ...]] = (
     _Column(SealedField.TEMPLATE_VECTOR, "rowid", "sample_id || ':' || model_sha256"),
     _Column(SealedField.STRANGER_VECTOR, "id", "id"),
     _Column(SealedField.EVENT_SNAPSHOT, "id", "id"),
+    _Column(SealedField.EVENT_FACE_VECTOR, "event_id", "event_id"),
+    _Column(SealedField.EVENT_FACE_CROP, "event_id", "event_id"),
 )
 
 

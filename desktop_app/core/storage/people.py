@@ -230,6 +230,9 @@ class PeopleMixin(PurgeMixin):
             n_snapshots = self._count(
                 "SELECT count(*) FROM events WHERE person_id = ? AND snapshot_jpg IS NOT NULL", pid
             )
+            n_faces = self.db.execute(  # the faces behind their events (event_faces), encrypted or not
+                "DELETE FROM event_faces WHERE event_id IN (SELECT id FROM events WHERE person_id = ?)", (pid,)
+            ).rowcount
             n_events = self.db.execute(
                 "UPDATE events SET person_id = NULL, person_ref = ?, snapshot_jpg = NULL WHERE person_id = ?",
                 (ref, pid),
@@ -248,6 +251,7 @@ class PeopleMixin(PurgeMixin):
                 "attendance_days": n_attendance,
                 "events_anonymised": n_events,
                 "snapshots_deleted": n_snapshots,
+                "event_faces_deleted": n_faces,
                 "audit_rows_scrubbed": n_audit,
             }
             steps = [PurgeStep.WAL] + ([PurgeStep.FILES] if purge_files is not None else [])

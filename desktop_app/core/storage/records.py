@@ -184,3 +184,5 @@ class ErasureReport:
     audit_rows_scrubbed: int
     purged: bool
     pending: tuple[str, ...] = ()
+    #: faces stored with their events (``event_faces``) deleted
+    event_faces_deleted: int = 0

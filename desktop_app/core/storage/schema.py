@@ -441,6 +441,38 @@ def migration_9(db: Database) -> None:
         raise StorageError(f"Bringing the database up to date broke {len(broken)} references; nothing was changed.")
 
 
+def migration_event_faces(db: Database) -> None:
+    """The faces behind door events and the unknown-faces library (issue 14).
+
+    - unknown_clusters: one row per recurring unknown visitor (faces of *unknown* events grouped
+      by ``desktop_app.core.unknowns``): the model whose embeddings it groups, ``open`` or
+      ``ignored`` (an ignored visitor's new faces join it and stay out of the list);
+    - event_faces: one row per event that had a face: the model, the embedding (``vector``) and
+      the aligned 112x112 crop (``crop_png``), both encrypted and bound to the event id like
+      templates and crops, the quality measures, and the cluster of an unknown event's face.
+      Deleting the event (retention) deletes its face; deleting a cluster deletes its faces first.
+    """
+    conn = db.conn
+    conn.execute("""CREATE TABLE unknown_clusters (
+        id INTEGER PRIMARY KEY,
+        model_sha256 TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'ignored')),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""")
+    conn.execute("""CREATE TABLE event_faces (
+        event_id INTEGER PRIMARY KEY REFERENCES events(id) ON DELETE CASCADE,
+        model_sha256 TEXT NOT NULL,
+        dim INTEGER NOT NULL CHECK (dim > 0),
+        quality_json TEXT NOT NULL,
+        cluster_id INTEGER REFERENCES unknown_clusters(id) ON DELETE SET NULL,
+        vector BLOB NOT NULL CHECK (length(vector) >= 4 * dim),
+        crop_png BLOB NOT NULL
+    )""")
+    conn.execute("CREATE INDEX event_faces_cluster ON event_faces(cluster_id)")
+    conn.execute("CREATE INDEX event_faces_model ON event_faces(model_sha256)")
+
+
 def migration_corrections(db: Database) -> None:
     """Corrections of door decisions (issue 14; the design is in ``desktop_app.core.corrections``).
 
@@ -492,7 +524,7 @@ def migration_corrections(db: Database) -> None:
 
 MIGRATIONS: Final[tuple[Migration, ...]] = (migration_1, migration_2, migration_3, migration_4, migration_5,
                                               migration_6, migration_7, migration_8, migration_9,
-                                              migration_corrections)
+                                              migration_event_faces, migration_corrections)
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
 #: The schema version from which the audit log is hash-chained (``migration_6``).
 AUDIT_CHAIN_VERSION: Final[int] = MIGRATIONS.index(migration_6) + 1
