@@ -97,7 +97,8 @@ RULES: Final[dict[str, Rule]] = {
     "unlock": None, "protect": None, "keys status": None, "keys rotate": None, "keys rekey": None,
     # Corrections label a face as a person for training: the enrol right (cli_corrections.py).
     "correct": Action.ENROL, "corrections": Action.VIEW_EVENTS,
-    "refresh-templates": lambda a: Action.VIEW_EVENTS if a.dry_run else Action.ENROL,
+    "refresh-templates": lambda a: Action.VIEW_EVENTS if a.dry_run else Action.SETTINGS if a.enable or a.disable
+    else Action.ENROL,
 }
 #: The attribute each command group keeps its sub-command in.
 SUBCOMMAND_DESTS: Final[tuple[str, ...]] = ("access_command", "audit_command", "account_command", "keys_command")

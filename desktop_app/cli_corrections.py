@@ -6,8 +6,8 @@ false-accept / false-reject dashboard, and the template refresh (issue 14, docs/
     facegate correct --db DB --event ID --withdraw        take the correction back
     facegate corrections --db DB [--json] [--all] [--list]
                                                           false accepts / rejects per person
-    facegate refresh-templates --db DB [--dry-run] [--json]
-                                                          promote held-out door captures to templates
+    facegate refresh-templates --db DB [--dry-run | --enable | --disable] [--json]
+                                                          promote held door captures to templates
 
 Every change goes through the ``FaceGate`` facade and is audited with the account's name
 (``cli_auth``: correcting and refreshing need the enrol right, the dashboard the events right).
@@ -71,7 +71,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p = sub.add_parser("refresh-templates", help="add good door captures as templates (template_refresh settings)",
                        epilog=EXAMPLES, formatter_class=fmt)
     p.add_argument("--db", type=Path, default=None, help=f"database file (default {default_db()})")
-    p.add_argument("--dry-run", action="store_true", help="say what would be promoted; change nothing")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", help="say what would be promoted; change nothing")
+    mode.add_argument("--enable", action="store_true", help="turn the template refresh on (a setting), then run it")
+    mode.add_argument("--disable", action="store_true", help="turn the template refresh off (a setting)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
 
@@ -148,6 +151,15 @@ def cmd_corrections(args: argparse.Namespace) -> int:
 
 def cmd_refresh_templates(args: argparse.Namespace) -> int:
     with _open(args) as gate:
+        if args.enable or args.disable:
+            current = gate.config.template_refresh
+            if current.enabled != bool(args.enable):
+                gate.update_config(gate.config.model_copy(update={
+                    "template_refresh": current.model_copy(update={"enabled": bool(args.enable)})}),
+                    actor=actor_of(args))
+            print(f"Template refresh {'on' if args.enable else 'off'}.", file=sys.stderr)
+            if args.disable:
+                return 0
         report = gate.refresh_templates(actor=actor_of(args), dry_run=args.dry_run)
         if args.json:
             print(json.dumps(report.to_dict()))

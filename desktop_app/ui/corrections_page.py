@@ -213,6 +213,8 @@ class CorrectionsPage(QWidget):
         self.withdraw_btn = QPushButton("Withdraw correction")
         self.refresh_state = QLabel()
         self.refresh_state.setWordWrap(True)
+        self.auto = QCheckBox("Automatic templates")
+        self.auto.setToolTip("Turn the template refresh on or off (a setting: needs the settings right)")
         self.preview_btn = QPushButton("Preview template refresh")
         self.refresh_btn = QPushButton("Refresh templates now")
 
@@ -227,6 +229,7 @@ class CorrectionsPage(QWidget):
         mid.addWidget(self.withdraw_btn)
         bottom = QHBoxLayout()
         bottom.addWidget(self.refresh_state, 1)
+        bottom.addWidget(self.auto)
         bottom.addWidget(self.preview_btn)
         bottom.addWidget(self.refresh_btn)
         lay = QVBoxLayout(self)
@@ -238,6 +241,7 @@ class CorrectionsPage(QWidget):
 
         self.everyone.toggled.connect(lambda _=False: self.reload())
         self.withdraw_btn.clicked.connect(lambda: self.withdraw_selected())
+        self.auto.clicked.connect(self.set_auto)
         self.preview_btn.clicked.connect(lambda: self.start_refresh(dry_run=True))
         self.refresh_btn.clicked.connect(lambda: self.start_refresh(dry_run=False))
         ctx.hub.events_changed.connect(self._mark_dirty)
@@ -286,6 +290,18 @@ class CorrectionsPage(QWidget):
              "Template refresh is <b>off</b> (Settings: template_refresh). ")
             + f"{gate.auto_template_count()} automatic template(s) kept.")
         self.refresh_btn.setEnabled(s.enabled)
+        self.auto.setChecked(s.enabled)
+
+    def set_auto(self, on: bool) -> None:
+        """Turn the template refresh on or off (audited as a settings change)."""
+        gate = self.ctx.gate
+        if not self.ctx.require(Action.SETTINGS, "change the template refresh"):
+            self.auto.setChecked(gate.config.template_refresh.enabled)
+            return
+        settings = gate.config.template_refresh.model_copy(update={"enabled": bool(on)})
+        gate.update_config(gate.config.model_copy(update={"template_refresh": settings}), actor=self.ctx.actor)
+        self.ctx.hub.settings_changed.emit()
+        self.reload()
 
     def withdraw_selected(self) -> bool:
         """Withdraw the selected correction (after a confirmation); True when one was withdrawn."""

@@ -178,6 +178,7 @@ CASES: list[Case] = [
     _c("refresh-templates", "--db", "{db}"),  # the refresh is off by default
     _c("refresh-templates", "--db", "{notadb}", "--dry-run"),
     _c("refresh-templates", "--db", "{db}", "--dry-run", "--json", error=False),
+    _c("refresh-templates", "--db", "{db}", "--enable", "--disable"),
 ]
 CASES += [_c(command, "--no-such-option") for command in COMMANDS]  # a new command is covered too
 

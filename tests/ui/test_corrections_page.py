@@ -101,4 +101,6 @@ def test_correct_two_events_by_clicks_then_dashboard_and_withdraw(site: FaceGate
         clicks.click(board.preview_btn)  # runs off the GUI thread
         clicks.qtbot.waitUntil(lambda: board.last_report is not None, timeout=30_000)
         assert board.last_report.dry_run and "held" in board.refresh_state.text()  # type: ignore[union-attr]
+        clicks.click(board.auto)  # turn it on: a setting, audited
+        assert site.config.template_refresh.enabled and board.refresh_btn.isEnabled()
         win.close()
