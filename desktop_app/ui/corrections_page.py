@@ -287,7 +287,7 @@ class CorrectionsPage(QWidget):
             (f"Template refresh <b>on</b>: a granted face at least {s.min_score_above:.2f} above the threshold, "
              f"{s.min_margin:.2f} clear of the next person, uncorrected for {s.holding_hours:g} h, "
              f"up to {s.max_auto_per_person} per person. " if s.enabled else
-             "Template refresh is <b>off</b> (Settings: template_refresh). ")
+             "Template refresh is <b>off</b> (tick Automatic templates to turn it on). ")
             + f"{gate.auto_template_count()} automatic template(s) kept.")
         self.refresh_btn.setEnabled(s.enabled)
         self.auto.setChecked(s.enabled)
