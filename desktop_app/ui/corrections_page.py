@@ -38,6 +38,7 @@ from desktop_app.core.corrections import Correction, PersonCorrections, RefreshR
 from desktop_app.core.errors import FaceGateError
 
 from .context import AppContext
+from .jobs import Job
 
 if TYPE_CHECKING:
     from desktop_app.core.storage.records import EventRecord
@@ -206,6 +207,7 @@ class CorrectionsPage(QWidget):
         self.rows: list[PersonCorrections] = []
         self.items: list[Correction] = []
         self.last_report: RefreshReport | None = None
+        self.refresh_job: Job | None = None
         self.everyone = QCheckBox("Everyone")
         self.summary = QLabel()
         self.dashboard = _table(self.DASHBOARD_HEADERS)
@@ -328,10 +330,14 @@ class CorrectionsPage(QWidget):
         gate, actor = self.ctx.gate, self.ctx.actor
         self.preview_btn.setEnabled(False)
         self.refresh_btn.setEnabled(False)
-        job = self.ctx.jobs.start(lambda _p, _c: gate.refresh_templates(actor=actor, dry_run=dry_run),
-                                  name="template refresh")
-        job.signals.succeeded.connect(self._refreshed)
-        job.signals.failed.connect(lambda msg, _exc: self._refresh_failed(msg))
+
+        def setup(job: Job) -> None:
+            job.signals.succeeded.connect(self._refreshed)
+            job.signals.failed.connect(self._refresh_failed)
+
+        # kept here: the runner lets go of a job from its worker thread as it finishes
+        self.refresh_job = self.ctx.jobs.start(lambda _p, _c: gate.refresh_templates(actor=actor, dry_run=dry_run),
+                                               name="template refresh", setup=setup)
 
     def _refreshed(self, report: RefreshReport) -> None:
         self.last_report = report
@@ -343,7 +349,7 @@ class CorrectionsPage(QWidget):
                                    f"(holding period), {len(report.skipped)} skipped. " + self.refresh_state.text())
         self.preview_btn.setEnabled(True)
 
-    def _refresh_failed(self, message: str) -> None:
+    def _refresh_failed(self, message: str, _exc: object = None) -> None:
         self.preview_btn.setEnabled(True)
         self.refresh_btn.setEnabled(self.ctx.gate.config.template_refresh.enabled)
         QMessageBox.warning(self, "Template refresh failed", message)
