@@ -25,6 +25,7 @@ refused.
     facegate unknowns / assign                    the unknown-faces library (cli_unknowns.py)
     facegate privacy / purge / export-person    retention, subject access, door screen (cli_privacy.py)
     facegate backup --out FILE / restore --from FILE        encrypted backups (cli_backup.py)
+    facegate correct / corrections / refresh-templates   corrections, their dashboard (cli_corrections.py)
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ from .cli_accounts import cmd_account
 from .cli_auth import actor_of, add_credential_args, run_authorised
 from .cli_backup import COMMANDS as BACKUP_COMMANDS
 from .cli_backup import add_parsers as add_backup_parsers
+from .cli_corrections import COMMANDS as CORRECTIONS_COMMANDS
+from .cli_corrections import add_parsers as add_corrections_parsers
 from .cli_keys import COMMANDS as KEYS_COMMANDS
 from .cli_keys import add_parsers as add_keys_parsers
 from .cli_privacy import COMMANDS as PRIVACY_COMMANDS
@@ -243,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_privacy_parsers(sub)  # privacy, purge, export-person (cli_privacy.py)
     add_backup_parsers(sub)
     add_keys_parsers(sub)
+    add_corrections_parsers(sub)
     add_credential_args(ap)  # --account / --password-stdin where credentials may be needed (cli_auth): last
     return ap
 
@@ -769,6 +773,7 @@ COMMANDS.update(KEYS_COMMANDS)
 COMMANDS.update(UNKNOWNS_COMMANDS)
 COMMANDS.update(PRIVACY_COMMANDS)
 COMMANDS.update(BACKUP_COMMANDS)
+COMMANDS.update(CORRECTIONS_COMMANDS)
 
 
 def _error_text(exc: BaseException) -> str:

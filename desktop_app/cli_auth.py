@@ -109,6 +109,10 @@ RULES: Final[dict[str, Rule]] = {
                           or a.door_display is not None else Action.VIEW_DOORS),
     # Backups hold everything (encrypted), and a restore replaces everything: admins only.
     "backup": Action.MAINTAIN, "restore": Action.MAINTAIN,
+    # Corrections label a face as a person for training: the enrol right (cli_corrections.py).
+    "correct": Action.ENROL, "corrections": Action.VIEW_EVENTS,
+    "refresh-templates": lambda a: Action.VIEW_EVENTS if a.dry_run else Action.SETTINGS if a.enable or a.disable
+    else Action.ENROL,
 }
 #: The attribute each command group keeps its sub-command in.
 SUBCOMMAND_DESTS: Final[tuple[str, ...]] = ("access_command", "audit_command", "account_command", "keys_command")

@@ -26,6 +26,7 @@ from desktop_app.core.progress import CancelFn
 from desktop_app.core.service import FaceGate
 from desktop_app.core.storage.records import ModelRecord
 
+from .corrections import corrections_check, with_check
 from .data import CropCache, TrainSplit, to_tensor
 from .evaluate import Comparison, EvalData, build_eval_data, compare_models, save_report, stranger_crops
 from .gate import GateConfig, GateDecision, decide
@@ -223,9 +224,14 @@ def _evaluate(run: _Run, path: Path, split: TrainSplit, cache: CropCache | None)
     return comparison, data
 
 
-def _gate(run: _Run, comparison: Comparison, parity: float) -> tuple[GateDecision, Comparison, dict[str, Any]]:
+def _gate(run: _Run, comparison: Comparison, parity: float,
+          split: TrainSplit | None = None) -> tuple[GateDecision, Comparison, dict[str, Any]]:
     """The gate's verdict, and the comparison with its report saved (the verdict included)."""
     decision = decide(comparison.current, comparison.candidate, run.options.gate)
+    if split is not None:  # the corrected door faces (trainer/corrections.py)
+        decision = with_check(decision, corrections_check(
+            split, comparison, device="cpu" if run.options.device == "cpu" else "auto", flip=run.fg.embedder_flip,
+            fallback_threshold=run.fg.config.recognition.fallback_threshold))
     extra: dict[str, Any] = {"gate": decision.to_dict(), "parity": parity}
     if run.training is not None:
         extra["training"] = run.training.summary()
@@ -316,7 +322,7 @@ def deploy_candidate(fg: FaceGate, model: SFaceNet, split: TrainSplit, options: 
     if evaluated is None:
         return run.outcome(RetrainStatus.CANCELLED, path, parity)
     comparison, data = evaluated
-    decision, comparison, extra = _gate(run, comparison, parity)
+    decision, comparison, extra = _gate(run, comparison, parity, split)
     if opts.dry_run:
         run.say(RetrainStage.DONE, f"dry run, the gate would {'deploy' if decision.deploy else 'refuse'} this model; "
                                    f"nothing changed")

@@ -20,6 +20,7 @@ from desktop_app.core.errors import FaceGateError
 from desktop_app.core.progress import CancelFn
 from desktop_app.core.service import FaceGate
 
+from .corrections import CorrectedSplit, with_corrections
 from .data import check_trainable, crops_from_facegate, split_held_out
 from .deploy import DeployOptions, RetrainOutcome, RetrainStatus, deploy_candidate, export_candidate
 from .progress import RetrainProgress, RetrainProgressFn, RetrainStage
@@ -84,6 +85,7 @@ def _retrain(fg: FaceGate, cfg: TrainConfig, opts: DeployOptions, report: Retrai
     cfg = cfg.model_copy(update=updates)
     split = split_held_out(crops_from_facegate(fg), cfg.holdout_fraction, cfg.seed)
     check_trainable(split)
+    split = with_corrections(split, fg.correction_faces())  # corrected door faces (trainer/corrections.py)
     events: list[RetrainProgress] = []
 
     def say(done: int, message: str) -> None:
@@ -91,7 +93,9 @@ def _retrain(fg: FaceGate, cfg: TrainConfig, opts: DeployOptions, report: Retrai
         report(events[-1])
 
     say(0, f"{split.num_classes} people, {len(split.train)} training crops, {len(split.held_out)} held out; "
-           f"loss {cfg.loss}, device {cfg.device}")
+           f"loss {cfg.loss}, device {cfg.device}"
+           + (f"; corrections: {split.n_positive} missed and {split.n_negative} wrong matches"
+              if isinstance(split, CorrectedSplit) else ""))
     t0 = time.perf_counter()
     result = train(cfg, split, cancelled=cancelled, resume=resume,
                    progress=lambda s: report(RetrainProgress(RetrainStage.TRAIN, s.epoch, cfg.epochs,

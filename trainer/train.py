@@ -36,6 +36,7 @@ from torch import nn
 from desktop_app.core.evaluation.metrics import rank1
 from desktop_app.core.progress import CancelFn
 
+from .corrections import make_sampler
 from .data import AugmentConfig, PKSampler, TrainSplit, augment, check_trainable, prepare_crops, to_tensor
 from .losses import CombinedLoss, MetricLoss, get_loss, loss_components
 from .model.sface import SFaceNet, full_fp32, load_pretrained_sface
@@ -349,7 +350,7 @@ class _Trainer:
         torch.manual_seed(config.seed)
         self.model = load_pretrained_sface(config.base_model).to(self.device)
         self.loss = build_loss(config, split.num_classes, self.model.embed_dim).to(self.device)
-        self.sampler = PKSampler(self.train_labels, config.p, config.k)
+        self.sampler: PKSampler = make_sampler(split, config.p, config.k)  # hard negatives paired (corrections.py)
         self.aug = AugmentConfig()
         head_params = list(self.loss.parameters())
         self.optimizer = torch.optim.AdamW(

@@ -180,6 +180,42 @@ class DoorScreenSettings(BaseModel):
                     "granted or denied.")
 
 
+class TemplateRefreshSettings(BaseModel):
+    """Automatic templates from the door (issue 14, docs/corrections.md): a granted face of good
+    quality, matched well above the threshold and clear of the runner-up, may become a template of
+    the person once the holding period has passed without a correction. Off by default."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = Field(False, description="Add templates from door captures automatically (off: only "
+                                             "enrolment adds templates).")
+    min_eye_px: float = Field(
+        24.0, ge=8.0, le=500.0,
+        description="Eye distance, pixels, a capture needs to be taken as a template (enrolment photos need 28; "
+        "a door camera sees faces smaller); it must also pass the door's pose and sharpness checks.")
+    min_score_above: float = Field(
+        0.10, ge=0.0, le=1.0,
+        description="Cosine by which the face must beat the calibrated threshold to be taken as a template.")
+    min_margin: float = Field(
+        0.15, ge=0.0, le=1.0,
+        description="Cosine lead over the second-best person the face must have (never less than the "
+        "recognition margin): a face inside the ambiguity margin is never taken.")
+    holding_hours: float = Field(
+        24.0, ge=1.0, le=24.0 * 90,
+        description="Hours a capture waits before it may become a template; a correction meanwhile rules it out.")
+    max_age_days: float = Field(
+        30.0, ge=1.0, le=365.0,
+        description="Captures older than this many days are no longer taken as templates.")
+    max_auto_per_person: int = Field(
+        3, ge=1, le=20,
+        description="Automatic templates kept per person; a new one replaces their oldest automatic one "
+        "(enrolment templates are never replaced).")
+    max_similarity: float = Field(
+        0.85, ge=0.5, le=1.0,
+        description="Diversity: a capture whose cosine to one of the person's templates exceeds this adds "
+        "nothing new and is skipped.")
+
+
 class AppConfig(BaseModel):
     """All settings of one FaceGate installation."""
 
@@ -192,6 +228,7 @@ class AppConfig(BaseModel):
     liveness: LivenessSettings = Field(default_factory=LivenessSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)  # type: ignore[arg-type]
     door_screen: DoorScreenSettings = Field(default_factory=DoorScreenSettings)  # type: ignore[arg-type]
+    template_refresh: TemplateRefreshSettings = Field(default_factory=TemplateRefreshSettings)  # type: ignore[arg-type]
 
     @classmethod
     def from_stored(cls, raw: object, warn: bool = True) -> tuple[AppConfig, tuple[str, ...]]:

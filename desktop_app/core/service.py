@@ -38,6 +38,7 @@ from desktop_app.core.accounts.book import AccountBook
 from desktop_app.core.admin.lock import AdminPin
 from desktop_app.core.backup.facade import BackupFacade
 from desktop_app.core.config import AppConfig
+from desktop_app.core.corrections.facade import CorrectionsFacade
 from desktop_app.core.doctor.files import remove_stale_temps
 from desktop_app.core.embedding.embedder import Embedder
 from desktop_app.core.embedding.model_prior import load_prior
@@ -192,7 +193,7 @@ class GalleryStats:
     persons: int
 
 
-class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade):
+class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade, CorrectionsFacade):
     """The FaceGate core for one database file. Data (models, gallery) lives beside the database.
 
     Face data is encrypted at rest (``desktop_app.core.protection``): when its key cannot be

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.accounts import Action
 
 from .context import AppContext
+from .corrections_page import CorrectionActions
 from .events_model import AttendanceTableModel, EventFilter, EventsTableModel
 from .qtimage import bgr_to_pixmap
 
@@ -115,6 +116,8 @@ class EventsPage(QWidget):
         side_lay = QVBoxLayout(side)
         side_lay.addWidget(self.snapshot)
         side_lay.addWidget(self.details)
+        self.correct = CorrectionActions(ctx)  # "Not this person…" / "This was…" (corrections_page.py)
+        side_lay.addWidget(self.correct)
         side_lay.addStretch(1)
         split = QSplitter()
         split.addWidget(self.table)
@@ -184,6 +187,7 @@ class EventsPage(QWidget):
         self._update_count()
         self.snapshot.setText("Select an event to see its snapshot.")
         self.details.setText("")
+        self.correct.set_event(None)
 
     def refresh(self) -> None:
         """Reload the table (keeps the filter)."""
@@ -216,6 +220,7 @@ class EventsPage(QWidget):
 
     def show_event(self, row: int) -> None:
         ev = self.model.event_at(row)
+        self.correct.set_event(ev)
         if ev is None:
             return
         image = self.ctx.gate.event_snapshot(ev.id)

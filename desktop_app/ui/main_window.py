@@ -41,6 +41,7 @@ from .accounts_page import AccountsPage
 from .audit_page import AuditPage
 from .capture import CaptureController, CaptureStats, DoorEvent, LiveFrame, SourceRequest
 from .context import AppContext, ChangeHub
+from .corrections_page import CorrectionsPage
 from .door_grid_page import DoorGridPage
 from .door_view import DoorView
 from .doors_page import DoorsPage
@@ -61,19 +62,20 @@ from .unlock import UnlockBanner
 log = logging.getLogger(__name__)
 
 PAGES = ("door", "grid", "people", "unknowns", "doors", "schedules", "events", "attendance", "models", "settings",
-         "audit", "accounts")
+         "audit", "accounts", "corrections")
 ADMIN_PAGES = frozenset({"people", "unknowns", "doors", "schedules", "events", "attendance", "models", "settings",
-                         "audit", "accounts"})
+                         "audit", "accounts", "corrections"})
 """Pages behind the admin PIN (or a login): events and attendance hold face snapshots and who came when."""
 PAGE_ACTIONS: dict[str, Action | None] = {
     "people": Action.VIEW_PEOPLE, "doors": Action.VIEW_DOORS, "schedules": Action.VIEW_DOORS,
     "events": Action.VIEW_EVENTS, "attendance": Action.VIEW_EVENTS, "models": Action.MODELS,
     "settings": Action.SETTINGS, "audit": Action.VIEW_AUDIT, "accounts": Action.ACCOUNTS,
-    "unknowns": Action.VIEW_PEOPLE}
+    "unknowns": Action.VIEW_PEOPLE, "corrections": Action.VIEW_EVENTS}
 """What an account's role must allow to open each page behind the login."""
 PAGE_TITLES = {"door": "Door", "people": "People", "events": "Events", "attendance": "Attendance",
                "models": "Models", "settings": "Settings", "doors": "Doors", "schedules": "Schedules",
-               "grid": "All doors", "audit": "Audit", "accounts": "Accounts", "unknowns": "Unknown faces"}
+               "grid": "All doors", "audit": "Audit", "accounts": "Accounts", "unknowns": "Unknown faces",
+               "corrections": "Corrections"}
 KIOSK_EXIT_KEYS = "Ctrl+Shift+Q"
 """The keys that leave kiosk mode (they ask for the admin PIN once one is set)."""
 NO_FIGURE = ("— fps", "— ms/frame")
@@ -130,6 +132,8 @@ class MainWindow(QMainWindow):
             self.pages["accounts"] = self.accounts
             self.unknowns = UnknownsPage(self.ctx)
             self.pages["unknowns"] = self.unknowns
+            self.corrections = CorrectionsPage(self.ctx)
+            self.pages["corrections"] = self.corrections
             self.accounts.session_changed.connect(self._update_lock_action)
             self.grid.states_changed.connect(self.doors.set_states)
             self.people.enrol_requested.connect(lambda name, mode: self.open_enrolment(name, mode))

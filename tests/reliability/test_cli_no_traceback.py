@@ -191,6 +191,22 @@ CASES: list[Case] = [
     _c("export-person", "--db", "{db}", "--person", "{lin}", "--out", "{missing}/x.zip"),
     _c("export-person", "--db", "{db}", "--person", "{lin}", "--out", "{folder}"),
     _c("export-person", "--db", "{db}", "--out", "{folder}/x.zip"),
+    # correct / corrections / refresh-templates (cli_corrections.py)
+    _c("correct", "--db", "{db}", "--event", "999999", "--not-person"),  # no such event
+    _c("correct", "--db", "{db}", "--event", "1", "--was", "{missing}"),  # no such person
+    _c("correct", "--db", "{db}", "--event", "-3", "--not-person"),
+    _c("correct", "--db", "{db}", "--event", "1"),  # no verdict
+    _c("correct", "--db", "{db}", "--event", "1", "--not-person", "--was", "{lin}"),
+    _c("correct", "--db", "{db}", "--event", "1", "--withdraw"),  # has no correction: exit 1
+    _c("correct", "--db", "{notadb}", "--event", "1", "--not-person"),
+    _c("corrections", "--db", "{missing}/facegate.db"),
+    _c("corrections", "--db", "{folder}", "--json"),
+    _c("corrections", "--db", "{db}", "--json", error=False),
+    _c("corrections", "--db", "{db}", "--list", error=False),
+    _c("refresh-templates", "--db", "{db}"),  # the refresh is off by default
+    _c("refresh-templates", "--db", "{notadb}", "--dry-run"),
+    _c("refresh-templates", "--db", "{db}", "--dry-run", "--json", error=False),
+    _c("refresh-templates", "--db", "{db}", "--enable", "--disable"),
 ]
 CASES += [_c(command, "--no-such-option") for command in COMMANDS]  # a new command is covered too
 

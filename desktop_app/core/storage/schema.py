@@ -473,9 +473,58 @@ def migration_10(db: Database) -> None:
     conn.execute("CREATE INDEX event_faces_model ON event_faces(model_sha256)")
 
 
+def migration_11(db: Database) -> None:
+    """Corrections of door decisions (issue 14; the design is in ``desktop_app.core.corrections``).
+
+    - corrections: one row per corrected event (``event_id`` unique while the event exists; it
+      becomes NULL when the event is deleted, the counts stay): ``kind`` ``not_person`` (the event
+      named ``wrong_person_id`` but it was someone else: a false accept) or ``was_person`` (it was
+      ``true_person_id``: a false reject; ``wrong_person_id`` is set too when the event named
+      another person), who (``actor``) and when, and the event's time, decision and score as they
+      were. Deleting either person deletes the row (``ON DELETE CASCADE``);
+    - a trigger: erasing a person first deletes the faces (``event_faces``) of the events corrected
+      about them, so that no face of theirs stays behind a correction (their own events' faces are
+      deleted by the erasure itself);
+    - auto_templates: the events whose face the template refresh took as a template (one row per
+      event, kept after the template is replaced or taken back, so that an event is promoted at
+      most once), with the sample made (NULL once deleted).
+    """
+    conn = db.conn
+    conn.execute("""CREATE TABLE corrections (
+        id INTEGER PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        event_id INTEGER REFERENCES events(id) ON DELETE SET NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('not_person', 'was_person')),
+        wrong_person_id INTEGER REFERENCES people(id) ON DELETE CASCADE,
+        true_person_id INTEGER REFERENCES people(id) ON DELETE CASCADE,
+        event_ts TEXT NOT NULL,
+        event_decision TEXT NOT NULL,
+        event_score REAL NOT NULL,
+        note TEXT,
+        CHECK (kind = 'was_person' OR (wrong_person_id IS NOT NULL AND true_person_id IS NULL)),
+        CHECK (kind = 'not_person' OR true_person_id IS NOT NULL)
+    )""")
+    conn.execute("CREATE UNIQUE INDEX corrections_event ON corrections(event_id)")
+    conn.execute("CREATE INDEX corrections_wrong ON corrections(wrong_person_id)")
+    conn.execute("CREATE INDEX corrections_true ON corrections(true_person_id)")
+    conn.execute("""CREATE TABLE auto_templates (
+        event_id INTEGER PRIMARY KEY REFERENCES events(id) ON DELETE CASCADE,
+        person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        sample_id INTEGER REFERENCES samples(id) ON DELETE SET NULL,
+        created_at TEXT NOT NULL
+    )""")
+    conn.execute("CREATE INDEX auto_templates_person ON auto_templates(person_id)")
+    conn.execute("CREATE INDEX auto_templates_sample ON auto_templates(sample_id)")
+    conn.execute("""CREATE TRIGGER corrections_erase_faces BEFORE DELETE ON people BEGIN
+        DELETE FROM event_faces WHERE event_id IN (SELECT event_id FROM corrections
+            WHERE wrong_person_id = OLD.id OR true_person_id = OLD.id);
+    END""")
+
+
 MIGRATIONS: Final[tuple[Migration, ...]] = (migration_1, migration_2, migration_3, migration_4, migration_5,
                                               migration_6, migration_7, migration_8, migration_9,
-                                              migration_10)
+                                              migration_10, migration_11)
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
 #: The schema version from which the audit log is hash-chained (``migration_6``).
 AUDIT_CHAIN_VERSION: Final[int] = MIGRATIONS.index(migration_6) + 1

@@ -38,6 +38,7 @@ from desktop_app.core.file_modes import create_private_file, make_private, make_
 from desktop_app.core.storage.access import AccessMixin
 from desktop_app.core.storage.audit import AuditMixin
 from desktop_app.core.storage.calibrations import CalibrationMixin
+from desktop_app.core.storage.corrections import CorrectionsMixin
 from desktop_app.core.storage.doors import DoorsMixin
 from desktop_app.core.storage.exports import ExportsMixin
 from desktop_app.core.storage.keys import KeysMixin
@@ -78,7 +79,8 @@ def _not_writable(path: Path) -> bool:
 
 
 class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMixin, SettingsMixin,
-            RevisionMixin, AccessMixin, DoorsMixin, KeysMixin, PrivacyStoreMixin, UnknownClustersMixin):
+            RevisionMixin, AccessMixin, DoorsMixin, KeysMixin, PrivacyStoreMixin, UnknownClustersMixin,
+            CorrectionsMixin):
     """FaceGate's SQLite event store (see the module docstring for conventions).
 
     path: the database file (created with its parent folders when missing, migrated to the
