@@ -36,6 +36,7 @@ from desktop_app.core.access.schedule import Schedule
 from desktop_app.core.accounts import Account, AccountsMode, AccountsState, Action, PasswordChange, Role
 from desktop_app.core.accounts.book import AccountBook
 from desktop_app.core.admin.lock import AdminPin
+from desktop_app.core.central.facade import CentralFacade
 from desktop_app.core.config import AppConfig
 from desktop_app.core.doctor.files import remove_stale_temps
 from desktop_app.core.embedding.embedder import Embedder
@@ -188,7 +189,7 @@ class GalleryStats:
     persons: int
 
 
-class FaceGate(ProtectionFacade):
+class FaceGate(ProtectionFacade, CentralFacade):
     """The FaceGate core for one database file. Data (models, gallery) lives beside the database.
 
     Face data is encrypted at rest (``desktop_app.core.protection``): when its key cannot be
