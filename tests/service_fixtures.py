@@ -506,12 +506,7 @@ class PostgresServer:
         self.port = free_port()
         self._n = 0
         self._as_root = os.geteuid() == 0
-        os.chmod(root, 0o755)
-        for parent in root.parents:  # the postgres user must reach its folder
-            if parent == Path("/tmp") or parent == Path("/"):
-                break
-            with contextlib.suppress(OSError):
-                os.chmod(parent, os.stat(parent).st_mode | 0o005)
+        os.chmod(root, 0o755)  # the postgres user must reach its folder (root is directly in /tmp)
         self.data.mkdir()
         if self._as_root:
             shutil.chown(self.data, "postgres", "postgres")
@@ -543,15 +538,21 @@ class PostgresServer:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+def postgres_server() -> Iterator[PostgresServer]:
     """One PostgreSQL server for the test session (each test makes its own database with
     ``new_database()``); skips when PostgreSQL is not installed."""
     if not (PG_BIN / "initdb").is_file():
         pytest.skip(POSTGRES_MISSING)
-    server = PostgresServer(tmp_path_factory.mktemp("pg"))
-    server.start()
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="facegate-pg-"))  # not under pytest's 0700 folder: postgres must enter it
     try:
-        yield server
+        server = PostgresServer(root)
+        server.start()
+        try:
+            yield server
+        finally:
+            with contextlib.suppress(subprocess.SubprocessError, OSError):
+                server.stop()
     finally:
-        with contextlib.suppress(subprocess.SubprocessError, OSError):
-            server.stop()
+        shutil.rmtree(root, ignore_errors=True)
