@@ -46,6 +46,9 @@ from .cli_access import add_parsers as add_access_parsers
 from .cli_accounts import add_parsers as add_account_parsers
 from .cli_accounts import cmd_account
 from .cli_auth import actor_of, add_credential_args, run_authorised
+from .cli_central import COMMANDS as CENTRAL_COMMANDS
+from .cli_central import add_central_options, central_wrapped
+from .cli_central import add_parsers as add_central_parsers
 from .cli_keys import COMMANDS as KEYS_COMMANDS
 from .cli_keys import add_parsers as add_keys_parsers
 from .paths import data_home, default_db
@@ -232,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_account_parsers(sub)
     add_credential_args(ap)  # --account / --password-stdin where credentials may be needed (cli_auth)
     add_keys_parsers(sub)
+    add_central_parsers(sub)
+    add_central_options(ap)  # --central DSN in place of --db (cli_central)
     return ap
 
 
@@ -754,6 +759,7 @@ COMMANDS["audit"] = cmd_audit
 COMMANDS["account"] = cmd_account
 COMMANDS["liveness"] = cmd_liveness
 COMMANDS.update(KEYS_COMMANDS)
+COMMANDS.update(CENTRAL_COMMANDS)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -797,7 +803,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        return run_authorised(args, COMMANDS[args.command or "gui"])  # credentials once accounts exist
+        return run_authorised(args, central_wrapped(args, COMMANDS[args.command or "gui"]))  # accounts; --central
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # the reader went away (e.g. `| head`): not an error of ours

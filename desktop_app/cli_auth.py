@@ -95,9 +95,13 @@ RULES: Final[dict[str, Rule]] = {
     # The data-key commands (cli_keys.py) work only for whoever holds the machine key (the door's own
     # operating-system account) or the password wrapping the data key, which they ask for themselves.
     "unlock": None, "protect": None, "keys status": None, "keys rotate": None, "keys rekey": None,
+    # The central server (cli_central.py): its own login (the DSN's PostgreSQL role and password) and
+    # the site key file guard it; `sync` runs unattended like the door loop.
+    "central init": None, "central status": None, "sync": None,
 }
 #: The attribute each command group keeps its sub-command in.
-SUBCOMMAND_DESTS: Final[tuple[str, ...]] = ("access_command", "audit_command", "account_command", "keys_command")
+SUBCOMMAND_DESTS: Final[tuple[str, ...]] = ("access_command", "audit_command", "account_command", "keys_command",
+                                            "central_command")
 
 HELP_EPILOG: Final[str] = (
     "Accounts: once a database has accounts (facegate account add), commands that read or change its data need "

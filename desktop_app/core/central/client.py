@@ -11,6 +11,7 @@ become visible in order: a door that pulled up to R never misses a later write n
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -192,7 +193,7 @@ class CentralClient:
             rows.append((ev.uid, node_uid, times.from_db(str(r["ts"])), r.get("person_uid"), r.get("person_ref"),
                          float(r["score"]), r["decision"], r["camera"], r["model_sha256"], r.get("track_id"),
                          r.get("door"), r.get("direction"), r.get("reason"),
-                         None if detail is None else Jsonb(__import__("json").loads(detail))))
+                         None if detail is None else Jsonb(json.loads(detail))))
         with self._talk() as conn:
             self._require_site(conn)
             with conn.transaction(), conn.cursor() as cur:
@@ -215,6 +216,18 @@ class CentralClient:
                     "INSERT INTO audit (node_uid, local_id, ts, actor, action, row_hash) VALUES (%s, %s, %s, %s, %s, %s)"
                     " ON CONFLICT (node_uid, local_id) DO NOTHING",
                     [(node_uid, i, times.from_db(ts), actor, action, h) for i, ts, actor, action, h in rows])
+
+    def events_received_after(self, after: datetime | None, limit: int = 50_000) -> list[dict[str, Any]]:
+        """Central events received after ``after`` (None: all), oldest received first, as dicts."""
+        with self._talk() as conn:
+            self._require_site(conn)
+            cur = conn.execute(
+                "SELECT uid, node_uid, ts, person_uid, person_ref, score, decision, camera, model_sha256, track_id,"
+                " door, direction, reason, detail, received_at FROM events"
+                " WHERE %s::timestamptz IS NULL OR received_at > %s ORDER BY received_at, uid LIMIT %s",
+                (after, after, limit))
+            names = [d.name for d in cur.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def count_events(self, node_uid: str | None = None) -> int:
         with self._talk() as conn:

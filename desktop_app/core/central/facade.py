@@ -91,10 +91,15 @@ class CentralFacade:
 
     # ------------------------------------------------------------------ one round
     def central_sync(self, client: CentralClient, *, name: str | None = None, role: str = "door",
-                     error: str | None = None) -> SyncReport:
-        """One sync round (module docstring). CentralUnavailable / CentralError when the server
-        cannot be reached or refuses: nothing is lost, the next round goes on from there."""
+                     error: str | None = None, pull: bool = True) -> SyncReport:
+        """One sync round (module docstring); ``pull`` False pushes only (steps 1 and 2).
+        CentralUnavailable / CentralError when the server cannot be reached or refuses: nothing
+        is lost, the next round goes on from there."""
         node = self.central_node()
+        with self._lock:
+            if name and name != self.store.central_state("node_name"):
+                self.store.set_central_state("node_name", name)  # kept for the rounds that name none
+            name = name or self.store.central_state("node_name")
         sent = new = 0
         while True:
             with self._lock:
@@ -113,6 +118,8 @@ class CentralFacade:
             with self._lock:
                 self.store.set_central_state("audit_pushed", audit[-1][0])
         since = self.central_revision()
+        if not pull:
+            return SyncReport(sent, new, len(audit), 0, 0, 0, since, self.store.outbox_count())
         changes, top = client.pull(since, self.model.sha256 if role == "door" else None)
         applied, deleted, erased = self.apply_central_changes(changes, top)
         with self._lock:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from desktop_app.core.central.client import CentralClient
@@ -59,11 +60,33 @@ def publish(gate: FaceGate, client: CentralClient, actor: str) -> PublishReport:
     return PublishReport(len(upserts), len(deletes), top)
 
 
+#: received_at overlap when copying central events: a transaction that started earlier may commit later
+EVENT_OVERLAP_S = 300.0
+
+
+def mirror_events(gate: FaceGate, client: CentralClient) -> int:
+    """Copy the central events received since the last copy (with an overlap; uids make it
+    idempotent) into the workspace; returns how many were new."""
+    last = gate.store.central_state("events_received")
+    after = None if last is None else datetime.fromisoformat(str(last)) - timedelta(seconds=EVENT_OVERLAP_S)
+    new = 0
+    while True:
+        rows = client.events_received_after(after)
+        if not rows:
+            return new
+        new += gate.store.mirror_events(rows)
+        gate.store.set_central_state("events_received", rows[-1]["received_at"].isoformat())
+        if len(rows) < 50_000:
+            return new
+        after = rows[-1]["received_at"]
+
+
 @contextlib.contextmanager
 def central_workspace(dsn: str, key: SiteKey, *, actor: str = "admin", device: str | None = None,
                       cache: Path | None = None, publish_changes: bool = True,
-                      reports: list[PublishReport] | None = None) -> Iterator[FaceGate]:
-    """See the module docstring. ``reports`` receives the publish report."""
+                      reports: list[PublishReport] | None = None, with_events: bool = False) -> Iterator[FaceGate]:
+    """See the module docstring. ``reports`` receives the publish report; ``with_events`` copies
+    the central events into the cache first (``events`` and ``attendance`` then list them)."""
     with CentralClient(dsn, key) as client:
         site = client.site_id()
         if site is None:
@@ -72,6 +95,8 @@ def central_workspace(dsn: str, key: SiteKey, *, actor: str = "admin", device: s
             gate = FaceGate(cache or cache_path(site), device=device)
             try:
                 gate.central_sync(client, name=f"admin workspace {actor}", role="admin")
+                if with_events:
+                    mirror_events(gate, client)
                 yield gate
                 if publish_changes:
                     report = publish(gate, client, actor)

@@ -348,7 +348,57 @@ class ReplicaMixin(SealingBase, StoreBase):
             (int(limit),)).fetchall()
         keys = ("ts", "person_uid", "person_ref", "score", "decision", "camera", "model_sha256", "track_id",
                 "door", "direction", "reason", "detail_json")
-        return [OutboxEvent(int(r[0]), str(r[1]), dict(zip(keys, r[2:], strict=True))) for r in rows]
+        out = []
+        for r in rows:
+            row = dict(zip(keys, r[2:], strict=True))
+            ref = row["person_ref"]
+            row["person_ref"] = ref if isinstance(ref, str) and ref.startswith("erased-") else None  # not local ids
+            if row["detail_json"]:
+                detail = json.loads(row["detail_json"])
+                if "candidates" in detail:  # local ids -> global uids
+                    detail["candidates"] = [self._person_uid(int(c)) for c in detail["candidates"]]
+                row["detail_json"] = json.dumps(detail)
+            out.append(OutboxEvent(int(r[0]), str(r[1]), row))
+        return out
+
+    def _person_uid(self, person_id: int) -> str | None:
+        row = self.db.execute("SELECT uid FROM people WHERE id = ?", (person_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    @api("copying the central events")
+    def mirror_events(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Copy central events (dicts with the central ``events`` columns, ``ts`` aware) into this
+        file, marked as pushed (an admin workspace lists and exports them with the ordinary
+        commands); an event already here (same uid) is skipped. Returns how many were new."""
+        from desktop_app.core.storage.events import _ATTENDANCE_SQL
+
+        new = 0
+        with self.transaction():
+            for r in rows:
+                pid = None if r.get("person_uid") is None else self.person_id_of(str(r["person_uid"]))
+                if r["decision"] == "granted" and pid is None and not r.get("person_ref"):
+                    continue  # a person not (or no longer) in the roster
+                detail = r.get("detail")
+                if isinstance(detail, dict) and "candidates" in detail:
+                    detail = {"candidates": [p for c in detail["candidates"] if c and (p := self.person_id_of(c))]}
+                stamp = times.to_db(r["ts"])
+                cur = self.db.execute(
+                    "INSERT OR IGNORE INTO events (ts, person_id, person_ref, score, decision, camera, model_sha256,"
+                    " track_id, uid, detail_json, door, direction, reason, central_pushed)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                    (stamp, pid, r.get("person_ref") or (None if pid is None else f"person-{pid}"), float(r["score"]),
+                     r["decision"], r["camera"], r["model_sha256"], r.get("track_id"), r["uid"],
+                     None if detail is None else json.dumps(detail), r.get("door"), r.get("direction"),
+                     r.get("reason")))
+                if cur.rowcount != 1:
+                    continue
+                new += 1
+                if r["decision"] == "granted" and pid is not None:
+                    day = times.local_day(r["ts"], self.local_tz).isoformat()  # type: ignore[attr-defined]
+                    way = r.get("direction")
+                    self.db.execute(_ATTENDANCE_SQL, (pid, day, None if way == "out" else stamp,
+                                                      None if way == "in" else stamp))
+        return new
 
     @api("counting the event outbox")
     def outbox_count(self) -> int:
