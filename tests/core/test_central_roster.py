@@ -63,7 +63,8 @@ def test_enrolled_centrally_recognised_at_both_doors_then_erased_everywhere(
         ws.set_person_access(lin.id, groups=["cast"])
     # the server holds no face data in clear: every crop and template is sealed with the site key
     with psycopg.connect(dsn) as conn:
-        rows = conn.execute("SELECT kind, body::text, sealed FROM roster WHERE kind IN ('sample', 'template')").fetchall()
+        rows = conn.execute("SELECT kind, body::text, sealed FROM roster WHERE kind IN ('sample', 'template')"
+                            ).fetchall()
     with FaceGate(cache, device="cpu") as ws:
         sample = ws.list_samples(ws.find_person(LIN).id)[0]  # type: ignore[union-attr]
         crop_png = cv2.imencode(".png", ws.sample_crop(sample.id))[1].tobytes()

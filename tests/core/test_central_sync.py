@@ -9,13 +9,13 @@ from pathlib import Path
 import psycopg
 import pytest
 from service_fixtures import PostgresServer
+from sqlite_utils import Database
 
 from desktop_app.core.central.client import CentralClient
 from desktop_app.core.central.errors import CentralError, CentralUnavailable
 from desktop_app.core.central.sitekey import SiteKey
 from desktop_app.core.service import FaceGate
 from desktop_app.core.storage.schema import MIGRATIONS, migrate
-from sqlite_utils import Database
 
 
 @pytest.fixture
@@ -30,8 +30,8 @@ def central(postgres_server: PostgresServer, tmp_path: Path) -> tuple[str, SiteK
 
 def log_events(gate: FaceGate, n: int, door: str = "front") -> None:
     for _ in range(n):
-        gate.store.log_event(person_id=None, score=0.1, decision="unknown", camera="cam", model_sha256=gate.model.sha256,
-                             door=door, direction="in", reason="unknown")
+        gate.store.log_event(person_id=None, score=0.1, decision="unknown", camera="cam",
+                             model_sha256=gate.model.sha256, door=door, direction="in", reason="unknown")
 
 
 def test_init_is_idempotent_and_checks_the_site_key(central: tuple[str, SiteKey], tmp_path: Path) -> None:
@@ -107,7 +107,8 @@ def test_a_version_9_file_migrates_to_10(tmp_path: Path) -> None:
     db = Database(conn)
     migrate(db, MIGRATIONS[:9])
     conn.execute("INSERT INTO people (name, name_key, created_at, updated_at) VALUES ('Ann', 'ann', 'x', 'x')")
-    conn.execute("INSERT INTO events (ts, score, decision, camera, model_sha256) VALUES ('t', 0.1, 'unknown', 'c', 'm')")
+    conn.execute("INSERT INTO events (ts, score, decision, camera, model_sha256)"
+                 " VALUES ('t', 0.1, 'unknown', 'c', 'm')")
     assert migrate(db) == 9
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 10
     uid, = conn.execute("SELECT uid FROM people").fetchone()

@@ -158,7 +158,8 @@ class CentralClient:
                 "SELECT kind, count(*) FROM roster WHERE NOT deleted GROUP BY kind")}
             tomb = conn.execute("SELECT count(*) FROM roster WHERE deleted").fetchone()
             events = conn.execute("SELECT count(*) FROM events").fetchone()
-            nodes = tuple(NodeStatus(str(r[0]), str(r[1]), str(r[2]), tuple(r[3] or ()), r[4], int(r[5]), int(r[6]), r[7])
+            nodes = tuple(NodeStatus(str(r[0]), str(r[1]), str(r[2]), tuple(r[3] or ()), r[4], int(r[5]), int(r[6]),
+                                     r[7])
                           for r in conn.execute(
                               "SELECT node_uid, name, role, doors, last_seen, roster_revision, pending_events,"
                               " last_error FROM nodes ORDER BY role DESC, name"))
@@ -213,7 +214,8 @@ class CentralClient:
             self._require_site(conn)
             with conn.transaction(), conn.cursor() as cur:
                 cur.executemany(
-                    "INSERT INTO audit (node_uid, local_id, ts, actor, action, row_hash) VALUES (%s, %s, %s, %s, %s, %s)"
+                    "INSERT INTO audit (node_uid, local_id, ts, actor, action, row_hash)"
+                    " VALUES (%s, %s, %s, %s, %s, %s)"
                     " ON CONFLICT (node_uid, local_id) DO NOTHING",
                     [(node_uid, i, times.from_db(ts), actor, action, h) for i, ts, actor, action, h in rows])
 
@@ -231,10 +233,10 @@ class CentralClient:
 
     def count_events(self, node_uid: str | None = None) -> int:
         with self._talk() as conn:
-            sql, params = "SELECT count(*) FROM events", ()
-            if node_uid is not None:
-                sql, params = sql + " WHERE node_uid = %s", (node_uid,)  # type: ignore[assignment]
-            row = conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
+            if node_uid is None:
+                row = conn.execute("SELECT count(*) FROM events").fetchone()
+            else:
+                row = conn.execute("SELECT count(*) FROM events WHERE node_uid = %s", (node_uid,)).fetchone()
             return int(row[0]) if row else 0
 
     # ------------------------------------------------------------------ roster
@@ -281,11 +283,11 @@ class CentralClient:
         try:
             yield
         finally:
-            with contextlib.suppress(psycopg.Error, CentralError):
-                with self._talk() as conn:
-                    conn.execute("SELECT pg_advisory_unlock(%s)", (schema.ADMIN_LOCK,))
+            with contextlib.suppress(psycopg.Error, CentralError), self._talk() as conn:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (schema.ADMIN_LOCK,))
 
-    def publish(self, upserts: Sequence[Doc], deletes: Sequence[tuple[str, str]], actor: str) -> dict[tuple[str, str], int]:
+    def publish(self, upserts: Sequence[Doc], deletes: Sequence[tuple[str, str]],
+                actor: str) -> dict[tuple[str, str], int]:
         """Write documents and tombstones in one transaction (NOTIFY at commit); returns the new
         revision of each (kind, key) written. A person tombstone also pseudonymises the person's
         central events, as a local erasure does."""

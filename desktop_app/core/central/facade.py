@@ -152,7 +152,8 @@ class CentralFacade:
                                        if (d := c.doc) is not None and (d.kind.value, d.key) in done], tombs)
             self.store.set_central_state("revision", top)
             if upserts or tombs:
-                self.store.audit("central", "central.sync", {"applied": counts["upserted"], "removed": counts["deleted"],
+                self.store.audit("central", "central.sync", {"applied": counts["upserted"],
+                                                           "removed": counts["deleted"],
                                                            "erased": erased, "revision": top})
                 self._reload_shared_state()
             return counts["upserted"], counts["deleted"], erased

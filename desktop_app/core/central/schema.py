@@ -134,6 +134,6 @@ def migrate(conn: psycopg.Connection[Any]) -> tuple[int, int]:
                                f"{SCHEMA_VERSION}: update FaceGate.")
         for n in range(start, SCHEMA_VERSION):
             for statement in MIGRATIONS[n]:
-                conn.execute(statement)  # type: ignore[arg-type]  # our own constant text
+                conn.execute(statement)
             conn.execute("INSERT INTO facegate_schema (version) VALUES (%s)", (n + 1,))
     return start, SCHEMA_VERSION

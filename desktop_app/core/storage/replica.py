@@ -25,6 +25,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from enum import StrEnum
 from typing import Any
 
@@ -89,8 +90,14 @@ class OutboxEvent:
     row: Mapping[str, Any]
 
 
+_PERSON_COLUMNS = ("name", "employee_id", "department", "active", "created_at", "updated_at", "valid_from",
+                   "valid_until")
+
+
 class ReplicaMixin(SealingBase, StoreBase):
     """Roster documents, outbox and sync state of ``Store``."""
+
+    local_tz: tzinfo | None
 
     # ------------------------------------------------------------------ sync state
     @api("reading the central sync state")
@@ -108,7 +115,8 @@ class ReplicaMixin(SealingBase, StoreBase):
     @api("reading the central documents held")
     def held_documents(self) -> dict[tuple[str, str], str]:
         """{(kind, key): digest} of the central documents this file holds (as pulled or published)."""
-        return {(str(k), str(key)): str(d) for k, key, d in self.db.execute("SELECT kind, key, digest FROM central_docs")}
+        rows = self.db.execute("SELECT kind, key, digest FROM central_docs")
+        return {(str(k), str(key)): str(d) for k, key, d in rows}
 
     @api("recording the central documents held")
     def note_documents(self, docs: Iterable[tuple[str, str, int, str]], gone: Iterable[tuple[str, str]] = ()) -> None:
@@ -160,13 +168,13 @@ class ReplicaMixin(SealingBase, StoreBase):
                              " valid_from, valid_until FROM people"):
             pid, uid, *rest = row
             uids[int(pid)] = str(uid)
-            keys = ("name", "employee_id", "department", "active", "created_at", "updated_at", "valid_from",
-                    "valid_until")
-            body = {**dict(zip(keys, rest, strict=True)), "groups": member.get(int(pid), [])}
+            body = {**dict(zip(_PERSON_COLUMNS, rest, strict=True)), "groups": member.get(int(pid), [])}
             docs.append(Doc(DocKind.PERSON, str(uid), body))
         sample_uids: dict[int, tuple[str, str]] = {}
-        rows = c.execute("SELECT id, uid, person_id, quality_json, source, created_at, crop_png FROM samples").fetchall()
-        crops, failed = self._unseal_many(SealedField.SAMPLE_CROP, [int(r[0]) for r in rows], [bytes(r[6]) for r in rows])
+        rows = c.execute("SELECT id, uid, person_id, quality_json, source, created_at, crop_png FROM samples"
+                         ).fetchall()
+        crops, failed = self._unseal_many(SealedField.SAMPLE_CROP, [int(r[0]) for r in rows],
+                                          [bytes(r[6]) for r in rows])
         for i, (sid, uid, pid, quality, source, created, _png) in enumerate(rows):
             if i in failed:
                 continue  # a damaged crop is not spread (the doctor reports it)
@@ -394,7 +402,7 @@ class ReplicaMixin(SealingBase, StoreBase):
                     continue
                 new += 1
                 if r["decision"] == "granted" and pid is not None:
-                    day = times.local_day(r["ts"], self.local_tz).isoformat()  # type: ignore[attr-defined]
+                    day = times.local_day(r["ts"], self.local_tz).isoformat()
                     way = r.get("direction")
                     self.db.execute(_ATTENDANCE_SQL, (pid, day, None if way == "out" else stamp,
                                                       None if way == "in" else stamp))
@@ -408,7 +416,8 @@ class ReplicaMixin(SealingBase, StoreBase):
     def mark_pushed(self, local_ids: Sequence[int]) -> None:
         """Mark events as committed centrally (call only after the server's commit)."""
         with self.transaction():
-            self.db.conn.executemany("UPDATE events SET central_pushed = 1 WHERE id = ?", [(int(i),) for i in local_ids])
+            self.db.conn.executemany("UPDATE events SET central_pushed = 1 WHERE id = ?",
+                                     [(int(i),) for i in local_ids])
 
     @api("reading the audit log to push")
     def audit_after(self, last_id: int, limit: int = 500) -> list[tuple[int, str, str, str, str | None]]:
