@@ -62,6 +62,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     _dsn_arg(p, "--central")
     _key_arg(p)
     p.add_argument("--node", default=None, metavar="NAME", help="this door's name on the server (default host/file)")
+    p.add_argument("--door", action="extend", nargs="+", default=None, metavar="NAME",
+                   help="the doors this node runs: only the people permitted at them are kept here (kept for later "
+                        "rounds; default: everyone)")
 
 
 def add_central_options(root: argparse.ArgumentParser) -> None:
@@ -146,7 +149,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     key = _site_key(args)
     with _gate(args) as gate, CentralClient(args.central, key) as client:
-        report = gate.central_sync(client, name=args.node)
+        report = gate.central_sync(client, name=args.node, doors=args.door)
     print(f"sync: {report.line()}")
     return 0
 
@@ -156,8 +159,10 @@ def start_run_sync(gate: FaceGate, args: argparse.Namespace) -> SyncThread | Non
     if not getattr(args, "central", None):
         return None
     from desktop_app.core.central.sync import SyncThread
+    from desktop_app.core.doors.runner import select_doors
 
-    thread = SyncThread(gate, args.central, _site_key(args),
+    doors = [d.name for d in select_doors(gate.doors(), args.door or ())] if gate.doors() else None
+    thread = SyncThread(gate, args.central, _site_key(args), doors=doors,
                         on_health=lambda line: print(f"[{line}]", file=sys.stderr, flush=True))
     thread.start()
     return thread

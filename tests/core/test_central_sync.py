@@ -117,3 +117,46 @@ def test_a_version_9_file_migrates_to_10(tmp_path: Path) -> None:
     conn.execute("INSERT INTO people (name, name_key, created_at, updated_at) VALUES ('Bo', 'bo', 'x', 'x')")
     assert len({r[0] for r in conn.execute("SELECT uid FROM people")}) == 2  # the trigger gives new rows one
     conn.close()
+
+
+def test_a_door_holds_only_the_people_permitted_at_its_doors(central: tuple[str, SiteKey], tmp_path: Path) -> None:
+    from desktop_app.core.access.model import DoorSpec, Group
+    from desktop_app.core.central.workspace import central_workspace
+
+    dsn, key = central
+    cache = tmp_path / "admin" / "cache.db"
+    with central_workspace(dsn, key, cache=cache, device="cpu") as ws:
+        for door, group in (("front", "day"), ("back", "night")):
+            ws.save_door(DoorSpec(door))
+            ws.save_group(Group(group))
+            ws.set_permissions(group, [door])
+        for name, group in (("Ann", "day"), ("Bob", "night")):
+            ws.set_person_access(ws.store.add_person(name), groups=[group])
+    door = FaceGate(tmp_path / "door" / "door.db", device="cpu")
+    try:
+        with CentralClient(dsn, key) as client:
+            door.central_sync(client, doors=["FRONT"])
+            assert [p.name for p in door.people()] == ["Ann"] and len(door.doors()) == 2
+            with central_workspace(dsn, key, cache=cache, device="cpu") as ws:
+                ws.set_permissions("night", ["back", "front"])  # Bob may now pass at the front too
+            door.central_sync(client)  # the doors given before are kept
+            assert sorted(p.name for p in door.people()) == ["Ann", "Bob"]
+            with central_workspace(dsn, key, cache=cache, device="cpu") as ws:
+                ann = ws.find_person("Ann")
+                assert ann is not None
+                ws.set_person_access(ann.id, groups=[])  # in no group: no longer at this door
+            assert door.central_sync(client).erased == 1
+            assert [p.name for p in door.people()] == ["Bob"]
+            assert [a.action for a in door.store.audit_log(20)].count("erase_person") == 1
+    finally:
+        door.close()
+
+
+def test_event_uids_are_uuid7_in_time_order() -> None:
+    import uuid
+
+    from desktop_app.core.storage.event_spool import PendingEvent, uuid7_hex
+
+    uid = uuid.UUID(PendingEvent.new_uid())
+    assert uid.version == 7 and uid.variant == uuid.RFC_4122
+    assert uuid7_hex(1_000) < uuid7_hex(1_001) and len({uuid7_hex(5) for _ in range(1000)}) == 1000

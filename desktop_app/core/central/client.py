@@ -245,19 +245,44 @@ class CentralClient:
             raise CentralError("No site key: give --site-key FILE (made by `facegate central init`).")
         return self.site_key
 
-    def pull(self, since: int, model_sha256: str | None = None) -> tuple[list[RosterChange], int]:
+    def pull(self, since: int, model_sha256: str | None = None, *, doors: Sequence[str] | None = None,
+             known_groups: Sequence[str] | None = None) -> tuple[list[RosterChange], int, list[str] | None]:
         """Roster changes after revision ``since`` (templates of ``model_sha256`` only, None: all),
-        oldest first, and the revision reached. Sealed parts are opened with the site key."""
+        oldest first, the revision reached, and the permitted groups.
+
+        doors: the doors of the node (None: everyone is pulled). Then the samples and templates
+        are pulled only for the people in a group permitted at one of them, every person changed
+        (the caller keeps only the permitted ones, and those it holds: a person who lost the
+        permission is erased there), and every tombstone; when the permitted groups differ from
+        ``known_groups`` (a permission or a group changed), the permitted people are pulled again
+        from revision 0. Sealed parts are
+        opened with the site key. One snapshot: the publishers' lock is held shared."""
         key = self._key()
         with self._talk() as conn:
             self._require_site(conn)
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (schema.PUBLISH_LOCK,))
                 top = conn.execute("SELECT coalesce(max(revision), 0) FROM roster").fetchone()
+                groups: list[str] | None = None
+                since_people = since
+                if doors is not None:
+                    groups = sorted(str(r[0]) for r in conn.execute(
+                        "SELECT body->>'name' FROM roster WHERE kind = 'group' AND NOT deleted AND EXISTS"
+                        " (SELECT 1 FROM jsonb_array_elements(body->'permissions') p"
+                        "  WHERE lower(p->>'door') = ANY(%s))", ([d.casefold() for d in doors],)))
+                    if known_groups is None or sorted(known_groups) != groups:
+                        since_people = 0
                 rows = conn.execute(
                     "SELECT kind, key, revision, deleted, person_uid, model_sha256, body, sealed FROM roster"
-                    " WHERE revision > %s AND (kind <> 'template' OR deleted OR %s::text IS NULL OR model_sha256 = %s)"
-                    " ORDER BY revision", (since, model_sha256, model_sha256)).fetchall()
+                    " WHERE (kind <> 'template' OR deleted OR %(model)s::text IS NULL OR model_sha256 = %(model)s)"
+                    " AND ((revision > %(since)s AND (deleted OR %(groups)s::text[] IS NULL"
+                    "       OR kind IN ('schedule', 'door', 'group', 'person')))"
+                    "   OR (revision > %(since_people)s AND NOT deleted AND %(groups)s::text[] IS NOT NULL AND ("
+                    "       (kind = 'person' AND body->'groups' ?| %(groups)s::text[])"
+                    "    OR (kind IN ('sample', 'template') AND person_uid IN (SELECT r.key FROM roster r"
+                    "        WHERE r.kind = 'person' AND NOT r.deleted AND r.body->'groups' ?| %(groups)s::text[])))))"
+                    " ORDER BY revision",
+                    {"model": model_sha256, "since": since, "since_people": since_people, "groups": groups}).fetchall()
         out = []
         for kind, k, rev, deleted, person_uid, model, body, sealed in rows:
             dk = DocKind(kind)
@@ -265,7 +290,7 @@ class CentralClient:
                                            None if sealed is None else key.open(kind, str(k), bytes(sealed)),
                                            person_uid, model)
             out.append(RosterChange(dk, str(k), int(rev), doc))
-        return out, max(since, int(top[0]) if top else 0)
+        return out, max(since, int(top[0]) if top else 0), groups
 
     @contextlib.contextmanager
     def admin_lock(self, wait_s: float = 30.0) -> Iterator[None]:

@@ -23,6 +23,7 @@ import logging
 import secrets
 import socket
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -91,8 +92,13 @@ class CentralFacade:
 
     # ------------------------------------------------------------------ one round
     def central_sync(self, client: CentralClient, *, name: str | None = None, role: str = "door",
-                     error: str | None = None, pull: bool = True) -> SyncReport:
+                     error: str | None = None, pull: bool = True, doors: Sequence[str] | None = None) -> SyncReport:
         """One sync round (module docstring); ``pull`` False pushes only (steps 1 and 2).
+
+        doors: the doors this node runs (kept for later rounds; never given: everyone is pulled).
+        A door node then holds only the people permitted at its doors: their samples and
+        templates are pulled, and a person no longer permitted there is erased here through
+        ``erase_person`` (as a central erasure is).
         CentralUnavailable / CentralError when the server cannot be reached or refuses: nothing
         is lost, the next round goes on from there."""
         node = self.central_node()
@@ -100,6 +106,10 @@ class CentralFacade:
             if name and name != self.store.central_state("node_name"):
                 self.store.set_central_state("node_name", name)  # kept for the rounds that name none
             name = name or self.store.central_state("node_name")
+            if doors is not None and role == "door":
+                self.store.set_central_state("node_doors", sorted(set(doors)))
+            mine = self.store.central_state("node_doors") if role == "door" else None
+            known = self.store.central_state("permitted_groups")
         sent = new = 0
         while True:
             with self._lock:
@@ -120,8 +130,19 @@ class CentralFacade:
         since = self.central_revision()
         if not pull:
             return SyncReport(sent, new, len(audit), 0, 0, 0, since, self.store.outbox_count())
-        changes, top = client.pull(since, self.model.sha256 if role == "door" else None)
+        changes, top, groups = client.pull(since, self.model.sha256 if role == "door" else None, doors=mine,
+                                           known_groups=known)
+        if groups is not None:  # a person changed who is neither permitted here nor held here is none of our business
+            allowed = {g.casefold() for g in groups}
+            with self._lock:
+                held = self.store.held_documents()
+            changes = [c for c in changes if c.kind != DocKind.PERSON or c.doc is None or (c.kind.value, c.key) in held
+                       or {str(g).casefold() for g in c.doc.body.get("groups", [])} & allowed]
         applied, deleted, erased = self.apply_central_changes(changes, top)
+        if groups is not None:
+            erased += self._erase_not_permitted(groups)
+            with self._lock:
+                self.store.set_central_state("permitted_groups", groups)
         with self._lock:
             pending = self.store.outbox_count()
             doors = [d.name for d in self.doors()]
@@ -157,6 +178,23 @@ class CentralFacade:
                                                            "erased": erased, "revision": top})
                 self._reload_shared_state()
             return counts["upserted"], counts["deleted"], erased
+
+
+    def _erase_not_permitted(self, groups: Sequence[str]) -> int:
+        """Erase the central people held here who are in none of ``groups`` (no longer permitted
+        at this node's doors); people enrolled only here are left alone. Returns how many."""
+        allowed = {g.casefold() for g in groups}
+        erased = 0
+        with self._lock:
+            held = {key for kind, key in self.store.held_documents() if kind == DocKind.PERSON}
+            for access in self.store.people_access():
+                uid = self.store.person_uid(access.person_id)
+                if uid in held and not {g.casefold() for g in access.groups} & allowed:
+                    gone = self.store.person_documents(access.person_id)  # pulled again if permitted again
+                    self.erase_person(access.person_id, actor="central")
+                    self.store.note_documents([], gone)
+                    erased += 1
+        return erased
 
 
 def default_node_name(db_name: str) -> str:

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -38,13 +38,14 @@ class SyncThread(threading.Thread):
     """Sync ``gate`` with the server at ``dsn`` until ``stop()`` (module docstring)."""
 
     def __init__(self, gate: FaceGate, dsn: str, key: SiteKey, *, name: str | None = None,
-                 push_every_s: float = 2.0, poll_s: float = 30.0,
+                 push_every_s: float = 2.0, poll_s: float = 30.0, doors: Sequence[str] | None = None,
                  on_health: Callable[[str], None] | None = None) -> None:
         super().__init__(name="facegate-central-sync", daemon=True)
         self.gate = gate
         self.dsn = dsn
         self.key = key
         self.node_name = name
+        self.doors = None if doors is None else tuple(doors)
         self.push_every_s = push_every_s
         self.poll_s = poll_s
         self.on_health = on_health
@@ -77,7 +78,8 @@ class SyncThread(threading.Thread):
                 pull = time.monotonic() >= next_pull or stopping
                 try:
                     if pull or self.gate.store.outbox_count():
-                        report = self.gate.central_sync(client, name=self.node_name, error=self._error, pull=pull)
+                        report = self.gate.central_sync(client, name=self.node_name, error=self._error, pull=pull,
+                                                        doors=self.doors)
                         if pull:
                             next_pull = time.monotonic() + self.poll_s
                             self.last_report = report

@@ -364,12 +364,26 @@ class ReplicaMixin(SealingBase, StoreBase):
             if row["detail_json"]:
                 detail = json.loads(row["detail_json"])
                 if "candidates" in detail:  # local ids -> global uids
-                    detail["candidates"] = [self._person_uid(int(c)) for c in detail["candidates"]]
+                    detail["candidates"] = [self.person_uid(int(c)) for c in detail["candidates"]]
                 row["detail_json"] = json.dumps(detail)
             out.append(OutboxEvent(int(r[0]), str(r[1]), row))
         return out
 
-    def _person_uid(self, person_id: int) -> str | None:
+    @api("reading the central documents of a person")
+    def person_documents(self, person_id: int) -> list[tuple[str, str]]:
+        """(kind, key) of the central documents held of a person: theirs, their samples', their
+        templates'."""
+        uid = self.person_uid(person_id)
+        if uid is None:
+            return []
+        out = [(DocKind.PERSON.value, uid)]
+        for (suid,) in self.db.execute("SELECT uid FROM samples WHERE person_id = ?", (int(person_id),)).fetchall():
+            out.append((DocKind.SAMPLE.value, str(suid)))
+            out += [(DocKind.TEMPLATE.value, str(k)) for (k,) in self.db.execute(
+                "SELECT key FROM central_docs WHERE kind = 'template' AND key LIKE ? || ':%'", (str(suid),))]
+        return out
+
+    def person_uid(self, person_id: int) -> str | None:
         row = self.db.execute("SELECT uid FROM people WHERE id = ?", (person_id,)).fetchone()
         return None if row is None else str(row[0])
 
