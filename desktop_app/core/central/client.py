@@ -322,19 +322,23 @@ class CentralClient:
             self._require_site(conn)
             with conn.transaction(), conn.cursor() as cur:
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (schema.PUBLISH_LOCK,))
-                for d in upserts:
-                    sealed = None if d.secret is None else key.seal(d.kind.value, d.key, d.secret)
-                    cur.execute(
+                rows = [(d.kind.value, d.key, d.person_uid, d.model_sha256, Jsonb(dict(d.body)),
+                         None if d.secret is None else key.seal(d.kind.value, d.key, d.secret), d.digest, actor)
+                        for d in upserts]
+                if rows:  # one pipelined round trip, each row's new revision returned
+                    cur.executemany(
                         "INSERT INTO roster (kind, key, revision, deleted, person_uid, model_sha256, body, sealed,"
                         " digest, updated_by) VALUES (%s, %s, nextval('facegate_revision'), false, %s, %s, %s, %s, %s,"
                         " %s) ON CONFLICT (kind, key) DO UPDATE SET revision = excluded.revision, deleted = false,"
                         " person_uid = excluded.person_uid, model_sha256 = excluded.model_sha256,"
                         " body = excluded.body, sealed = excluded.sealed, digest = excluded.digest,"
-                        " updated_at = now(), updated_by = excluded.updated_by RETURNING revision",
-                        (d.kind.value, d.key, d.person_uid, d.model_sha256, Jsonb(dict(d.body)), sealed, d.digest,
-                         actor))
-                    row = cur.fetchone()
-                    written[(d.kind.value, d.key)] = int(row[0]) if row else 0
+                        " updated_at = now(), updated_by = excluded.updated_by RETURNING kind, key, revision",
+                        rows, returning=True)
+                    while True:
+                        for kind, k, rev in cur.fetchall():
+                            written[(str(kind), str(k))] = int(rev)
+                        if not cur.nextset():
+                            break
                 for kind, k in deletes:
                     cur.execute("UPDATE roster SET revision = nextval('facegate_revision'), deleted = true,"
                                 " body = '{}', sealed = NULL, digest = NULL, updated_at = now(), updated_by = %s"
