@@ -22,6 +22,8 @@ Once a database has accounts, commands need credentials (--account NAME --passwo
 asked on the terminal): the table of who may run what is ``cli_auth.RULES``; exit status 4 when
 refused.
     facegate unlock / protect / keys status|rotate|rekey   keys of the encrypted face data (cli_keys.py)
+    facegate privacy / purge / export-person    retention, subject access, door screen (cli_privacy.py)
+    facegate backup --out FILE / restore --from FILE        encrypted backups (cli_backup.py)
 """
 
 from __future__ import annotations
@@ -46,11 +48,15 @@ from .cli_access import add_parsers as add_access_parsers
 from .cli_accounts import add_parsers as add_account_parsers
 from .cli_accounts import cmd_account
 from .cli_auth import actor_of, add_credential_args, run_authorised
+from .cli_backup import COMMANDS as BACKUP_COMMANDS
+from .cli_backup import add_parsers as add_backup_parsers
 from .cli_central import COMMANDS as CENTRAL_COMMANDS
 from .cli_central import add_central_options, central_wrapped
 from .cli_central import add_parsers as add_central_parsers
 from .cli_keys import COMMANDS as KEYS_COMMANDS
 from .cli_keys import add_parsers as add_keys_parsers
+from .cli_privacy import COMMANDS as PRIVACY_COMMANDS
+from .cli_privacy import add_parsers as add_privacy_parsers
 from .paths import data_home, default_db
 
 #: the largest count a command line number may give (frames, list limits, gallery sizes)
@@ -233,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "as a door does)")
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="video file, folder of frames or image")
     add_account_parsers(sub)
+    add_privacy_parsers(sub)  # privacy, purge, export-person (cli_privacy.py)
+    add_backup_parsers(sub)
     add_credential_args(ap)  # --account / --password-stdin where credentials may be needed (cli_auth)
     add_keys_parsers(sub)
     add_central_parsers(sub)
@@ -759,6 +767,8 @@ COMMANDS["audit"] = cmd_audit
 COMMANDS["account"] = cmd_account
 COMMANDS["liveness"] = cmd_liveness
 COMMANDS.update(KEYS_COMMANDS)
+COMMANDS.update(PRIVACY_COMMANDS)
+COMMANDS.update(BACKUP_COMMANDS)
 COMMANDS.update(CENTRAL_COMMANDS)
 
 

@@ -95,6 +95,12 @@ RULES: Final[dict[str, Rule]] = {
     # The data-key commands (cli_keys.py) work only for whoever holds the machine key (the door's own
     # operating-system account) or the password wrapping the data key, which they ask for themselves.
     "unlock": None, "protect": None, "keys status": None, "keys rotate": None, "keys rekey": None,
+    # privacy (cli_privacy.py): deleting events and exporting one person's data are the admin's
+    "purge": Action.ERASE, "export-person": Action.EXPORT,
+    "privacy": lambda a: (Action.SETTINGS if a.events_days is not ... or a.snapshots_days is not ...
+                          or a.door_display is not None else Action.VIEW_DOORS),
+    # Backups hold everything (encrypted), and a restore replaces everything: admins only.
+    "backup": Action.MAINTAIN, "restore": Action.MAINTAIN,
     # The central server (cli_central.py): its own login (the DSN's PostgreSQL role and password) and
     # the site key file guard it; `sync` runs unattended like the door loop.
     "central init": None, "central status": None, "sync": None,

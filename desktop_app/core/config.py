@@ -18,6 +18,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from desktop_app.core.liveness.settings import LivenessSettings
+from desktop_app.core.privacy.display import DoorDisplay
 from desktop_app.core.vocabulary import FlipMode
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,40 @@ class AlertSettings(BaseModel):
         return value
 
 
+class RetentionSettings(BaseModel):
+    """How long door events and their face snapshots are kept (None: for ever). Attendance
+    (first in / last out per day) is kept whatever these say."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    events_days: int | None = Field(
+        None, ge=1, le=36500,
+        description="Door events older than this many days are deleted (with their snapshots); None: kept.")
+    snapshots_days: int | None = Field(
+        None, ge=1, le=36500,
+        description="Face snapshots of events older than this many days are deleted, the events kept; None: "
+                    "kept as long as their event.")
+
+    @model_validator(mode="after")
+    def _snapshots_within_events(self) -> Self:
+        if self.events_days is not None and self.snapshots_days is not None and self.snapshots_days > self.events_days:
+            raise ValueError(
+                f"snapshots cannot be kept longer than their events (snapshots_days={self.snapshots_days} > "
+                f"events_days={self.events_days})")
+        return self
+
+
+class DoorScreenSettings(BaseModel):
+    """What the door screen (door view, kiosk) shows of the person it decided about."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    display: DoorDisplay = Field(
+        DoorDisplay.FULL,
+        description="'full': the name and enrolled photo; 'initials': the initials only, no photo; 'none': only "
+                    "granted or denied.")
+
+
 class AppConfig(BaseModel):
     """All settings of one FaceGate installation."""
 
@@ -155,6 +190,8 @@ class AppConfig(BaseModel):
     decision: DecisionSettings = Field(default_factory=DecisionSettings)  # type: ignore[arg-type]
     alerts: AlertSettings = Field(default_factory=AlertSettings)  # type: ignore[arg-type]
     liveness: LivenessSettings = Field(default_factory=LivenessSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)  # type: ignore[arg-type]
+    door_screen: DoorScreenSettings = Field(default_factory=DoorScreenSettings)  # type: ignore[arg-type]
 
     @classmethod
     def from_stored(cls, raw: object, warn: bool = True) -> tuple[AppConfig, tuple[str, ...]]:

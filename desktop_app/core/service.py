@@ -36,6 +36,7 @@ from desktop_app.core.access.schedule import Schedule
 from desktop_app.core.accounts import Account, AccountsMode, AccountsState, Action, PasswordChange, Role
 from desktop_app.core.accounts.book import AccountBook
 from desktop_app.core.admin.lock import AdminPin
+from desktop_app.core.backup.facade import BackupFacade
 from desktop_app.core.central.facade import CentralFacade
 from desktop_app.core.config import AppConfig
 from desktop_app.core.doctor.files import remove_stale_temps
@@ -65,6 +66,7 @@ from desktop_app.core.matching.calibration import calibrate as calibrate_scores
 from desktop_app.core.matching.gallery import SIDECAR_SUFFIX, Gallery, HnswGallery, build_gallery
 from desktop_app.core.matching.site_strangers import DOOR_UNKNOWN, StrangerBuffer, StrangerFlush, usable_stranger
 from desktop_app.core.outputs.base import redact_uri
+from desktop_app.core.privacy.facade import PrivacyFacade
 from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.protection.errors import DataLockedError
 from desktop_app.core.protection.facade import ProtectionFacade, wrap_with_admin_password
@@ -189,7 +191,7 @@ class GalleryStats:
     persons: int
 
 
-class FaceGate(ProtectionFacade, CentralFacade):
+class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, CentralFacade):
     """The FaceGate core for one database file. Data (models, gallery) lives beside the database.
 
     Face data is encrypted at rest (``desktop_app.core.protection``): when its key cannot be

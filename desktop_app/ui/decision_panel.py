@@ -144,7 +144,7 @@ class DecisionPanel(QFrame):
         if ev.decision == "granted":
             self.name.setText(ev.name or "")
             pix = (bgr_to_pixmap(ev.photo, PHOTO_SIDE) if ev.photo is not None
-                   else initials_pixmap(ev.name or "?", PHOTO_SIDE))
+                   else initials_pixmap(ev.name, PHOTO_SIDE) if ev.name else QPixmap())  # no name shown: no picture
         elif ev.decision == "unknown":
             self.name.setText("Face not recognised")
             pix = bgr_to_pixmap(ev.snapshot, PHOTO_SIDE) if ev.snapshot is not None else QPixmap()

@@ -1,12 +1,14 @@
 """The door view: live picture with face boxes (and a legend of their colours), the decision panel,
 the latest events beside it, and a call to enrol while nobody is enrolled. While the camera gives no
 picture (connecting, reconnecting, failed) the panel says "Out of service: camera" with the
-reason, never "Look at the camera"; on a kiosk without the technical detail."""
+reason, never "Look at the camera"; on a kiosk without the technical detail. What it shows of a
+person follows the door screen setting (``DoorDisplay``: full name and photo, initials, nothing)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon
@@ -21,7 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.live.session import KEEP_LOOKING
+from desktop_app.core.live.session import KEEP_LOOKING, TrackedFace
+from desktop_app.core.privacy.display import DoorDisplay, shown_name
 from desktop_app.core.vocabulary import FaceState
 
 from . import theme
@@ -66,6 +69,22 @@ def split_retry(message: str) -> tuple[str, str, str]:
     return message[:found.start()].strip(), f"Reconnecting in {shown} s", f"attempt {found['attempt']}"
 
 
+def private_event(ev: DoorEvent, display: DoorDisplay) -> DoorEvent:
+    """``ev`` as the door screen may show it: FULL unchanged; INITIALS: initials for the name and
+    the candidates, no enrolled photo, no snapshot; NONE: no name, candidates, photo or snapshot."""
+    if display is DoorDisplay.FULL:
+        return ev
+    return replace(ev, name=shown_name(ev.name, display), photo=None, snapshot=None,
+                   candidates=tuple(c for c in (shown_name(n, display) for n in ev.candidates) if c))
+
+
+def private_faces(faces: Sequence[TrackedFace], display: DoorDisplay) -> list[TrackedFace]:
+    """The face boxes' names as the door screen may show them ("" when nothing may be shown)."""
+    if display is DoorDisplay.FULL:
+        return list(faces)
+    return [replace(f, name=shown_name(f.name, display) or "") if f.name else f for f in faces]
+
+
 def face_legend() -> QWidget:
     """One row explaining the colours of the face boxes (``theme.FACE_LEGEND``); each entry's
     tooltip says more."""
@@ -100,9 +119,12 @@ class DoorView(QWidget):
     source_requested = Signal(str)
     enrol_requested = Signal()
 
-    def __init__(self, parent: QWidget | None = None, kiosk: bool = False) -> None:
+    def __init__(self, parent: QWidget | None = None, kiosk: bool = False,
+                 display: DoorDisplay = DoorDisplay.FULL) -> None:
         super().__init__(parent)
         self.kiosk = kiosk
+        #: what the screen shows of a person (settings ``door_screen.display``; :meth:`set_display`)
+        self.display = DoorDisplay(display)
         self.video = VideoView()
         self.decision = DecisionPanel(show_scores=not kiosk)
         self.recent = QListWidget()
@@ -176,7 +198,8 @@ class DoorView(QWidget):
 
     # ------------------------------------------------------------------ slots
     def show_frame(self, frame: LiveFrame) -> None:
-        self.video.set_frame(frame.image, overlays_for_faces(frame.result.faces, scores=not self.kiosk))
+        faces = private_faces(frame.result.faces, self.display)
+        self.video.set_frame(frame.image, overlays_for_faces(faces, scores=not self.kiosk))
         prompts = [f.prompt for f in frame.result.faces if f.status == FaceState.CHECKING]
         if prompts:  # liveness: the door waits for the check; say what to do (the challenge's action first)
             self.decision.show_checking(next((p for p in prompts if p != KEEP_LOOKING), prompts[0]) or KEEP_LOOKING)
@@ -189,13 +212,14 @@ class DoorView(QWidget):
         """New decisions: the newest granted one (else the newest) goes to the panel; all to the list."""
         if not events:
             return
+        events = [private_event(e, self.display) for e in events]
         for ev in events:
             self._add_recent(ev)
         granted = [e for e in events if e.decision == "granted"]
         self.decision.show_event(granted[-1] if granted else events[-1])
 
     def _add_recent(self, ev: DoorEvent) -> None:
-        who = ev.name or ("Unknown face" if ev.decision == "unknown" else
+        who = ev.name or ("Granted" if ev.decision == "granted" else "Unknown face" if ev.decision == "unknown" else
                           "Ambiguous: " + " or ".join(ev.candidates) if ev.decision == "ambiguous" else
                           "Not a live face" if ev.decision == "spoof" else "Denied")
         score = "" if self.kiosk else f"  ·  score {ev.score:.2f}"  # no figures on a public screen
@@ -245,6 +269,17 @@ class DoorView(QWidget):
         status = retry or STATE_TEXT.get(state, state).rstrip(".")
         detail = f"{reason} ({attempt})" if reason and attempt else reason
         self.decision.show_out_of_service(status, detail if detail != status else "")
+
+    def set_display(self, display: DoorDisplay) -> None:
+        """Show persons from now on as ``display`` says. A more private choice also clears the
+        latest events and a granted decision still on screen (they may show names and photos)."""
+        new = DoorDisplay(display)
+        order = list(DoorDisplay)
+        if order.index(new) > order.index(self.display):
+            self.recent.clear()
+            if self.decision.decision == "granted":
+                self.decision.show_waiting()
+        self.display = new
 
     def set_source_label(self, text: str) -> None:
         self.source_label.setText(text)

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.accounts import AccountsMode, Action, Role
 from desktop_app.core.accounts.roles import least_role
+from desktop_app.core.privacy.retention import RetentionScheduler
 from desktop_app.core.service import FaceGate
 from desktop_app.core.video.sources import list_cameras
 
@@ -103,7 +104,10 @@ class MainWindow(QMainWindow):
         self._closed = False
 
         self.stack = QStackedWidget()
-        self.door = DoorView(kiosk=kiosk)
+        self.door = DoorView(kiosk=kiosk, display=gate.config.door_screen.display)
+        self.hub.settings_changed.connect(lambda: self.door.set_display(self.gate.config.door_screen.display))
+        self.retention = RetentionScheduler(gate)  # the app is a door: expired events go at start, then daily
+        self.retention.start()
         self.pages: dict[str, QWidget] = {"door": self.door}
         if not kiosk:
             self.people = PeoplePage(self.ctx)
@@ -487,6 +491,7 @@ class MainWindow(QMainWindow):
             self.grid.stop_doors(ask=False)
         self.capture.shutdown()
         self.jobs.shutdown()
+        self.retention.stop()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.shutdown()

@@ -1,10 +1,11 @@
 """People: searchable list with photo thumbnails, groups and validity (expired people marked); edit
 name / employee id / department / active, groups and validity; add and remove face shots; erase a
-person (after a confirmation) everywhere."""
+person (after a confirmation) everywhere; export everything held about a person (subject access, a zip)."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -12,6 +13,7 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QColor, QIcon, QPixmap, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
+    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -28,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.access.model import PersonAccess
 from desktop_app.core.accounts import Action
+from desktop_app.core.privacy.subject import SubjectExport
 from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.storage.records import ErasureReport, Person
 
@@ -177,6 +180,9 @@ class PeoplePage(QWidget):
         self.remove_shot_btn = QPushButton("Remove selected shot")
         self.erase_btn = QPushButton("Erase this person…")
         self.erase_btn.setProperty("danger", True)
+        self.export_btn = QPushButton("Export their data…")
+        self.export_btn.setToolTip("Everything FaceGate holds about this person, as a zip file (subject access, "
+                                   "GDPR article 15): record, face shots, events and snapshots, attendance, audit.")
         shot_buttons = QHBoxLayout()
         shot_buttons.addWidget(self.add_photos_btn)
         shot_buttons.addWidget(self.add_camera_btn)
@@ -185,6 +191,7 @@ class PeoplePage(QWidget):
         save_row = QHBoxLayout()
         save_row.addWidget(self.save_btn)
         save_row.addStretch(1)
+        save_row.addWidget(self.export_btn)
         save_row.addWidget(self.erase_btn)
         self.detail = QWidget()
         d = QVBoxLayout(self.detail)
@@ -216,6 +223,7 @@ class PeoplePage(QWidget):
         self.remove_shot_btn.clicked.connect(self.remove_selected_shot)
         self.save_btn.clicked.connect(self.save)
         self.erase_btn.clicked.connect(self.erase_current)
+        self.export_btn.clicked.connect(self.export_current)
         ctx.hub.people_changed.connect(self._people_changed)
         self._set_person(None)
 
@@ -256,7 +264,8 @@ class PeoplePage(QWidget):
         self.person = person
         enabled = person is not None
         for w in (self.name_edit, self.employee_edit, self.department_edit, self.active_box, self.save_btn,
-                  self.erase_btn, self.add_photos_btn, self.add_camera_btn, self.remove_shot_btn, self.access):
+                  self.erase_btn, self.export_btn, self.add_photos_btn, self.add_camera_btn, self.remove_shot_btn,
+                  self.access):
             w.setEnabled(enabled)
         self.shots.clear()
         self.access.load(self.model.access_of(person.id) if person else None,
@@ -388,3 +397,37 @@ class PeoplePage(QWidget):
             self.status.setText(
                 f"{name}'s records were deleted ({what}), but the erasure is not complete on disk yet: "
                 + "; ".join(rep.pending) + ". FaceGate finishes it by itself.")
+
+    # ------------------------------------------------------------------ subject access
+    def export_current(self) -> None:
+        """Ask where to save the person's data (admin only), then write the zip off the GUI thread."""
+        p = self.person
+        if p is None or not self.ctx.require(Action.EXPORT, "export a person's data"):
+            return
+        safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in p.name).strip("-") or f"person-{p.id}"
+        chosen, _ = QFileDialog.getSaveFileName(self, f"Export {p.name}'s data",
+                                                str(Path.home() / f"facegate-{safe}.zip"), "Zip files (*.zip)")
+        if not chosen:
+            return
+        out = Path(chosen)
+        gate = self.ctx.gate
+        actor = self.ctx.actor
+
+        def work(progress: ProgressFn, cancelled: CancelFn) -> SubjectExport:
+            return gate.export_person(p.id, out, actor=actor)
+
+        self.export_btn.setEnabled(False)
+        self.status.setText(f"Exporting {p.name}'s data…")
+        job = self.ctx.jobs.start(work, "export person")
+        job.signals.succeeded.connect(lambda rep, name=p.name: self._exported(name, rep))
+        job.signals.failed.connect(self._export_failed)
+
+    def _exported(self, name: str, rep: SubjectExport) -> None:
+        self.export_btn.setEnabled(self.person is not None)
+        self.status.setText(f"Exported {name}'s data to {rep.path}: {rep.samples} face shot(s), {rep.events} "
+                            f"event(s), {rep.snapshots} snapshot(s), {rep.attendance_days} attendance day(s), "
+                            f"{rep.audit_rows} audit row(s). It holds biometric data: hand it to them only.")
+
+    def _export_failed(self, msg: str, _exc: object = None) -> None:
+        self.export_btn.setEnabled(self.person is not None)
+        self.status.setText(f"Export failed: {msg}")

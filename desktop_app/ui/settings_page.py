@@ -42,8 +42,10 @@ from desktop_app.core.types import Calibration
 from desktop_app.core.video.sources import list_cameras
 from desktop_app.core.vocabulary import FlipMode, LivenessMode
 
+from .backup_panel import BackupBox
 from .context import AppContext
 from .pin_dialogs import SetPinDialog
+from .privacy_box import PrivacyBox
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +229,7 @@ class SettingsPage(QWidget):
         data.addRow("Administrator", _left(pin_btn))
         data_box = QGroupBox("Data and security")
         data_box.setLayout(data)
+        self.privacy = PrivacyBox(ctx)  # retention and what the door screen shows
 
         self.error = QLabel("")
         self.error.setProperty("role", "error")
@@ -243,7 +246,8 @@ class SettingsPage(QWidget):
 
         inner = QWidget()
         form = QVBoxLayout(inner)
-        for box in (cam_box, rec_box, dec_box, data_box):
+        self.backup_box = BackupBox(ctx)
+        for box in (cam_box, rec_box, dec_box, self.privacy, data_box, self.backup_box):
             form.addWidget(box)
         form.addStretch(1)
         scroll = QScrollArea()
@@ -292,6 +296,7 @@ class SettingsPage(QWidget):
         self.flip.setCurrentIndex(max(self.flip.findData(cfg.recognition.flip_tta), 0))
         self.reuse_frames.setValue(cfg.decision.reuse_frames)
         self.liveness.setCurrentIndex(max(self.liveness.findData(cfg.liveness.mode.value), 0))
+        self.privacy.load(cfg)
         self.error.setText("")
         self.show_calibration()
 
@@ -315,6 +320,7 @@ class SettingsPage(QWidget):
                                 cooldown_s=self.cooldown.value(), unknown_after=self.unknown_after.value(),
                                 reuse_frames=self.reuse_frames.value())
         data["liveness"].update(mode=LivenessMode(self.liveness.currentData()))
+        data.update(self.privacy.updates())
         return AppConfig.model_validate(data)
 
     def apply(self) -> bool:

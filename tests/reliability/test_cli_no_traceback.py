@@ -160,6 +160,13 @@ CASES: list[Case] = [
     _c("keys", "status", "--db", "{db}", error=False),
     _c("keys", "rotate", "--db", "{folder}"),
     _c("keys", "rekey", "--db", "{db}", "--password-stdin"),  # an empty password
+    # backup / restore (cli_backup.py); standard input is empty, and not a terminal
+    _c("backup", "--db", "{db}", "--out", "{missing}/site.fgbak", "--passphrase-stdin"),  # an empty passphrase
+    _c("backup", "--db", "{notadb}", "--out", "{missing}/site.fgbak"),
+    _c("backup", "--db", "{db}", "--out", "{img}"),  # exists
+    _c("restore", "--db", "{db}", "--from", "{missing}/site.fgbak", "--yes"),
+    _c("restore", "--db", "{db}", "--from", "{notadb}", "--yes", "--passphrase-stdin"),  # not a backup
+    _c("restore", "--db", "{db}", "--from", "{img}"),  # no --yes and no terminal
     # central server (issue 13): unreachable server, bad DSN, missing or foreign key file
     _c("central"),  # no init / status
     _c("central", "init", "--dsn", "postgresql://facegate@127.0.0.1:1/none", "--site-key", "{missing}/site.key"),
@@ -172,6 +179,17 @@ CASES: list[Case] = [
     # gui: only what fails before a window would open
     _c("gui", "--source"),
     _c("gui", "--kiosk", "yes"),
+    # privacy / purge / export-person (cli_privacy.py)
+    _c("privacy", "--db", "{db}", "--events-days", "nan"),
+    _c("privacy", "--db", "{db}", "--events-days", "10", "--snapshots-days", "20"),  # snapshots outlive events
+    _c("privacy", "--db", "{db}", "--door-display", "photo"),
+    _c("purge", "--db", "{missing}/facegate.db"),
+    _c("purge", "--db", "{notadb}", "--dry-run"),
+    _c("export-person", "--db", "{db}", "--person", LONG, "--out", "{folder}/x.zip"),
+    _c("export-person", "--db", "{db}", "--id", "-5", "--out", "{folder}/x.zip"),
+    _c("export-person", "--db", "{db}", "--person", "{lin}", "--out", "{missing}/x.zip"),
+    _c("export-person", "--db", "{db}", "--person", "{lin}", "--out", "{folder}"),
+    _c("export-person", "--db", "{db}", "--out", "{folder}/x.zip"),
 ]
 CASES += [_c(command, "--no-such-option") for command in COMMANDS]  # a new command is covered too
 

@@ -41,6 +41,7 @@ from desktop_app.core.errors import FaceGateError
 from desktop_app.core.live.session import FrameResult, LiveSession, LoggedEvent, process_frames
 from desktop_app.core.outputs.base import redact_uri
 from desktop_app.core.outputs.registry import open_output
+from desktop_app.core.privacy.retention import RetentionScheduler
 from desktop_app.core.service import FaceGate
 from desktop_app.core.video.latest_frame import LatestFrameReader
 from desktop_app.core.video.sources import Frame, FrameSource, VideoFileSource, open_source
@@ -206,6 +207,8 @@ class DoorRunner:
         self.passback: Passback | None = None
         self.events: list[LoggedEvent] = []
         self._summary: DoorRunSummary | None = None
+        #: retention (events and snapshots past the site's limits): at start, then daily, on its own thread
+        self.retention = RetentionScheduler(gate)
 
     # ------------------------------------------------------------------ the app's side
     def subscribe(self, listener: Callable[[DoorStatus], None]) -> Callable[[], None]:
@@ -322,6 +325,7 @@ class DoorRunner:
             raise
         for cam in self.cameras:
             cam.reader.start()
+        self.retention.start()
 
     def _camera(self, door: DoorSpec, spec: CameraSpec, name: str) -> _Camera:
         build = self._sources
@@ -507,6 +511,7 @@ class DoorRunner:
 
     # ------------------------------------------------------------------ closing
     def _close(self, wall_s: float) -> DoorRunSummary:
+        self.retention.stop()
         for cam in self.cameras:
             cam.reader.stop()
             cam.stats.final_state = cam.reader.state.value

@@ -36,6 +36,7 @@ from desktop_app.core.face.quality import recognition_issues
 from desktop_app.core.liveness import FaceObservation, LivenessSettings, LivenessTracks, LivenessVerdict
 from desktop_app.core.matching.accept import near_decision
 from desktop_app.core.matching.site_strangers import unknown_event_faces
+from desktop_app.core.privacy.retention import RetentionScheduler
 from desktop_app.core.service import FaceGate
 from desktop_app.core.storage.records import Person
 from desktop_app.core.types import Face, PersonMatch, StageTimes
@@ -599,6 +600,8 @@ def run_headless(gate: FaceGate, source: str, *, max_frames: int | None = None, 
     liveness: the liveness mode of this run (None: the settings')."""
     summary = RunSummary()
     session = LiveSession(gate, liveness=liveness)
+    retention = RetentionScheduler(gate)  # expired events and snapshots: at start, then daily, off the loop
+    retention.start()
     probe = open_source(source)
     live = probe.is_live
     # A live source (webcam, stream) is a door camera: retried for ever, at start too; a file ends.
@@ -628,6 +631,7 @@ def run_headless(gate: FaceGate, source: str, *, max_frames: int | None = None, 
     except KeyboardInterrupt:  # Ctrl+C is how a live door loop stops: end with the summary ("stopped")
         pass
     finally:
+        retention.stop()
         reader.stop()
         summary.final_state = reader.state
         try:  # a last try, so that a short lock does not leave events for the next start

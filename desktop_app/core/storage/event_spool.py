@@ -164,6 +164,29 @@ class EventSpool:
                 self._rewrite()
         return written
 
+    def drop_expired(self, events_before: datetime | None, snapshots_before: datetime | None) -> tuple[int, int]:
+        """Retention: forget the waiting events older than ``events_before`` and the snapshots of
+        those older than ``snapshots_before`` (aware datetimes; None: keep); the spool file is
+        rewritten. Returns (events dropped, snapshots dropped)."""
+        from dataclasses import replace
+
+        dropped = cleared = 0
+        with self._lock:
+            kept: deque[PendingEvent] = deque()
+            for ev in self._pending:
+                ts = ev.ts if ev.ts.tzinfo is not None else ev.ts.astimezone()  # naive: local time
+                if events_before is not None and ts < events_before:
+                    dropped += 1
+                    continue
+                if snapshots_before is not None and ev.snapshot_jpg is not None and ts < snapshots_before:
+                    ev = replace(ev, snapshot_jpg=None)
+                    cleared += 1
+                kept.append(ev)
+            if dropped or cleared:
+                self._pending = kept
+                self._rewrite()
+        return dropped, cleared
+
     # ------------------------------------------------------------------ file
     def _load(self) -> None:
         if not self.path.is_file():
