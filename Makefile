@@ -28,7 +28,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy desktop_app/core desktop_app/ui trainer
 
-# Real counterparts the door-output tests talk to: Debian's mosquitto MQTT broker. Installed when
+# Real counterparts the door-output tests talk to: Debian's mosquitto MQTT broker, and PostgreSQL 15
+# for the central server tests (the tests start their own server in a temporary folder). Installed when
 # absent (as root, or through passwordless sudo); otherwise one line says so and the MQTT tests skip.
 services:
 	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || { \
@@ -40,6 +41,16 @@ services:
 	  else \
 	    echo "services: mosquitto is not installed and could not be installed here (needs apt-get and root or sudo);" \
 	         "the MQTT tests will skip. Install it with: sudo apt-get install mosquitto"; \
+	  fi; }
+	@test -x /usr/lib/postgresql/15/bin/initdb || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; \
+	  else SUDO=none; fi; \
+	  if [ "$$SUDO" != none ] && command -v apt-get >/dev/null 2>&1 && \
+	     $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql >/dev/null; then \
+	    echo "services: installed postgresql"; \
+	  else \
+	    echo "services: postgresql is not installed and could not be installed here (needs apt-get and root or sudo);" \
+	         "the central server tests will skip. Install it with: sudo apt-get install postgresql"; \
 	  fi; }
 
 pytest: $(STAMP) services

@@ -52,6 +52,9 @@ from .cli_accounts import cmd_account
 from .cli_auth import actor_of, add_credential_args, run_authorised
 from .cli_backup import COMMANDS as BACKUP_COMMANDS
 from .cli_backup import add_parsers as add_backup_parsers
+from .cli_central import COMMANDS as CENTRAL_COMMANDS
+from .cli_central import add_central_options, central_wrapped
+from .cli_central import add_parsers as add_central_parsers
 from .cli_corrections import COMMANDS as CORRECTIONS_COMMANDS
 from .cli_corrections import add_parsers as add_corrections_parsers
 from .cli_keys import COMMANDS as KEYS_COMMANDS
@@ -247,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_backup_parsers(sub)
     add_keys_parsers(sub)
     add_corrections_parsers(sub)
+    add_central_parsers(sub)
+    add_central_options(ap)  # --central DSN in place of --db (cli_central)
     add_credential_args(ap)  # --account / --password-stdin where credentials may be needed (cli_auth): last
     return ap
 
@@ -774,6 +779,7 @@ COMMANDS.update(UNKNOWNS_COMMANDS)
 COMMANDS.update(PRIVACY_COMMANDS)
 COMMANDS.update(BACKUP_COMMANDS)
 COMMANDS.update(CORRECTIONS_COMMANDS)
+COMMANDS.update(CENTRAL_COMMANDS)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -817,7 +823,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        return run_authorised(args, COMMANDS[args.command or "gui"])  # credentials once accounts exist
+        return run_authorised(args, central_wrapped(args, COMMANDS[args.command or "gui"]))  # accounts; --central
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # the reader went away (e.g. `| head`): not an error of ours

@@ -113,9 +113,13 @@ RULES: Final[dict[str, Rule]] = {
     "correct": Action.ENROL, "corrections": Action.VIEW_EVENTS,
     "refresh-templates": lambda a: Action.VIEW_EVENTS if a.dry_run else Action.SETTINGS if a.enable or a.disable
     else Action.ENROL,
+    # The central server (cli_central.py): its own login (the DSN's PostgreSQL role and password) and
+    # the site key file guard it; `sync` runs unattended like the door loop.
+    "central init": None, "central status": None, "sync": None,
 }
 #: The attribute each command group keeps its sub-command in.
-SUBCOMMAND_DESTS: Final[tuple[str, ...]] = ("access_command", "audit_command", "account_command", "keys_command")
+SUBCOMMAND_DESTS: Final[tuple[str, ...]] = ("access_command", "audit_command", "account_command", "keys_command",
+                                            "central_command")
 
 HELP_EPILOG: Final[str] = (
     "Accounts: once a database has accounts (facegate account add), commands that read or change its data need "

@@ -18,6 +18,8 @@ from desktop_app.core.live.session import LoggedEvent
 from desktop_app.core.vocabulary import AccessReason, Decision, DoorState, LivenessMode, SourceState
 from desktop_app.core.wording import count
 
+from .cli_central import start_run_sync, stop_run_sync
+
 
 def event_line(ev: LoggedEvent) -> str:
     """``[front front/in] granted Lin-Manuel Miranda (granted) score 0.571``; a spoof:
@@ -75,7 +77,11 @@ def cmd_run_doors(args: argparse.Namespace) -> int:
         modes = ", ".join(f"{d.name} {LivenessMode(override) if override else d.liveness or default}" for d in doors)
         print(f"Running {count(len(doors), 'door')}: {', '.join(d.name for d in doors)} "
               f"(Ctrl+C stops); liveness: {modes}.", file=sys.stderr, flush=True)
-        summary = runner.run(max_frames=args.max_frames)
+        sync = start_run_sync(gate, args)  # run --central DSN: sync beside the door loop (cli_central)
+        try:
+            summary = runner.run(max_frames=args.max_frames)
+        finally:
+            stop_run_sync(sync)
         _report(summary, args.json, gate.db_path.name)
     if not any(c.frames for c in summary.cameras):
         return 2 if all(c.final_state == SourceState.FAILED for c in summary.cameras) else 1

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
-from service_fixtures import lctech_board, mqtt_broker, webhook_server  # noqa: F401 - real counterparts for door outputs
+from service_fixtures import lctech_board, mqtt_broker, postgres_server, webhook_server  # noqa: F401 - real counterparts
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 

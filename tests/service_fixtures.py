@@ -486,3 +486,73 @@ def lctech_board(tmp_path: Path) -> Iterator[LcTechBoard]:
         yield board
     finally:
         board.unplug()
+
+
+# --------------------------------------------------------------------------- PostgreSQL (issue 13)
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+POSTGRES_MISSING = ("PostgreSQL 15 (Debian package 'postgresql') is not installed: `make services` installs it, "
+                    "or run `apt-get install postgresql`")
+
+
+class PostgresServer:
+    """Debian's PostgreSQL 15 in a temporary folder on 127.0.0.1 (a free port), trust login for
+    user ``facegate``. initdb and postgres refuse root: as root they run as the ``postgres`` user.
+    ``.dsn(db)``; ``.new_database()`` makes an empty database per test; ``.stop()`` / ``.start()``
+    take the server down and back on the same port (a network cut, as seen from a door)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data = root / "data"
+        self.port = free_port()
+        self._n = 0
+        self._as_root = os.geteuid() == 0
+        os.chmod(root, 0o755)  # the postgres user must reach its folder (root is directly in /tmp)
+        self.data.mkdir()
+        if self._as_root:
+            shutil.chown(self.data, "postgres", "postgres")
+        self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "facegate", "-E", "UTF8")
+
+    def _run(self, *cmd: str) -> None:
+        full = ["runuser", "-u", "postgres", "--", *cmd] if self._as_root else list(cmd)
+        subprocess.run(full, check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.data / "log"), "-w", "-o",
+                  f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+
+    def stop(self) -> None:
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def dsn(self, db: str = "postgres") -> str:
+        return f"postgresql://facegate@127.0.0.1:{self.port}/{db}"
+
+    def new_database(self) -> str:
+        """The DSN of a new, empty database."""
+        import psycopg
+
+        self._n += 1
+        name = f"t{os.getpid()}_{self._n}"
+        with psycopg.connect(self.dsn(), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.dsn(name)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the test session (each test makes its own database with
+    ``new_database()``); skips when PostgreSQL is not installed."""
+    if not (PG_BIN / "initdb").is_file():
+        pytest.skip(POSTGRES_MISSING)
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="facegate-pg-"))  # not under pytest's 0700 folder: postgres must enter it
+    try:
+        server = PostgresServer(root)
+        server.start()
+        try:
+            yield server
+        finally:
+            with contextlib.suppress(subprocess.SubprocessError, OSError):
+                server.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

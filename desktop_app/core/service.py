@@ -37,6 +37,7 @@ from desktop_app.core.accounts import Account, AccountsMode, AccountsState, Acti
 from desktop_app.core.accounts.book import AccountBook
 from desktop_app.core.admin.lock import AdminPin
 from desktop_app.core.backup.facade import BackupFacade
+from desktop_app.core.central.facade import CentralFacade
 from desktop_app.core.config import AppConfig
 from desktop_app.core.corrections.facade import CorrectionsFacade
 from desktop_app.core.doctor.files import remove_stale_temps
@@ -193,7 +194,7 @@ class GalleryStats:
     persons: int
 
 
-class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade, CorrectionsFacade):
+class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade, CorrectionsFacade, CentralFacade):
     """The FaceGate core for one database file. Data (models, gallery) lives beside the database.
 
     Face data is encrypted at rest (``desktop_app.core.protection``): when its key cannot be

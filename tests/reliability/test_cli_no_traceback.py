@@ -177,6 +177,15 @@ CASES: list[Case] = [
     _c("restore", "--db", "{db}", "--from", "{missing}/site.fgbak", "--yes"),
     _c("restore", "--db", "{db}", "--from", "{notadb}", "--yes", "--passphrase-stdin"),  # not a backup
     _c("restore", "--db", "{db}", "--from", "{img}"),  # no --yes and no terminal
+    # central server (issue 13): unreachable server, bad DSN, missing or foreign key file
+    _c("central"),  # no init / status
+    _c("central", "init", "--dsn", "postgresql://facegate@127.0.0.1:1/none", "--site-key", "{missing}/site.key"),
+    _c("central", "status", "--dsn", "host=127.0.0.1 port=1 dbname=none connect_timeout=2"),
+    _c("central", "status", "--dsn", "this is not = a dsn ="),
+    _c("sync", "--db", "{db}", "--central", "postgresql://facegate@127.0.0.1:1/none"),  # no site key
+    _c("sync", "--db", "{db}", "--central", "postgresql://facegate@127.0.0.1:1/none", "--site-key", "{notadb}"),
+    _c("people", "--central", "postgresql://facegate@127.0.0.1:1/none", "--site-key", "{missing}/site.key"),
+    _c("run", "--db", "{db}", "--source", "{clip}", "--headless", "--central", "postgresql://127.0.0.1:1/x"),
     # gui: only what fails before a window would open
     _c("gui", "--source"),
     _c("gui", "--kiosk", "yes"),

@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import threading
-import uuid
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -28,6 +28,15 @@ from pathlib import Path
 from desktop_app.core.errors import FaceGateError
 
 log = logging.getLogger(__name__)
+
+
+def uuid7_hex(unix_ms: int | None = None) -> str:
+    """A UUID version 7 (RFC 9562: 48-bit Unix time in ms, version, 12 + 62 random bits, variant)
+    as 32 lower-case hex digits."""
+    ms = (time.time_ns() // 1_000_000 if unix_ms is None else unix_ms) & ((1 << 48) - 1)
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms << 80) | (0x7 << 76) | ((rand >> 62) & 0xFFF) << 64 | (0b10 << 62) | (rand & ((1 << 62) - 1))
+    return f"{value:032x}"
 
 
 @dataclass(frozen=True)
@@ -63,7 +72,9 @@ class PendingEvent:
 
     @staticmethod
     def new_uid() -> str:
-        return uuid.uuid4().hex
+        """A UUIDv7 as 32 hex digits: globally unique (74 random bits) and in time order, so the
+        central server's events index grows at its end (issue 13)."""
+        return uuid7_hex()
 
     def to_line(self) -> str:
         d = asdict(self)

@@ -522,9 +522,44 @@ def migration_11(db: Database) -> None:
     END""")
 
 
+def migration_12(db: Database) -> None:
+    """A central PostgreSQL server for many doors (issue 13; the design is in ``desktop_app.core.central``).
+
+    - people and samples: a global ``uid`` (32 hex digits), the same on the central server and on
+      every door; existing rows get a random one, new rows one from a trigger (no code path that
+      inserts people or samples has to know about it);
+    - events: every row has a ``uid`` (older rows without one get a random one), and
+      ``central_pushed`` (NULL: still in the outbox; 1: committed on the central server);
+    - central_state: the node's sync state (node id, last revision pulled, last audit row pushed);
+    - central_docs: the central documents this file holds, with the revision and digest pulled.
+    """
+    conn = db.conn
+    for table in ("people", "samples"):
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN uid TEXT")
+        conn.execute(f"UPDATE {table} SET uid = lower(hex(randomblob(16)))")
+        conn.execute(f"CREATE UNIQUE INDEX {table}_uid ON {table}(uid)")
+        conn.execute(f"CREATE TRIGGER {table}_uid_default AFTER INSERT ON {table} WHEN NEW.uid IS NULL BEGIN"
+                     f" UPDATE {table} SET uid = lower(hex(randomblob(16))) WHERE id = NEW.id; END")
+    conn.execute("UPDATE events SET uid = lower(hex(randomblob(16))) WHERE uid IS NULL")
+    conn.execute("ALTER TABLE events ADD COLUMN central_pushed INTEGER")
+    conn.execute("CREATE INDEX events_outbox ON events(id) WHERE central_pushed IS NULL")
+    conn.execute("""CREATE TABLE central_state (
+        key TEXT PRIMARY KEY,
+        value_json TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""")
+    conn.execute("""CREATE TABLE central_docs (
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        PRIMARY KEY (kind, key)
+    )""")
+
+
 MIGRATIONS: Final[tuple[Migration, ...]] = (migration_1, migration_2, migration_3, migration_4, migration_5,
                                               migration_6, migration_7, migration_8, migration_9,
-                                              migration_10, migration_11)
+                                              migration_10, migration_11, migration_12)
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
 #: The schema version from which the audit log is hash-chained (``migration_6``).
 AUDIT_CHAIN_VERSION: Final[int] = MIGRATIONS.index(migration_6) + 1

@@ -1,0 +1,201 @@
+"""``CentralFacade``: the ``FaceGate`` mixin that syncs this database with the central server.
+
+One round (``central_sync``):
+
+1. push the event outbox: the oldest unpushed events are inserted centrally in one transaction
+   (``ON CONFLICT (uid) DO NOTHING``) and marked pushed here only after that commit: a cut
+   before the commit resends them, a cut after it resends them too and the server skips them,
+   so every event arrives exactly once;
+2. push the new audit rows (node + local id, idempotent as well);
+3. pull the roster changes since the last revision held (everything at the first round), apply
+   them in one local transaction, erase every person whose tombstone arrived through
+   ``FaceGate.erase_person`` (the same guarantees as a local erasure: rows, crops, templates,
+   gallery files, WAL), reload the gallery and recalibrate;
+4. report to the server (last seen, revision held, events still waiting, last error).
+
+The network part never holds the FaceGate lock, so the door loop is never blocked by a slow or
+cut network; only the local writes take it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import socket
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from desktop_app.core.central.client import CentralClient, RosterChange
+from desktop_app.core.storage.replica import DocKind
+
+if TYPE_CHECKING:
+    from desktop_app.core.storage.records import ErasureReport, ModelRecord
+    from desktop_app.core.storage.store import Store
+
+log = logging.getLogger(__name__)
+
+#: events per push transaction
+PUSH_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What one round did: events and audit rows pushed (new centrally / sent), roster documents
+    applied, people erased, the revision now held and events still waiting here."""
+
+    events_sent: int
+    events_new: int
+    audit_sent: int
+    applied: int
+    deleted: int
+    erased: int
+    revision: int
+    pending: int
+
+    def line(self) -> str:
+        return (f"pushed {self.events_sent} events ({self.events_new} new centrally), {self.audit_sent} audit rows; "
+                f"roster revision {self.revision}: {self.applied} changes, {self.deleted} removals, "
+                f"{self.erased} people erased; {self.pending} events waiting")
+
+
+class CentralFacade:
+    """Central sync methods of ``FaceGate`` (see the module docstring)."""
+
+    store: Store
+    _lock: threading.RLock
+    model: ModelRecord
+
+    def erase_person(self, person_id: int, actor: str = "admin") -> ErasureReport:
+        raise NotImplementedError
+
+    def _reload_shared_state(self) -> None:
+        raise NotImplementedError
+
+    def doors(self) -> list:  # type: ignore[type-arg]
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ identity
+    def central_node(self) -> str:
+        """This database's node id on the central server (made at the first call)."""
+        with self._lock:
+            uid = self.store.central_state("node_uid")
+            if not uid:
+                uid = secrets.token_hex(16)
+                self.store.set_central_state("node_uid", uid)
+            return str(uid)
+
+    def central_revision(self) -> int:
+        with self._lock:
+            return int(self.store.central_state("revision", 0))
+
+    # ------------------------------------------------------------------ one round
+    def central_sync(self, client: CentralClient, *, name: str | None = None, role: str = "door",
+                     error: str | None = None, pull: bool = True, doors: Sequence[str] | None = None) -> SyncReport:
+        """One sync round (module docstring); ``pull`` False pushes only (steps 1 and 2).
+
+        doors: the doors this node runs (kept for later rounds; never given: everyone is pulled).
+        A door node then holds only the people permitted at its doors: their samples and
+        templates are pulled, and a person no longer permitted there is erased here through
+        ``erase_person`` (as a central erasure is).
+        CentralUnavailable / CentralError when the server cannot be reached or refuses: nothing
+        is lost, the next round goes on from there."""
+        node = self.central_node()
+        with self._lock:
+            if name and name != self.store.central_state("node_name"):
+                self.store.set_central_state("node_name", name)  # kept for the rounds that name none
+            name = name or self.store.central_state("node_name")
+            if doors is not None and role == "door":
+                self.store.set_central_state("node_doors", sorted(set(doors)))
+            mine = self.store.central_state("node_doors") if role == "door" else None
+            known = self.store.central_state("permitted_groups")
+        sent = new = 0
+        while True:
+            with self._lock:
+                batch = self.store.outbox_events(PUSH_BATCH)
+            if not batch:
+                break
+            new += client.push_events(node, batch)
+            with self._lock:
+                self.store.mark_pushed([e.local_id for e in batch])  # only after the server's commit
+            sent += len(batch)
+        with self._lock:
+            last = int(self.store.central_state("audit_pushed", 0))
+            audit = self.store.audit_after(last, 5000)
+        client.push_audit(node, audit)
+        if audit:
+            with self._lock:
+                self.store.set_central_state("audit_pushed", audit[-1][0])
+        since = self.central_revision()
+        if not pull:
+            return SyncReport(sent, new, len(audit), 0, 0, 0, since, self.store.outbox_count())
+        changes, top, groups = client.pull(since, self.model.sha256 if role == "door" else None, doors=mine,
+                                           known_groups=known)
+        if groups is not None:  # a person changed who is neither permitted here nor held here is none of our business
+            allowed = {g.casefold() for g in groups}
+            with self._lock:
+                held = self.store.held_documents()
+            changes = [c for c in changes if c.kind != DocKind.PERSON or c.doc is None or (c.kind.value, c.key) in held
+                       or {str(g).casefold() for g in c.doc.body.get("groups", [])} & allowed]
+        applied, deleted, erased = self.apply_central_changes(changes, top)
+        if groups is not None:
+            erased += self._erase_not_permitted(groups)
+            with self._lock:
+                self.store.set_central_state("permitted_groups", groups)
+        with self._lock:
+            pending = self.store.outbox_count()
+            doors = [d.name for d in self.doors()]
+        client.heartbeat(node, name or default_node_name(self.store.path.name), role, doors=doors,
+                         model_sha256=self.model.sha256, revision=top, pending=pending, error=error)
+        return SyncReport(sent, new, len(audit), applied, deleted, erased, top, pending)
+
+    def apply_central_changes(self, changes: list[RosterChange], top: int) -> tuple[int, int, int]:
+        """Apply pulled changes (documents whose digest differs from the one held, tombstones of
+        what is held or known here); erase tombstoned people through ``erase_person``; then hold
+        revision ``top``. Returns (documents applied, documents removed, people erased)."""
+        with self._lock:
+            held = self.store.held_documents()
+            upserts = [c.doc for c in changes if c.doc is not None and held.get((c.kind.value, c.key)) != c.doc.digest]
+            tombs = [(c.kind.value, c.key) for c in changes if c.doc is None]
+            counts = {"upserted": 0, "deleted": 0, "skipped": 0}
+            if upserts or tombs:
+                counts = self.store.apply_documents(upserts, tombs)
+            erased = 0
+            for kind, key in tombs:
+                if kind == DocKind.PERSON:
+                    pid = self.store.person_id_of(key)
+                    if pid is not None:
+                        self.erase_person(pid, actor="central")
+                        erased += 1
+            done = {(d.kind.value, d.key) for d in upserts}
+            self.store.note_documents([(d.kind.value, d.key, c.revision, d.digest) for c in changes
+                                       if (d := c.doc) is not None and (d.kind.value, d.key) in done], tombs)
+            self.store.set_central_state("revision", top)
+            if upserts or tombs:
+                self.store.audit("central", "central.sync", {"applied": counts["upserted"],
+                                                           "removed": counts["deleted"],
+                                                           "erased": erased, "revision": top})
+                self._reload_shared_state()
+            return counts["upserted"], counts["deleted"], erased
+
+
+    def _erase_not_permitted(self, groups: Sequence[str]) -> int:
+        """Erase the central people held here who are in none of ``groups`` (no longer permitted
+        at this node's doors); people enrolled only here are left alone. Returns how many."""
+        allowed = {g.casefold() for g in groups}
+        erased = 0
+        with self._lock:
+            held = {key for kind, key in self.store.held_documents() if kind == DocKind.PERSON}
+            for access in self.store.people_access():
+                uid = self.store.person_uid(access.person_id)
+                if uid in held and not {g.casefold() for g in access.groups} & allowed:
+                    gone = self.store.person_documents(access.person_id)  # pulled again if permitted again
+                    self.erase_person(access.person_id, actor="central")
+                    self.store.note_documents([], gone)
+                    erased += 1
+        return erased
+
+
+def default_node_name(db_name: str) -> str:
+    return f"{socket.gethostname()}/{db_name}"

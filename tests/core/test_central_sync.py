@@ -1,0 +1,163 @@
+"""Central PostgreSQL server (issue 13), on a real PostgreSQL 15 server (``postgres_server``):
+init and status, the site key, exactly-once event push through a cut, the local migration."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import psycopg
+import pytest
+from service_fixtures import PostgresServer
+from sqlite_utils import Database
+
+from desktop_app.core.central.client import CentralClient
+from desktop_app.core.central.errors import CentralError, CentralUnavailable
+from desktop_app.core.central.sitekey import SiteKey
+from desktop_app.core.service import FaceGate
+from desktop_app.core.storage.schema import MIGRATIONS, migrate, migration_12
+
+
+@pytest.fixture
+def central(postgres_server: PostgresServer, tmp_path: Path) -> tuple[str, SiteKey]:
+    dsn = postgres_server.new_database()
+    key = SiteKey.generate()
+    key.save(tmp_path / "site.key")
+    with CentralClient(dsn) as client:
+        assert client.init(key) is True
+    return dsn, key
+
+
+def log_events(gate: FaceGate, n: int, door: str = "front") -> None:
+    for _ in range(n):
+        gate.store.log_event(person_id=None, score=0.1, decision="unknown", camera="cam",
+                             model_sha256=gate.model.sha256, door=door, direction="in", reason="unknown")
+
+
+def test_init_is_idempotent_and_checks_the_site_key(central: tuple[str, SiteKey], tmp_path: Path) -> None:
+    dsn, key = central
+    assert (tmp_path / "site.key").stat().st_mode & 0o777 == 0o600
+    assert SiteKey.load(tmp_path / "site.key") == key
+    with CentralClient(dsn) as client:
+        assert client.init(key) is False  # again: nothing new
+        with pytest.raises(CentralError, match="site key is for site"):
+            client.init(SiteKey.generate())
+        status = client.status()
+    assert status.schema_version == 1 and status.site_id == key.site_id and status.events == 0
+    other = SiteKey(key.site_id, bytes(32))
+    with CentralClient(dsn, other) as client, pytest.raises(CentralError, match="wrong key file"):
+        client.status()
+
+
+def test_an_unreachable_server_is_one_line(tmp_path: Path) -> None:
+    with CentralClient("postgresql://facegate@127.0.0.1:1/none") as client, \
+            pytest.raises(CentralUnavailable, match="cannot be reached") as err:
+        client.status()
+    assert "\n" not in str(err.value)
+
+
+def test_events_of_two_doors_arrive_exactly_once_through_a_cut(central: tuple[str, SiteKey], tmp_path: Path,
+                                                               postgres_server: PostgresServer) -> None:
+    dsn, key = central
+    a, b = FaceGate(tmp_path / "a" / "door.db", device="cpu"), FaceGate(tmp_path / "b" / "door.db", device="cpu")
+    try:
+        log_events(a, 5, "front")
+        a.store.audit("admin", "test.note", {"n": 1})
+        log_events(b, 3, "back")
+        with CentralClient(dsn, key) as client:
+            assert a.central_sync(client, name="a").events_new == 5
+            assert b.central_sync(client, name="b").events_new == 3
+            assert a.central_sync(client, name="a").events_sent == 0  # nothing twice
+        # a crash after the central commit, before the local mark: the resend is skipped centrally
+        log_events(a, 2)
+        with CentralClient(dsn, key) as client:
+            batch = a.store.outbox_events()
+            assert client.push_events(a.central_node(), batch) == 2
+            report = a.central_sync(client, name="a")  # resends both: the server keeps one copy
+            assert (report.events_sent, report.events_new, report.pending) == (2, 0, 0)
+        # the cut: the door keeps logging, the sync fails with one line, nothing is lost
+        postgres_server.stop()
+        try:
+            log_events(a, 4)
+            with CentralClient(dsn, key) as client, pytest.raises(CentralUnavailable):
+                a.central_sync(client, name="a")
+            assert a.store.outbox_count() == 4
+        finally:
+            postgres_server.start()
+        with CentralClient(dsn, key) as client:
+            report = a.central_sync(client, name="a")
+            assert (report.events_sent, report.events_new, report.pending) == (4, 4, 0)
+            status = client.status()
+        assert status.events == 5 + 3 + 2 + 4
+        assert {n.name: n.pending_events for n in status.nodes} == {"a": 0, "b": 0}
+        with psycopg.connect(dsn) as conn:
+            uids = conn.execute("SELECT uid, node_uid, door FROM events").fetchall()
+            audit = conn.execute("SELECT count(*) FROM audit").fetchone()
+        assert len({u for u, _, _ in uids}) == len(uids) == 14
+        assert {(n, d) for _, n, d in uids} == {(a.central_node(), "front"), (b.central_node(), "back")}
+        assert audit is not None and audit[0] > 0
+    finally:
+        a.close()
+        b.close()
+
+
+def test_an_older_file_migrates_to_the_central_migration(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    db = Database(conn)
+    before = MIGRATIONS.index(migration_12)  # the file as the FaceGate before the central sync left it
+    migrate(db, MIGRATIONS[:before])
+    conn.execute("INSERT INTO people (name, name_key, created_at, updated_at) VALUES ('Ann', 'ann', 'x', 'x')")
+    conn.execute("INSERT INTO events (ts, score, decision, camera, model_sha256)"
+                 " VALUES ('t', 0.1, 'unknown', 'c', 'm')")
+    assert migrate(db) == before
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    uid, = conn.execute("SELECT uid FROM people").fetchone()
+    assert len(uid) == 32
+    assert conn.execute("SELECT uid IS NOT NULL, central_pushed FROM events").fetchone() == (1, None)
+    conn.execute("INSERT INTO people (name, name_key, created_at, updated_at) VALUES ('Bo', 'bo', 'x', 'x')")
+    assert len({r[0] for r in conn.execute("SELECT uid FROM people")}) == 2  # the trigger gives new rows one
+    conn.close()
+
+
+def test_a_door_holds_only_the_people_permitted_at_its_doors(central: tuple[str, SiteKey], tmp_path: Path) -> None:
+    from desktop_app.core.access.model import DoorSpec, Group
+    from desktop_app.core.central.workspace import central_workspace
+
+    dsn, key = central
+    cache = tmp_path / "admin" / "cache.db"
+    with central_workspace(dsn, key, cache=cache, device="cpu") as ws:
+        for door, group in (("front", "day"), ("back", "night")):
+            ws.save_door(DoorSpec(door))
+            ws.save_group(Group(group))
+            ws.set_permissions(group, [door])
+        for name, group in (("Ann", "day"), ("Bob", "night")):
+            ws.set_person_access(ws.store.add_person(name), groups=[group])
+    door = FaceGate(tmp_path / "door" / "door.db", device="cpu")
+    try:
+        with CentralClient(dsn, key) as client:
+            door.central_sync(client, doors=["FRONT"])
+            assert [p.name for p in door.people()] == ["Ann"] and len(door.doors()) == 2
+            with central_workspace(dsn, key, cache=cache, device="cpu") as ws:
+                ws.set_permissions("night", ["back", "front"])  # Bob may now pass at the front too
+            door.central_sync(client)  # the doors given before are kept
+            assert sorted(p.name for p in door.people()) == ["Ann", "Bob"]
+            with central_workspace(dsn, key, cache=cache, device="cpu") as ws:
+                ann = ws.find_person("Ann")
+                assert ann is not None
+                ws.set_person_access(ann.id, groups=[])  # in no group: no longer at this door
+            assert door.central_sync(client).erased == 1
+            assert [p.name for p in door.people()] == ["Bob"]
+            assert [a.action for a in door.store.audit_log(20)].count("erase_person") == 1
+    finally:
+        door.close()
+
+
+def test_event_uids_are_uuid7_in_time_order() -> None:
+    import uuid
+
+    from desktop_app.core.storage.event_spool import PendingEvent, uuid7_hex
+
+    uid = uuid.UUID(PendingEvent.new_uid())
+    assert uid.version == 7 and uid.variant == uuid.RFC_4122
+    assert uuid7_hex(1_000) < uuid7_hex(1_001) and len({uuid7_hex(5) for _ in range(1000)}) == 1000
