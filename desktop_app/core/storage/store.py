@@ -42,6 +42,7 @@ from desktop_app.core.storage.doors import DoorsMixin
 from desktop_app.core.storage.exports import ExportsMixin
 from desktop_app.core.storage.keys import KeysMixin
 from desktop_app.core.storage.models import RegistryMixin
+from desktop_app.core.storage.refresh import TemplateRefreshMixin
 from desktop_app.core.storage.reserve import ensure_reserve
 from desktop_app.core.storage.revision import RevisionMixin
 from desktop_app.core.storage.samples import SamplesMixin
@@ -76,7 +77,7 @@ def _not_writable(path: Path) -> bool:
 
 
 class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMixin, SettingsMixin,
-            RevisionMixin, AccessMixin, DoorsMixin, KeysMixin):
+            RevisionMixin, AccessMixin, DoorsMixin, KeysMixin, TemplateRefreshMixin):
     """FaceGate's SQLite event store (see the module docstring for conventions).
 
     path: the database file (created with its parent folders when missing, migrated to the
