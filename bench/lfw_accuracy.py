@@ -253,7 +253,7 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/facegate-lfw-accuracy"))
     ap.add_argument("--variants", nargs="*", default=["const"], help="also: lmavg (a full pass)")
     ap.add_argument("--light-folds", type=int, default=3)
-    ap.add_argument("--light-methods", nargs="*", default=["exposure", "clahe", "even", "current"])
+    ap.add_argument("--light-methods", nargs="*", default=["exposure", "clahe", "clahe-gated", "even+clahe-gated", "current"])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()

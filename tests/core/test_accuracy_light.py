@@ -114,6 +114,7 @@ def test_side_lit_probes_score_higher_with_the_evened_crop(engine: FaceEngine,
     assert with_step.mean() > without.mean() + 0.03, (with_step, without)
 
 
+@pytest.mark.slow
 def test_templates_of_the_earlier_preprocessing_are_re_embedded_at_open(tmp_path: Path, clips: Path,
                                                                         lfw: Path) -> None:
     name = PAIRS[1][0]
