@@ -12,20 +12,21 @@ at FAR 1e-3 over all pairs). Costs are paid once and cached under ``--cache`` (n
   re-embeds only the crops that differ from the baseline's.
 
 Variants (rows):
-- ``default``: today's door: umeyama alignment, replicated border, ``normalise_face_crop``; the
+- ``previous default``: umeyama alignment, replicated border, the exposure-only crop step; the
   probe (right image) plain and flip-averaged only within ``flip_band`` of the threshold, the
   template (left image) flip-averaged (``flip_tta="near-threshold"``);
 - ``flip-always``: both sides flip-averaged; ``plain``: no flip anywhere;
-- ``border-constant``: black border (as OpenCV's ``alignCrop``) instead of replicated edges;
-- ``landmarks-mirror-avg``: landmarks averaged with those found on the mirror image;
-- ``s-norm`` / ``as-norm``: symmetric (adaptive top-k) score normalisation against the cohort.
+- ``s-norm`` / ``as-norm``: symmetric (adaptive top-k) score normalisation against the cohort;
+- ``default: side-light step`` (``--variants side``): today's ``normalise_face_crop``;
+- ``const``: black border (as OpenCV's ``alignCrop``) instead of replicated edges;
+- ``lmavg`` (not run by default: a full pass): landmarks averaged with the mirror image's.
 
 Side light (second table): the probe crop of each pair of the first ``--light-folds`` folds is
 shaded by a horizontal sigmoid ramp (dark side x0.08..0.2, lit side x1.3, random side), the
 template stays clean and flip-averaged; each crop illumination method is scored on the same crops.
 
-CPU cost per face is measured in the same run on the same crops (2 threads, best of 3), as a ratio
-to the default's.
+CPU cost per face is measured in the same run on the same crops (``--threads``, best of 3), as a
+ratio to the previous default's (embedder passes; the crop steps' own ms in the light table).
 
     nice .venv/bin/python bench/lfw_accuracy.py [--lfw ../shared/data/lfw] [--cache /tmp/facegate-acc]
 """
@@ -347,13 +348,18 @@ def side_light(proto: Protocol, det: dict[str, np.ndarray], emb: Embedder, flip:
         s = proto.cos(flip, l2_normalise(e), found)
         clean_changed = float(np.mean([not np.array_equal(fn(clean[i]), clean[i]) for i in right[:500]]))
         prep_ms = cost_ms(emb, np.array(clean[right[:64]]), fn, 0.0)
-        rows[name] = {**proto.figures(s, sel), "clean_crops_changed": clean_changed, "prep_ms": prep_ms}
+        gen, imp = s[sel & proto.labels], s[sel & ~proto.labels]
+        d_prime = float((gen.mean() - imp.mean()) / np.sqrt((gen.var() + imp.var()) / 2))
+        rows[name] = {**proto.figures(s, sel), "clean_crops_changed": clean_changed, "prep_ms": prep_ms,
+                      "d_prime": d_prime, "genuine_mean": float(gen.mean())}
     print(f"\nExtreme side light on the probe, folds 0-{args.light_folds - 1} ({int(sel.sum())} pairs), clean "
           "flip-averaged templates")
-    print(f"{'method':16s} {'accuracy':>16s} {'TAR@FAR1e-3':>11s} {'clean crops changed':>20s} {'prep ms':>8s}")
+    print(f"{'method':16s} {'accuracy':>16s} {'TAR@FAR1e-3':>11s} {'d-prime':>7s} {'genuine':>7s} "
+          f"{'clean crops changed':>20s} {'prep ms':>8s}")
     for name, r in rows.items():
         print(f"{name:16s} {100 * r['accuracy']:7.2f} ± {100 * r['accuracy_std']:.2f}% "
-              f"{100 * r['tar_at_far_1e-3']:10.2f}% {100 * r['clean_crops_changed']:19.1f}% {r['prep_ms']:8.2f}")
+              f"{100 * r['tar_at_far_1e-3']:10.2f}% {r['d_prime']:7.3f} {r['genuine_mean']:7.4f} "
+              f"{100 * r['clean_crops_changed']:19.1f}% {r['prep_ms']:8.2f}")
     return rows
 
 

@@ -24,8 +24,8 @@ from desktop_app.core.errors import FaceGateError
 from desktop_app.core.face.illumination import CROP_PREPROCESSING, normalise_face_crop
 
 if TYPE_CHECKING:
-    from desktop_app.core.storage.records import ModelRecord
     from desktop_app.core.face.engine import FaceEngine
+    from desktop_app.core.storage.records import ModelRecord
     from desktop_app.core.storage.store import Store
 
 log = logging.getLogger(__name__)
