@@ -35,6 +35,7 @@ from desktop_app.core.access.rules import access_reason as _access_rule
 from desktop_app.core.access.schedule import Schedule
 from desktop_app.core.accounts import Account, AccountsMode, AccountsState, Action, Role
 from desktop_app.core.accounts.book import AccountBook
+from desktop_app.core.accuracy.facade import AccuracyFacade
 from desktop_app.core.admin.lock import AdminPin
 from desktop_app.core.backup.facade import BackupFacade
 from desktop_app.core.central.facade import CentralFacade
@@ -194,7 +195,8 @@ class GalleryStats:
     persons: int
 
 
-class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade, CorrectionsFacade, CentralFacade):
+class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade, CorrectionsFacade, CentralFacade,
+               AccuracyFacade):
     """The FaceGate core for one database file. Data (models, gallery) lives beside the database.
 
     Face data is encrypted at rest (``desktop_app.core.protection``): when its key cannot be
@@ -239,6 +241,7 @@ class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade, Co
             self._calibration: Calibration | None = None
             self._site_strangers = StrangerBuffer()
             self._finish_purges_at_start()
+            self._refresh_templates_at_start()
             if len(self.gallery) and self.current_calibration() is None:
                 self.recalibrate()  # the stored one no longer fits (or none yet): never the fallback by accident
         except BaseException:

@@ -44,6 +44,7 @@ from desktop_app.core.storage.exports import ExportsMixin
 from desktop_app.core.storage.keys import KeysMixin
 from desktop_app.core.storage.models import RegistryMixin
 from desktop_app.core.storage.privacy import PrivacyStoreMixin
+from desktop_app.core.storage.reembedding import ReembeddingMixin
 from desktop_app.core.storage.replica import ReplicaMixin
 from desktop_app.core.storage.reserve import ensure_reserve
 from desktop_app.core.storage.revision import RevisionMixin
@@ -81,7 +82,7 @@ def _not_writable(path: Path) -> bool:
 
 class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMixin, SettingsMixin,
             RevisionMixin, AccessMixin, DoorsMixin, KeysMixin, PrivacyStoreMixin, UnknownClustersMixin,
-            CorrectionsMixin, ReplicaMixin):
+            CorrectionsMixin, ReplicaMixin, ReembeddingMixin):
     """FaceGate's SQLite event store (see the module docstring for conventions).
 
     path: the database file (created with its parent folders when missing, migrated to the
