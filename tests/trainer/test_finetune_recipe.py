@@ -80,6 +80,7 @@ def test_trunk_features_feed_the_same_embedding_as_the_network(lfw_split: TrainS
     assert np.allclose(mirror.numpy(), ref_m, atol=2e-2)
 
 
+@pytest.mark.slow
 def test_tiny_frozen_trunk_run_trains_only_the_embedding_layer_and_blends_toward_the_base(
     lfw_split: TrainSplit,
 ) -> None:
