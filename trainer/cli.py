@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--loss", type=_loss_name, default=defaults.loss,
                     help=f"loss (default {defaults.loss}): one of {describe_losses()}; join several with '+', "
                          f"e.g. center+softmax".replace("%", "%%"))
+    ap.add_argument("--recipe", choices=("frozen_trunk", "partial"), default=defaults.recipe,
+                    help="frozen_trunk (default): embedding layer only on cached trunk features, WiSE-FT toward "
+                         "the current model; partial: also the last --unfreeze-blocks stages, end to end")
     ap.add_argument("--epochs", type=int, default=defaults.epochs, help="maximum epochs (warm-up included)")
     ap.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu", help="training device")
     ap.add_argument("--lfw", type=Path, default=None, help="LFW folder with pairs.txt: adds LFW verification")
@@ -59,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--unfreeze-blocks", type=int, default=defaults.unfreeze_blocks,
                     help="backbone stages trained after the warm-up")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--max-lfw-drop", type=float, default=0.5, help="allowed LFW accuracy drop, points")
+    ap.add_argument("--max-lfw-drop", type=float, default=0.2, help="allowed LFW accuracy drop, points")
     ap.add_argument("-v", "--verbose", action="store_true")
     return ap
 
@@ -88,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     previous_handler = signal.signal(signal.SIGINT, on_interrupt)
     try:
-        config = TrainConfig(loss=args.loss, epochs=args.epochs, device=args.device,
+        config = TrainConfig(recipe=args.recipe, loss=args.loss, epochs=args.epochs, device=args.device,
                              unfreeze_blocks=args.unfreeze_blocks, seed=args.seed)
         options = DeployOptions(work_dir=args.work_dir, lfw_dir=args.lfw, lfw_folds=args.lfw_folds,
                                 lfw_pairs_per_fold=args.lfw_pairs_per_fold, dry_run=args.dry_run,

@@ -6,7 +6,7 @@ Rules (each gives a reason, passed or failed):
 * roster open-set TPIR at each model's calibrated threshold: candidate >= current -
   ``tpir_tolerance`` (default 0); skipped when neither could be measured, failed when only the
   current model's could;
-* LFW accuracy: candidate >= current - ``max_lfw_drop`` (default 0.005, i.e. 0.5 points);
+* LFW accuracy: candidate >= current - ``max_lfw_drop`` (default 0.002, i.e. 0.2 points);
   skipped when LFW was not evaluated, unless ``require_lfw``;
 * no degenerate (zero / non-finite) embeddings beyond the current model's.
 """
@@ -22,7 +22,7 @@ from .evaluate import ModelReport
 class GateConfig:
     """Tolerances as fractions (0.005 = 0.5 percentage points)."""
 
-    max_lfw_drop: float = 0.005
+    max_lfw_drop: float = 0.002
     rank1_tolerance: float = 0.0
     tpir_tolerance: float = 0.0
     require_lfw: bool = False

@@ -52,6 +52,11 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    recipe: Literal["frozen_trunk", "partial"] = Field(
+        default="frozen_trunk",
+        description="frozen_trunk: train only the embedding layer on cached trunk features, then WiSE-FT "
+                    "toward the base model (trainer.head_tune); partial: warm-up, then the last "
+                    "unfreeze_blocks stages and the embedding layer train end to end.")
     loss: str = Field(default="center+arcface", description="Loss for trainer.losses.get_loss ('+' joins).")
     head_params: dict[str, float] = Field(
         default_factory=dict, description="Arguments of the classification head, e.g. {'s': 64, 'm': 0.5}."
@@ -76,6 +81,14 @@ class TrainConfig(BaseModel):
     patience: int = Field(default=3, ge=1, description="Stop after this many epochs without held-out progress.")
     checkpoint_dir: Path | None = Field(default=None, description="Folder for last.pt (None: no checkpoints).")
     base_model: Path | None = Field(default=None, description="SFace ONNX to start from (None: the shipped one).")
+    lr_embedding: float = Field(default=2e-4, gt=0.0, description="frozen_trunk: AdamW rate of the embedding layer.")
+    l2sp_weight: float = Field(default=1e-3, ge=0.0,
+                               description="frozen_trunk: weight of ||W - W_base||^2 on the embedding layer.")
+    feature_views: int = Field(default=6, ge=2, le=32,
+                               description="frozen_trunk: cached views per crop (crop, mirror, door jitter).")
+    wise_steps: int = Field(default=10, ge=0, le=100,
+                            description="frozen_trunk: WiSE-FT alpha grid 0..1 in this many steps, chosen on "
+                                        "the validation split (0: no interpolation, alpha 1).")
     eval_batch: int = Field(default=64, ge=1, description="Crops per forward pass when evaluating.")
     eval_flip: bool = Field(
         default=False, description="Held-out checks average crop and mirror embeddings (as the app; 2x slower)."
@@ -153,6 +166,7 @@ class TrainResult:
     checkpoint: Path | None
     seconds: float
     class_names: tuple[str, ...] = field(default_factory=tuple)
+    wise_alpha: float | None = None
 
     @property
     def baseline(self) -> EpochStats:
@@ -167,6 +181,7 @@ class TrainResult:
         return {
             "config": self.config.model_dump(mode="json"),
             "best_epoch": self.best_epoch,
+            "wise_alpha": self.wise_alpha,
             "epochs_run": self.epochs_run,
             "stopped_early": self.stopped_early,
             "cancelled": self.cancelled,
@@ -581,6 +596,14 @@ def train(config: TrainConfig, dataset: TrainSplit, progress: ProgressCallback |
     Returns:
         :class:`TrainResult` with the best epoch's model (eval mode, on the CPU).
     """
+    if config.recipe == "frozen_trunk":
+        if resume is not None:
+            raise ValueError("the frozen_trunk recipe takes seconds and keeps no checkpoint; start it again "
+                             "instead of resuming")
+        from .head_tune import train_frozen_trunk
+
+        with _deterministic():
+            return train_frozen_trunk(config, dataset, progress, cancelled)
     start = time.perf_counter()
     with _deterministic():
         tr = _Trainer(config, dataset)

@@ -17,7 +17,7 @@ PEOPLE = ("Colin_Powell", "Donald_Rumsfeld", "Gerhard_Schroeder", "Jose_Maria_Az
           "Guillermo_Coria")
 SHOTS = 6
 
-TINY = TrainConfig(epochs=2, warmup_epochs=1, unfreeze_blocks=1, p=6, k=3, seed=7, patience=5)
+TINY = TrainConfig(recipe="partial", epochs=2, warmup_epochs=1, unfreeze_blocks=1, p=6, k=3, seed=7, patience=5)
 """A real but tiny fine-tune: one head-only warm-up epoch, then one epoch with the last stage and the
 embedding layer unfrozen; two batches of 6 people x 3 shots per epoch."""
 

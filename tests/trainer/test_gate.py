@@ -60,9 +60,11 @@ def test_worse_candidate_is_refused_naming_the_rule(candidate: ModelReport, fail
 
 def test_lfw_tolerance_is_configurable_in_points() -> None:
     cur, new = _report("cur", lfw=0.990), _report("new", lfw=0.986)  # -0.4 points
-    assert decide(cur, new).deploy
+    assert not decide(cur, new).deploy  # the default allows 0.2 points
+    assert "0.40" in decide(cur, new).failures[0]
+    assert decide(cur, _report("new", lfw=0.9881)).deploy  # -0.19 points
+    assert decide(cur, new, GateConfig(max_lfw_drop=0.005)).deploy
     assert not decide(cur, new, GateConfig(max_lfw_drop=0.003)).deploy
-    assert "0.40" in decide(cur, new, GateConfig(max_lfw_drop=0.003)).failures[0]
     assert decide(cur, _report("new", lfw=None)).deploy  # LFW not evaluated: skipped ...
     assert not decide(cur, _report("new", lfw=None), GateConfig(require_lfw=True)).deploy  # ... unless required
     with pytest.raises(ValueError):

@@ -278,8 +278,8 @@ def test_cli_dry_run_trains_and_evaluates_without_deploying(enrolled_dir: Path, 
     shutil.copytree(enrolled_dir, site)
     with FaceGate(site / "facegate.db", device="cpu") as fg:
         before = fg.model.sha256
-    code = cli_main(["--db", str(site / "facegate.db"), "--epochs", "1", "--dry-run", "--work-dir",
-                     str(tmp_path / "run")])
+    code = cli_main(["--db", str(site / "facegate.db"), "--recipe", "partial", "--epochs", "1", "--dry-run",
+                     "--work-dir", str(tmp_path / "run")])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "train: epoch 1/1 (warmup)" in out and "gate: held-out rank-1" in out
