@@ -740,6 +740,8 @@ class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade, Co
                     raise
                 report = self.store.erase_person(person_id, actor=actor, purge_files=purge_files)
             ensure_reserve(self.db_path)
+            if dropped := self._event_spool().drop_person(person_id):  # their events waiting for the database
+                log.info("Erasure of %s: %d waiting event(s) dropped from the event spool.", report.person_ref, dropped)
             self.erasures_pending = self.erasures_pending or not report.purged
             try:
                 self.recalibrate()

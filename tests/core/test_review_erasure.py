@@ -1,0 +1,57 @@
+"""Review of the session's features: erasing a person leaves nothing of theirs in the event spool
+(events waiting for the database with their snapshot and face) nor in event_faces / corrections.
+Real enrolment (ONNX models, a real photo), real SQLite file, real spool file."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from desktop_app.core.service import FaceGate
+from desktop_app.core.storage.event_spool import PendingEvent
+
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+LIN = "Lin-Manuel Miranda"
+
+
+@pytest.fixture(scope="module")
+def enrolled(tmp_path_factory: pytest.TempPathFactory, clips: Path) -> Path:
+    d = tmp_path_factory.mktemp("review_erasure")
+    with FaceGate(d / "facegate.db", device="cpu") as gate:
+        assert gate.enrol_images(LIN, [clips / "lin-manuel-miranda.png"]).added
+    return d
+
+
+@pytest.fixture()
+def gate(enrolled: Path, tmp_path: Path) -> Iterator[FaceGate]:
+    dst = tmp_path / "gate"
+    shutil.copytree(enrolled, dst)
+    g = FaceGate(dst / "facegate.db", device="cpu")
+    yield g
+    g.close()
+
+
+def test_erasing_a_person_drops_their_events_waiting_in_the_spool(gate: FaceGate, clips: Path) -> None:
+    image = cv2.imread(str(clips / "lin-manuel-miranda.png"))
+    assert image is not None
+    jpeg = cv2.imencode(".jpg", np.ascontiguousarray(image[:160, :160]))[1].tobytes()
+    pid = gate.find_person(LIN).id  # type: ignore[union-attr]
+    spool = gate._event_spool()
+    mine = [PendingEvent(uid=PendingEvent.new_uid(), ts=NOW - timedelta(minutes=m), person_id=pid, score=0.8,
+                         decision="granted", camera="door-1", model_sha256=gate.model.sha256, snapshot_jpg=jpeg)
+            for m in (3, 2)]
+    other = PendingEvent(uid=PendingEvent.new_uid(), ts=NOW, person_id=None, score=0.1, decision="unknown",
+                         camera="door-1", model_sha256=gate.model.sha256)
+    for ev in (*mine, other):
+        spool.add(ev)
+    assert all(ev.uid in spool.path.read_text() for ev in mine)
+    gate.erase_person(pid, actor="tester")
+    text = spool.path.read_text()
+    assert not any(ev.uid in text for ev in mine) and other.uid in text  # no waiting event of theirs on disk
+    assert [e.uid for e in spool.events()] == [other.uid]
