@@ -274,7 +274,7 @@ class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade, Co
         """Validate and store new settings; the threshold is recalibrated if the target changed."""
         with self._lock:
             self.store.set_setting("config", config.model_dump(mode="json"))
-            self.store.audit(actor, "settings.update", config.model_dump(mode="json"))
+            self.store.audit(actor, "settings.update", _config_audit(config))
             changed = config.recognition.target_fpir != self.config.recognition.target_fpir
             self.config = config
             if changed:
@@ -1616,3 +1616,12 @@ def _quality_dict(face: Face) -> dict[str, object]:
         "enhancement": face.detection.enhancement, "reasons": list(q.reasons),
     }
 
+
+def _config_audit(config: AppConfig) -> dict[str, object]:
+    """The settings as audited: no password of a URI (camera source, site alert output) and no
+    alert HMAC key in the audit log (it is viewed, exported as CSV, and kept when settings change)."""
+    dump: dict[str, dict[str, object]] = config.model_dump(mode="json")
+    dump["camera"]["source"] = redact_uri(config.camera.source)
+    dump["alerts"]["output"] = redact_uri(config.alerts.output)
+    dump["alerts"]["secret"] = "set" if config.alerts.secret else "none"
+    return dict(dump)

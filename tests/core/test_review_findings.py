@@ -55,3 +55,21 @@ def test_erasing_a_person_drops_their_events_waiting_in_the_spool(gate: FaceGate
     text = spool.path.read_text()
     assert not any(ev.uid in text for ev in mine) and other.uid in text  # no waiting event of theirs on disk
     assert [e.uid for e in spool.events()] == [other.uid]
+
+
+def test_settings_audit_keeps_no_password_nor_alert_key(tmp_path: Path) -> None:
+    """The settings.update audit row (viewed, exported as CSV) held the site alert output's
+    user:password, its HMAC key and the camera's rtsp password in clear."""
+    from desktop_app.core.config import AlertSettings, CameraSettings
+
+    with FaceGate(tmp_path / "facegate.db", device="cpu") as gate:
+        cfg = gate.config.model_copy(update={
+            "alerts": AlertSettings(output="webhook:https://ops:hunter2pass@alerts.example/hook",
+                                    secret="alert-hmac-key-0123456789"),
+            "camera": CameraSettings(source="rtsp://cam:camPass99@10.0.0.5/stream")})
+        gate.update_config(cfg, actor="tester")
+        row = next(r for r in gate.query_audit() if r.action == "settings.update")
+        text = repr(row.details)
+        assert "hunter2pass" not in text and "alert-hmac-key" not in text and "camPass99" not in text
+        assert "ops:***@alerts.example" in text and "cam:***@10.0.0.5" in text
+        assert gate.config.alerts.output.endswith("ops:hunter2pass@alerts.example/hook")  # the setting itself is kept
