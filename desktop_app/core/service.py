@@ -1601,7 +1601,7 @@ def _door_audit(door: DoorSpec) -> dict[str, object]:
     """What the audit keeps of a saved door: everything but the secret (set or none), the output
     without its password."""
     return {"door": door.name, "output": redact_uri(door.output), "secret": "set" if door.secret else "none",
-            "cameras": [f"{c.direction.value}:{c.source}" for c in door.cameras],
+            "cameras": [f"{c.direction.value}:{redact_uri(c.source)}" for c in door.cameras],
             "unlock_seconds": door.unlock_seconds, "fail_mode": door.fail_mode.value,
             "passback": door.passback, "passback_partner": door.passback_partner,
             "liveness": door.liveness.value if door.liveness is not None else "default"}

@@ -73,3 +73,12 @@ def test_settings_audit_keeps_no_password_nor_alert_key(tmp_path: Path) -> None:
         assert "hunter2pass" not in text and "alert-hmac-key" not in text and "camPass99" not in text
         assert "ops:***@alerts.example" in text and "cam:***@10.0.0.5" in text
         assert gate.config.alerts.output.endswith("ops:hunter2pass@alerts.example/hook")  # the setting itself is kept
+
+
+def test_door_audit_keeps_no_camera_password(tmp_path: Path) -> None:
+    from desktop_app.core.access.model import CameraSpec, DoorSpec
+
+    with FaceGate(tmp_path / "facegate.db", device="cpu") as gate:
+        gate.save_door(DoorSpec("front", cameras=(CameraSpec("rtsp://cam:camPass99@10.0.0.5/s"),)), actor="tester")
+        row = next(r for r in gate.query_audit() if r.action == "door.save")
+        assert "camPass99" not in repr(row.details) and "cam:***@10.0.0.5" in repr(row.details)
