@@ -82,3 +82,25 @@ def test_door_audit_keeps_no_camera_password(tmp_path: Path) -> None:
         gate.save_door(DoorSpec("front", cameras=(CameraSpec("rtsp://cam:camPass99@10.0.0.5/s"),)), actor="tester")
         row = next(r for r in gate.query_audit() if r.action == "door.save")
         assert "camPass99" not in repr(row.details) and "cam:***@10.0.0.5" in repr(row.details)
+
+
+def test_a_person_erased_during_their_export_leaves_no_file_and_no_named_audit_row(gate: FaceGate,
+                                                                                    tmp_path: Path) -> None:
+    """The export is written outside the facade's lock (the door keeps writing); an erasure that
+    came meanwhile was followed by the export's audit row naming the erased person, and the file."""
+    from desktop_app.core.errors import InputError
+
+    pid = gate.find_person(LIN).id  # type: ignore[union-attr]
+    write = gate._write_subject
+
+    def write_then_erased(*args: object, **kwargs: object) -> dict[str, int]:
+        out = write(*args, **kwargs)  # type: ignore[arg-type]
+        gate.erase_person(pid, actor="other-admin")  # the erasure wins the race
+        return out
+
+    gate._write_subject = write_then_erased  # type: ignore[method-assign]
+    out = tmp_path / "export.zip"
+    with pytest.raises(InputError, match="erased"):
+        gate.export_person(pid, out, actor="tester")
+    assert not out.exists() and not list(tmp_path.glob(".export.zip*"))
+    assert not any(LIN in repr(r.details) for r in gate.query_audit())

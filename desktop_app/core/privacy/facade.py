@@ -148,9 +148,12 @@ class PrivacyFacade:
             zb.finish()
             result = SubjectExport(path=target, person_id=person.id, vectors=include_vectors,
                                    files=tuple(zb.names), **exported)
-            self.store.audit(actor, "person.export", {"person_id": person.id, "name": person.name,
-                                                      "file": str(target), **result.describe()})
-            zb.commit()
+            with self._lock:  # short: an erasure (which holds it) cannot slip between the check and the row
+                if self.store.get_person(person.id) is None:  # erased while it was written: no file, no named row
+                    raise InputError("The person was erased while the export was written; nothing was exported.")
+                self.store.audit(actor, "person.export", {"person_id": person.id, "name": person.name,
+                                                          "file": str(target), **result.describe()})
+                zb.commit()
         except BaseException:
             zb.abort()
             raise
