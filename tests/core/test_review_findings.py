@@ -104,3 +104,35 @@ def test_a_person_erased_during_their_export_leaves_no_file_and_no_named_audit_r
         gate.export_person(pid, out, actor="tester")
     assert not out.exists() and not list(tmp_path.glob(".export.zip*"))
     assert not any(LIN in repr(r.details) for r in gate.query_audit())
+
+
+def test_clustering_many_unknown_faces_lets_the_door_write_between_batches(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thousands of waiting unknown faces were clustered in one pass under the facade's lock (the
+    door's record_event waits on it): O(N^2 (K + N)), minutes for 5,000 faces here. Now in batches,
+    computed outside the lock; faces of one visitor in different batches still join one cluster."""
+    from desktop_app.core.storage.event_faces import pack_face
+    from desktop_app.core.unknowns import facade as unknowns_facade
+
+    monkeypatch.setattr(unknowns_facade, "CLUSTER_BATCH", 4)
+    held: list[bool] = []
+    real = unknowns_facade.assign_clusters
+
+    with FaceGate(tmp_path / "facegate.db", device="cpu") as gate:
+        def watched(*args: object) -> list[int]:
+            held.append(gate._lock._is_owned())  # type: ignore[attr-defined]
+            return real(*args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(unknowns_facade, "assign_clusters", watched)
+        rng = np.random.default_rng(7)
+        dim = gate.engine.embedder.dim
+        centres = rng.standard_normal((2, dim)).astype(np.float32)
+        crop = rng.integers(0, 256, (112, 112, 3), dtype=np.uint8)
+        for i in range(10):
+            v = centres[i % 2] + 0.05 * rng.standard_normal(dim).astype(np.float32)
+            gate.store.log_event(person_id=None, score=0.1, decision="unknown", camera="door-1",
+                                 model_sha256=gate.model.sha256, ts=NOW + timedelta(seconds=i),
+                                 face=pack_face(v / np.linalg.norm(v), crop, {}))
+        assert gate.cluster_unknown_faces() == 10
+        assert held == [False, False, False]  # three batches, none computed under the facade's lock
+        assert sorted(c.count for c in gate.unknown_clusters()) == [5, 5]
