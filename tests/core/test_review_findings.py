@@ -136,3 +136,20 @@ def test_clustering_many_unknown_faces_lets_the_door_write_between_batches(tmp_p
         assert gate.cluster_unknown_faces() == 10
         assert held == [False, False, False]  # three batches, none computed under the facade's lock
         assert sorted(c.count for c in gate.unknown_clusters()) == [5, 5]
+
+
+def test_erasing_a_person_deletes_the_face_of_ambiguous_events_naming_them(gate: FaceGate) -> None:
+    """An ambiguous event names its candidates, the erased person among them: its face (crop and
+    embedding, likely theirs) stayed in event_faces after the erasure."""
+    from desktop_app.core.storage.event_faces import pack_face
+
+    pid = gate.find_person(LIN).id  # type: ignore[union-attr]
+    rng = np.random.default_rng(3)
+    v = rng.standard_normal(gate.engine.embedder.dim).astype(np.float32)
+    crop = rng.integers(0, 256, (112, 112, 3), dtype=np.uint8)
+    ids = [gate.store.log_event(person_id=None, score=0.6, decision=d, camera="door-1", model_sha256=gate.model.sha256,
+                                ts=NOW, candidates=c, face=pack_face(v / np.linalg.norm(v), crop, {}))
+           for d, c in (("ambiguous", [pid, pid + 100]), ("ambiguous", [pid + 100, pid + 200]), ("unknown", []))]
+    rep = gate.erase_person(pid, actor="tester")
+    assert gate.store.event_face(ids[0]) is None and rep.event_faces_deleted >= 1
+    assert gate.store.event_face(ids[1]) is not None and gate.store.event_face(ids[2]) is not None  # others kept
