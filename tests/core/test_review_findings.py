@@ -153,3 +153,24 @@ def test_erasing_a_person_deletes_the_face_of_ambiguous_events_naming_them(gate:
     rep = gate.erase_person(pid, actor="tester")
     assert gate.store.event_face(ids[0]) is None and rep.event_faces_deleted >= 1
     assert gate.store.event_face(ids[1]) is not None and gate.store.event_face(ids[2]) is not None  # others kept
+
+
+def test_the_subject_export_holds_the_events_corrected_as_the_person(gate: FaceGate, tmp_path: Path) -> None:
+    """An unknown event corrected "this was <person>" holds their face (erased with them): the
+    subject export left it out."""
+    import zipfile
+
+    from desktop_app.core.storage.event_faces import pack_face
+
+    pid = gate.find_person(LIN).id  # type: ignore[union-attr]
+    rng = np.random.default_rng(5)
+    v = rng.standard_normal(gate.engine.embedder.dim).astype(np.float32)
+    crop = rng.integers(0, 256, (112, 112, 3), dtype=np.uint8)
+    eid = gate.store.log_event(person_id=None, score=0.3, decision="unknown", camera="door-1",
+                               model_sha256=gate.model.sha256, ts=NOW, face=pack_face(v / np.linalg.norm(v), crop, {}))
+    gate.store.add_correction(eid, "was_person", "tester", person_id=pid)
+    out = tmp_path / "lin.zip"
+    gate.export_person(pid, out, actor="tester")
+    with zipfile.ZipFile(out) as z:
+        assert f"faces/event-{eid}.png" in z.namelist()
+        assert f"{eid}," in z.read("events.csv").decode() and "corrected" in z.read("events.csv").decode()

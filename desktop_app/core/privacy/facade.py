@@ -201,7 +201,9 @@ class PrivacyFacade:
         cands = store.candidate_events(person.id)
         rows = []
         n_snaps = 0
-        for role, ev in [("subject", e) for e in reversed(own)] + [("candidate", e) for e in cands]:
+        corrected = store.corrected_events(person.id)
+        for role, ev in ([("subject", e) for e in reversed(own)] + [("candidate", e) for e in cands]
+                         + [("corrected", e) for e in corrected]):
             snap = store.event_snapshot_jpeg(ev.id) if ev.has_snapshot else None
             name = None
             if snap is not None:
