@@ -174,3 +174,34 @@ def test_the_subject_export_holds_the_events_corrected_as_the_person(gate: FaceG
     with zipfile.ZipFile(out) as z:
         assert f"faces/event-{eid}.png" in z.namelist()
         assert f"{eid}," in z.read("events.csv").decode() and "corrected" in z.read("events.csv").decode()
+
+
+def test_a_cluster_deleted_between_two_batches_leaves_the_rest_for_the_next_listing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from desktop_app.core.storage.event_faces import pack_face
+    from desktop_app.core.unknowns import facade as unknowns_facade
+
+    monkeypatch.setattr(unknowns_facade, "CLUSTER_BATCH", 2)
+    real = unknowns_facade.assign_clusters
+    with FaceGate(tmp_path / "facegate.db", device="cpu") as gate:
+        rng = np.random.default_rng(11)
+        dim = gate.engine.embedder.dim
+        centre = rng.standard_normal(dim).astype(np.float32)
+        crop = rng.integers(0, 256, (112, 112, 3), dtype=np.uint8)
+        for i in range(4):  # one visitor
+            v = centre + 0.05 * rng.standard_normal(dim).astype(np.float32)
+            gate.store.log_event(person_id=None, score=0.1, decision="unknown", camera="door-1",
+                                 model_sha256=gate.model.sha256, ts=NOW + timedelta(seconds=i),
+                                 face=pack_face(v / np.linalg.norm(v), crop, {}))
+        calls: list[int] = []
+
+        def deleting(*args: object) -> list[int]:
+            calls.append(1)
+            if len(calls) == 2:  # another window deletes the first batch's cluster meanwhile
+                gate.delete_unknown_cluster(gate.store.list_unknown_clusters(include_ignored=True)[0].id, "tester")
+            return real(*args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(unknowns_facade, "assign_clusters", deleting)
+        assert gate.cluster_unknown_faces() == 2  # no StorageError raised to the page / the CLI
+        monkeypatch.setattr(unknowns_facade, "assign_clusters", real)
+        assert [c.count for c in gate.unknown_clusters()] == [2]  # the rest, clustered at the next listing

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from desktop_app.core.errors import InputError
+from desktop_app.core.errors import InputError, StorageError
 from desktop_app.core.storage.event_faces import EventFace
 from desktop_app.core.storage.unknown_clusters import UnknownCluster
 from desktop_app.core.types import Detection, Face, FaceQuality
@@ -119,8 +119,13 @@ class UnknownsFacade:
                 with self._lock:
                     if self.read_only or self.store.data_locked:
                         break
-                    created = self.store.save_cluster_labels(
-                        model, {int(e): lab for e, lab in zip(ids, out, strict=True)})
+                    try:
+                        created = self.store.save_cluster_labels(
+                            model, {int(e): lab for e, lab in zip(ids, out, strict=True)})
+                    except StorageError as exc:  # e.g. a cluster deleted between two batches: the
+                        log.warning("Unknown faces: %d left for the next listing (%s).",  # rest waits
+                                    len(new_ids) - done, exc)
+                        break
                 known = np.concatenate([known.reshape(-1, vecs.shape[1]), vecs])
                 labels = np.concatenate([labels, np.array([created.get(lab, lab) for lab in out], np.int64)])
                 done += len(out)
