@@ -278,7 +278,7 @@ class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade, Co
         """Validate and store new settings; the threshold is recalibrated if the target changed."""
         with self._lock:
             self.store.set_setting("config", config.model_dump(mode="json"))
-            self.store.audit(actor, "settings.update", config.model_dump(mode="json"))
+            self.store.audit(actor, "settings.update", _config_audit(config))
             changed = config.recognition.target_fpir != self.config.recognition.target_fpir
             self.config = config
             if changed:
@@ -744,6 +744,8 @@ class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade, Co
                     raise
                 report = self.store.erase_person(person_id, actor=actor, purge_files=purge_files)
             ensure_reserve(self.db_path)
+            if dropped := self._event_spool().drop_person(person_id):  # their events waiting for the database
+                log.info("Erasure of %s: %d waiting event(s) dropped from the event spool.", report.person_ref, dropped)
             self.erasures_pending = self.erasures_pending or not report.purged
             try:
                 self.recalibrate()
@@ -1603,7 +1605,7 @@ def _door_audit(door: DoorSpec) -> dict[str, object]:
     """What the audit keeps of a saved door: everything but the secret (set or none), the output
     without its password."""
     return {"door": door.name, "output": redact_uri(door.output), "secret": "set" if door.secret else "none",
-            "cameras": [f"{c.direction.value}:{c.source}" for c in door.cameras],
+            "cameras": [f"{c.direction.value}:{redact_uri(c.source)}" for c in door.cameras],
             "unlock_seconds": door.unlock_seconds, "fail_mode": door.fail_mode.value,
             "passback": door.passback, "passback_partner": door.passback_partner,
             "liveness": door.liveness.value if door.liveness is not None else "default"}
@@ -1618,3 +1620,12 @@ def _quality_dict(face: Face) -> dict[str, object]:
         "enhancement": face.detection.enhancement, "reasons": list(q.reasons),
     }
 
+
+def _config_audit(config: AppConfig) -> dict[str, object]:
+    """The settings as audited: no password of a URI (camera source, site alert output) and no
+    alert HMAC key in the audit log (it is viewed, exported as CSV, and kept when settings change)."""
+    dump: dict[str, dict[str, object]] = config.model_dump(mode="json")
+    dump["camera"]["source"] = redact_uri(config.camera.source)
+    dump["alerts"]["output"] = redact_uri(config.alerts.output)
+    dump["alerts"]["secret"] = "set" if config.alerts.secret else "none"
+    return dict(dump)

@@ -148,9 +148,12 @@ class PrivacyFacade:
             zb.finish()
             result = SubjectExport(path=target, person_id=person.id, vectors=include_vectors,
                                    files=tuple(zb.names), **exported)
-            self.store.audit(actor, "person.export", {"person_id": person.id, "name": person.name,
-                                                      "file": str(target), **result.describe()})
-            zb.commit()
+            with self._lock:  # short: an erasure (which holds it) cannot slip between the check and the row
+                if self.store.get_person(person.id) is None:  # erased while it was written: no file, no named row
+                    raise InputError("The person was erased while the export was written; nothing was exported.")
+                self.store.audit(actor, "person.export", {"person_id": person.id, "name": person.name,
+                                                          "file": str(target), **result.describe()})
+                zb.commit()
         except BaseException:
             zb.abort()
             raise
@@ -198,7 +201,9 @@ class PrivacyFacade:
         cands = store.candidate_events(person.id)
         rows = []
         n_snaps = 0
-        for role, ev in [("subject", e) for e in reversed(own)] + [("candidate", e) for e in cands]:
+        corrected = store.corrected_events(person.id)
+        for role, ev in ([("subject", e) for e in reversed(own)] + [("candidate", e) for e in cands]
+                         + [("corrected", e) for e in corrected]):
             snap = store.event_snapshot_jpeg(ev.id) if ev.has_snapshot else None
             name = None
             if snap is not None:

@@ -48,7 +48,8 @@ samples/         each enrolment shot's aligned face crop, as stored (PNG, decryp
 templates.json   each face template computed from the shots: model, dimensions, when.
                  {vectors}
 events.csv       the door events that concern the person (role "subject": recognised;
-                 "candidate": one of two people an ambiguous face could not be told apart from)
+                 "candidate": one of two people an ambiguous face could not be told apart from;
+                 "corrected": an event an administrator said was the person, "this was")
 snapshots/       the face snapshots kept with those events (JPEG, decrypted)
 faces/           the aligned face crop kept with each of those events (PNG, decrypted)
 attendance.csv   first in / last out per day

@@ -169,6 +169,18 @@ class EventSpool:
                 self._rewrite()
         return written
 
+    def drop_person(self, person_id: int) -> int:
+        """Erasure: forget the waiting events that name ``person_id`` (their snapshot and face go
+        with them; the flush would drop them anyway, but the spool file must not keep them until
+        then); the spool file is rewritten. Returns how many were dropped."""
+        with self._lock:
+            kept = deque(ev for ev in self._pending if ev.person_id != person_id)
+            dropped = len(self._pending) - len(kept)
+            if dropped:
+                self._pending = kept
+                self._rewrite()
+        return dropped
+
     def drop_expired(self, events_before: datetime | None, snapshots_before: datetime | None) -> tuple[int, int]:
         """Retention: forget the waiting events older than ``events_before`` and the snapshots of
         those older than ``snapshots_before`` (aware datetimes; None: keep); the spool file is

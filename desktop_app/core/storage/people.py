@@ -233,6 +233,10 @@ class PeopleMixin(PurgeMixin):
             n_faces = self.db.execute(  # the faces behind their events (event_faces), encrypted or not
                 "DELETE FROM event_faces WHERE event_id IN (SELECT id FROM events WHERE person_id = ?)", (pid,)
             ).rowcount
+            n_faces += self.db.execute(  # and behind the ambiguous events that named them as a candidate
+                "DELETE FROM event_faces WHERE event_id IN (SELECT e.id FROM events e, json_each(e.detail_json,"
+                " '$.candidates') c WHERE e.decision = 'ambiguous' AND json_valid(e.detail_json) AND c.value = ?)",
+                (pid,)).rowcount
             n_events = self.db.execute(
                 "UPDATE events SET person_id = NULL, person_ref = ?, snapshot_jpg = NULL WHERE person_id = ?",
                 (ref, pid),

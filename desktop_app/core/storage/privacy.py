@@ -151,3 +151,12 @@ class PrivacyStoreMixin(EventsMixin, PurgeMixin):
         sql = (f"{EVENT_SELECT} WHERE e.decision = 'ambiguous' AND json_valid(e.detail_json) AND EXISTS ("
                "SELECT 1 FROM json_each(e.detail_json, '$.candidates') j WHERE j.value = ?) ORDER BY e.ts, e.id")
         return [event_from_row(row) for row in self.db.query(sql, [pid])]
+
+    @api("reading corrected events")
+    def corrected_events(self, person_id: int) -> list[EventRecord]:
+        """Events that named someone else or nobody, corrected as this person ("this was", a
+        ``was_person`` correction: their face, by an admin's word), oldest first."""
+        pid = as_int(person_id, "person_id")
+        sql = (f"{EVENT_SELECT} WHERE (e.person_id IS NULL OR e.person_id != ?) AND EXISTS ("
+               "SELECT 1 FROM corrections c WHERE c.event_id = e.id AND c.true_person_id = ?) ORDER BY e.ts, e.id")
+        return [event_from_row(row) for row in self.db.query(sql, [pid, pid])]

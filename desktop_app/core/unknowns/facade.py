@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from desktop_app.core.errors import InputError
+from desktop_app.core.errors import InputError, StorageError
 from desktop_app.core.storage.event_faces import EventFace
 from desktop_app.core.storage.unknown_clusters import UnknownCluster
 from desktop_app.core.types import Detection, Face, FaceQuality
@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 #: At most this many of a cluster's faces (its best views) become templates when it is enrolled.
 MAX_ENROL_FACES = 10
+#: New faces clustered per batch (the facade's lock is let go between batches).
+CLUSTER_BATCH = 256
 #: The source recorded for a template taken from an unknown event's face.
 SOURCE_PREFIX = "unknown-event:"
 
@@ -80,6 +82,8 @@ class UnknownsFacade:
     _lock: threading.RLock
     read_only: bool
     model: ModelRecord
+    #: one clustering at a time in this process (shared by all instances: cheap, rarely contended)
+    _cluster_lock = threading.Lock()
 
     if TYPE_CHECKING:
         @property
@@ -91,18 +95,41 @@ class UnknownsFacade:
 
     def cluster_unknown_faces(self) -> int:
         """Put the faces of unknown events not clustered yet (active model) into clusters; returns
-        how many. Nothing on a read-only or locked database."""
-        with self._lock:
-            if self.read_only or self.store.data_locked:
-                return 0
-            model = self.model.sha256
-            new_ids, _, new = self.store.unknown_face_vectors(model, clustered=False)
-            if not len(new_ids):
-                return 0
-            _, labels, known = self.store.unknown_face_vectors(model, clustered=True)
-            out = assign_clusters(known, labels, new, float(self.threshold))
-            self.store.save_cluster_labels(model, {int(e): lab for e, lab in zip(new_ids, out, strict=True)})
-            return len(out)
+        how many. Nothing on a read-only or locked database.
+
+        The faces go in batches of ``CLUSTER_BATCH`` (each batch joins the clusters made so far,
+        those of the batches before it included), computed outside the facade's lock, which is
+        taken only to read and to save: the door (same process) keeps writing its events. One
+        average-linkage pass over N new faces costs O(N^2 (K + N)); thousands of faces left
+        waiting (a busy door, the page not opened for days) held the lock, and stalled the door,
+        for minutes."""
+        with self._cluster_lock:  # one clustering at a time (the facade's lock is not held throughout)
+            with self._lock:
+                if self.read_only or self.store.data_locked:
+                    return 0
+                model, threshold = self.model.sha256, float(self.threshold)
+                new_ids, _, new = self.store.unknown_face_vectors(model, clustered=False)
+                if not len(new_ids):
+                    return 0
+                _, labels, known = self.store.unknown_face_vectors(model, clustered=True)
+            done = 0
+            for start in range(0, len(new_ids), CLUSTER_BATCH):
+                ids, vecs = new_ids[start:start + CLUSTER_BATCH], new[start:start + CLUSTER_BATCH]
+                out = assign_clusters(known, labels, vecs, threshold)
+                with self._lock:
+                    if self.read_only or self.store.data_locked:
+                        break
+                    try:
+                        created = self.store.save_cluster_labels(
+                            model, {int(e): lab for e, lab in zip(ids, out, strict=True)})
+                    except StorageError as exc:  # e.g. a cluster deleted between two batches: the
+                        log.warning("Unknown faces: %d left for the next listing (%s).",  # rest waits
+                                    len(new_ids) - done, exc)
+                        break
+                known = np.concatenate([known.reshape(-1, vecs.shape[1]), vecs])
+                labels = np.concatenate([labels, np.array([created.get(lab, lab) for lab in out], np.int64)])
+                done += len(out)
+            return done
 
     def unknown_clusters(self, include_ignored: bool = False) -> list[UnknownCluster]:
         """The clusters of unknown faces of the active model, most recently seen first (the new
