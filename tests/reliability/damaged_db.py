@@ -31,6 +31,15 @@ def build_real_db(folder: Path, clips: Path) -> Path:
     return db
 
 
+def copy_real_db(template: Path, folder: Path) -> Path:
+    """A full copy (no links: a test may damage any file) of the data folder of ``template`` (the
+    session's ``real_db_template``) at ``folder``, modes kept: the same as a fresh
+    ``build_real_db(folder, clips)`` (the store keeps paths relative to the data folder) without
+    enrolling again. Returns the database file."""
+    shutil.copytree(template.parent, folder)
+    return folder / template.name
+
+
 def clone(db: Path, dest: Path) -> Path:
     """A copy of the database in ``dest`` with its model files hard-linked (cheap; same paths relative
     to the data folder)."""

@@ -24,7 +24,7 @@ import pytest
 
 from desktop_app.cli import build_parser
 
-from .damaged_db import LIN, build_real_db
+from .damaged_db import LIN, copy_real_db
 
 LONG = "x" * 300
 CONTROL = "Eve\x07\x1b[31mil\x08"
@@ -229,9 +229,9 @@ class Outcome:
 
 
 @pytest.fixture(scope="module")
-def places(tmp_path_factory: pytest.TempPathFactory, clips: Path) -> dict[str, str]:
+def places(tmp_path_factory: pytest.TempPathFactory, clips: Path, real_db_template: Path) -> dict[str, str]:
     base = tmp_path_factory.mktemp("cli-bad-input")
-    db = build_real_db(base / "data", clips)
+    db = copy_real_db(real_db_template, base / "data")
     folder = base / "a-folder"
     folder.mkdir()
     notadb = base / "notes.db"

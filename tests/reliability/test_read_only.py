@@ -21,7 +21,7 @@ import pytest
 from desktop_app.core.errors import StorageError
 from desktop_app.core.storage.store import Store
 
-from .damaged_db import LIN, build_real_db, sql
+from .damaged_db import LIN, copy_real_db, sql
 
 READ_ONLY = "read-only: changes are not saved"
 _MOUNT_RO = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
@@ -54,9 +54,9 @@ def _cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def ro_folder(tmp_path_factory: pytest.TempPathFactory, clips: Path) -> Path:
+def ro_folder(tmp_path_factory: pytest.TempPathFactory, real_db_template: Path) -> Path:
     folder = tmp_path_factory.mktemp("read-only") / "data"
-    db = build_real_db(folder, clips)
+    db = copy_real_db(real_db_template, folder)
     sql(db, "DELETE FROM calibrations")  # stale: opening must recalibrate, which used to be saved
     (folder / "models" / ".lock").unlink(missing_ok=True)
     if not _can_mount_read_only(folder):

@@ -12,6 +12,7 @@ five; typed in any case, with or without the dashes, and O/I/L read as 0/1/1.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from typing import Final
@@ -24,8 +25,6 @@ MEMORY_KIB: Final[int] = 64 * 1024
 LANES: Final[int] = 4
 
 _HASHER: Final = PasswordHasher(time_cost=TIME_COST, memory_cost=MEMORY_KIB, parallelism=LANES)
-#: Verified against when the account named does not exist, so that a wrong name costs the same time.
-_DUMMY: Final[str] = _HASHER.hash(secrets.token_hex(16))
 
 CODE_ALPHABET: Final[str] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
 CODE_GROUPS: Final[int] = 5
@@ -40,10 +39,19 @@ def hash_secret(secret: str) -> str:
 def verify_secret(encoded: str | None, secret: str) -> bool:
     """True when ``secret`` matches ``encoded`` (made by :func:`hash_secret`); False for a wrong
     secret, a missing or malformed hash (the same time is spent as for a real check)."""
+    dummy = _dummy()  # made by the first check of a process, whichever branch: it costs the same
     if not encoded:
-        _check(_DUMMY, secret)
+        _check(dummy, secret)
         return False
     return _check(encoded, secret)
+
+
+@functools.cache
+def _dummy() -> str:
+    """Verified against when the account named does not exist, so that a wrong name costs the same
+    time. Made on first use, not at import: a process that checks no password (``facegate --help``,
+    every command on a database without accounts) does not pay an argon2 hash (~0.25 s CPU)."""
+    return _HASHER.hash(secrets.token_hex(16))
 
 
 def _check(encoded: str, secret: str) -> bool:

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
-from onnx import numpy_helper
 
 from desktop_app.core.embedding.model_files import (
     EMPTY_SHA256,
@@ -28,9 +27,14 @@ from desktop_app.core.embedding.model_files import (
 )
 from desktop_app.core.errors import ModelError
 
+if TYPE_CHECKING:
+    import onnx  # imported where used: ``import onnx`` costs ~1 s CPU (ml_dtypes), a CLI start need not pay it
+
 
 def load_onnx(path: Path) -> onnx.ModelProto:
     """Load an ONNX file, turning any parse failure into a ModelError that names the file."""
+    import onnx
+
     try:
         return onnx.load(str(path))
     except Exception as exc:  # onnx raises DecodeError, OSError, ValueError...
@@ -44,6 +48,8 @@ def prune_initializer_inputs(model: onnx.ModelProto) -> onnx.ModelProto:
     lists its weights as graph inputs under names that nothing consumes (the convolutions read the
     ``*_reshaped`` outputs of DequantizeLinear -> Reshape), so ONNX Runtime would demand them.
     """
+    import onnx
+
     out = onnx.ModelProto()
     out.CopyFrom(model)
     consumed = {i for n in out.graph.node for i in n.input}
@@ -103,6 +109,9 @@ def dequantize_tensor(q: np.ndarray, scale: np.ndarray, zero_point: np.ndarray |
 
 def dequantize_blockwise(model: onnx.ModelProto) -> onnx.ModelProto:
     """Return an fp32 copy: every DequantizeLinear fed by initializers becomes an fp32 initializer."""
+    import onnx
+    from onnx import numpy_helper
+
     src = make_batch_dynamic(prune_initializer_inputs(model))
     inits = {t.name: numpy_helper.to_array(t) for t in src.graph.initializer}
     new_nodes = []
@@ -162,6 +171,8 @@ def check_onnx_file(path: Path, expected_sha256: str | None = None) -> str:
             f"Model file {path} is altered or corrupted: sha256 {sha[:16]}… differs from the expected "
             f"{expected_sha256[:16]}…."
         )
+    import onnx
+
     model = onnx.ModelProto()
     try:
         model.ParseFromString(data)
