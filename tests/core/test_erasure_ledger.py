@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,44 @@ def test_backup_from_before_uids_matched_by_salted_hash(db: Path) -> None:
         assert [p.name for p in gate.people()] == [ALEX]
         (matched,) = conn.execute("SELECT details_json FROM audit WHERE action = 'erasure.reapply'").fetchone()
         assert "identity hash" in matched
+
+
+def test_central_tombstone_is_recorded_in_the_ledger(db: Path) -> None:
+    """A central erasure applied at a door goes through ``erase_person``: in the ledger too."""
+    from desktop_app.core.central.client import RosterChange
+    from desktop_app.core.storage.replica import DocKind
+
+    with FaceGate(db, device="cpu") as gate:
+        lin = gate.find_person(LIN, LIN_EMPLOYEE)
+        assert lin is not None
+        uid = gate.store.person_uid(lin.id)
+        assert uid is not None
+        assert gate.apply_central_changes([RosterChange(DocKind.PERSON, uid, 7, None)], 7)[2] == 1
+        assert [p.name for p in gate.people()] == [ALEX]
+    assert [e.uid for e in read_ledger(ledger_path(db))] == [uid]
+
+
+def test_erasure_recorded_while_the_backup_runs_starts_it_over(db: Path, tmp_path: Path) -> None:
+    """An erasure recorded after the copy was scrubbed but before the archive is in place: the
+    final check (under the guard) sees it and the backup starts over, leaving the person out."""
+    import contextlib
+
+    from desktop_app.core.erasures.ledger import LedgerEntry, append_entries
+
+    with sqlite3.connect(db) as conn:
+        (uid,) = conn.execute("SELECT uid FROM people WHERE name = ?", (LIN,)).fetchone()
+    entered: list[int] = []
+
+    @contextlib.contextmanager
+    def guard() -> Iterator[None]:
+        if not entered:  # an erasure of Lin begins while the first archive is being written
+            append_entries(ledger_path(db), [LedgerEntry.new(str(uid), name_key(LIN), LIN_EMPLOYEE)])
+        entered.append(1)
+        yield
+
+    out = tmp_path / "site.fgbak"
+    report = create_backup(db, out, PASS, kdf=light_kdf(), guard=guard)
+    assert len(entered) == 2 and report.people == 1
+    restore_backup(tmp_path / "other" / "facegate.db", out, PASS, "test")
+    with sqlite3.connect(tmp_path / "other" / "facegate.db") as conn:
+        assert [r[0] for r in conn.execute("SELECT name FROM people")] == [ALEX]
