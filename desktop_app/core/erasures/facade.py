@@ -147,7 +147,8 @@ class ErasureLedgerFacade:
             return
         try:
             restored = self.store.get_setting(RESTORED_SETTING)
-            if restored is None and self.store.get_setting(MARK_SETTING) == ledger_mark(self.erasure_ledger_path):
+            stored, now = self.store.get_setting(MARK_SETTING), ledger_mark(self.erasure_ledger_path)
+            if restored is None and (stored == now or (stored is None and now == "0:")):  # no ledger yet: nothing
                 return
             legacy = isinstance(restored, dict) and bool(restored.get("legacy"))
             self.erasures_reapplied_at_start = self.reapply_erasures(after_restore=restored is not None,
