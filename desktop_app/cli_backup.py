@@ -146,6 +146,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
     print(f"Restored {report.db_path} from {report.archive} (made {report.created_at}{migrated}): {report.people} "
           f"people, {report.templates} templates, {report.events} events, {report.pending_events} pending event(s); "
           f"sha256 {report.sha256}.")
+    if report.erasures_reapplied:
+        print(f"{report.erasures_reapplied} person(s) erased after this backup was made were erased again "
+              "(erasure ledger).")
     if report.previous is not None:
         print(f"The replaced database is kept as {report.previous}.")
     if report.locked is not None:

@@ -45,6 +45,7 @@ from desktop_app.core.doctor.files import remove_stale_temps
 from desktop_app.core.embedding.embedder import Embedder
 from desktop_app.core.embedding.model_prior import load_prior
 from desktop_app.core.embedding.model_registry import ModelRegistry
+from desktop_app.core.erasures.facade import ErasureLedgerFacade
 from desktop_app.core.errors import (
     CancelledError,
     FaceGateError,
@@ -196,7 +197,7 @@ class GalleryStats:
 
 
 class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade, CorrectionsFacade, CentralFacade,
-               AccuracyFacade):
+               AccuracyFacade, ErasureLedgerFacade):
     """The FaceGate core for one database file. Data (models, gallery) lives beside the database.
 
     Face data is encrypted at rest (``desktop_app.core.protection``): when its key cannot be
@@ -241,6 +242,7 @@ class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade, Co
             self._calibration: Calibration | None = None
             self._site_strangers = StrangerBuffer()
             self._finish_purges_at_start()
+            self._ledger_reapply_at_start()  # erasures the database does not reflect (a restore): done again
             self._refresh_templates_at_start()
             if len(self.gallery) and self.current_calibration() is None:
                 self.recalibrate()  # the stored one no longer fits (or none yet): never the fallback by accident
@@ -737,12 +739,14 @@ class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade, Co
                 self.gallery.remove_person(person_id)  # overwrites the vectors in an HNSW index
                 return self._purge_gallery_files()
 
+            self._ledger_record(person_id)  # in the erasure ledger (fsynced) before anything is deleted
             try:
                 report = self.store.erase_person(person_id, actor=actor, purge_files=purge_files)
             except StorageError:
                 if not (short_of_space(self.db_path) and release_reserve(self.db_path)):
                     raise
                 report = self.store.erase_person(person_id, actor=actor, purge_files=purge_files)
+            self._ledger_seen()
             ensure_reserve(self.db_path)
             if dropped := self._event_spool().drop_person(person_id):  # their events waiting for the database
                 log.info("Erasure of %s: %d waiting event(s) dropped from the event spool.", report.person_ref, dropped)

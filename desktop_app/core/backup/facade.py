@@ -8,7 +8,9 @@ app's Settings page: admins)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +18,7 @@ from desktop_app.core.backup.archive import BackupHeader
 from desktop_app.core.backup.records import BackupReport, RestoreReport
 from desktop_app.core.backup.restore import Staged, read_backup_header, restore_backup, verify_backup
 from desktop_app.core.backup.snapshot import create_backup
-from desktop_app.core.errors import StorageError
+from desktop_app.core.errors import FaceGateError, StorageError
 from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.protection.password_kdf import KdfParams
 
@@ -32,6 +34,7 @@ class BackupFacade:
     store: Store
     db_path: Path
     read_only: bool
+    _lock: threading.RLock
 
     def backup_to(self, out: Path, passphrase: str, actor: str = "admin", *, progress: ProgressFn | None = None,
                   cancelled: CancelFn | None = None, kdf: KdfParams | None = None) -> BackupReport:
@@ -40,7 +43,8 @@ class BackupFacade:
         (``backup.create``: who, the file's name and sha256). ``passphrase`` (the accounts' password rules)
         derives the archive key with argon2id; the face data inside stays encrypted by the data key.
         BackupError / InputError say what is wrong; nothing is left at ``out`` then."""
-        report = create_backup(self.db_path, Path(out), passphrase, progress=progress, cancelled=cancelled, kdf=kdf)
+        report = create_backup(self.db_path, Path(out), passphrase, progress=progress, cancelled=cancelled, kdf=kdf,
+                               guard=lambda: self._lock)
         if not self.read_only:
             try:
                 self.store.audit(actor, "backup.create", {
@@ -67,6 +71,22 @@ class BackupFacade:
                        progress: ProgressFn | None = None, keep_previous: bool = False) -> RestoreReport:
         """Replace the database ``db_path`` (and its spool, gallery and audit head) by the backup
         ``archive`` after verifying all of it; refused while a door or the app has the database
-        open. See ``desktop_app.core.backup.restore``."""
-        return restore_backup(Path(db_path), Path(archive), passphrase, actor, progress=progress,
-                              keep_previous=keep_previous)
+        open. See ``desktop_app.core.backup.restore``. Then the restored database is opened once,
+        which re-applies every erasure of the erasure ledger whose person it holds
+        (``ErasureLedgerFacade``; ``erasures_reapplied`` in the report); should that open fail,
+        the next one does it."""
+        report = restore_backup(Path(db_path), Path(archive), passphrase, actor, progress=progress,
+                                keep_previous=keep_previous)
+        from desktop_app.core.service import FaceGate
+
+        try:
+            with FaceGate(Path(db_path), allow_locked=True) as gate:
+                done = gate.erasures_reapplied_at_start
+                problem = gate.erasure_ledger_problem
+        except (FaceGateError, OSError) as exc:
+            log.warning("The restored database %s could not be opened to re-apply the erasures (%s); they are "
+                        "re-applied at its next open.", db_path, exc)
+            return report
+        if problem is not None:
+            log.warning("%s", problem)
+        return dataclasses.replace(report, erasures_reapplied=done)

@@ -36,7 +36,8 @@ class RestoreReport:
     events restored; ``models`` model files put back; ``previous``: the safety copy of the
     replaced database, when kept (else None; also None when there was none); ``locked``: why the
     face data cannot be opened on this computer yet (then ``facegate unlock`` with an admin
-    password of the backup), else None."""
+    password of the backup), else None; ``erasures_reapplied``: people of the backup erased again
+    from the erasure ledger (they had been erased after the backup was made)."""
 
     db_path: Path
     archive: Path
@@ -52,3 +53,4 @@ class RestoreReport:
     models: int
     previous: Path | None
     locked: str | None
+    erasures_reapplied: int = 0

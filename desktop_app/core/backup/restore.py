@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import io
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -44,7 +45,25 @@ from desktop_app.core.backup.archive import (
     read_header,
 )
 from desktop_app.core.backup.records import RestoreReport
-from desktop_app.core.backup.snapshot import DB_MEMBER, MANIFEST_MEMBER, MODELS_PREFIX, SPOOL_MEMBER, spool_path
+from desktop_app.core.backup.snapshot import (
+    DB_MEMBER,
+    ERASURES_MEMBER,
+    MANIFEST_MEMBER,
+    MODELS_PREFIX,
+    SPOOL_MEMBER,
+    spool_path,
+)
+from desktop_app.core.erasures.ledger import (
+    MARK_SETTING,
+    RESTORED_SETTING,
+    UID_SCHEMA,
+    LedgerDamagedError,
+    LedgerEntry,
+    ledger_path,
+    merge_entries,
+    parse_ledger,
+    read_ledger,
+)
 from desktop_app.core.errors import FaceGateError
 from desktop_app.core.file_modes import create_private_file, make_private_dirs
 from desktop_app.core.progress import ProgressFn
@@ -89,10 +108,12 @@ def check_schema(header_or_version: BackupHeader | int) -> None:
         raise BackupError(f"This backup was made by a newer FaceGate (database schema {version}; this FaceGate "
                           f"knows up to {SCHEMA_VERSION}). Update FaceGate, then restore it. Nothing was changed.")
 
+log = logging.getLogger(__name__)
+
 
 def _member_target(name: str) -> str | None:
     """The staging name of an archive member, or None for a name that is not ours."""
-    if name in (DB_MEMBER, SPOOL_MEMBER, MANIFEST_MEMBER):
+    if name in (DB_MEMBER, SPOOL_MEMBER, MANIFEST_MEMBER, ERASURES_MEMBER):
         return name
     parts = PurePosixPath(name).parts
     if (name.startswith(MODELS_PREFIX) and len(parts) == 2 and parts[1] not in ("", ".", "..")
@@ -268,6 +289,27 @@ def _put_models(staged: Staged, data_dir: Path) -> int:
     return n
 
 
+def _archive_ledger(staged: Staged) -> list[LedgerEntry]:
+    """The erasures the backup's ledger records (none in a backup made before the ledger)."""
+    path = staged.files.get(ERASURES_MEMBER)
+    if path is None:
+        return []
+    try:
+        return parse_ledger(path.read_bytes(), "in the backup")
+    except LedgerDamagedError as exc:
+        raise BackupDamagedError(f"{exc} Nothing was restored.") from None
+
+
+def _check_target_ledger(db: Path) -> None:
+    """Refuse to restore while this folder's erasure ledger cannot be read: the restore could then
+    bring back people erased since the backup, with nothing to erase them again."""
+    try:
+        read_ledger(ledger_path(db))
+    except LedgerDamagedError as exc:
+        raise BackupError(f"{exc} A restore could bring back people erased since the backup, so it is refused; "
+                          "nothing was changed. See docs/backup.md, 'Erasure survives a restore'.") from None
+
+
 def restore_backup(db: Path, archive: Path, passphrase: str, actor: str, *, progress: ProgressFn | None = None,
                    keep_previous: bool = False) -> RestoreReport:
     """Replace the data of ``db`` by the backup ``archive`` (module docstring); audited in the
@@ -285,6 +327,8 @@ def restore_backup(db: Path, archive: Path, passphrase: str, actor: str, *, prog
     work = Path(tempfile.mkdtemp(prefix=f".{db.name}.restore-", dir=db.parent))  # 0700, same file system
     try:
         staged = stage(archive, passphrase, work, progress)
+        incoming = _archive_ledger(staged)
+        _check_target_ledger(db)  # damaged: refused before anything is touched
         if progress is not None:
             progress(1, 1, "replacing the database")
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -321,6 +365,9 @@ def restore_backup(db: Path, archive: Path, passphrase: str, actor: str, *, prog
                           for t in ("people", "templates", "events")}
                 schema_now = int(store.db.conn.execute("PRAGMA user_version").fetchone()[0])
                 locked = store.locked_reason
+                with store.transaction():  # the first open re-applies the ledger (by identity hash before uids)
+                    store.db.execute("DELETE FROM settings WHERE key = ?", (MARK_SETTING,))
+                store.set_setting(RESTORED_SETTING, {"legacy": staged.header.schema_version < UID_SCHEMA})
                 store.audit(actor, "backup.restore", {
                     "archive": archive.name, "sha256": staged.sha256, "created_at": staged.header.created_at,
                     "source_database_uid": staged.header.database_uid,
@@ -339,6 +386,10 @@ def restore_backup(db: Path, archive: Path, passphrase: str, actor: str, *, prog
                 raise BackupError(f"The restored database could not be opened ({exc}); the previous one was put back "
                                   "unchanged.") from exc
             raise
+        try:
+            merge_entries(ledger_path(db), incoming)  # the target's ledger stays; the archive's is merged in
+        except (LedgerDamagedError, OSError) as exc:
+            log.warning("The backup's erasure ledger could not be merged into %s (%s).", ledger_path(db), exc)
         if not keep_previous:
             for _current, safe in moved:
                 _remove(safe)

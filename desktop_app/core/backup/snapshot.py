@@ -13,7 +13,16 @@ What goes in (tar members of the encrypted stream):
 - ``models/<file>``: embedding models registered inside the data folder (fine-tuned ones), each
   checked against its registered sha256. The default model is left out: FaceGate rebuilds it
   from the shipped file.
+- ``erasures/erasures.jsonl``: the erasure ledger ``<db>.erasures`` as it was when the database
+  copy was scrubbed (see below); a restore merges it into the target's own ledger.
 - ``manifest.json``: every member with its size and sha256, and the snapshot's counts.
+
+Erasures and backups are ordered: after the copy, every erasure in the ledger whose person is in
+the copy is done in the copy (``Store.erase_person``: rows, crops, templates, event faces, WAL),
+their spooled events are left out; and just before the finished archive is renamed into place
+(under ``guard``, the ``FaceGate`` lock that the erase path holds) the ledger is read again: an
+erasure recorded meanwhile of someone in the copy makes the backup start over (once; then it
+fails). So no finished backup holds someone whose erasure finished before it.
 
 Left out on purpose: the HNSW gallery files (rebuilt, encrypted, from the database at the first
 start), the audit head file (a restore writes a new one after its audit row), the disk-space
@@ -31,7 +40,7 @@ import sqlite3
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -40,6 +49,7 @@ from typing import BinaryIO, Final
 from desktop_app import __version__
 from desktop_app.core.backup.archive import CHUNK_BYTES, BackupError, BackupHeader, EncryptingWriter, key_check
 from desktop_app.core.backup.records import BackupReport
+from desktop_app.core.erasures.ledger import LedgerDamagedError, LedgerEntry, ledger_path, read_ledger
 from desktop_app.core.errors import InputError
 from desktop_app.core.file_modes import create_private_file
 from desktop_app.core.progress import CancelFn, ProgressFn
@@ -49,6 +59,7 @@ from desktop_app.core.protection.wraps import read_row
 DB_MEMBER: Final[str] = "database/facegate.db"
 SPOOL_MEMBER: Final[str] = "spool/events.spool"
 MANIFEST_MEMBER: Final[str] = "manifest.json"
+ERASURES_MEMBER: Final[str] = "erasures/erasures.jsonl"
 MODELS_PREFIX: Final[str] = "models/"
 #: the default model's file: rebuilt from the shipped model, never backed up
 DEFAULT_MODEL_FILE: Final[str] = "models/sface-2021dec-fp32.onnx"
@@ -194,6 +205,88 @@ def _add_file(tar: tarfile.TarFile, name: str, path: Path) -> tuple[int, str]:
     return info.size, reader.sha.hexdigest()
 
 
+class _ErasedMeanwhile(BackupError):
+    """An erasure of someone in the copy was recorded while the backup was being written."""
+
+
+def _ledger_bytes(db_path: Path) -> bytes:
+    """The ledger's complete lines; BackupError when it is damaged (a backup would then be made
+    without knowing who must stay erased)."""
+    path = ledger_path(db_path)
+    try:
+        read_ledger(path)
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return b""
+    except (LedgerDamagedError, OSError) as exc:
+        raise BackupError(f"{exc} A backup is refused until it is repaired (docs/backup.md, 'Erasure survives a "
+                          "restore').") from None
+    end = data.rfind(b"\n")
+    return data[:end + 1] if end >= 0 else b""
+
+
+def _copy_uids(db_copy: Path) -> dict[str, int]:
+    conn = sqlite3.connect(str(db_copy))
+    try:
+        cols = {str(r[1]) for r in conn.execute("PRAGMA table_info(people)")}
+        if "uid" not in cols:
+            return {}
+        return {str(u): int(i) for i, u in conn.execute("SELECT id, uid FROM people WHERE uid IS NOT NULL")}
+    finally:
+        conn.close()
+
+
+def _scrub_copy(db_copy: Path, ledger: bytes) -> tuple[int, ...]:
+    """Erase in the copy everyone the ledger says was erased (the erase path of the store);
+    returns the person ids erased in the copy."""
+    from desktop_app.core.erasures.ledger import parse_ledger
+    from desktop_app.core.storage.store import Store
+
+    uids = _copy_uids(db_copy)
+    pids = tuple(sorted({uids[e.uid] for e in parse_ledger(ledger, "") if e.uid in uids}))
+    if not pids:
+        return ()
+    store = Store(db_copy)
+    try:
+        for pid in pids:
+            store.erase_person(pid, actor="erasure-ledger")
+            store.audit("erasure-ledger", "erasure.reapply", {"what": "erasure re-applied to the backup copy"})
+    finally:
+        store.close()
+    return pids
+
+
+def read_ledger_lines(data: bytes, seen: set[bytes]) -> list[LedgerEntry]:
+    """The ledger records in ``data`` whose line is not in ``seen``."""
+    from desktop_app.core.erasures.ledger import parse_ledger
+
+    return parse_ledger(b"".join(line + b"\n" for line in data.splitlines() if line and line not in seen), "")
+
+
+def _recount(snap: _Snapshot, db_copy: Path) -> _Snapshot:
+    from dataclasses import replace
+
+    conn = sqlite3.connect(str(db_copy))
+    try:
+        return replace(snap, people=_count(conn, "people"), templates=_count(conn, "templates"))
+    finally:
+        conn.close()
+
+
+def _without_people(spool: bytes, pids: tuple[int, ...]) -> bytes:
+    if not pids or not spool:
+        return spool
+    kept = []
+    for line in spool.splitlines(keepends=True):
+        try:
+            pid = json.loads(line).get("person_id")
+        except (ValueError, AttributeError):
+            pid = None
+        if pid not in pids:
+            kept.append(line)
+    return b"".join(kept)
+
+
 def passphrase_problem(passphrase: str) -> str | None:
     """Why ``passphrase`` may not protect a new backup (the accounts' password rules: length,
     variety, no sequence, not a common password), or None when it may."""
@@ -204,7 +297,20 @@ def passphrase_problem(passphrase: str) -> str | None:
 
 
 def create_backup(db_path: Path, out: Path, passphrase: str, *, progress: ProgressFn | None = None,
-                  cancelled: CancelFn | None = None, kdf: KdfParams | None = None) -> BackupReport:
+                  cancelled: CancelFn | None = None, kdf: KdfParams | None = None,
+                  guard: Callable[[], contextlib.AbstractContextManager[object]] | None = None) -> BackupReport:
+    """``_create_backup`` (below), started over once when an erasure of someone in the copy was
+    recorded while it ran (module docstring); ``guard`` makes the final ledger check and the
+    rename atomic with respect to this process's erasures (the ``FaceGate`` lock)."""
+    try:
+        return _create_backup(db_path, out, passphrase, progress=progress, cancelled=cancelled, kdf=kdf, guard=guard)
+    except _ErasedMeanwhile:
+        return _create_backup(db_path, out, passphrase, progress=progress, cancelled=cancelled, kdf=kdf, guard=guard)
+
+
+def _create_backup(db_path: Path, out: Path, passphrase: str, *, progress: ProgressFn | None = None,
+                   cancelled: CancelFn | None = None, kdf: KdfParams | None = None,
+                   guard: Callable[[], contextlib.AbstractContextManager[object]] | None = None) -> BackupReport:
     """Write an encrypted backup of the data folder of ``db_path`` to the new file ``out`` (see
     the module docstring); the archive is written beside ``out`` and renamed into place only when
     complete. BackupError when ``out`` exists or the database cannot be copied; InputError for a
@@ -227,6 +333,11 @@ def create_backup(db_path: Path, out: Path, passphrase: str, *, progress: Progre
     try:
         db_copy = work / "facegate.db"
         snap = copy_database(db_path, db_copy, progress, cancelled)
+        ledger = _ledger_bytes(db_path)
+        in_copy = _copy_uids(db_copy)
+        scrubbed = _scrub_copy(db_copy, ledger)
+        if scrubbed:
+            snap = _recount(snap, db_copy)
         params = kdf or KdfParams.new()
         if progress is not None:
             progress(0, 1, "deriving the key from the passphrase")
@@ -235,7 +346,7 @@ def create_backup(db_path: Path, out: Path, passphrase: str, *, progress: Progre
         header = BackupHeader(format_version=1, kdf=params, created_at=created, database_uid=snap.database_uid,
                               schema_version=snap.schema_version, chunk_bytes=CHUNK_BYTES, key_check=key_check(key),
                               facegate_version=__version__)
-        spool = _spool_lines(db_path)
+        spool = _without_people(_spool_lines(db_path), scrubbed)
         models = list(_model_files(db_path, snap))
         manifest: dict[str, object] = {"created_at": created, "database_uid": snap.database_uid,
                                        "schema_version": snap.schema_version, "people": snap.people,
@@ -254,6 +365,10 @@ def create_backup(db_path: Path, out: Path, passphrase: str, *, progress: Progre
                     _add_bytes(tar, SPOOL_MEMBER, spool)
                     members.append({"name": SPOOL_MEMBER, "size": len(spool),
                                     "sha256": hashlib.sha256(spool).hexdigest()})
+                if ledger:
+                    _add_bytes(tar, ERASURES_MEMBER, ledger)
+                    members.append({"name": ERASURES_MEMBER, "size": len(ledger),
+                                    "sha256": hashlib.sha256(ledger).hexdigest()})
                 for name, path, registered in models:
                     size, sha = _add_file(tar, name, path)
                     if sha != registered:
@@ -265,7 +380,13 @@ def create_backup(db_path: Path, out: Path, passphrase: str, *, progress: Progre
             writer.finish()
             raw.flush()
             os.fsync(raw.fileno())
-        os.replace(tmp_out, out)
+        with guard() if guard is not None else contextlib.nullcontext():
+            seen = {line for line in ledger.splitlines() if line}
+            late = [e for e in read_ledger_lines(_ledger_bytes(db_path), seen) if e.uid in in_copy]
+            if late:
+                raise _ErasedMeanwhile("An erasure was recorded while the backup was being made; nothing was written. "
+                                       "Make the backup again.")
+            os.replace(tmp_out, out)
         with contextlib.suppress(OSError):  # the rename durable too
             fd = os.open(out.parent, os.O_RDONLY)
             try:
