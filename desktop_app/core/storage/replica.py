@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -97,6 +97,12 @@ _PERSON_COLUMNS = ("name", "employee_id", "department", "active", "created_at", 
 class ReplicaMixin(SealingBase, StoreBase):
     """Roster documents, outbox and sync state of ``Store``."""
 
+    if TYPE_CHECKING:  # DoorsMixin's (Store has both): a door's output and secret, sealed with the data key
+        def _door_text(self, where: SealedField, door_id: int, stored: str | bytes | None,
+                       what: str) -> str | None: ...
+
+        def _door_value(self, where: SealedField, door_id: int, text: str | None) -> str | bytes | None: ...
+
     local_tz: tzinfo | None
 
     # ------------------------------------------------------------------ sync state
@@ -147,10 +153,14 @@ class ReplicaMixin(SealingBase, StoreBase):
             did, name, output, secret, *rest = row
             keys = ("unlock_seconds", "fail_mode", "contact", "held_open_s", "passback_partner", "passback",
                     "liveness")
-            body = {"name": name, "output": output, **dict(zip(keys, rest, strict=True)),
-                    "cameras": cams.get(int(did), [])}
+            body = {"name": name, **dict(zip(keys, rest, strict=True)), "cameras": cams.get(int(did), [])}
+            # the output URI (it may hold user:pass@) and the signing secret travel in the secret part,
+            # encrypted with the site key; here they are decrypted from the data key (a locked store
+            # raises DataLockedError: nothing is published then)
+            hidden = {"output": self._door_text(SealedField.DOOR_OUTPUT, int(did), output, "output"),
+                      "secret": self._door_text(SealedField.DOOR_SECRET, int(did), secret, "secret")}
             docs.append(Doc(DocKind.DOOR, fold_name(name), body,
-                            secret=None if secret is None else str(secret).encode()))
+                            secret=json.dumps(hidden, sort_keys=True).encode("utf-8")))
         perms: dict[int, list[dict[str, Any]]] = {}
         for gid, door, sched in c.execute(
                 "SELECT p.group_id, d.name, s.name FROM permissions p JOIN doors d ON d.id = p.door_id"
@@ -240,10 +250,12 @@ class ReplicaMixin(SealingBase, StoreBase):
 
     def _apply_door(self, doc: Doc) -> bool:
         b = doc.body
-        secret = None if doc.secret is None else doc.secret.decode()
-        cols = ("name", "output", "secret", "unlock_seconds", "fail_mode", "contact", "held_open_s",
+        hidden = json.loads(doc.secret.decode("utf-8")) if doc.secret is not None else {}
+        output = str(hidden.get("output") or "log:")
+        secret = hidden.get("secret")
+        cols = ("name", "unlock_seconds", "fail_mode", "contact", "held_open_s",
                 "passback_partner", "passback", "liveness")
-        values = [b["name"], b["output"], secret, b["unlock_seconds"], b["fail_mode"], b.get("contact"),
+        values = [b["name"], b["unlock_seconds"], b["fail_mode"], b.get("contact"),
                   b["held_open_s"], b.get("passback_partner"), b["passback"], b.get("liveness")]
         did = self._named("doors", str(b["name"]))
         if did is None:
@@ -253,6 +265,10 @@ class ReplicaMixin(SealingBase, StoreBase):
         else:
             self.db.execute(f"UPDATE doors SET {', '.join(f'{c} = ?' for c in cols)}, updated_at = ? WHERE id = ?",
                             (*values, times.now_db(), did))
+        self.db.execute("UPDATE doors SET output = ?, secret = ? WHERE id = ?",  # sealed, bound to the door id
+                        (self._door_value(SealedField.DOOR_OUTPUT, did, output),
+                         self._door_value(SealedField.DOOR_SECRET, did, None if secret is None else str(secret)),
+                         did))
         self.db.execute("DELETE FROM door_cameras WHERE door_id = ?", (did,))
         for cam in b.get("cameras", []):
             self.db.execute("INSERT INTO door_cameras (door_id, position, source, direction, name)"
