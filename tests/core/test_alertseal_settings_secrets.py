@@ -15,9 +15,9 @@ import pytest
 
 from desktop_app.core.access.model import CameraSpec, DoorSpec
 from desktop_app.core.config import AlertSettings, AppConfig, CameraSettings
+from desktop_app.core.doors.alerts import Alerter
 from desktop_app.core.errors import SourceError
 from desktop_app.core.outputs.base import OutputStatus
-from desktop_app.core.outputs.registry import open_output
 from desktop_app.core.protection.errors import DataLockedError
 from desktop_app.core.protection.machine_keys import KEY_DIR_ENV
 from desktop_app.core.storage.store import Store
@@ -105,9 +105,11 @@ def test_a_locked_store_gives_clear_faults(db: Path, tmp_path: Path, monkeypatch
         config = AppConfig.model_validate(store.get_setting("config"))  # still valid settings
         assert config.alerts.output.startswith("sealed:") and config.alerts.secret == ""
         assert config.camera.source.startswith("sealed:")
-        health = open_output(config.alerts.output, door="site", secret=None).health()
-        assert health.status == OutputStatus.DOWN and "cannot be opened" in health.detail
+        alerter = Alerter.open(config.alerts)  # as the door runner opens it
+        health = alerter.site_health()
+        assert health is not None and health.status == OutputStatus.DOWN and "cannot be opened" in health.detail
         assert "machine key" in health.detail or "facegate unlock" in health.detail, health.detail
+        alerter.close(0.1)
         (door,) = store.list_doors()
         source = open_source(door.cameras[0].source)
         with pytest.raises(SourceError, match="encrypted and cannot be opened"):

@@ -4,7 +4,10 @@ door loops take, possibly from another process.
 Door names are unique ignoring case (ASCII); a door is saved whole (insert or replace by name).
 Secrets at rest (issue 12): a door's output URI (which may hold ``user:password@``) and its secret
 (the HMAC key of signed outputs) are encrypted with the data key, like the face data
-(``SealedField.DOOR_OUTPUT`` / ``DOOR_SECRET``, bound to the door id), in an encrypted database;
+(``SealedField.DOOR_OUTPUT`` / ``DOOR_SECRET``, bound to the door id), and so is each camera's
+source (``CAMERA_SOURCE``, bound to ``<door id>:<position>``: an rtsp URL may hold a password;
+``sealed:<why>`` when it cannot be decrypted, which ``video.sources`` fails to open with the
+reason), in an encrypted database;
 values an earlier version stored in clear are encrypted at the next writable opening
 (``_seal_clear_values``) and the old pages vacuumed. The secret is never printed, logged nor
 exported, and the output is shown with its password masked (``redact_uri``). When the values
