@@ -141,16 +141,20 @@ class ReplicaMixin(SealingBase, StoreBase):
         for door_id, pos, source, direction, cname in c.execute(
                 "SELECT door_id, position, source, direction, name FROM door_cameras ORDER BY door_id, position"):
             cams.setdefault(int(door_id), []).append(
-                {"position": int(pos), "source": source, "direction": direction, "name": cname})
+                {"position": int(pos),
+                 "source": self._clear_text(SealedField.CAMERA_SOURCE, f"{int(door_id)}:{int(pos)}", source),
+                 "direction": direction, "name": cname})
         for row in c.execute("SELECT id, name, output, secret, unlock_seconds, fail_mode, contact, held_open_s,"
                              " passback_partner, passback, liveness FROM doors"):
             did, name, output, secret, *rest = row
+            output = self._clear_text(SealedField.DOOR_OUTPUT, int(did), output)  # decrypted (storage.doors)
+            secret = self._clear_text(SealedField.DOOR_SECRET, int(did), secret)
             keys = ("unlock_seconds", "fail_mode", "contact", "held_open_s", "passback_partner", "passback",
                     "liveness")
             body = {"name": name, "output": output, **dict(zip(keys, rest, strict=True)),
                     "cameras": cams.get(int(did), [])}
             docs.append(Doc(DocKind.DOOR, fold_name(name), body,
-                            secret=None if secret is None else str(secret).encode()))
+                            secret=None if secret is None else secret.encode()))
         perms: dict[int, list[dict[str, Any]]] = {}
         for gid, door, sched in c.execute(
                 "SELECT p.group_id, d.name, s.name FROM permissions p JOIN doors d ON d.id = p.door_id"
@@ -238,26 +242,40 @@ class ReplicaMixin(SealingBase, StoreBase):
                             " WHERE id = ?", (*values, sid))
         return True
 
+    def _clear_text(self, where: SealedField, key: int | str, stored: str | bytes | None) -> str | None:
+        """A door value as it is in clear (decrypted: ``storage.doors``; DataLockedError when locked)."""
+        if stored is None or isinstance(stored, str):
+            return stored
+        return self._unseal(where, key, bytes(stored), "a door's value").decode("utf-8")
+
+    def _stored_text(self, where: SealedField, key: int | str, text: str | None) -> str | bytes | None:
+        """What to store for a door value: encrypted in an encrypted database (``storage.doors``)."""
+        keys = self._sealing_keys()
+        return text if text is None or keys is None else keys.seal(where, key, text.encode("utf-8"))
+
     def _apply_door(self, doc: Doc) -> bool:
         b = doc.body
         secret = None if doc.secret is None else doc.secret.decode()
         cols = ("name", "output", "secret", "unlock_seconds", "fail_mode", "contact", "held_open_s",
                 "passback_partner", "passback", "liveness")
-        values = [b["name"], b["output"], secret, b["unlock_seconds"], b["fail_mode"], b.get("contact"),
-                  b["held_open_s"], b.get("passback_partner"), b["passback"], b.get("liveness")]
-        did = self._named("doors", str(b["name"]))
-        if did is None:
-            did = int(self.db.execute(
-                f"INSERT INTO doors ({', '.join(cols)}, updated_at) VALUES ({', '.join('?' * len(cols))}, ?)",
-                (*values, times.now_db())).lastrowid or 0)
+        found = self._named("doors", str(b["name"]))
+        did = self._next_id("doors") if found is None else found
+        values = [b["name"], self._stored_text(SealedField.DOOR_OUTPUT, did, b["output"]),
+                  self._stored_text(SealedField.DOOR_SECRET, did, secret), b["unlock_seconds"], b["fail_mode"],
+                  b.get("contact"), b["held_open_s"], b.get("passback_partner"), b["passback"], b.get("liveness")]
+        if found is None:
+            self.db.execute(
+                f"INSERT INTO doors ({', '.join(cols)}, updated_at, id) VALUES ({', '.join('?' * len(cols))}, ?, ?)",
+                (*values, times.now_db(), did))
         else:
             self.db.execute(f"UPDATE doors SET {', '.join(f'{c} = ?' for c in cols)}, updated_at = ? WHERE id = ?",
                             (*values, times.now_db(), did))
         self.db.execute("DELETE FROM door_cameras WHERE door_id = ?", (did,))
         for cam in b.get("cameras", []):
             self.db.execute("INSERT INTO door_cameras (door_id, position, source, direction, name)"
-                            " VALUES (?, ?, ?, ?, ?)", (did, cam["position"], cam["source"], cam["direction"],
-                                                        cam.get("name", "")))
+                            " VALUES (?, ?, ?, ?, ?)", (did, cam["position"], self._stored_text(
+                                SealedField.CAMERA_SOURCE, f"{did}:{int(cam['position'])}", cam["source"]),
+                                cam["direction"], cam.get("name", "")))
         return True
 
     def _apply_group(self, doc: Doc) -> bool:
