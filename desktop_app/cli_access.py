@@ -222,7 +222,7 @@ def _gate(args: argparse.Namespace) -> FaceGate:
 
 
 def _camera_words(door: DoorSpec) -> str:
-    return ", ".join(f"{c.source} ({c.direction.value})" for c in door.cameras) or "no camera"
+    return ", ".join(f"{redact_uri(c.source)} ({c.direction.value})" for c in door.cameras) or "no camera"
 
 
 def _schedule_words(p: Permission) -> str:
@@ -262,14 +262,14 @@ def _door_add(gate: FaceGate, args: argparse.Namespace) -> int:
     existing = gate.door(args.name)
     if existing is None:
         saved = gate.save_door(replace(DoorSpec(args.name, cameras=(camera,)), **given), actor=actor_of(args))  # type: ignore[arg-type]
-        print(f"Door {saved.name!r} added with camera {camera.source} ({camera.direction.value}).")
+        print(f"Door {saved.name!r} added with camera {redact_uri(camera.source)} ({camera.direction.value}).")
     else:
         same = any(c.source.strip() == camera.source.strip() and c.direction == camera.direction
                    for c in existing.cameras)
         cameras = existing.cameras if same else (*existing.cameras, camera)
         saved = gate.save_door(replace(existing, cameras=cameras, **given), actor=actor_of(args))  # type: ignore[arg-type]
-        what = (f"camera {camera.source} ({camera.direction.value}) was there already" if same
-                else f"camera {camera.source} ({camera.direction.value}) added")
+        what = (f"camera {redact_uri(camera.source)} ({camera.direction.value}) was there already" if same
+                else f"camera {redact_uri(camera.source)} ({camera.direction.value}) added")
         changed = [k.replace("_", " ") for k in given]
         print(f"Door {saved.name!r} exists: {what}"
               f"{'; changed ' + ', '.join(changed) if changed else ''}.")

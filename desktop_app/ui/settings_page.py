@@ -37,6 +37,7 @@ from desktop_app.core.config import (
     field_bounds,
 )
 from desktop_app.core.matching.calibration_summary import summarise
+from desktop_app.core.outputs.base import redact_uri
 from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.types import Calibration
 from desktop_app.core.video.sources import list_cameras
@@ -280,7 +281,7 @@ class SettingsPage(QWidget):
         elif kind == KIND_FILE:
             self.file_edit.setText(spec)
         else:
-            self.url_edit.setText(spec)
+            self.url_edit.setText(redact_uri(spec))  # the password masked; kept unless the URL is changed
         idx = self.resolution.findData((cfg.camera.width, cfg.camera.height))
         self.resolution.setCurrentIndex(max(idx, 0))
         self.camera_name.setText(cfg.camera.name)
@@ -306,7 +307,9 @@ class SettingsPage(QWidget):
             return str(self.webcam.currentData() or "0")
         if kind == KIND_FILE:
             return self.file_edit.text().strip()
-        return self.url_edit.text().strip()
+        text = self.url_edit.text().strip()
+        stored = self.ctx.gate.config.camera.source
+        return stored if text and text == redact_uri(stored) else text  # masked: the stored one (its password)
 
     def build_config(self) -> AppConfig:
         """The config the form describes (pydantic ValidationError when invalid)."""

@@ -161,3 +161,34 @@ def test_event_uids_are_uuid7_in_time_order() -> None:
     uid = uuid.UUID(PendingEvent.new_uid())
     assert uid.version == 7 and uid.variant == uuid.RFC_4122
     assert uuid7_hex(1_000) < uuid7_hex(1_001) and len({uuid7_hex(5) for _ in range(1000)}) == 1000
+
+
+def test_door_secrets_reach_the_door_but_never_the_server_in_clear(central: tuple[str, SiteKey],
+                                                                    tmp_path: Path) -> None:
+    """A door's output URI (user:pass@), signing secret and camera URL (rtsp password) are sealed
+    with the site key on the server and come back whole at the door (sealed there with its data key)."""
+    from desktop_app.core.access.model import CameraSpec, DoorSpec
+    from desktop_app.core.central.workspace import central_workspace
+
+    dsn, key = central
+    output, secret, camera = "mqtt://gate:Out9Pass7@broker:1883", "Hmac4Secret8Key", "rtsp://cam:Cam5Pass3@10.0.0.9/s"
+    with central_workspace(dsn, key, cache=tmp_path / "admin" / "cache.db", device="cpu") as ws:
+        ws.save_door(DoorSpec("front", cameras=(CameraSpec(camera),), output=output, secret=secret))
+    with psycopg.connect(dsn) as conn:
+        dump = "\n".join(str(row) for table in ("roster", "nodes", "events")
+                         for row in conn.execute(f"SELECT * FROM {table}").fetchall())
+    assert "front" in dump
+    for clear in ("Out9Pass7", "Hmac4Secret8Key", "Cam5Pass3"):
+        assert clear not in dump
+    door = FaceGate(tmp_path / "door" / "door.db", device="cpu")
+    try:
+        with CentralClient(dsn, key) as client:
+            door.central_sync(client)
+        spec = door.door("front")
+        assert spec is not None and spec.output == output and spec.secret == secret
+        assert [c.source for c in spec.cameras] == [camera]
+        raw = b"".join(p.read_bytes() for p in door.db_path.parent.glob("door.db*") if p.is_file())
+        for clear in (b"Out9Pass7", b"Hmac4Secret8Key", b"Cam5Pass3"):
+            assert clear not in raw
+    finally:
+        door.close()

@@ -185,7 +185,8 @@ def test_an_existing_plain_database_is_encrypted_in_place_and_its_old_pages_are_
         (row,) = [r for r in gate.query_audit() if r.action == "keys.encrypt_existing"]
         assert row.details == {"samples.crop_png": 10, "templates.vector": 10, "strangers.vector": 1,
                                "events.snapshot_jpg": 1, "event_faces.vector": 0, "event_faces.crop_png": 0,
-                               "doors.output": 0, "doors.secret": 0}
+                               "doors.output": 0, "doors.secret": 0, "door_cameras.source": 0,
+                               "settings.value_json": 0}
         names = {r.name for r in gate.identify(read_image(clips / "knn_examples" / "test" / "obama1.jpg"))
                  if r.accepted}
         assert names == {"obama"}

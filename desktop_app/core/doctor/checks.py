@@ -25,6 +25,7 @@ from desktop_app.core.errors import StorageError
 from desktop_app.core.protection.errors import DataDamagedError
 from desktop_app.core.protection.fields import SealedField
 from desktop_app.core.storage import codecs
+from desktop_app.core.storage.sealed_settings import SEALED_SUFFIX
 from desktop_app.core.storage.store import Store
 
 #: A stored template whose cosine with a fresh embedding of its own crop is lower than this is
@@ -92,6 +93,8 @@ def check_settings(ctx: DoctorContext) -> list[Finding]:
     out: list[Finding] = []
     rows = ctx.store.db.execute("SELECT key, value_json FROM settings ORDER BY key").fetchall()
     for key, text in rows:
+        if str(key).endswith(SEALED_SUFFIX):
+            continue  # a setting's encrypted secrets (storage.sealed_settings), checked where they are read
         try:
             value = codecs.from_json(str(text))
             rule = _SETTING_RULES.get(str(key))

@@ -29,7 +29,6 @@ from desktop_app.core.doctor.repairs import apply_repairs
 from desktop_app.core.doctor.report import Check, DoctorReport, Finding, Severity
 from desktop_app.core.errors import FaceGateError, StorageError
 from desktop_app.core.progress import ProgressFn
-from desktop_app.core.storage import codecs
 from desktop_app.core.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -55,9 +54,9 @@ FACE_DATA_CHECKS: frozenset[Callable[[DoctorContext], list[Finding]]] = frozense
 
 def _config(store: Store) -> AppConfig:
     """The stored settings, else the defaults (as FaceGate would use them; the settings check reports)."""
-    row = store.db.execute("SELECT value_json FROM settings WHERE key = ?", (CONFIG_KEY,)).fetchone()
     try:
-        return AppConfig() if row is None else AppConfig.model_validate(codecs.from_json(str(row[0])))
+        raw = store.get_setting(CONFIG_KEY)  # its secrets decrypted (storage.sealed_settings)
+        return AppConfig() if raw is None else AppConfig.model_validate(raw)
     except (ValueError, StorageError):
         return AppConfig()
 

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from enum import StrEnum, unique
 
 from desktop_app.core.config import AlertSettings
-from desktop_app.core.outputs.base import DoorMessage, DoorOutput, MessageKind
+from desktop_app.core.outputs.base import DoorMessage, DoorOutput, MessageKind, OutputHealth
 from desktop_app.core.outputs.registry import open_output
+from desktop_app.core.outputs.sealed import SEALED_SCHEME
 
 log = logging.getLogger("facegate.door")
 
@@ -75,7 +76,14 @@ class Alerter:
     def open(cls, settings: AlertSettings) -> Alerter:
         """An alerter with its site-wide output opened (ValueError for a bad URI)."""
         site = open_output(settings.output, door=SITE, secret=settings.secret or None) if settings.output else None
+        if site is not None and site.scheme == SEALED_SCHEME:  # its stored URI cannot be decrypted here
+            log.warning("The site-wide alert output is down: %s", site.health().detail)
         return cls(settings, site)
+
+    def site_health(self) -> OutputHealth | None:
+        """The site-wide output's health (None: there is none); DOWN with the reason when its
+        stored URI cannot be decrypted here (``outputs.sealed``)."""
+        return None if self.site_output is None else self.site_output.health()
 
     def alert(self, kind: AlertKind, door: str, text: str, door_output: DoorOutput | None = None, *,
               person: str | None = None, employee_id: str | None = None, decision: str | None = None,

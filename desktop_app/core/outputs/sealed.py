@@ -29,5 +29,5 @@ class SealedOutput(DoorOutput):
 
     def health(self) -> OutputHealth:
         why = self.uri.split(":", 1)[1].strip() or "its stored value cannot be decrypted here"
-        return OutputHealth(OutputStatus.DOWN, f"the door's output and secret are encrypted and cannot be opened: "
+        return OutputHealth(OutputStatus.DOWN, f"this output and its secret are encrypted and cannot be opened: "
                                                f"{why}")

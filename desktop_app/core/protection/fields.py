@@ -37,6 +37,11 @@ class SealedField(StrEnum):
     """A door's output URI (UTF-8; may hold ``user:password@``); row key: the door id."""
     DOOR_SECRET = "doors.secret"
     """A door's HMAC key of signed outputs (UTF-8); row key: the door id."""
+    CAMERA_SOURCE = "door_cameras.source"
+    """A door camera's source (UTF-8; an rtsp URL may hold ``user:password@``); row key: ``<door id>:<position>``."""
+    SETTINGS_SECRETS = "settings.value_json"
+    """The secret parts of a setting (a JSON object of UTF-8 values: the camera source, the site alert
+    output and its HMAC key of ``config``), kept in their own settings row; row key: that row's key."""
 
     @property
     def table(self) -> str:

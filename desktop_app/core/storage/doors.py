@@ -4,7 +4,10 @@ door loops take, possibly from another process.
 Door names are unique ignoring case (ASCII); a door is saved whole (insert or replace by name).
 Secrets at rest (issue 12): a door's output URI (which may hold ``user:password@``) and its secret
 (the HMAC key of signed outputs) are encrypted with the data key, like the face data
-(``SealedField.DOOR_OUTPUT`` / ``DOOR_SECRET``, bound to the door id), in an encrypted database;
+(``SealedField.DOOR_OUTPUT`` / ``DOOR_SECRET``, bound to the door id), and so is each camera's
+source (``CAMERA_SOURCE``, bound to ``<door id>:<position>``: an rtsp URL may hold a password;
+``sealed:<why>`` when it cannot be decrypted, which ``video.sources`` fails to open with the
+reason), in an encrypted database;
 values an earlier version stored in clear are encrypted at the next writable opening
 (``_seal_clear_values``) and the old pages vacuumed. The secret is never printed, logged nor
 exported, and the output is shown with its password masked (``redact_uri``). When the values
@@ -56,12 +59,12 @@ def check_output(uri: str) -> str:
     return uri.strip()
 
 
-def _door_from_rows(row: Mapping[str, Any], cameras: Sequence[Mapping[str, Any]], output: str,
-                    secret: str | None) -> DoorSpec:
+def _door_from_rows(row: Mapping[str, Any], cameras: Sequence[Mapping[str, Any]], sources: Sequence[str],
+                    output: str, secret: str | None) -> DoorSpec:
     return DoorSpec(
         name=str(row["name"]),
-        cameras=tuple(CameraSpec(source=str(c["source"]), direction=Direction(str(c["direction"])),
-                                 name=str(c["name"] or "")) for c in cameras),
+        cameras=tuple(CameraSpec(source=src, direction=Direction(str(c["direction"])),
+                                 name=str(c["name"] or "")) for c, src in zip(cameras, sources, strict=True)),
         output=output,
         secret=secret,
         unlock_seconds=float(row["unlock_seconds"]),
@@ -100,21 +103,32 @@ class DoorsMixin(EventsMixin):
         """The door of a ``doors`` row, its output and secret decrypted (``sealed:<why>`` when they
         cannot be: module docstring)."""
         door_id = int(row["id"])
+        sources = [self._camera_source(c) for c in cameras]
         try:
             output = self._door_text(SealedField.DOOR_OUTPUT, door_id, row["output"], "output")
             secret = self._door_text(SealedField.DOOR_SECRET, door_id, row["secret"], "secret")
         except (DataLockedError, DataDamagedError) as exc:
-            return _door_from_rows(row, cameras, sealed_uri(str(exc)), None)
-        return _door_from_rows(row, cameras, output or "log:", secret)
+            return _door_from_rows(row, cameras, sources, sealed_uri(str(exc)), None)
+        return _door_from_rows(row, cameras, sources, output or "log:", secret)
 
-    def _door_text(self, where: SealedField, door_id: int, stored: str | bytes | None, what: str) -> str | None:
+    def _camera_source(self, cam: Mapping[str, Any]) -> str:
+        """A camera's source decrypted; ``sealed:<why>`` when it cannot be (the camera then fails to
+        open with the reason: ``video.sources.open_source``)."""
+        key = f"{int(cam['door_id'])}:{int(cam['position'])}"
+        try:
+            return self._door_text(SealedField.CAMERA_SOURCE, key, cam["source"], "camera source") or ""
+        except (DataLockedError, DataDamagedError) as exc:
+            return sealed_uri(str(exc))
+
+    def _door_text(self, where: SealedField, door_id: int | str, stored: str | bytes | None,
+                   what: str) -> str | None:
         if stored is None:
             return None
         if isinstance(stored, str):
             return stored  # in clear: written before the doors' values were encrypted (sealed at the next opening)
         return self._unseal(where, door_id, bytes(stored), f"the {what} of a door").decode("utf-8")
 
-    def _door_value(self, where: SealedField, door_id: int, text: str | None) -> str | bytes | None:
+    def _door_value(self, where: SealedField, door_id: int | str, text: str | None) -> str | bytes | None:
         """What to store for ``text``: encrypted in an encrypted database (DataLockedError while
         locked: saving a door needs the data key), else the text."""
         if text is None:
@@ -136,9 +150,17 @@ class DoorsMixin(EventsMixin):
                             SealedField.DOOR_OUTPUT, int(door_id), output, "output")),
                          self._door_value(SealedField.DOOR_SECRET, int(door_id), self._door_text(
                              SealedField.DOOR_SECRET, int(door_id), secret, "secret")), door_id))
-                if rows:
-                    self._insert_audit("facegate", "keys.encrypt_door_secrets", {"doors": len(rows)})
-            if rows:
+                cams = self.db.conn.execute(
+                    "SELECT door_id, position, source FROM door_cameras WHERE typeof(source) = 'text'").fetchall()
+                for door_id, position, source in cams:
+                    self.db.conn.execute(
+                        "UPDATE door_cameras SET source = ? WHERE door_id = ? AND position = ?",
+                        (self._door_value(SealedField.CAMERA_SOURCE, f"{int(door_id)}:{int(position)}", str(source)),
+                         door_id, position))
+                if rows or cams:
+                    self._insert_audit("facegate", "keys.encrypt_door_secrets", {"doors": len(rows),
+                                                                                 "cameras": len(cams)})
+            if rows or cams:
                 with self._lock:
                     self._checkpoint()
                     self.db.conn.execute("VACUUM")
@@ -159,6 +181,10 @@ class DoorsMixin(EventsMixin):
             raise ValueError(f"expected a DoorSpec, got {type(spec).__name__}")
         validate_display_name(spec.name, "door name", max_len=64)  # no control or invisible characters
         output = check_output(spec.output)
+        for cam in spec.cameras:
+            if cam.source.strip().lower().startswith(f"{SEALED_SCHEME}:"):
+                raise ValueError(f"camera source {cam.source!r} is the stand-in of a source that cannot be "
+                                 "decrypted here: give the real source")
         secret = spec.secret if spec.secret else None
         contact = clean_text(spec.contact, "door contact", required=False)
         with self.transaction():
@@ -194,7 +220,8 @@ class DoorsMixin(EventsMixin):
             for i, cam in enumerate(spec.cameras):
                 self.db.execute(
                     "INSERT INTO door_cameras (door_id, position, source, direction, name) VALUES (?, ?, ?, ?, ?)",
-                    (door_id, i, cam.source.strip(), cam.direction.value, cam.name))
+                    (door_id, i, self._door_value(SealedField.CAMERA_SOURCE, f"{door_id}:{i}", cam.source.strip()),
+                     cam.direction.value, cam.name))
             return self._door(self._require_door(spec.name), self._cameras(door_id))
 
     @api("reading doors")

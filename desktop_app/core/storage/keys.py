@@ -76,11 +76,18 @@ _MAGIC: Final[bytes] = envelope.VALUE_MAGIC + bytes([envelope.VERSION])
 
 @dataclass(frozen=True)
 class _Column:
-    """A column of encrypted values: its field, the rowid-like cursor column, and the row key's SQL."""
+    """A column of encrypted values: its field, the rowid-like cursor column, the row key's SQL,
+    and which rows hold one (SQL condition; "" for all)."""
 
     field: SealedField
     cursor: str
     key_sql: str
+    rows: str = ""
+
+    @property
+    def only(self) -> str:
+        """`` AND <rows>`` (or nothing) for a WHERE clause."""
+        return f" AND ({self.rows})" if self.rows else ""
 
 
 COLUMNS: Final[tuple[_Column, ...]] = (
@@ -92,6 +99,8 @@ COLUMNS: Final[tuple[_Column, ...]] = (
     _Column(SealedField.EVENT_FACE_CROP, "event_id", "event_id"),
     _Column(SealedField.DOOR_OUTPUT, "id", "id"),
     _Column(SealedField.DOOR_SECRET, "id", "id"),
+    _Column(SealedField.CAMERA_SOURCE, "rowid", "door_id || ':' || position"),
+    _Column(SealedField.SETTINGS_SECRETS, "rowid", "key", "key LIKE '%" + "!sealed'"),
 )
 
 
@@ -158,6 +167,8 @@ class KeysMixin(SealingBase):
         if row.current_key_id is None:
             if writable:
                 self._start_encryption()
+                if self._keys is not None:
+                    self._seal_clear_values()  # values kept apart from their columns (the settings' secrets)
             return
         self._take(self._machine_unlock(row))
         if writable and self._keys is not None:
@@ -255,7 +266,7 @@ class KeysMixin(SealingBase):
         counts: dict[str, int] = {}
         for col in COLUMNS:
             table, column = col.field.table, col.field.column
-            sql = (f"SELECT {col.cursor}, {col.key_sql}, {column} FROM {table} WHERE {col.cursor} > ?"
+            sql = (f"SELECT {col.cursor}, {col.key_sql}, {column} FROM {table} WHERE {col.cursor} > ?{col.only}"
                    f" AND {column} IS NOT NULL AND (substr({column}, 1, 4) != ? OR substr({column}, 5, 4) != ?)"
                    f" ORDER BY {col.cursor} LIMIT {SEAL_BATCH}")
             last, done = -1, 0
@@ -263,7 +274,7 @@ class KeysMixin(SealingBase):
                 with self.transaction():
                     rows = self.db.conn.execute(sql, (last, _MAGIC, _key_bytes(keys.current_id))).fetchall()
                     for cursor, row_key, blob in rows:
-                        value = blob.encode() if isinstance(blob, str) else bytes(blob)  # doors: text in clear
+                        value = blob.encode() if isinstance(blob, str) else bytes(blob)  # doors, cameras: text in clear
                         if not envelope.is_sealed(value):
                             if not allow_plain:
                                 continue
@@ -381,7 +392,7 @@ class KeysMixin(SealingBase):
         n = 0
         for col in COLUMNS:
             table, column = col.field.table, col.field.column
-            sql = f"SELECT count(*) FROM {table} WHERE {column} IS NOT NULL"
+            sql = f"SELECT count(*) FROM {table} WHERE {column} IS NOT NULL{col.only}"
             if current is None:
                 n += int(self.db.conn.execute(sql).fetchone()[0])
             else:

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -97,11 +97,6 @@ _PERSON_COLUMNS = ("name", "employee_id", "department", "active", "created_at", 
 class ReplicaMixin(SealingBase, StoreBase):
     """Roster documents, outbox and sync state of ``Store``."""
 
-    if TYPE_CHECKING:  # DoorsMixin's (Store has both): a door's output and secret, sealed with the data key
-        def _door_text(self, where: SealedField, door_id: int, stored: str | bytes | None,
-                       what: str) -> str | None: ...
-
-        def _door_value(self, where: SealedField, door_id: int, text: str | None) -> str | bytes | None: ...
 
     local_tz: tzinfo | None
 
@@ -144,21 +139,24 @@ class ReplicaMixin(SealingBase, StoreBase):
             docs.append(Doc(DocKind.SCHEDULE, fold_name(name), {
                 "name": name, "text": text, "holidays": json.loads(holidays or "[]"), "timezone": tz}))
         cams: dict[int, list[dict[str, Any]]] = {}
+        sources: dict[int, list[str | None]] = {}
         for door_id, pos, source, direction, cname in c.execute(
                 "SELECT door_id, position, source, direction, name FROM door_cameras ORDER BY door_id, position"):
-            cams.setdefault(int(door_id), []).append(
-                {"position": int(pos), "source": source, "direction": direction, "name": cname})
+            cams.setdefault(int(door_id), []).append({"position": int(pos), "direction": direction, "name": cname})
+            sources.setdefault(int(door_id), []).append(
+                self._clear_text(SealedField.CAMERA_SOURCE, f"{int(door_id)}:{int(pos)}", source))
         for row in c.execute("SELECT id, name, output, secret, unlock_seconds, fail_mode, contact, held_open_s,"
                              " passback_partner, passback, liveness FROM doors"):
             did, name, output, secret, *rest = row
             keys = ("unlock_seconds", "fail_mode", "contact", "held_open_s", "passback_partner", "passback",
                     "liveness")
             body = {"name": name, **dict(zip(keys, rest, strict=True)), "cameras": cams.get(int(did), [])}
-            # the output URI (it may hold user:pass@) and the signing secret travel in the secret part,
-            # encrypted with the site key; here they are decrypted from the data key (a locked store
-            # raises DataLockedError: nothing is published then)
-            hidden = {"output": self._door_text(SealedField.DOOR_OUTPUT, int(did), output, "output"),
-                      "secret": self._door_text(SealedField.DOOR_SECRET, int(did), secret, "secret")}
+            # the output URI and camera sources (they may hold user:pass@) and the signing secret travel
+            # in the secret part, encrypted with the site key; here they are decrypted from the data key
+            # (storage.doors; a locked store raises DataLockedError: nothing is published then)
+            hidden = {"output": self._clear_text(SealedField.DOOR_OUTPUT, int(did), output),
+                      "secret": self._clear_text(SealedField.DOOR_SECRET, int(did), secret),
+                      "sources": sources.get(int(did), [])}
             docs.append(Doc(DocKind.DOOR, fold_name(name), body,
                             secret=json.dumps(hidden, sort_keys=True).encode("utf-8")))
         perms: dict[int, list[dict[str, Any]]] = {}
@@ -248,32 +246,45 @@ class ReplicaMixin(SealingBase, StoreBase):
                             " WHERE id = ?", (*values, sid))
         return True
 
+    def _clear_text(self, where: SealedField, key: int | str, stored: str | bytes | None) -> str | None:
+        """A door value as it is in clear (decrypted: ``storage.doors``; DataLockedError when locked)."""
+        if stored is None or isinstance(stored, str):
+            return stored
+        return self._unseal(where, key, bytes(stored), "a door's value").decode("utf-8")
+
+    def _stored_text(self, where: SealedField, key: int | str, text: str | None) -> str | bytes | None:
+        """What to store for a door value: encrypted in an encrypted database (``storage.doors``)."""
+        keys = self._sealing_keys()
+        return text if text is None or keys is None else keys.seal(where, key, text.encode("utf-8"))
+
     def _apply_door(self, doc: Doc) -> bool:
         b = doc.body
         hidden = json.loads(doc.secret.decode("utf-8")) if doc.secret is not None else {}
         output = str(hidden.get("output") or "log:")
         secret = hidden.get("secret")
-        cols = ("name", "unlock_seconds", "fail_mode", "contact", "held_open_s",
+        sources = list(hidden.get("sources") or [])
+        cols = ("name", "output", "secret", "unlock_seconds", "fail_mode", "contact", "held_open_s",
                 "passback_partner", "passback", "liveness")
-        values = [b["name"], b["unlock_seconds"], b["fail_mode"], b.get("contact"),
-                  b["held_open_s"], b.get("passback_partner"), b["passback"], b.get("liveness")]
-        did = self._named("doors", str(b["name"]))
-        if did is None:
-            did = int(self.db.execute(
-                f"INSERT INTO doors ({', '.join(cols)}, updated_at) VALUES ({', '.join('?' * len(cols))}, ?)",
-                (*values, times.now_db())).lastrowid or 0)
+        found = self._named("doors", str(b["name"]))
+        did = self._next_id("doors") if found is None else found
+        values = [b["name"], self._stored_text(SealedField.DOOR_OUTPUT, did, output),
+                  self._stored_text(SealedField.DOOR_SECRET, did, None if secret is None else str(secret)),
+                  b["unlock_seconds"], b["fail_mode"], b.get("contact"), b["held_open_s"], b.get("passback_partner"),
+                  b["passback"], b.get("liveness")]
+        if found is None:
+            self.db.execute(
+                f"INSERT INTO doors ({', '.join(cols)}, updated_at, id) VALUES ({', '.join('?' * len(cols))}, ?, ?)",
+                (*values, times.now_db(), did))
         else:
             self.db.execute(f"UPDATE doors SET {', '.join(f'{c} = ?' for c in cols)}, updated_at = ? WHERE id = ?",
                             (*values, times.now_db(), did))
-        self.db.execute("UPDATE doors SET output = ?, secret = ? WHERE id = ?",  # sealed, bound to the door id
-                        (self._door_value(SealedField.DOOR_OUTPUT, did, output),
-                         self._door_value(SealedField.DOOR_SECRET, did, None if secret is None else str(secret)),
-                         did))
         self.db.execute("DELETE FROM door_cameras WHERE door_id = ?", (did,))
-        for cam in b.get("cameras", []):
+        for i, cam in enumerate(b.get("cameras", [])):
+            source = sources[i] if i < len(sources) else cam.get("source", "")
             self.db.execute("INSERT INTO door_cameras (door_id, position, source, direction, name)"
-                            " VALUES (?, ?, ?, ?, ?)", (did, cam["position"], cam["source"], cam["direction"],
-                                                        cam.get("name", "")))
+                            " VALUES (?, ?, ?, ?, ?)", (did, cam["position"], self._stored_text(
+                                SealedField.CAMERA_SOURCE, f"{did}:{int(cam['position'])}", str(source or "")),
+                                cam["direction"], cam.get("name", "")))
         return True
 
     def _apply_group(self, doc: Doc) -> bool:

@@ -50,7 +50,7 @@ from desktop_app.core.storage.reserve import ensure_reserve
 from desktop_app.core.storage.revision import RevisionMixin
 from desktop_app.core.storage.samples import SamplesMixin
 from desktop_app.core.storage.schema import AUDIT_CHAIN_VERSION, SCHEMA_VERSION, check_file, migrate, quick_check
-from desktop_app.core.storage.settings import SettingsMixin
+from desktop_app.core.storage.sealed_settings import SealedSettingsMixin
 from desktop_app.core.storage.sqlerrors import mapped, to_storage_error
 from desktop_app.core.storage.unknown_clusters import UnknownClustersMixin
 from desktop_app.core.storage.validate import fold
@@ -80,7 +80,7 @@ def _not_writable(path: Path) -> bool:
     return not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
 
 
-class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMixin, SettingsMixin,
+class Store(ExportsMixin, SamplesMixin, AuditMixin, RegistryMixin, CalibrationMixin, SealedSettingsMixin,
             RevisionMixin, AccessMixin, DoorsMixin, KeysMixin, PrivacyStoreMixin, UnknownClustersMixin,
             CorrectionsMixin, ReplicaMixin, ReembeddingMixin):
     """FaceGate's SQLite event store (see the module docstring for conventions).

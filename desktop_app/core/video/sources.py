@@ -444,6 +444,28 @@ def _decode_image_file(path: Path) -> np.ndarray | None:
     return None
 
 
+class SealedSource:
+    """The stand-in of a camera whose stored source cannot be decrypted here (``sealed:<why>``, see
+    ``storage.doors``): opening it fails with the reason, so the camera shows a fault, never a crash."""
+
+    def __init__(self, uri: str) -> None:
+        self.name = "encrypted camera source"
+        self.why = uri.split(":", 1)[1].strip() or "its stored value cannot be decrypted here"
+
+    @property
+    def is_live(self) -> bool:
+        return True
+
+    def open(self) -> None:
+        raise SourceError(f"The camera's source is encrypted and cannot be opened: {self.why}")
+
+    def read(self) -> Frame | None:
+        return None
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
 def open_source(spec: str | int | Path) -> FrameSource:
     """Build (not open) the source a user typed or picked.
 
@@ -463,6 +485,8 @@ def open_source(spec: str | int | Path) -> FrameSource:
             )
         if text.isdigit():
             return WebcamSource(int(text))
+        if text.lower().startswith("sealed:"):
+            return SealedSource(text)
         if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text):
             return StreamSource(text)  # raises SourceError for unsupported schemes
         path = Path(text).expanduser()
