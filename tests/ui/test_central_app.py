@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from service_fixtures import PostgresServer
 
@@ -67,6 +68,17 @@ def test_app_on_central_enrol_publish_offline_pending_retry(
         qtbot.waitUntil(lambda: ctl.state.health == LinkHealth.IN_SYNC and ctl.rounds >= 1
                         and LIN in central_people(dsn, key), timeout=15_000)
         assert ctl.status_label.text().endswith("in sync") and ctl.banner.isHidden()
+
+        # a door's event on the server reaches the app's Events page (copied into the cache)
+        uid = "0190f0c0-0000-7000-8000-00000000abcd"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("INSERT INTO events (uid, node_uid, ts, person_uid, score, decision, camera, model_sha256,"
+                         " door) VALUES (%s, 'door-x', now(), %s, 0.8, 'granted', 'cam', %s, 'front')",
+                         (uid, gate.store.db.execute("SELECT uid FROM people WHERE name = ?", (LIN,)).fetchone()[0],
+                          gate.model.sha256))
+        with qtbot.waitSignal(win.hub.events_changed, timeout=15_000):
+            ctl.sync_now()
+        assert gate.store.db.execute("SELECT count(*) FROM events WHERE uid = ?", (uid,)).fetchone()[0] == 1
 
         # the server goes down; an edit saved on the People page stays here, pending
         postgres_server.stop()
