@@ -759,8 +759,10 @@ def cmd_gui(args: argparse.Namespace) -> int:
     except ImportError as exc:
         print(f"The desktop app cannot start: {exc}", file=sys.stderr)
         return 2
+    from .cli_central import central_link
+
     return run_app(db=args.db or default_db(), source=getattr(args, "source", None),
-                   kiosk=getattr(args, "kiosk", False))
+                   kiosk=getattr(args, "kiosk", False), central=central_link(args))
 
 
 COMMANDS = {

@@ -76,7 +76,9 @@ def add_central_options(root: argparse.ArgumentParser) -> None:
         inner = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
         return [p] if not inner else [leaf for child in inner[0].choices.values() for leaf in leaves(child)]
 
-    for name in (*CENTRAL_COMMANDS, "run"):
+    _dsn_arg(root, "--central", required=False)  # `facegate --central DSN` (make run ARGS=...): the app
+    _key_arg(root)
+    for name in (*CENTRAL_COMMANDS, "run", "gui"):
         for leaf in leaves(subs.choices[name]):
             _dsn_arg(leaf, "--central", required=False)
             _key_arg(leaf)
@@ -154,6 +156,24 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def central_link(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """For ``gui --central DSN``: the app's link to the server (None without --central)."""
+    if not getattr(args, "central", None):
+        return None
+    import platform
+
+    from desktop_app.core.central.applink import CentralLink
+
+    from .cli_auth import actor_of
+
+    if getattr(args, "db", None) is not None:
+        from desktop_app.core.central.errors import CentralError
+
+        raise CentralError("give --db (a local database) or --central (the central server), not both")
+    actor = actor_of(args)
+    return CentralLink(args.central, _site_key(args), actor=f"app@{platform.node()}" if actor == "cli" else actor)
+
+
 def start_run_sync(gate: FaceGate, args: argparse.Namespace) -> SyncThread | None:
     """For ``run --central DSN``: the sync thread beside the door loop (None without --central)."""
     if not getattr(args, "central", None):
@@ -185,7 +205,7 @@ def central_wrapped(args: argparse.Namespace, command: Callable[[argparse.Namesp
 
         raise CentralError("run --central syncs the doors of the database: use it with --headless and --door, "
                            "not with --source")
-    if not dsn or args.command in ("run", "sync"):
+    if not dsn or args.command in ("run", "sync", "gui", None):  # gui: the app keeps its own link (ui/app.py)
         return command
     from desktop_app.core.central.client import CentralClient
     from desktop_app.core.central.errors import CentralError

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QRectF, Qt, QThreadPool, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPixmap
@@ -18,6 +19,9 @@ from . import theme
 from .icon import app_icon, paint_icon
 from .jobs import Job
 from .main_window import MainWindow
+
+if TYPE_CHECKING:
+    from desktop_app.core.central.applink import CentralLink
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +56,18 @@ class GateLoader(QObject):
     loaded = Signal(object)
     failed = Signal(str)
 
-    def __init__(self, db: Path) -> None:
+    def __init__(self, db: Path, central: CentralLink | None = None) -> None:
         super().__init__()
         self.db = db
+        self.central = central
         self.job: Job | None = None
 
     def start(self) -> None:
-        db = self.db
+        db, central = self.db, self.central
 
         def work(progress: ProgressFn, cancelled: CancelFn) -> FaceGate:
+            if central is not None:  # the site's admin cache, pulled from the server first
+                return central.open_gate()
             return FaceGate(db, allow_locked=True)  # a locked store opens: the window offers to unlock it
 
         self.job = Job(work, "load models")
@@ -69,10 +76,12 @@ class GateLoader(QObject):
         QThreadPool.globalInstance().start(self.job)
 
 
-def run_app(db: Path, source: str | None = None, kiosk: bool = False) -> int:
+def run_app(db: Path, source: str | None = None, kiosk: bool = False, central: CentralLink | None = None) -> int:
     """Open FaceGate's window on database ``db`` (created when missing) reading ``source`` (camera
     index, video file, folder or URL; None: the configured one); ``kiosk``: full screen door view
-    without admin controls. Blocks until the window is closed; returns 0, or 1 when it could not start."""
+    without admin controls; central: work on the central roster (``gui --central DSN``: the site's
+    admin cache, pulled at start, changes published in the background). Blocks until the window is
+    closed; returns 0, or 1 when it could not start."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("FaceGate")
@@ -83,10 +92,11 @@ def run_app(db: Path, source: str | None = None, kiosk: bool = False) -> int:
     previous_quit = app.quitOnLastWindowClosed()
     app.setQuitOnLastWindowClosed(False)  # the splash closing must not end the app
 
-    splash = QSplashScreen(splash_pixmap())
+    splash = QSplashScreen(splash_pixmap() if central is None else
+                           splash_pixmap(f"Pulling the roster from {central.server}…"))
     splash.show()
     state: dict[str, object] = {"code": 0}
-    loader = GateLoader(Path(db))
+    loader = GateLoader(Path(db), central)
 
     def on_loaded(gate: FaceGate) -> None:
         state["gate"] = gate
@@ -97,6 +107,10 @@ def run_app(db: Path, source: str | None = None, kiosk: bool = False) -> int:
             on_failed(str(exc))
             return
         state["window"] = win
+        if central is not None:
+            from .central_bar import attach_central
+
+            state["central"] = attach_central(win, win.hub, central, gate)
         win.destroyed.connect(app.quit)
         win.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         if kiosk:
@@ -111,8 +125,9 @@ def run_app(db: Path, source: str | None = None, kiosk: bool = False) -> int:
     def on_failed(message: str) -> None:
         splash.close()
         state["code"] = 1
+        where = f"Database: {db}" if central is None else f"Central server: {central.server}"
         QMessageBox.critical(None, "FaceGate cannot start",
-                             f"FaceGate could not open its database or models:\n\n{message}\n\nDatabase: {db}")
+                             f"FaceGate could not open its database or models:\n\n{message}\n\n{where}")
         app.quit()
 
     loader.loaded.connect(on_loaded)
@@ -125,6 +140,9 @@ def run_app(db: Path, source: str | None = None, kiosk: bool = False) -> int:
         win = state.get("window")
         if isinstance(win, MainWindow):
             win.shutdown()
+        link = state.get("central")
+        if link is not None:
+            link.stop()  # type: ignore[attr-defined]  # after its round in progress: then the gate closes
         if loader.job is not None:
             loader.job.wait(30.0)
         gate = state.get("gate")

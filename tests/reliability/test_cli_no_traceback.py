@@ -185,6 +185,8 @@ CASES: list[Case] = [
     _c("sync", "--db", "{db}", "--central", "postgresql://facegate@127.0.0.1:1/none"),  # no site key
     _c("sync", "--db", "{db}", "--central", "postgresql://facegate@127.0.0.1:1/none", "--site-key", "{notadb}"),
     _c("people", "--central", "postgresql://facegate@127.0.0.1:1/none", "--site-key", "{missing}/site.key"),
+    _c("gui", "--central", "postgresql://facegate@127.0.0.1:1/none", "--site-key", "{missing}/site.key"),
+    _c("gui", "--db", "{db}", "--central", "postgresql://facegate@127.0.0.1:1/none", "--site-key", "{notadb}"),
     _c("run", "--db", "{db}", "--source", "{clip}", "--headless", "--central", "postgresql://127.0.0.1:1/x"),
     # gui: only what fails before a window would open
     _c("gui", "--source"),
