@@ -61,7 +61,13 @@ class GateLoader(QObject):
         db = self.db
 
         def work(progress: ProgressFn, cancelled: CancelFn) -> FaceGate:
-            return FaceGate(db, allow_locked=True)  # a locked store opens: the window offers to unlock it
+            gate = FaceGate(db, allow_locked=True)  # a locked store opens: the window offers to unlock it
+            try:
+                _ = gate.engine  # built here, off the GUI thread (FaceGate builds it on first use)
+            except BaseException:
+                gate.close()
+                raise
+            return gate
 
         self.job = Job(work, "load models")
         self.job.signals.succeeded.connect(self.loaded)
