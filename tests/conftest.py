@@ -80,3 +80,12 @@ def machine_key_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     os.environ["FACEGATE_KEY_DIR"] = str(folder)
     os.environ["FACEGATE_KEY_STORE"] = "file"
     return folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def model_cache_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fp32 default-model cache (desktop_app.core.embedding.model_cache) of this test session,
+    never ~/.cache: FACEGATE_MODEL_CACHE, inherited by CLI processes. New databases link from it."""
+    folder = tmp_path_factory.mktemp("model-cache")
+    os.environ["FACEGATE_MODEL_CACHE"] = str(folder)
+    return folder

@@ -229,12 +229,12 @@ class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade, Co
             rec = self.config.recognition
             self.registry = ModelRegistry(self.store, self.data_dir / "models")
             self.model: ModelRecord = self.registry.active()
-            self.engine = FaceEngine(
-                FaceDetector(),
-                Embedder(Path(self.model.path), device=device or rec.device,
-                         flip=rec.flip_templates if flip is None else flip, expected_sha256=self.model.sha256),
-                EngineConfig(min_recognition_iod_px=rec.min_face_px),
-            )
+            # The face engine (ONNX Runtime sessions) is built on first use (see ``engine``): commands
+            # that never analyse a face open fast; the model file was verified above all the same.
+            self._engine: FaceEngine | None = None
+            self._engine_device = device or rec.device
+            self._flip: bool = rec.flip_templates if flip is None else flip
+            self._engine_config = EngineConfig(min_recognition_iod_px=rec.min_face_px)
             self.gallery: Gallery = self._load_gallery()
             self._admin_pin = AdminPin(self.store)
             self._accounts = AccountBook(self.store)
@@ -287,6 +287,31 @@ class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade, Co
                 self.recalibrate()
 
     @property
+    def engine(self) -> FaceEngine:
+        """The face engine (detector + embedder of the active model), built on first use under the
+        lock; ModelError when the model file cannot be loaded."""
+        with self._lock:
+            if self._engine is None:
+                self._engine = FaceEngine(
+                    FaceDetector(),
+                    Embedder(Path(self.model.path), device=self._engine_device, flip=self._flip,
+                             expected_sha256=self.model.sha256),
+                    self._engine_config,
+                )
+            return self._engine
+
+    @engine.setter
+    def engine(self, engine: FaceEngine) -> None:
+        with self._lock:
+            self._engine = engine
+            self._flip = engine.embedder.flip
+
+    @property
+    def _dim(self) -> int:
+        """Embedding length D of the active model (its registry row; the engine's when built)."""
+        return self._engine.embedder.dim if self._engine is not None else int(self.model.embedding_dim)
+
+    @property
     def provider(self) -> str:
         """Execution provider running the embedder: "CUDA" or "CPU"."""
         with self._lock:
@@ -309,11 +334,11 @@ class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade, Co
         file matches the database's templates, else rebuilt and saved."""
         if self.store.data_locked:  # nobody can be recognised until the face data is unlocked
             return build_gallery(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0), np.float32),
-                                 kind="exact", dim=self.engine.embedder.dim)
+                                 kind="exact", dim=self._dim)
         ids, persons, vecs = self.store.templates(self.model.sha256, active_only=False)
         kind = self.config.recognition.gallery
         if kind == "exact" or (kind == "auto" and len(ids) < EXACT_BELOW):
-            return build_gallery(ids, persons, vecs, kind="exact", dim=self.engine.embedder.dim)
+            return build_gallery(ids, persons, vecs, kind="exact", dim=self._dim)
         path = self._gallery_file()
         if path.is_file():
             try:
@@ -323,7 +348,7 @@ class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade, Co
                 log.info("Saved gallery %s is out of date; rebuilding it from the database.", path)
             except GalleryError as exc:
                 log.warning("Saved gallery unusable (%s); rebuilding it from the database.", exc)
-        gallery = build_gallery(ids, persons, vecs, kind="hnsw", dim=self.engine.embedder.dim,
+        gallery = build_gallery(ids, persons, vecs, kind="hnsw", dim=self._dim,
                                 model_sha256=self.model.sha256)
         self._persist_gallery(gallery)
         return gallery
@@ -405,7 +430,7 @@ class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade, Co
             policy = CalibrationPolicy(target_fpir=target)  # ValueError on a bad target, before any work
             _, persons, vecs = self.store.templates(self.model.sha256, active_only=False)
             strangers = self.store.strangers(self.model.sha256)
-            prior = load_prior(self.model.sha256, self.engine.embedder.flip, (self.registry.folder,))
+            prior = load_prior(self.model.sha256, self._flip, (self.registry.folder,))
             floor = prior.threshold_for_gallery(target, len(persons)) if prior is not None else None
             cal = calibrate_scores(
                 vecs, persons, strangers, policy, model_sha256=self.model.sha256,
@@ -770,7 +795,7 @@ class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade, Co
         problems: list[str] = []
         if rebuild and isinstance(self.gallery, HnswGallery):  # from the database: nothing erased in it
             ids, persons, vecs = self.store.templates(self.model.sha256, active_only=False)
-            self.gallery = build_gallery(ids, persons, vecs, kind="hnsw", dim=self.engine.embedder.dim,
+            self.gallery = build_gallery(ids, persons, vecs, kind="hnsw", dim=self._dim,
                                          model_sha256=self.model.sha256)
         for index in sorted(folder.glob("*.hnsw")):
             if index == active and isinstance(self.gallery, HnswGallery):
@@ -967,10 +992,13 @@ class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade, Co
         active = self.store.active_model()
         if active is not None and active.sha256 != self.model.sha256:
             rec = self.registry.verified(active)
-            embedder = Embedder(Path(rec.path), device=self.config.recognition.device,
-                                flip=self.engine.embedder.flip, expected_sha256=rec.sha256)
+            if self._engine is not None:
+                embedder = Embedder(Path(rec.path), device=self.config.recognition.device,
+                                    flip=self._flip, expected_sha256=rec.sha256)
+                self.engine = FaceEngine(self._engine.detector, embedder, self._engine.config)
+            else:  # not built yet: built for this model on first use
+                self._engine_device = self.config.recognition.device
             self.model = rec
-            self.engine = FaceEngine(self.engine.detector, embedder, self.engine.config)
             self._gallery_mark = None
             log.info("Another program made model %s active; the door now uses it.", rec.name)
         mark = self.store.gallery_mark(self.model.sha256)
@@ -1142,7 +1170,7 @@ class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade, Co
         """Compute templates for ``model`` from the stored crops (missing ones only); returns count."""
         with self._lock:
             emb = Embedder(Path(model.path), device=self.config.recognition.device,
-                           flip=self.engine.embedder.flip, expected_sha256=model.sha256)
+                           flip=self._flip, expected_sha256=model.sha256)
             todo = self.store.samples_missing_template(model.sha256)
         for i in range(0, len(todo), 32):
             if cancelled and cancelled():
@@ -1168,10 +1196,11 @@ class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade, Co
             if self.store.samples_missing_template(rec.sha256):
                 raise FaceGateError("Model switch cancelled: the gallery was not fully re-embedded.")
             embedder = Embedder(Path(rec.path), device=self.config.recognition.device,
-                                flip=self.engine.embedder.flip, expected_sha256=rec.sha256)
+                                flip=self._flip, expected_sha256=rec.sha256)
             self.registry.activate(rec.sha256)
             self.model = rec
-            self.engine = FaceEngine(self.engine.detector, embedder, self.engine.config)
+            detector = self._engine.detector if self._engine is not None else FaceDetector()
+            self.engine = FaceEngine(detector, embedder, self._engine_config)
             self.gallery = self._load_gallery()
             self.store.audit(actor, "model.activate", {"sha256": rec.sha256, "name": rec.name})
             self.recalibrate()
@@ -1207,7 +1236,7 @@ class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade, Co
     @property
     def embedder_flip(self) -> bool:
         """True when templates average the embeddings of the crop and of its mirror image."""
-        return bool(self.engine.embedder.flip)
+        return bool(self._flip)
 
     def training_crops(self) -> list[tuple[Person, np.ndarray, np.ndarray]]:
         """The stored face crops of every *active* person with at least one sample, by name.
@@ -1261,7 +1290,7 @@ class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade, Co
         from desktop_app.core.embedding.model_prior import measure_prior, prior_path
 
         with self._lock:
-            flip = bool(self.engine.embedder.flip)
+            flip = bool(self._flip)
             prior = measure_prior(self.engine.embedder.embed(crops), self.model.sha256, flip, source)
             dst = prior_path(self.registry.folder, self.model.sha256, flip)
             write_private_text(dst, prior.to_json() + "\n")

@@ -66,9 +66,15 @@ class GateLoader(QObject):
         db, central = self.db, self.central
 
         def work(progress: ProgressFn, cancelled: CancelFn) -> FaceGate:
-            if central is not None:  # the site's admin cache, pulled from the server first
-                return central.open_gate()
-            return FaceGate(db, allow_locked=True)  # a locked store opens: the window offers to unlock it
+            gate = central.open_gate() if central is not None else FaceGate(db, allow_locked=True)
+            # central: the site's admin cache, pulled from the server first; else a locked store opens
+            # (the window offers to unlock it)
+            try:
+                _ = gate.engine  # built here, off the GUI thread (FaceGate builds it on first use)
+            except BaseException:
+                gate.close()
+                raise
+            return gate
 
         self.job = Job(work, "load models")
         self.job.signals.succeeded.connect(self.loaded)

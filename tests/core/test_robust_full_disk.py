@@ -41,6 +41,7 @@ def test_write_fails_with_disk_full_message_keeps_old_file_and_no_temp(tmp_path:
 
 
 def test_first_start_on_full_disk_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACEGATE_MODEL_CACHE", "off")  # the conversion is written (a cached file is only linked)
     monkeypatch.setattr(model_files.os, "fsync", _no_space)
     with pytest.raises(ModelError, match="The disk is full: cannot write the face recognition model"):
         FaceGate(tmp_path / "facegate.db", device="cpu")

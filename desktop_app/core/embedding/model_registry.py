@@ -22,6 +22,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+from desktop_app.core.embedding import model_cache
 from desktop_app.core.embedding.model_convert import check_onnx_file, dequantize_blockwise, load_onnx
 from desktop_app.core.embedding.model_files import (
     EMBEDDER,
@@ -78,13 +79,22 @@ class ModelRegistry:
 
     def _write_default(self) -> str:
         """Convert the verified shipped file and write it atomically at the default path; its sha256.
+        A conversion made before for another database is taken from the user's model cache
+        (``model_cache``: verified by sha256, hard-linked or copied) instead of converting again.
 
         Call with ``folder_lock(self.folder)`` held.
         """
-        model = dequantize_blockwise(load_onnx(shipped_model_path(EMBEDDER)))
         dst = self._default_path()
-        sha = write_atomic(dst, model.SerializeToString(), what="the face recognition model")
+        hit = model_cache.cached(EMBEDDER.sha256)  # converted before, for another database
+        if hit is not None:
+            try:
+                return model_cache.place(hit[0], hit[1], dst)
+            except ModelError as exc:
+                log.debug("The cached default model cannot be used (%s); converting.", exc)
+        data = dequantize_blockwise(load_onnx(shipped_model_path(EMBEDDER))).SerializeToString()
+        sha = write_atomic(dst, data, what="the face recognition model")
         check_onnx_file(dst, sha)
+        model_cache.store(EMBEDDER.sha256, data)
         return sha
 
     def _register_default(self, sha: str) -> ModelRecord:
