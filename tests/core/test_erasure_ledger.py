@@ -7,6 +7,7 @@ put back by hand is caught at the next open; a pre-uid backup is matched by the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -51,7 +52,7 @@ def db(enrolled: Path, tmp_path: Path) -> Path:
 
 
 def lin_crops(db: Path) -> list[bytes]:
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
         return [bytes(r[0]) for r in conn.execute(
             "SELECT s.crop_png FROM samples s JOIN people p ON p.id = s.person_id WHERE p.name = ?", (LIN,))]
 
@@ -89,7 +90,7 @@ def test_backup_erase_restore_erases_again(db: Path, tmp_path: Path) -> None:
     report = FaceGate.restore_backup(db, out, PASS, actor="alice")
     assert report.erasures_reapplied == 1 and report.people == 2  # the archive held Lin; erased again at once
     assert_lin_gone(db, crops)
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
         (what,) = conn.execute("SELECT details_json FROM audit WHERE action = 'erasure.reapply'").fetchone()
         assert "erasure re-applied after restore" in what
     assert len(read_ledger(ledger)) == 1  # the target's ledger kept, nothing duplicated
@@ -138,7 +139,7 @@ def test_backup_leaves_out_an_erasure_in_flight(db: Path, tmp_path: Path) -> Non
     assert report.people == 1 and ERASURES_MEMBER in report.files
     other = tmp_path / "new-machine" / "facegate.db"
     restore_backup(other, out, PASS, "test")
-    with sqlite3.connect(other) as conn:
+    with contextlib.closing(sqlite3.connect(other)) as conn, conn:
         assert [r[0] for r in conn.execute("SELECT name FROM people")] == [ALEX]
     assert len(read_ledger(ledger_path(other))) == 1
     assert LIN.encode() not in on_disk(other)
@@ -189,7 +190,7 @@ def test_erasure_recorded_while_the_backup_runs_starts_it_over(db: Path, tmp_pat
 
     from desktop_app.core.erasures.ledger import LedgerEntry, append_entries
 
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
         (uid,) = conn.execute("SELECT uid FROM people WHERE name = ?", (LIN,)).fetchone()
     entered: list[int] = []
 
@@ -204,5 +205,5 @@ def test_erasure_recorded_while_the_backup_runs_starts_it_over(db: Path, tmp_pat
     report = create_backup(db, out, PASS, kdf=light_kdf(), guard=guard)
     assert len(entered) == 2 and report.people == 1
     restore_backup(tmp_path / "other" / "facegate.db", out, PASS, "test")
-    with sqlite3.connect(tmp_path / "other" / "facegate.db") as conn:
+    with contextlib.closing(sqlite3.connect(tmp_path / "other" / "facegate.db")) as conn, conn:
         assert [r[0] for r in conn.execute("SELECT name FROM people")] == [ALEX]

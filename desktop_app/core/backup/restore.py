@@ -22,6 +22,7 @@ is locked until ``facegate unlock`` with an admin password of the backup (``Rest
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import io
 import json
@@ -224,7 +225,17 @@ def verify_backup(archive: Path, passphrase: str, work_dir: Path, progress: Prog
 # ------------------------------------------------------------------------------------------ swap
 def _exclusive(db: Path) -> sqlite3.Connection:
     """A connection holding an exclusive lock on ``db`` with its write-ahead log checkpointed;
-    DatabaseInUseError at once when another connection (another program, or this one) has it open."""
+    DatabaseInUseError at once when another connection (another program, or this one) has it open.
+    A connection of this process that nothing refers to any more but that waits in a reference
+    cycle for the garbage collector also holds the file: the collector runs once before refusing."""
+    try:
+        return _exclusive_once(db)
+    except DatabaseInUseError:
+        gc.collect()
+        return _exclusive_once(db)
+
+
+def _exclusive_once(db: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(db), timeout=0, isolation_level=None)
     try:
         conn.execute("PRAGMA locking_mode = EXCLUSIVE")
