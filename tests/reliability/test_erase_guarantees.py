@@ -239,9 +239,10 @@ def _holds(blob: bytes, vector: bytes, tol: float = 1e-6) -> bool:
         if n < len(v):
             continue
         a = np.frombuffer(blob, dtype=np.float32, count=n, offset=offset)
-        for i in np.flatnonzero(np.abs(a[: n - len(v) + 1] - v[0]) <= tol):
-            if np.all(np.abs(a[i:i + len(v)] - v) <= tol):
-                return True
+        with np.errstate(invalid="ignore", over="ignore"):  # random bytes read as floats: inf, nan
+            for i in np.flatnonzero(np.abs(a[: n - len(v) + 1] - v[0]) <= tol):
+                if np.all(np.abs(a[i:i + len(v)] - v) <= tol):
+                    return True
     return False
 
 
