@@ -395,7 +395,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from desktop_app.core.live.session import run_headless
 
     with _gate(args) as gate:
-        _ = gate.engine  # the face engine is built on first use: the door refuses to start on a model it cannot load
+        gate.load_engine()  # built on first use otherwise: the door refuses to start on a model it cannot load
 
         def on_state(state: str, message: str) -> None:
             print(f"[camera] {state}: {message}", file=sys.stderr)

@@ -53,7 +53,7 @@ def cmd_run_doors(args: argparse.Namespace) -> int:
               "not both", file=sys.stderr)
         return 2
     with _gate(args) as gate:
-        _ = gate.engine  # the face engine is built on first use: a door refuses to start on a model it cannot load
+        gate.load_engine()  # built on first use otherwise: a door refuses to start on a model it cannot load
         doors = select_doors(gate.doors(), args.door or ())  # ValueError: one line, exit 2
 
         def on_event(ev: LoggedEvent) -> None:

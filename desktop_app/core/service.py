@@ -306,6 +306,11 @@ class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade, Co
             self._engine = engine
             self._flip = engine.embedder.flip
 
+    def load_engine(self) -> None:
+        """Build the face engine now rather than at the first face (a door and the app call it at
+        start, off the GUI thread): a model ONNX Runtime cannot load stops the start with ModelError."""
+        _ = self.engine
+
     @property
     def _dim(self) -> int:
         """Embedding length D of the active model (its registry row; the engine's when built)."""

@@ -70,7 +70,7 @@ class GateLoader(QObject):
             # central: the site's admin cache, pulled from the server first; else a locked store opens
             # (the window offers to unlock it)
             try:
-                _ = gate.engine  # built here, off the GUI thread (FaceGate builds it on first use)
+                gate.load_engine()  # here, off the GUI thread (FaceGate builds it on first use otherwise)
             except BaseException:
                 gate.close()
                 raise
