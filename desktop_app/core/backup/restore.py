@@ -35,7 +35,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Final
+from typing import Final
 
 from desktop_app.core.backup.archive import (
     BackupDamagedError,
@@ -52,6 +52,7 @@ from desktop_app.core.backup.snapshot import (
     MANIFEST_MEMBER,
     MODELS_PREFIX,
     SPOOL_MEMBER,
+    HashingReader,
     spool_path,
 )
 from desktop_app.core.erasures.ledger import (
@@ -78,19 +79,6 @@ SAFETY_INFIX: Final[str] = ".before-restore-"
 
 class DatabaseInUseError(BackupError):
     """Another program (a running door, the app) has the database open."""
-
-
-class _HashingSource:
-    """The archive file read through a SHA-256 of every byte."""
-
-    def __init__(self, src: BinaryIO) -> None:
-        self.src = src
-        self.sha = hashlib.sha256()
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.src.read(n)
-        self.sha.update(data)
-        return data
 
 
 def read_backup_header(archive: Path) -> BackupHeader:
@@ -147,7 +135,7 @@ def stage(archive: Path, passphrase: str, folder: Path, progress: ProgressFn | N
     files: dict[str, Path] = {}
     hashes: dict[str, tuple[int, str]] = {}
     with archive.open("rb") as raw:
-        src = _HashingSource(raw)
+        src = HashingReader(raw)
         header, ad = read_header(src)  # type: ignore[arg-type]
         check_schema(header)
         if progress is not None:

@@ -82,8 +82,9 @@ class _Snapshot:
     models: tuple[tuple[str, str], ...]  # (stored relative path, sha256) inside the data folder
 
 
-class _HashingReader:
-    """Reads ``src`` and hashes what was read (tar pulls members through it)."""
+class HashingReader:
+    """Reads ``src`` and hashes what was read, SHA-256 of every byte (tar pulls members through it;
+    the restore reads an archive through it)."""
 
     def __init__(self, src: BinaryIO) -> None:
         self.src = src
@@ -200,7 +201,7 @@ def _add_file(tar: tarfile.TarFile, name: str, path: Path) -> tuple[int, str]:
     info.mode = 0o600
     info.mtime = int(time.time())
     with path.open("rb") as f:
-        reader = _HashingReader(f)
+        reader = HashingReader(f)
         tar.addfile(info, reader)
     return info.size, reader.sha.hexdigest()
 
