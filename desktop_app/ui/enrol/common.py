@@ -47,8 +47,8 @@ def hint_label(text: str) -> QLabel:
 class SavingPage(QWidget):
     """A wizard page whose enrolment runs as one job of the pool.
 
-    Signals: ``enrolled(EnrolReport)`` after a save; ``busy_changed(bool)`` when the job starts and
-    ends. Subclasses show progress and failures through ``_on_progress``, ``_on_failed`` and
+    Signals: ``busy_changed(bool)`` when the job starts and ends; ``enrolled(EnrolReport)`` after a
+    save, once the page is no longer busy. Subclasses show progress and failures through ``_on_progress``, ``_on_failed`` and
     ``_on_cancelled``, and tidy up in ``_on_ended``.
     """
 
@@ -61,6 +61,7 @@ class SavingPage(QWidget):
         super().__init__(parent)
         self.jobs = jobs
         self.job: Job | None = None
+        self._report: object | None = None
 
     @property
     def busy(self) -> bool:
@@ -70,7 +71,8 @@ class SavingPage(QWidget):
         job = self.jobs.start(work, name)
         self.job = job
         job.signals.progress.connect(self._on_progress)
-        job.signals.succeeded.connect(self.enrolled.emit)
+        self._report = None
+        job.signals.succeeded.connect(self._keep_report)
         job.signals.failed.connect(lambda message, _exc: self._on_failed(message))
         job.signals.cancelled.connect(self._on_cancelled)
         job.signals.finished.connect(self._ended)
@@ -87,10 +89,17 @@ class SavingPage(QWidget):
             self.job.cancel()
             self.job.wait(timeout_s)
 
+    def _keep_report(self, report: object) -> None:
+        self._report = report
+
     def _ended(self) -> None:
-        self.job = None
+        # ``enrolled`` comes after the page stopped being busy, so whatever it shows (the result
+        # page and its "add anyway" button) can act at once
+        self.job, report, self._report = None, self._report, None
         self._on_ended()
         self.busy_changed.emit(False)
+        if report is not None:
+            self.enrolled.emit(report)
 
     def _on_progress(self, done: int, total: int, message: str) -> None:
         """A progress report of the job (GUI thread)."""
