@@ -7,8 +7,10 @@
                                                         one round: push the events, pull the roster
     facegate run --db DB --headless --door NAME --central DSN
                                                         the door loop with continuous sync beside it
-    facegate enroll|erase|people|events|door|group|schedule|person ... --central DSN
-                                                        the command on the central roster (admin workspace)
+    facegate enroll|erase|people|events|door|group|schedule|person|models ... --central DSN
+                                                        the command on the central roster (admin workspace);
+                                                        `models --rollback --central` rolls the site's
+                                                        face model back on every door
 
 The site key file can be given by ``--site-key`` or ``$FACEGATE_SITE_KEY``. A server that cannot
 be reached is one line on stderr and exit status 2 (``sync``), or a health line (``run``: the door
@@ -33,7 +35,8 @@ if TYPE_CHECKING:
     from desktop_app.core.service import FaceGate
 
 #: the commands that accept --central DSN in place of --db (their sub-commands too)
-CENTRAL_COMMANDS = ("enroll", "erase", "people", "events", "attendance", "door", "group", "schedule", "person")
+CENTRAL_COMMANDS = ("enroll", "erase", "people", "events", "attendance", "door", "group", "schedule", "person",
+                    "models")
 
 
 def _dsn_arg(p: argparse.ArgumentParser, name: str = "--dsn", required: bool = True) -> None:
@@ -117,22 +120,37 @@ def cmd_central(args: argparse.Namespace) -> int:
         return 0
     with CentralClient(args.dsn, _site_key(args) if args.site_key or _env_key() else None) as client:
         st = client.status()
+    site_model = st.site_model
     if args.json:
         print(json.dumps({"site": st.site_id, "schema": st.schema_version, "revision": st.revision,
                           "roster": st.roster, "tombstones": st.tombstones, "events": st.events,
+                          "model": None if site_model is None else {
+                              "sha256": site_model.sha256, "name": site_model.name,
+                              "set_at": site_model.set_at.isoformat(), "set_by": site_model.set_by},
                           "nodes": [{"name": n.name, "role": n.role, "doors": list(n.doors),
                                      "last_seen": n.last_seen.isoformat(), "revision": n.roster_revision,
-                                     "pending_events": n.pending_events, "last_error": n.last_error}
+                                     "pending_events": n.pending_events, "last_error": n.last_error,
+                                     "model_sha256": n.model_sha256}
                                     for n in st.nodes]}))
         return 0
     roster = ", ".join(f"{n} {k}s" for k, n in sorted(st.roster.items())) or "empty roster"
     print(f"site {st.site_id[:8]}, schema {st.schema_version}, revision {st.revision}: {roster}; "
           f"{st.tombstones} tombstones; {st.events} events")
-    print("node                              role   last seen (UTC)      revision  waiting  doors / last error")
+    print("site model: " + ("none published yet (each door runs its own)" if site_model is None else
+                            f"{site_model.name} ({site_model.sha256[:12]}), set by {site_model.set_by} "
+                            f"{site_model.set_at.strftime('%Y-%m-%d %H:%M:%S')} UTC"))
+    print("node                              role   last seen (UTC)      revision  waiting  model         "
+          "doors / last error")
     for n in st.nodes:
         seen = n.last_seen.strftime("%Y-%m-%d %H:%M:%S")
+        model = (n.model_sha256 or "?")[:12]
+        if site_model is not None and n.model_sha256 != site_model.sha256:
+            model += "*"  # not (yet) on the site's model
         tail = ", ".join(n.doors) + (f"  [error: {n.last_error}]" if n.last_error else "")
-        print(f"{n.name[:33]:33s} {n.role:6s} {seen:20s} {n.roster_revision:8d} {n.pending_events:8d}  {tail}")
+        print(f"{n.name[:33]:33s} {n.role:6s} {seen:20s} {n.roster_revision:8d} {n.pending_events:8d}  {model:13s} "
+              f"{tail}")
+    if site_model is not None and any(n.model_sha256 != site_model.sha256 for n in st.nodes):
+        print("*: not on the site's model yet (it switches at its next sync; see its last error otherwise)")
     return 0
 
 

@@ -2,6 +2,9 @@
 
     facegate-train --db DB [--loss center+arcface] [--epochs N] [--device cpu|cuda] [--lfw DIR]
                    [--resume CKPT] [--dry-run]
+    facegate-train --central DSN [--site-key FILE] ...   retrain the site's model on the central
+                   roster (the admin workspace); a deployed model becomes the site's and every door
+                   switches to it at its next sync
 
 Prints one progress line per step ("<stage>: <message>"). Exit status: 0 deployed (or dry run
 done), 1 the gate refused the model, 2 bad input or an error, 3 cancelled (Ctrl+C; resume from the
@@ -15,14 +18,14 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from desktop_app.core.errors import FaceGateError
 
-from .deploy import DeployOptions, RetrainStatus
+from .deploy import DeployOptions, RetrainOutcome, RetrainStatus
 from .gate import GateConfig
 from .losses import describe_losses, loss_components
 from .pipeline import retrain
@@ -44,7 +47,12 @@ def _loss_name(value: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     defaults = TrainConfig()
     ap = argparse.ArgumentParser(prog="facegate-train", description=(__doc__ or "").split("\n\n")[0])
-    ap.add_argument("--db", type=Path, required=True, help="FaceGate database file (facegate.db)")
+    where = ap.add_mutually_exclusive_group(required=True)
+    where.add_argument("--db", type=Path, help="FaceGate database file (facegate.db)")
+    where.add_argument("--central", metavar="DSN", default=None,
+                       help="the central PostgreSQL server: train on the site's roster and publish a deployed model")
+    ap.add_argument("--site-key", type=Path, default=None, metavar="FILE",
+                    help="with --central: the site key file (default: $FACEGATE_SITE_KEY)")
     ap.add_argument("--loss", type=_loss_name, default=defaults.loss,
                     help=f"loss (default {defaults.loss}): one of {describe_losses()}; join several with '+', "
                          f"e.g. center+softmax".replace("%", "%%"))
@@ -75,6 +83,23 @@ def describe_error(exc: Exception) -> str:
     return str(exc)
 
 
+def _retrain_central(args: argparse.Namespace, config: TrainConfig, options: DeployOptions,
+                     progress: Callable[[RetrainProgress], None], cancelled: Callable[[], bool]) -> RetrainOutcome:
+    """Retrain in the central admin workspace (its lock is held meanwhile: other admins wait);
+    a deployed model and its templates are published, and the doors follow it."""
+    from desktop_app.core.central.sitekey import SiteKey, key_path
+    from desktop_app.core.central.workspace import PublishReport, central_workspace
+
+    key = SiteKey.load(key_path(args.site_key))
+    reports: list[PublishReport] = []
+    with central_workspace(args.central, key, actor="trainer", device="cpu" if config.device == "cpu" else "auto",
+                           reports=reports) as gate:
+        outcome = retrain(gate, config, options, progress, cancelled, resume=args.resume)
+    for report in reports:
+        print(report.line(), flush=True)
+    return outcome
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
@@ -96,7 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = DeployOptions(work_dir=args.work_dir, lfw_dir=args.lfw, lfw_folds=args.lfw_folds,
                                 lfw_pairs_per_fold=args.lfw_pairs_per_fold, dry_run=args.dry_run,
                                 gate=GateConfig(max_lfw_drop=args.max_lfw_drop / 100.0))
-        outcome = retrain(args.db, config, options, progress, stop.is_set, resume=args.resume)
+        if args.central:
+            outcome = _retrain_central(args, config, options, progress, stop.is_set)
+        else:
+            outcome = retrain(args.db, config, options, progress, stop.is_set, resume=args.resume)
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return 3

@@ -534,10 +534,13 @@ class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade, Co
             return self.store.count_strangers(self.model.sha256, DOOR_UNKNOWN)
 
     # ----------------------------------------------------------------- matching
-    def match(self, embeddings: np.ndarray) -> list[PersonMatch | None]:
-        """Best person per (N, D) embedding, or None for an empty gallery."""
+    def match(self, embeddings: np.ndarray, model_sha256: str | None = None) -> list[PersonMatch | None]:
+        """Best person per (N, D) embedding, or None for an empty gallery. ``model_sha256``: the
+        model that made the embeddings; all None when the gallery is now another model's (the
+        model was switched while the frame was embedded: its scores would mean nothing)."""
         with self._lock:
-            if len(embeddings) == 0 or len(self.gallery) == 0:
+            if (len(embeddings) == 0 or len(self.gallery) == 0
+                    or (model_sha256 is not None and model_sha256 != self.model.sha256)):
                 return [None] * len(embeddings)
             return self.gallery.match(np.asarray(embeddings, np.float32))
 

@@ -11,6 +11,7 @@ import pytest
 from service_fixtures import PostgresServer
 from sqlite_utils import Database
 
+from desktop_app.core.central import schema
 from desktop_app.core.central.client import CentralClient
 from desktop_app.core.central.errors import CentralError, CentralUnavailable
 from desktop_app.core.central.sitekey import SiteKey
@@ -43,7 +44,7 @@ def test_init_is_idempotent_and_checks_the_site_key(central: tuple[str, SiteKey]
         with pytest.raises(CentralError, match="site key is for site"):
             client.init(SiteKey.generate())
         status = client.status()
-    assert status.schema_version == 1 and status.site_id == key.site_id and status.events == 0
+    assert status.schema_version == schema.SCHEMA_VERSION == 2 and status.site_id == key.site_id and status.events == 0
     other = SiteKey(key.site_id, bytes(32))
     with CentralClient(dsn, other) as client, pytest.raises(CentralError, match="wrong key file"):
         client.status()

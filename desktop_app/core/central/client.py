@@ -24,6 +24,8 @@ from psycopg.types.json import Jsonb
 from desktop_app.core.central import schema
 from desktop_app.core.central.connection import connect, mapped_error, redact_dsn
 from desktop_app.core.central.errors import CentralError, CentralUnavailable
+from desktop_app.core.central.model_client import SiteModel, SiteModelClient
+from desktop_app.core.central.roster_scope import permitted_groups
 from desktop_app.core.central.sitekey import SiteKey
 from desktop_app.core.storage import times
 from desktop_app.core.storage.replica import Doc, DocKind, OutboxEvent
@@ -49,6 +51,7 @@ class NodeStatus:
     roster_revision: int
     pending_events: int
     last_error: str | None
+    model_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,9 +65,10 @@ class CentralStatus:
     tombstones: int
     events: int
     nodes: tuple[NodeStatus, ...]
+    site_model: SiteModel | None = None
 
 
-class CentralClient:
+class CentralClient(SiteModelClient):
     """One connection to the central server (autocommit; explicit transactions).
 
     dsn: a libpq connection string or URI; site_key: needed for anything that reads or writes
@@ -159,12 +163,13 @@ class CentralClient:
             tomb = conn.execute("SELECT count(*) FROM roster WHERE deleted").fetchone()
             events = conn.execute("SELECT count(*) FROM events").fetchone()
             nodes = tuple(NodeStatus(str(r[0]), str(r[1]), str(r[2]), tuple(r[3] or ()), r[4], int(r[5]), int(r[6]),
-                                     r[7])
+                                     r[7], r[8])
                           for r in conn.execute(
                               "SELECT node_uid, name, role, doors, last_seen, roster_revision, pending_events,"
-                              " last_error FROM nodes ORDER BY role DESC, name"))
+                              " last_error, model_sha256 FROM nodes ORDER BY role DESC, name"))
             return CentralStatus(str(site[0]) if site else "", schema.version(conn), int(rev[0]) if rev else 0,
-                                 roster, int(tomb[0]) if tomb else 0, int(events[0]) if events else 0, nodes)
+                                 roster, int(tomb[0]) if tomb else 0, int(events[0]) if events else 0, nodes,
+                                 self._site_model(conn))
 
     # ------------------------------------------------------------------ nodes
     def heartbeat(self, node_uid: str, name: str, role: str, *, doors: Sequence[str] = (),
@@ -266,10 +271,7 @@ class CentralClient:
                 groups: list[str] | None = None
                 since_people = since
                 if doors is not None:
-                    groups = sorted(str(r[0]) for r in conn.execute(
-                        "SELECT body->>'name' FROM roster WHERE kind = 'group' AND NOT deleted AND EXISTS"
-                        " (SELECT 1 FROM jsonb_array_elements(body->'permissions') p"
-                        "  WHERE lower(p->>'door') = ANY(%s))", ([d.casefold() for d in doors],)))
+                    groups = permitted_groups(conn, doors)
                     if known_groups is None or sorted(known_groups) != groups:
                         since_people = 0
                 rows = conn.execute(
@@ -291,6 +293,31 @@ class CentralClient:
                                            person_uid, model)
             out.append(RosterChange(dk, str(k), int(rev), doc))
         return out, max(since, int(top[0]) if top else 0), groups
+
+    def pull_templates(self, model_sha256: str, *,
+                       doors: Sequence[str] | None = None) -> tuple[list[RosterChange], int]:
+        """Every template of ``model_sha256`` (of the people permitted at ``doors``; None: all),
+        oldest first, and the revision of that snapshot: what a node that switches to that model
+        takes at once, instead of the templates its pulls skipped while it ran another."""
+        key = self._key()
+        with self._talk() as conn:
+            self._require_site(conn)
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (schema.PUBLISH_LOCK,))
+                top = conn.execute("SELECT coalesce(max(revision), 0) FROM roster").fetchone()
+                groups = None if doors is None else permitted_groups(conn, doors)
+                rows = conn.execute(
+                    "SELECT key, revision, person_uid, body, sealed FROM roster"
+                    " WHERE kind = 'template' AND NOT deleted AND model_sha256 = %(model)s"
+                    " AND (%(groups)s::text[] IS NULL OR person_uid IN (SELECT r.key FROM roster r"
+                    "      WHERE r.kind = 'person' AND NOT r.deleted AND r.body->'groups' ?| %(groups)s::text[]))"
+                    " ORDER BY revision", {"model": model_sha256, "groups": groups}).fetchall()
+        out = [RosterChange(DocKind.TEMPLATE, str(k), int(rev),
+                            Doc(DocKind.TEMPLATE, str(k), dict(body or {}),
+                                None if sealed is None else key.open(DocKind.TEMPLATE.value, str(k), bytes(sealed)),
+                                person_uid, model_sha256))
+               for k, rev, person_uid, body, sealed in rows]
+        return out, int(top[0]) if top else 0
 
     @contextlib.contextmanager
     def admin_lock(self, wait_s: float = 30.0) -> Iterator[None]:

@@ -11,7 +11,8 @@ One round (``central_sync``):
    them in one local transaction, erase every person whose tombstone arrived through
    ``FaceGate.erase_person`` (the same guarantees as a local erasure: rows, crops, templates,
    gallery files, WAL), reload the gallery and recalibrate;
-4. report to the server (last seen, revision held, events still waiting, last error).
+4. switch to the site's face model when the server names another one (``model_follow``);
+5. report to the server (last seen, revision held, events still waiting, last error).
 
 The network part never holds the FaceGate lock, so the door loop is never blocked by a slow or
 cut network; only the local writes take it.
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from desktop_app.core.central.client import CentralClient, RosterChange
+from desktop_app.core.central.model_follow import SiteModelFacade
 from desktop_app.core.storage.replica import DocKind
 
 if TYPE_CHECKING:
@@ -53,14 +55,17 @@ class SyncReport:
     erased: int
     revision: int
     pending: int
+    #: the site's model: switched to it, or refused and why (None: nothing to do)
+    model: str | None = None
 
     def line(self) -> str:
         return (f"pushed {self.events_sent} events ({self.events_new} new centrally), {self.audit_sent} audit rows; "
                 f"roster revision {self.revision}: {self.applied} changes, {self.deleted} removals, "
-                f"{self.erased} people erased; {self.pending} events waiting")
+                f"{self.erased} people erased; {self.pending} events waiting"
+                + (f"; {self.model}" if self.model else ""))
 
 
-class CentralFacade:
+class CentralFacade(SiteModelFacade):
     """Central sync methods of ``FaceGate`` (see the module docstring)."""
 
     store: Store
@@ -143,12 +148,16 @@ class CentralFacade:
             erased += self._erase_not_permitted(groups)
             with self._lock:
                 self.store.set_central_state("permitted_groups", groups)
+        followed = self.follow_site_model(client, role=role, doors=mine)
+        if followed is not None and followed.refused:
+            error = followed.line if error is None else f"{error}; {followed.line}"
         with self._lock:
             pending = self.store.outbox_count()
             doors = [d.name for d in self.doors()]
         client.heartbeat(node, name or default_node_name(self.store.path.name), role, doors=doors,
                          model_sha256=self.model.sha256, revision=top, pending=pending, error=error)
-        return SyncReport(sent, new, len(audit), applied, deleted, erased, top, pending)
+        return SyncReport(sent, new, len(audit), applied, deleted, erased, top, pending,
+                          None if followed is None else followed.line)
 
     def apply_central_changes(self, changes: list[RosterChange], top: int) -> tuple[int, int, int]:
         """Apply pulled changes (documents whose digest differs from the one held, tombstones of

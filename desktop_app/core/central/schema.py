@@ -19,6 +19,16 @@ Tables (migration 1):
   NOTHING); no snapshot (face snapshots stay at the door);
 - ``audit``: audit rows of every node, keyed by (node, local id), without details;
 - ``attendance``: a view over the granted events (first in / last out per person and UTC day).
+
+Migration 2, the site's face model:
+
+- ``models``: every embedding model an admin published, by sha256: name, parent, sizes, the ONNX
+  file sealed with the site key (a fine-tuned model was trained on the staff's faces), its size,
+  and its score priors ({"flip": "json"}, what calibration reads beside the model file);
+- ``site_model``: one row, the model every node of the site runs, with a ``revision`` from
+  ``facegate_revision`` (a change is NOTIFYed like a roster change). A door that sees another
+  sha256 there downloads the model (checked by sha256), takes its templates, re-embeds what the
+  server has none for, and switches (``central.models``).
 """
 
 from __future__ import annotations
@@ -108,7 +118,31 @@ _MIGRATION_1: Final[tuple[str, ...]] = (
         FROM events WHERE decision = 'granted' AND person_uid IS NOT NULL GROUP BY 1, 2""",
 )
 
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_MIGRATION_1,)
+_MIGRATION_2: Final[tuple[str, ...]] = (
+    """CREATE TABLE models (
+        sha256 text PRIMARY KEY CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+        name text NOT NULL,
+        parent_sha256 text,
+        input_size integer NOT NULL CHECK (input_size > 0),
+        embedding_dim integer NOT NULL CHECK (embedding_dim > 0),
+        size_bytes bigint NOT NULL CHECK (size_bytes > 0),
+        sealed bytea NOT NULL,
+        priors jsonb NOT NULL DEFAULT '{}',
+        metrics jsonb,
+        published_at timestamptz NOT NULL DEFAULT now(),
+        published_by text NOT NULL
+    )""",
+    "ALTER TABLE models ALTER COLUMN sealed SET STORAGE EXTERNAL",  # ciphertext: no use compressing it
+    """CREATE TABLE site_model (
+        id integer PRIMARY KEY CHECK (id = 1),
+        sha256 text NOT NULL REFERENCES models(sha256),
+        revision bigint NOT NULL,
+        set_at timestamptz NOT NULL DEFAULT now(),
+        set_by text NOT NULL
+    )""",
+)
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_MIGRATION_1, _MIGRATION_2)
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
 
 

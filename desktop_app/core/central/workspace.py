@@ -30,11 +30,15 @@ class PublishReport:
     upserted: int
     removed: int
     revision: int
+    #: the model made the site's by this publish (name and sha256 prefix), or None
+    model: str | None = None
 
     def line(self) -> str:
+        tail = f"; every door now switches to the model {self.model}" if self.model else ""
         if not (self.upserted or self.removed):
-            return "central: nothing to publish"
-        return f"central: published {self.upserted} changes and {self.removed} removals (revision {self.revision})"
+            return "central: nothing to publish" + tail
+        return (f"central: published {self.upserted} changes and {self.removed} removals (revision {self.revision})"
+                + tail)
 
 
 def cache_path(site_id: str) -> Path:
@@ -43,21 +47,25 @@ def cache_path(site_id: str) -> Path:
 
 
 def publish(gate: FaceGate, client: CentralClient, actor: str) -> PublishReport:
-    """Publish what differs between the workspace and the central documents it holds."""
+    """Publish what differs between the workspace and the central documents it holds, then make
+    the model the workspace runs the site's when it is not (its templates are published first,
+    so a door that switches finds them)."""
     with gate._lock:
         held = gate.store.held_documents()
         now = gate.store.roster_documents()
     upserts = [d for k, d in now.items() if held.get(k) != d.digest]
     deletes = [k for k in held if k not in now]
-    if not upserts and not deletes:
-        return PublishReport(0, 0, gate.central_revision())
-    written = client.publish(upserts, deletes, actor)
-    top = max(written.values(), default=gate.central_revision())
-    with gate._lock:
-        gate.store.note_documents([(d.kind.value, d.key, written.get((d.kind.value, d.key), 0), d.digest)
-                                   for d in upserts], deletes)
-        gate.store.set_central_state("revision", max(top, gate.central_revision()))
-    return PublishReport(len(upserts), len(deletes), top)
+    top = gate.central_revision()
+    if upserts or deletes:
+        written = client.publish(upserts, deletes, actor)
+        top = max(written.values(), default=top)
+        with gate._lock:
+            gate.store.note_documents([(d.kind.value, d.key, written.get((d.kind.value, d.key), 0), d.digest)
+                                       for d in upserts], deletes)
+            gate.store.set_central_state("revision", max(top, gate.central_revision()))
+    site = gate.publish_site_model(client, actor)
+    return PublishReport(len(upserts), len(deletes), top,
+                         None if site is None else f"{site.name} ({site.sha256[:12]})")
 
 
 #: received_at overlap when copying central events: a transaction that started earlier may commit later

@@ -256,7 +256,7 @@ class LiveSession:
             return
         t0 = time.perf_counter()
         embs = np.stack([p.face(i).embedding for i in idx])
-        for i, m in zip(idx, self.gate.match(embs), strict=True):
+        for i, m in zip(idx, self.gate.match(embs, p.engine.embedder.sha256), strict=True):
             p.matches[i] = m
         p.search_ms += (time.perf_counter() - t0) * 1e3
 

@@ -48,8 +48,8 @@ class SavingPage(QWidget):
     """A wizard page whose enrolment runs as one job of the pool.
 
     Signals: ``busy_changed(bool)`` when the job starts and ends; ``enrolled(EnrolReport)`` after a
-    save, once the page is no longer busy. Subclasses show progress and failures through ``_on_progress``, ``_on_failed`` and
-    ``_on_cancelled``, and tidy up in ``_on_ended``.
+    save, once the page is no longer busy. Subclasses show progress and failures through
+    ``_on_progress``, ``_on_failed`` and ``_on_cancelled``, and tidy up in ``_on_ended``.
     """
 
     enrolled = Signal(object)
