@@ -193,3 +193,30 @@ def test_door_secrets_reach_the_door_but_never_the_server_in_clear(central: tupl
             assert clear not in raw
     finally:
         door.close()
+
+
+def test_a_door_cut_off_past_its_retention_keeps_its_unpushed_events(central: tuple[str, SiteKey],
+                                                                      tmp_path: Path) -> None:
+    """Retention deletes an expired event only once the central server has it: a door offline for
+    longer than its limit loses nothing; the purge after the push deletes them."""
+    from datetime import UTC, datetime, timedelta
+
+    from desktop_app.core.config import RetentionSettings
+
+    dsn, key = central
+    gate = FaceGate(tmp_path / "door.db", device="cpu")
+    try:
+        gate.central_node()  # this file is a node of the central server
+        old = datetime.now(UTC) - timedelta(days=40)
+        for _ in range(3):
+            gate.store.log_event(person_id=None, score=0.1, decision="unknown", camera="cam",
+                                 model_sha256=gate.model.sha256, ts=old, door="front", reason="unknown")
+        rules = RetentionSettings(events_days=30)
+        assert gate.purge_expired(settings=rules, dry_run=True).events_deleted == 0
+        assert gate.purge_expired(settings=rules).events_deleted == 0 and gate.store.outbox_count() == 3
+        with CentralClient(dsn, key) as client:
+            assert gate.central_sync(client, name="door").events_new == 3
+        assert gate.purge_expired(settings=rules).events_deleted == 3
+        assert gate.count_events() == 0
+    finally:
+        gate.close()

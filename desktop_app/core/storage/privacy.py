@@ -6,6 +6,10 @@ the ambiguous events that name them as a candidate).
 Deleted rows leave no copy in the database file: ``secure_delete`` is on (see store.py), so SQLite
 overwrites the freed cells and pages with zeros; the pages' older copies in the write-ahead log go
 when it is checkpointed and truncated (``checkpoint_truncate``), as for an erasure (purge.py).
+
+A door that syncs with a central server keeps an expired event until the server has it (it is
+still in the outbox: ``central_pushed`` NULL): a door cut off for longer than its retention limit
+loses no event; the purge after the next push deletes it.
 """
 
 from __future__ import annotations
@@ -45,6 +49,11 @@ def _cutoff(ts: datetime | None, what: str) -> str | None:
 class PrivacyStoreMixin(EventsMixin, PurgeMixin):
     """Retention and subject-access reads of ``Store`` (see the module docstring)."""
 
+    def _expired_events_clause(self) -> str:
+        """The SQL condition that keeps events still waiting for the central server (a node)."""
+        node = self.db.execute("SELECT 1 FROM central_state WHERE key = 'node_uid'").fetchone()
+        return " AND central_pushed IS NOT NULL" if node else ""
+
     @api("counting expired events")
     def count_expired(self, events_before: datetime | None, snapshots_before: datetime | None) -> tuple[int, int]:
         """(events older than ``events_before``, snapshots of the remaining events older than
@@ -52,7 +61,7 @@ class PrivacyStoreMixin(EventsMixin, PurgeMixin):
         ev = _cutoff(events_before, "events")
         sn = _cutoff(snapshots_before, "snapshots")
         n_events = 0 if ev is None else int(self.db.execute(
-            "SELECT count(*) FROM events WHERE ts < ?", (ev,)).fetchone()[0])
+            "SELECT count(*) FROM events WHERE ts < ?" + self._expired_events_clause(), (ev,)).fetchone()[0])
         n_snaps = 0
         if sn is not None:
             sql = ("SELECT count(*) FROM events e WHERE ts < ? AND (snapshot_jpg IS NOT NULL"
@@ -83,7 +92,8 @@ class PrivacyStoreMixin(EventsMixin, PurgeMixin):
             deleted = with_snap = cleared = 0
             if ev is not None:
                 ids = [int(r[0]) for r in self.db.execute(
-                    "SELECT id FROM events WHERE ts < ? ORDER BY ts, id LIMIT ?", (ev, n)).fetchall()]
+                    "SELECT id FROM events WHERE ts < ?" + self._expired_events_clause() + " ORDER BY ts, id LIMIT ?",
+                    (ev, n)).fetchall()]
                 if ids:
                     marks = ",".join("?" * len(ids))
                     with_snap = int(self.db.execute(
