@@ -220,3 +220,32 @@ def test_a_door_cut_off_past_its_retention_keeps_its_unpushed_events(central: tu
         assert gate.count_events() == 0
     finally:
         gate.close()
+
+
+def test_an_employee_id_held_by_a_local_person_does_not_stop_the_pull(central: tuple[str, SiteKey],
+                                                                       tmp_path: Path) -> None:
+    """A central person whose employee ID a person enrolled only at this door holds is kept here
+    without it (reported), and the roster keeps coming."""
+    from desktop_app.core.central.workspace import central_workspace
+    from desktop_app.core.storage.records import Person
+
+    dsn, key = central
+    door = FaceGate(tmp_path / "door" / "door.db", device="cpu")
+    try:
+        local = door.store.add_person("Local Guard", employee_id="E-7")
+        with central_workspace(dsn, key, cache=tmp_path / "cache.db", device="cpu") as ws:
+            ws.store.add_person("Central Clerk", employee_id="E-7")
+            ws.store.add_person("Central Porter", employee_id="E-8")
+        with CentralClient(dsn, key) as client:
+            report = door.central_sync(client, name="door")
+            assert report.id_clashes == 1 and "without their employee ID" in report.line()
+            people = {p.name: p for p in door.people()}
+            assert isinstance(people["Central Clerk"], Person) and people["Central Clerk"].employee_id is None
+            assert people["Central Porter"].employee_id == "E-8"
+            assert door.get_person(local).employee_id == "E-7"  # type: ignore[union-attr]
+            with central_workspace(dsn, key, cache=tmp_path / "cache.db", device="cpu") as ws:
+                ws.store.add_person("Central Cook", employee_id="E-9")
+            assert door.central_sync(client, name="door").id_clashes == 0
+            assert "Central Cook" in {p.name for p in door.people()}
+    finally:
+        door.close()

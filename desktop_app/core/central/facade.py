@@ -57,16 +57,23 @@ class SyncReport:
     pending: int
     #: the site's model: switched to it, or refused and why (None: nothing to do)
     model: str | None = None
+    #: central people kept here without their employee ID (a person enrolled only here holds it)
+    id_clashes: int = 0
 
     def line(self) -> str:
         return (f"pushed {self.events_sent} events ({self.events_new} new centrally), {self.audit_sent} audit rows; "
                 f"roster revision {self.revision}: {self.applied} changes, {self.deleted} removals, "
                 f"{self.erased} people erased; {self.pending} events waiting"
-                + (f"; {self.model}" if self.model else ""))
+                + (f"; {self.model}" if self.model else "")
+                + (f"; {self.id_clashes} central people kept without their employee ID (a person enrolled only "
+                   "here holds it: change one of them)" if self.id_clashes else ""))
 
 
 class CentralFacade(SiteModelFacade):
     """Central sync methods of ``FaceGate`` (see the module docstring)."""
+
+    #: central people applied without their employee ID by the last ``apply_central_changes``
+    _central_id_clashes: int = 0
 
     store: Store
     _lock: threading.RLock
@@ -144,6 +151,7 @@ class CentralFacade(SiteModelFacade):
             changes = [c for c in changes if c.kind != DocKind.PERSON or c.doc is None or (c.kind.value, c.key) in held
                        or {str(g).casefold() for g in c.doc.body.get("groups", [])} & allowed]
         applied, deleted, erased = self.apply_central_changes(changes, top)
+        clashes = self._central_id_clashes
         if groups is not None:
             erased += self._erase_not_permitted(groups)
             with self._lock:
@@ -157,7 +165,7 @@ class CentralFacade(SiteModelFacade):
         client.heartbeat(node, name or default_node_name(self.store.path.name), role, doors=doors,
                          model_sha256=self.model.sha256, revision=top, pending=pending, error=error)
         return SyncReport(sent, new, len(audit), applied, deleted, erased, top, pending,
-                          None if followed is None else followed.line)
+                          None if followed is None else followed.line, clashes)
 
     def apply_central_changes(self, changes: list[RosterChange], top: int) -> tuple[int, int, int]:
         """Apply pulled changes (documents whose digest differs from the one held, tombstones of
@@ -167,9 +175,10 @@ class CentralFacade(SiteModelFacade):
             held = self.store.held_documents()
             upserts = [c.doc for c in changes if c.doc is not None and held.get((c.kind.value, c.key)) != c.doc.digest]
             tombs = [(c.kind.value, c.key) for c in changes if c.doc is None]
-            counts = {"upserted": 0, "deleted": 0, "skipped": 0}
+            counts = {"upserted": 0, "deleted": 0, "skipped": 0, "id_clashes": 0}
             if upserts or tombs:
                 counts = self.store.apply_documents(upserts, tombs)
+            self._central_id_clashes = counts["id_clashes"]
             erased = 0
             for kind, key in tombs:
                 if kind == DocKind.PERSON:
@@ -184,7 +193,8 @@ class CentralFacade(SiteModelFacade):
             if upserts or tombs:
                 self.store.audit("central", "central.sync", {"applied": counts["upserted"],
                                                            "removed": counts["deleted"],
-                                                           "erased": erased, "revision": top})
+                                                           "erased": erased, "revision": top,
+                                                           "employee_id_clashes": counts["id_clashes"]})
                 self._reload_shared_state()
             return counts["upserted"], counts["deleted"], erased
 

@@ -55,6 +55,7 @@ class SyncThread(threading.Thread):
         self._stop_event = threading.Event()
         self._listener: psycopg.Connection[Any] | None = None
         self._error: str | None = None
+        self._notes = ""
 
     def stop(self, timeout: float | None = 10.0) -> None:
         """Stop after the round in progress (a last push of the outbox is tried first)."""
@@ -83,10 +84,14 @@ class SyncThread(threading.Thread):
                         if pull:
                             next_pull = time.monotonic() + self.poll_s
                             self.last_report = report
+                            self._notes = "".join(f"; {n}" for n in (  # kept through the push-only rounds
+                                report.model,
+                                f"{report.id_clashes} central people without their employee ID here (held by "
+                                "someone enrolled only here)" if report.id_clashes else None) if n)
                         self.rounds += 1
                         self._error = None
                         self._set_health(f"central: in sync (revision {report.revision}, "
-                                         f"{report.pending} events waiting)")
+                                         f"{report.pending} events waiting{self._notes})")
                 except FaceGateError as exc:  # CentralUnavailable, CentralError, StorageError
                     self._error = str(exc)
                     self._set_health(f"central: {exc}")

@@ -97,8 +97,9 @@ _PERSON_COLUMNS = ("name", "employee_id", "department", "active", "created_at", 
 class ReplicaMixin(SealingBase, StoreBase):
     """Roster documents, outbox and sync state of ``Store``."""
 
-
     local_tz: tzinfo | None
+    #: central people applied without their employee ID in the last ``apply_documents``
+    _id_clashes: int = 0
 
     # ------------------------------------------------------------------ sync state
     @api("reading the central sync state")
@@ -213,9 +214,12 @@ class ReplicaMixin(SealingBase, StoreBase):
     def apply_documents(self, upserts: Sequence[Doc], deletes: Sequence[tuple[str, str]]) -> dict[str, int]:
         """Write ``upserts`` (in kind order) and remove ``deletes`` (samples, templates, groups,
         doors, schedules: person tombstones are left to ``FaceGate.erase_person``), in one
-        transaction. Returns counts {"upserted", "deleted", "skipped"} (a sample or template whose
-        person or sample is not held here is skipped)."""
-        counts = {"upserted": 0, "deleted": 0, "skipped": 0}
+        transaction. Returns counts {"upserted", "deleted", "skipped", "id_clashes"} (a sample or
+        template whose person or sample is not held here is skipped; ``id_clashes``: central people
+        whose employee ID a person enrolled only here holds: they are kept here without it, so the
+        door still recognises them and the pull goes on)."""
+        counts = {"upserted": 0, "deleted": 0, "skipped": 0, "id_clashes": 0}
+        self._id_clashes = 0
         order = {k: i for i, k in enumerate(KIND_ORDER)}
         with self.transaction():
             for doc in sorted(upserts, key=lambda d: order[d.kind]):
@@ -225,6 +229,7 @@ class ReplicaMixin(SealingBase, StoreBase):
                 if kind == DocKind.PERSON:
                     continue
                 counts["deleted"] += self._delete_document(DocKind(kind), key)
+        counts["id_clashes"] = self._id_clashes
         return counts
 
     def _named(self, table: str, name: str | None) -> int | None:
@@ -317,6 +322,11 @@ class ReplicaMixin(SealingBase, StoreBase):
         cols = ("name", "employee_id", "department", "active", "created_at", "updated_at", "valid_from",
                 "valid_until")
         values = [b.get(c) for c in cols]
+        employee = b.get("employee_id")
+        if employee is not None and self.db.execute(
+                "SELECT 1 FROM people WHERE employee_id = ? AND uid IS NOT ?", (employee, doc.key)).fetchone():
+            values[cols.index("employee_id")] = None  # held here by someone enrolled only here
+            self._id_clashes += 1
         pid = self.person_id_of(doc.key)
         if pid is None:
             pid = int(self.db.execute(
