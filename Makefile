@@ -53,11 +53,16 @@ services:
 	         "the central server tests will skip. Install it with: sudo apt-get install postgresql"; \
 	  fi; }
 
+# Two test processes (pytest-xdist), each taking whole files (a file's module fixtures are built
+# once); PYTEST_WORKERS=0 runs them in this process, one at a time.
+PYTEST_WORKERS ?= 2
+XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
+
 pytest: $(STAMP) services
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider $(XDIST) $(PYTEST_ARGS)
 
 pytest-fast: $(STAMP) services
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not data" $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider $(XDIST) -m "not slow and not data" $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

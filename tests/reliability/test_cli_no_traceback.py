@@ -6,12 +6,18 @@ exit status, never a traceback and never an "internal error".
 
 The sub-commands are read from ``build_parser()``: each one gets an unknown-option case
 automatically, and ``test_every_command_has_bad_input_cases`` fails for a new command until it has
-cases of its own here. All cases run once, in parallel, against one shared real database."""
+cases of its own here. All cases run once, in parallel, against one shared real database.
+
+Each case is a real process with its own exit status and output; most are forked from a warm
+interpreter (``fork_runner.py``: the imports are paid once, not ~200 times), and the cases marked
+``fresh`` start a new ``python -m desktop_app`` as a user's shell would."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import queue
 import subprocess
 import sys
 import time
@@ -48,6 +54,7 @@ class Case:
     command: str
     args: tuple[str, ...]
     error: bool = True
+    fresh: bool = False
 
     @property
     def id(self) -> str:
@@ -55,8 +62,8 @@ class Case:
         return f"{self.command} {text}"[:90]
 
 
-def _c(command: str, *args: str, error: bool = True) -> Case:
-    return Case(command, args, error)
+def _c(command: str, *args: str, error: bool = True, fresh: bool = False) -> Case:
+    return Case(command, args, error, fresh)
 
 
 CASES: list[Case] = [
@@ -64,14 +71,14 @@ CASES: list[Case] = [
     # command gets its bad numbers/dates/names at parse time, plus one or two cases that reach
     # the database: a folder, a non-database file, a missing file, an unknown or long name.
     # enroll: names are checked before any image is read
-    _c("enroll", "--db", "{db}", "--name", LONG, "{img}"),
+    _c("enroll", "--db", "{db}", "--name", LONG, "{img}", fresh=True),
     _c("enroll", "--db", "{db}", "--name", CONTROL, "{img}"),
     # identify
     _c("identify", "--db", "{db}", "{missing}/face.jpg"),
-    _c("identify", "--db", "{notadb}", "{img}"),
+    _c("identify", "--db", "{notadb}", "{img}", fresh=True),
     _c("identify", "--db", "{db}", "--device", "tpu", "{img}"),
     # run
-    _c("run", "--db", "{db}", "--source", "{missing}/clip.mp4", "--headless", "--max-frames", "3"),
+    _c("run", "--db", "{db}", "--source", "{missing}/clip.mp4", "--headless", "--max-frames", "3", fresh=True),
     _c("run", "--db", "{db}", "--source", "{clip}", "--headless", "--max-frames", "-1"),
     _c("run", "--db", "{db}", "--source", "{clip}", "--headless", "--max-frames", "nan"),
     _c("run", "--db", "{db}", "--source", "{clip}", "--headless", "--max-frames", "9" * 30),
@@ -212,14 +219,14 @@ CASES: list[Case] = [
     _c("correct", "--db", "{notadb}", "--event", "1", "--not-person"),
     _c("corrections", "--db", "{missing}/facegate.db"),
     _c("corrections", "--db", "{folder}", "--json"),
-    _c("corrections", "--db", "{db}", "--json", error=False),
+    _c("corrections", "--db", "{db}", "--json", error=False, fresh=True),
     _c("corrections", "--db", "{db}", "--list", error=False),
     _c("refresh-templates", "--db", "{db}"),  # the refresh is off by default
     _c("refresh-templates", "--db", "{notadb}", "--dry-run"),
     _c("refresh-templates", "--db", "{db}", "--dry-run", "--json", error=False),
     _c("refresh-templates", "--db", "{db}", "--enable", "--disable"),
 ]
-CASES += [_c(command, "--no-such-option") for command in COMMANDS]  # a new command is covered too
+CASES += [_c(command, "--no-such-option", fresh=command == "people") for command in COMMANDS]  # new ones too
 
 
 @dataclass(frozen=True)
@@ -245,21 +252,65 @@ def places(tmp_path_factory: pytest.TempPathFactory, clips: Path, real_db_templa
     }
 
 
-def _run(case: Case, places: dict[str, str]) -> Outcome:
+def _env(places: dict[str, str]) -> dict[str, str]:
+    return {**os.environ, "FACEGATE_HOME": places["home"], "XDG_CACHE_HOME": str(Path(places["home"]) / "cache"),
+            "QT_QPA_PLATFORM": "offscreen"}
+
+
+class ForkRunner:
+    """One warm interpreter that forks a child process per case (``fork_runner.py``)."""
+
+    def __init__(self, env: dict[str, str], folder: Path) -> None:
+        self.folder = folder
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("fork_runner.py"))],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+
+    def run(self, argv: list[str], tag: int) -> Outcome:
+        out, err = self.folder / f"{tag}.out", self.folder / f"{tag}.err"
+        start = time.monotonic()
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps({"argv": argv, "out": str(out), "err": str(err)}) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        assert line, "the fork runner died"
+        return Outcome(int(json.loads(line)["rc"]), out.read_text(errors="replace"), err.read_text(errors="replace"),
+                       time.monotonic() - start)
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def _run(case: Case, places: dict[str, str], runners: queue.Queue[ForkRunner], tag: int) -> Outcome:
     args = [a.format(**places) if "{" in a else a for a in case.args]
-    env = {**os.environ, "FACEGATE_HOME": places["home"], "XDG_CACHE_HOME": str(Path(places["home"]) / "cache"),
-           "QT_QPA_PLATFORM": "offscreen"}
+    if not case.fresh:
+        runner = runners.get()
+        try:
+            return runner.run([case.command, *args], tag)
+        finally:
+            runners.put(runner)
     start = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "desktop_app", case.command, *args], capture_output=True,
-                          text=True, env=env, timeout=300, stdin=subprocess.DEVNULL)
+                          text=True, env=_env(places), timeout=300, stdin=subprocess.DEVNULL)
     return Outcome(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
 
 
 @pytest.fixture(scope="module")
-def outcomes(places: dict[str, str]) -> Iterator[dict[Case, Outcome]]:
+def outcomes(places: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[Case, Outcome]]:
     """Every case, run once (three at a time)."""
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        results = dict(zip(CASES, pool.map(lambda c: _run(c, places), CASES), strict=True))
+    folder = tmp_path_factory.mktemp("cli-outputs")
+    runners: queue.Queue[ForkRunner] = queue.Queue()
+    started = [ForkRunner(_env(places), folder) for _ in range(3)]
+    for runner in started:
+        runners.put(runner)
+    try:
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            results = dict(zip(CASES, pool.map(lambda ic: _run(ic[1], places, runners, ic[0]), enumerate(CASES)),
+                               strict=True))
+    finally:
+        for runner in started:
+            runner.close()
     yield results
 
 
