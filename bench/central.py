@@ -29,6 +29,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -166,9 +167,27 @@ def roster(dsn: str, folder: Path, people: int) -> dict[str, float]:
         start = time.perf_counter()
         client.publish(docs, [], "bench")
         out[f"publish {people} people (3 docs each) s"] = time.perf_counter() - start
+        waits: list[float] = []
+        syncing = threading.Event()
+        syncing.set()
+
+        def door_loop() -> None:  # what the door loop feels: how long it waits for the gate's lock
+            while syncing.is_set():
+                t0 = time.perf_counter()
+                with door._lock:
+                    waits.append(time.perf_counter() - t0)
+                time.sleep(0.005)
+
+        watcher = threading.Thread(target=door_loop)
+        watcher.start()
         start = time.perf_counter()
-        report = door.central_sync(client, name="bench door")
-        out["door first full sync s"] = time.perf_counter() - start
+        try:
+            report = door.central_sync(client, name="bench door")
+        finally:
+            out["door first full sync s"] = time.perf_counter() - start
+            syncing.clear()
+            watcher.join()
+        out["door loop's longest wait for the lock during it s"] = max(waits, default=0.0)
         assert report.applied == 3 * people and door.gallery_stats().persons == people, report
         start = time.perf_counter()
         door.central_sync(client)

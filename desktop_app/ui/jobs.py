@@ -106,6 +106,7 @@ class JobRunner(QObject):
         if pool is None:
             self.pool.setMaxThreadCount(2)
         self._jobs: set[Job] = set()
+        self._closed = False
 
     def start(self, fn: Callable[[ProgressFn, CancelFn], Any], name: str = "job",
               setup: Callable[[Job], object] | None = None) -> Job:
@@ -124,8 +125,15 @@ class JobRunner(QObject):
     def active(self) -> int:
         return sum(not j.done for j in self._jobs)
 
+    @property
+    def closed(self) -> bool:
+        """``shutdown`` was called: a job's result still queued for the GUI thread may arrive after
+        the database was closed, and a slot that would read it must do nothing."""
+        return self._closed
+
     def shutdown(self, timeout_ms: int = 10000) -> bool:
         """Cancel every job and wait for the pool; True when all ended in time."""
+        self._closed = True
         for job in list(self._jobs):
             job.cancel()
         return bool(self.pool.waitForDone(timeout_ms))

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from desktop_app.core.central.client import CentralClient, RosterChange
 from desktop_app.core.central.model_follow import SiteModelFacade
-from desktop_app.core.storage.replica import DocKind
+from desktop_app.core.storage.replica import KIND_ORDER, DocKind
 
 if TYPE_CHECKING:
     from desktop_app.core.storage.records import ErasureReport, ModelRecord
@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 #: events per push transaction
 PUSH_BATCH = 1000
+#: roster documents per local transaction when applying a pull (the door loop waits for one at most)
+APPLY_CHUNK = 2000
 
 
 @dataclass(frozen=True)
@@ -170,14 +172,36 @@ class CentralFacade(SiteModelFacade):
     def apply_central_changes(self, changes: list[RosterChange], top: int) -> tuple[int, int, int]:
         """Apply pulled changes (documents whose digest differs from the one held, tombstones of
         what is held or known here); erase tombstoned people through ``erase_person``; then hold
-        revision ``top``. Returns (documents applied, documents removed, people erased)."""
+        revision ``top``. Returns (documents applied, documents removed, people erased).
+
+        The documents go in kind order (people before their samples before their templates), in
+        local transactions of at most ``APPLY_CHUNK`` documents, each noted as held with it: the
+        door loop waits for one chunk at most, and a stop between two chunks re-pulls from the
+        revision held, skipping what was applied. The tombstones, the erasures, the revision and
+        the gallery reload come last, together."""
         with self._lock:
             held = self.store.held_documents()
-            upserts = [c.doc for c in changes if c.doc is not None and held.get((c.kind.value, c.key)) != c.doc.digest]
-            tombs = [(c.kind.value, c.key) for c in changes if c.doc is None]
-            counts = {"upserted": 0, "deleted": 0, "skipped": 0, "id_clashes": 0}
-            if upserts or tombs:
-                counts = self.store.apply_documents(upserts, tombs)
+        order = {kind: i for i, kind in enumerate(KIND_ORDER)}
+        revision = {(c.kind.value, c.key): c.revision for c in changes}
+        upserts = sorted((c.doc for c in changes
+                          if c.doc is not None and held.get((c.kind.value, c.key)) != c.doc.digest),
+                         key=lambda d: order[d.kind])
+        tombs = [(c.kind.value, c.key) for c in changes if c.doc is None]
+        counts = {"upserted": 0, "deleted": 0, "skipped": 0, "id_clashes": 0}
+
+        def count(got: dict[str, int]) -> None:
+            for k, n in got.items():
+                counts[k] = counts.get(k, 0) + n
+
+        for i in range(0, len(upserts), APPLY_CHUNK):
+            chunk = upserts[i:i + APPLY_CHUNK]
+            with self._lock, self.store.transaction():  # applied and noted together
+                count(self.store.apply_documents(chunk, []))
+                self.store.note_documents([(d.kind.value, d.key, revision[(d.kind.value, d.key)], d.digest)
+                                           for d in chunk])
+        with self._lock:
+            if tombs:
+                count(self.store.apply_documents([], tombs))
             self._central_id_clashes = counts["id_clashes"]
             erased = 0
             for kind, key in tombs:
@@ -186,9 +210,7 @@ class CentralFacade(SiteModelFacade):
                     if pid is not None:
                         self.erase_person(pid, actor="central")
                         erased += 1
-            done = {(d.kind.value, d.key) for d in upserts}
-            self.store.note_documents([(d.kind.value, d.key, c.revision, d.digest) for c in changes
-                                       if (d := c.doc) is not None and (d.kind.value, d.key) in done], tombs)
+            self.store.note_documents([], tombs)
             self.store.set_central_state("revision", top)
             if upserts or tombs:
                 self.store.audit("central", "central.sync", {"applied": counts["upserted"],
@@ -197,7 +219,6 @@ class CentralFacade(SiteModelFacade):
                                                            "employee_id_clashes": counts["id_clashes"]})
                 self._reload_shared_state()
             return counts["upserted"], counts["deleted"], erased
-
 
     def _erase_not_permitted(self, groups: Sequence[str]) -> int:
         """Erase the central people held here who are in none of ``groups`` (no longer permitted
