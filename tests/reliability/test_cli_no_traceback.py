@@ -118,6 +118,8 @@ CASES: list[Case] = [
     _c("attendance", "--db", "{db}", "--csv", "{folder}"),
     # models
     _c("models", "--db", "{db}", "--rollback"),  # there is no previous model
+    _c("models", "--central", "postgresql://facegate@127.0.0.1:1/none", "--site-key", "{notadb}"),  # a bad key file
+    _c("models", "--central", "postgresql://facegate@127.0.0.1:1/none", "--db", "{db}"),  # both
     # doctor
     _c("doctor", "--db", "{folder}"),
     _c("doctor", "--db", "{notadb}"),
