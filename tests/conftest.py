@@ -13,7 +13,13 @@ import os
 from pathlib import Path
 
 import pytest
-from service_fixtures import lctech_board, mqtt_broker, postgres_server, webhook_server  # noqa: F401 - real counterparts
+from service_fixtures import (  # noqa: F401 - real counterparts
+    central_site,
+    lctech_board,
+    mqtt_broker,
+    postgres_server,
+    webhook_server,
+)
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 

@@ -556,3 +556,18 @@ def postgres_server() -> Iterator[PostgresServer]:
                 server.stop()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def central_site(postgres_server: PostgresServer, tmp_path: Path) -> tuple[str, Any]:
+    """A new database on the session's PostgreSQL server, initialised as a central site: (DSN,
+    its ``SiteKey``), the key also saved as ``tmp_path / "site.key"`` (0600)."""
+    from desktop_app.core.central.client import CentralClient
+    from desktop_app.core.central.sitekey import SiteKey
+
+    dsn = postgres_server.new_database()
+    key = SiteKey.generate()
+    key.save(tmp_path / "site.key")
+    with CentralClient(dsn) as client:
+        assert client.init(key) is True
+    return dsn, key

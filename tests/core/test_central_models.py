@@ -30,13 +30,9 @@ LIN = "Lin-Manuel Miranda"
 
 
 @pytest.fixture
-def central(postgres_server: PostgresServer, tmp_path: Path) -> tuple[str, SiteKey]:
-    dsn = postgres_server.new_database()
-    key = SiteKey.generate()
-    key.save(tmp_path / "site.key")
-    with CentralClient(dsn) as client:
-        client.init(key)
-    return dsn, key
+def central(central_site: tuple[str, SiteKey]) -> tuple[str, SiteKey]:
+    """A central site (DSN, key; the key file is tmp_path / "site.key")."""
+    return central_site
 
 
 def recognised(gate: FaceGate, photo: Path) -> str | None:

@@ -20,13 +20,9 @@ from desktop_app.core.storage.schema import MIGRATIONS, migrate, migration_12
 
 
 @pytest.fixture
-def central(postgres_server: PostgresServer, tmp_path: Path) -> tuple[str, SiteKey]:
-    dsn = postgres_server.new_database()
-    key = SiteKey.generate()
-    key.save(tmp_path / "site.key")
-    with CentralClient(dsn) as client:
-        assert client.init(key) is True
-    return dsn, key
+def central(central_site: tuple[str, SiteKey]) -> tuple[str, SiteKey]:
+    """A central site (DSN, key; the key file is tmp_path / "site.key")."""
+    return central_site
 
 
 def log_events(gate: FaceGate, n: int, door: str = "front") -> None:

@@ -263,28 +263,24 @@ class CentralClient(SiteModelClient):
         from revision 0. Sealed parts are
         opened with the site key. One snapshot: the publishers' lock is held shared."""
         key = self._key()
-        with self._talk() as conn:
-            self._require_site(conn)
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (schema.PUBLISH_LOCK,))
-                top = conn.execute("SELECT coalesce(max(revision), 0) FROM roster").fetchone()
-                groups: list[str] | None = None
-                since_people = since
-                if doors is not None:
-                    groups = permitted_groups(conn, doors)
-                    if known_groups is None or sorted(known_groups) != groups:
-                        since_people = 0
-                rows = conn.execute(
-                    "SELECT kind, key, revision, deleted, person_uid, model_sha256, body, sealed FROM roster"
-                    " WHERE (kind <> 'template' OR deleted OR %(model)s::text IS NULL OR model_sha256 = %(model)s)"
-                    " AND ((revision > %(since)s AND (deleted OR %(groups)s::text[] IS NULL"
-                    "       OR kind IN ('schedule', 'door', 'group', 'person')))"
-                    "   OR (revision > %(since_people)s AND NOT deleted AND %(groups)s::text[] IS NOT NULL AND ("
-                    "       (kind = 'person' AND body->'groups' ?| %(groups)s::text[])"
-                    "    OR (kind IN ('sample', 'template') AND person_uid IN (SELECT r.key FROM roster r"
-                    "        WHERE r.kind = 'person' AND NOT r.deleted AND r.body->'groups' ?| %(groups)s::text[])))))"
-                    " ORDER BY revision",
-                    {"model": model_sha256, "since": since, "since_people": since_people, "groups": groups}).fetchall()
+        with self._roster_snapshot() as (conn, top):
+            groups: list[str] | None = None
+            since_people = since
+            if doors is not None:
+                groups = permitted_groups(conn, doors)
+                if known_groups is None or sorted(known_groups) != groups:
+                    since_people = 0
+            rows = conn.execute(
+                "SELECT kind, key, revision, deleted, person_uid, model_sha256, body, sealed FROM roster"
+                " WHERE (kind <> 'template' OR deleted OR %(model)s::text IS NULL OR model_sha256 = %(model)s)"
+                " AND ((revision > %(since)s AND (deleted OR %(groups)s::text[] IS NULL"
+                "       OR kind IN ('schedule', 'door', 'group', 'person')))"
+                "   OR (revision > %(since_people)s AND NOT deleted AND %(groups)s::text[] IS NOT NULL AND ("
+                "       (kind = 'person' AND body->'groups' ?| %(groups)s::text[])"
+                "    OR (kind IN ('sample', 'template') AND person_uid IN (SELECT r.key FROM roster r"
+                "        WHERE r.kind = 'person' AND NOT r.deleted AND r.body->'groups' ?| %(groups)s::text[])))))"
+                " ORDER BY revision",
+                {"model": model_sha256, "since": since, "since_people": since_people, "groups": groups}).fetchall()
         out = []
         for kind, k, rev, deleted, person_uid, model, body, sealed in rows:
             dk = DocKind(kind)
@@ -292,7 +288,7 @@ class CentralClient(SiteModelClient):
                                            None if sealed is None else key.open(kind, str(k), bytes(sealed)),
                                            person_uid, model)
             out.append(RosterChange(dk, str(k), int(rev), doc))
-        return out, max(since, int(top[0]) if top else 0), groups
+        return out, max(since, top), groups
 
     def pull_templates(self, model_sha256: str, *,
                        doors: Sequence[str] | None = None) -> tuple[list[RosterChange], int]:
@@ -300,24 +296,31 @@ class CentralClient(SiteModelClient):
         oldest first, and the revision of that snapshot: what a node that switches to that model
         takes at once, instead of the templates its pulls skipped while it ran another."""
         key = self._key()
-        with self._talk() as conn:
-            self._require_site(conn)
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (schema.PUBLISH_LOCK,))
-                top = conn.execute("SELECT coalesce(max(revision), 0) FROM roster").fetchone()
-                groups = None if doors is None else permitted_groups(conn, doors)
-                rows = conn.execute(
-                    "SELECT key, revision, person_uid, body, sealed FROM roster"
-                    " WHERE kind = 'template' AND NOT deleted AND model_sha256 = %(model)s"
-                    " AND (%(groups)s::text[] IS NULL OR person_uid IN (SELECT r.key FROM roster r"
-                    "      WHERE r.kind = 'person' AND NOT r.deleted AND r.body->'groups' ?| %(groups)s::text[]))"
-                    " ORDER BY revision", {"model": model_sha256, "groups": groups}).fetchall()
+        with self._roster_snapshot() as (conn, top):
+            groups = None if doors is None else permitted_groups(conn, doors)
+            rows = conn.execute(
+                "SELECT key, revision, person_uid, body, sealed FROM roster"
+                " WHERE kind = 'template' AND NOT deleted AND model_sha256 = %(model)s"
+                " AND (%(groups)s::text[] IS NULL OR person_uid IN (SELECT r.key FROM roster r"
+                "      WHERE r.kind = 'person' AND NOT r.deleted AND r.body->'groups' ?| %(groups)s::text[]))"
+                " ORDER BY revision", {"model": model_sha256, "groups": groups}).fetchall()
         out = [RosterChange(DocKind.TEMPLATE, str(k), int(rev),
                             Doc(DocKind.TEMPLATE, str(k), dict(body or {}),
                                 None if sealed is None else key.open(DocKind.TEMPLATE.value, str(k), bytes(sealed)),
                                 person_uid, model_sha256))
                for k, rev, person_uid, body, sealed in rows]
-        return out, int(top[0]) if top else 0
+        return out, top
+
+    @contextlib.contextmanager
+    def _roster_snapshot(self) -> Iterator[tuple[psycopg.Connection[Any], int]]:
+        """One consistent read of the roster: a transaction holding the publishers' lock shared
+        (every revision up to the one reached is visible), and that revision."""
+        with self._talk() as conn:
+            self._require_site(conn)
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (schema.PUBLISH_LOCK,))
+                top = conn.execute("SELECT coalesce(max(revision), 0) FROM roster").fetchone()
+                yield conn, int(top[0]) if top else 0
 
     @contextlib.contextmanager
     def admin_lock(self, wait_s: float = 30.0) -> Iterator[None]:
