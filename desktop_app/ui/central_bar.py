@@ -29,11 +29,14 @@ log = logging.getLogger(__name__)
 
 class CentralController(QObject):
     """state_changed(LinkState) after every check or round; roster_pulled() when others' roster
-    changes arrived; events_pulled() when central events were copied into the cache."""
+    changes arrived; events_pulled() when central events were copied into the cache;
+    model_changed() when a round published this cache's model as the site's, switched it to the
+    site's model, or refused that model (``LinkState.model`` says which)."""
 
     state_changed = Signal(object)
     roster_pulled = Signal()
     events_pulled = Signal()
+    model_changed = Signal()
     banner: CentralBanner | None = None  # set by attach_central
     status_label: QLabel | None = None
 
@@ -101,6 +104,8 @@ class CentralController(QObject):
                 self.roster_pulled.emit()
             if state.events:
                 self.events_pulled.emit()
+            if state.model:
+                self.model_changed.emit()
 
     def _emit(self, state: LinkState) -> None:
         self.state = state
@@ -169,6 +174,7 @@ def attach_central(win: QMainWindow, hub: ChangeHub, link: CentralLink, gate: Fa
     controller.roster_pulled.connect(hub.people_changed)
     controller.roster_pulled.connect(hub.settings_changed)
     controller.events_pulled.connect(hub.events_changed)
+    controller.model_changed.connect(hub.model_changed)
     hub.people_changed.connect(controller.sync_now)
     win.setWindowTitle(f"FaceGate — {link.server} (central)")
     controller.banner = banner

@@ -80,6 +80,18 @@ def test_app_on_central_enrol_publish_offline_pending_retry(
             ctl.sync_now()
         assert gate.store.db.execute("SELECT count(*) FROM events WHERE uid = ?", (uid,)).fetchone()[0] == 1
 
+        # another admin deploys another face model from the command line: the app follows it (its
+        # cache switches) and says so to the pages (the Models page lists it as active)
+        from desktop_app.core.central.workspace import central_workspace
+        from desktop_app.core.embedding.model_files import EMBEDDER, shipped_model_path
+
+        with central_workspace(dsn, key, cache=tmp_path / "other" / "cache.db", device="cpu") as ws:
+            other = ws.register_model(shipped_model_path(EMBEDDER), "sface-int8", actor="admin")
+            ws.switch_model(other.sha256)
+        with qtbot.waitSignal(win.hub.model_changed, timeout=30_000):
+            ctl.sync_now()
+        assert gate.model.sha256 == other.sha256 and "switched to the site's model sface-int8" in ctl.state.model
+
         # the server goes down; an edit saved on the People page stays here, pending
         postgres_server.stop()
         down = True

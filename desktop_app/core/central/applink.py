@@ -52,6 +52,9 @@ class LinkState:
     events: int = 0
     reason: str = ""
     detail: str = ""  # the whole error line (a tooltip)
+    #: the site's face model, when the round changed something about it: published from here,
+    #: followed (this cache switched to it), or refused (why); "" otherwise
+    model: str = ""
 
     def line(self) -> str:
         """The status line: ``Central: <host/db> — in sync / N pending / unreachable (why)``."""
@@ -142,9 +145,10 @@ class CentralLink:
                 return LinkState(self.server, LinkHealth.REFUSED, self.pending(gate), reason=_why(str(exc)),
                                  detail=str(exc))
             n = self.pending(gate)
+            model = sync.model or (f"every door now switches to the model {report.model}" if report.model else "")
             return LinkState(self.server, LinkHealth.PENDING if n else LinkHealth.IN_SYNC, n,
                              published=report.upserted + report.removed, pulled=sync.applied + sync.deleted,
-                             events=events)
+                             events=events, model=model)
 
 
 def _why(message: str) -> str:
