@@ -85,6 +85,7 @@ RULES: Final[dict[str, Rule]] = {
     "events": _export_or(Action.VIEW_EVENTS),
     "attendance": _export_or(Action.VIEW_EVENTS),
     "models": lambda a: Action.MODELS if a.rollback else Action.VIEW_DOORS,
+    "train": Action.MODELS,  # facegate-train (trainer/cli.py): it deploys the model it trains
     "doctor": lambda a: Action.MAINTAIN if a.repair else None,
     "door add": Action.ACCESS_RULES, "door list": Action.VIEW_DOORS, "door open": Action.OPEN_DOOR,
     "door remove": Action.ACCESS_RULES,

@@ -8,7 +8,10 @@
 
 Prints one progress line per step ("<stage>: <message>"). Exit status: 0 deployed (or dry run
 done), 1 the gate refused the model, 2 bad input or an error, 3 cancelled (Ctrl+C; resume from the
-printed checkpoint).
+printed checkpoint), 4 not authorised: once the database (with ``--central``, this computer's
+cache of the site) has accounts, ``--account NAME`` and its password (asked on the terminal, or
+one line on standard input with ``--password-stdin``) are needed, of a role that may change the
+face model; the deployment is audited under that name.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from desktop_app.cli_auth import DEFAULT_ACCOUNT, EXIT_NOT_AUTHORISED, actor_of, run_authorised
 from desktop_app.core.errors import FaceGateError
 
 from .deploy import DeployOptions, RetrainOutcome, RetrainStatus
@@ -53,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the central PostgreSQL server: train on the site's roster and publish a deployed model")
     ap.add_argument("--site-key", type=Path, default=None, metavar="FILE",
                     help="with --central: the site key file (default: $FACEGATE_SITE_KEY)")
+    ap.add_argument("--account", default=DEFAULT_ACCOUNT, metavar="NAME",
+                    help=f"the account to act as, once the database has accounts (default {DEFAULT_ACCOUNT}); it "
+                         "needs the right to change the face model")
+    ap.add_argument("--password-stdin", action="store_true",
+                    help="read the password from standard input (one line) instead of asking on the terminal; "
+                         f"exit status {EXIT_NOT_AUTHORISED} when refused")
     ap.add_argument("--loss", type=_loss_name, default=defaults.loss,
                     help=f"loss (default {defaults.loss}): one of {describe_losses()}; join several with '+', "
                          f"e.g. center+softmax".replace("%", "%%"))
@@ -83,6 +93,19 @@ def describe_error(exc: Exception) -> str:
     return str(exc)
 
 
+def _central_cache(args: argparse.Namespace) -> Path:
+    """The admin cache of the site at ``--central`` (its accounts are the ones checked)."""
+    from desktop_app.core.central.client import CentralClient
+    from desktop_app.core.central.errors import CentralError
+    from desktop_app.core.central.workspace import cache_path
+
+    with CentralClient(args.central) as client:
+        site = client.site_id()
+    if site is None:
+        raise CentralError("the central database is not initialised: run `facegate central init --dsn DSN`")
+    return cache_path(site)
+
+
 def _retrain_central(args: argparse.Namespace, config: TrainConfig, options: DeployOptions,
                      progress: Callable[[RetrainProgress], None], cancelled: Callable[[], bool]) -> RetrainOutcome:
     """Retrain in the central admin workspace (its lock is held meanwhile: other admins wait);
@@ -92,8 +115,8 @@ def _retrain_central(args: argparse.Namespace, config: TrainConfig, options: Dep
 
     key = SiteKey.load(key_path(args.site_key))
     reports: list[PublishReport] = []
-    with central_workspace(args.central, key, actor="trainer", device="cpu" if config.device == "cpu" else "auto",
-                           reports=reports) as gate:
+    with central_workspace(args.central, key, actor=options.actor, cache=args.db,
+                           device="cpu" if config.device == "cpu" else "auto", reports=reports) as gate:
         outcome = retrain(gate, config, options, progress, cancelled, resume=args.resume)
     for report in reports:
         print(report.line(), flush=True)
@@ -101,8 +124,21 @@ def _retrain_central(args: argparse.Namespace, config: TrainConfig, options: Dep
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit status: see the module docstring; 4 when the database has accounts and the credentials
+    given do not allow changing the face model (``cli_auth.RULES["train"]``)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    args.command = "train"
+    if args.central:
+        try:
+            args.db = _central_cache(args)
+        except FaceGateError as exc:
+            print(f"facegate-train: {describe_error(exc)}", file=sys.stderr)
+            return 2
+    return run_authorised(args, _train)
+
+
+def _train(args: argparse.Namespace) -> int:
     stop = threading.Event()
 
     def progress(record: RetrainProgress) -> None:
@@ -120,7 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              unfreeze_blocks=args.unfreeze_blocks, seed=args.seed)
         options = DeployOptions(work_dir=args.work_dir, lfw_dir=args.lfw, lfw_folds=args.lfw_folds,
                                 lfw_pairs_per_fold=args.lfw_pairs_per_fold, dry_run=args.dry_run,
-                                gate=GateConfig(max_lfw_drop=args.max_lfw_drop / 100.0))
+                                gate=GateConfig(max_lfw_drop=args.max_lfw_drop / 100.0),
+                                actor="trainer" if actor_of(args) == "cli" else actor_of(args))
         if args.central:
             outcome = _retrain_central(args, config, options, progress, stop.is_set)
         else:
