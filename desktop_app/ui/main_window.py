@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -182,14 +182,22 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ chrome
     def _build_toolbar(self) -> None:
+        """The navigation bar, down the left side: 13 pages, Enrol and the lock do not fit across
+        a 1,400-pixel window in the app's theme (they needed 1,719 pixels; the last four went
+        into Qt's overflow menu), and they fit down a 760-pixel one (548)."""
         self.nav_actions: dict[str, QAction] = {}
         if self.kiosk:
             return
         bar = QToolBar("Navigation")
+        bar.setObjectName("navigation")
         bar.setMovable(False)
+        bar.setFloatable(False)
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         bar.setIconSize(QSize(16, 16))
         padlock = lock_icon(True, "#b0bec5")
+        empty = QPixmap(16, 16)
+        empty.fill(Qt.GlobalColor.transparent)
+        blank = QIcon(empty)
         group = QActionGroup(self)
         group.setExclusive(True)
         for name in PAGES:
@@ -197,6 +205,8 @@ class MainWindow(QMainWindow):
             if name in ADMIN_PAGES:
                 act.setIcon(padlock)
                 act.setToolTip(f"{PAGE_TITLES[name]} (needs the admin PIN)")
+            else:
+                act.setIcon(blank)  # the titles line up with the padlocked ones
             act.triggered.connect(lambda _=False, n=name: self.navigate(n))
             group.addAction(act)
             bar.addAction(act)
@@ -209,12 +219,16 @@ class MainWindow(QMainWindow):
                 bar.addAction(enrol)
                 self.enrol_action = enrol
         spacer = QWidget()
-        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        bar.addWidget(spacer)
+        spacer.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+        bar.addWidget(spacer)  # the lock at the bottom
         self.lock_action = QAction(lock_icon(True), "Locked", self)
         self.lock_action.triggered.connect(self._toggle_lock)
         bar.addAction(self.lock_action)
-        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+        self.addToolBar(Qt.ToolBarArea.LeftToolBarArea, bar)
+        for action in bar.actions():  # one column of equal buttons
+            button = bar.widgetForAction(action)
+            if button is not None and button is not spacer:
+                button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.toolbar = bar
 
     def _build_status_bar(self) -> None:

@@ -42,6 +42,7 @@ STYLE_SHEET = f"""
 QMainWindow, QDialog {{ background: #fafafa; }}
 QToolBar {{ background: #263238; spacing: 4px; padding: 4px; border: none; }}
 QToolBar QToolButton {{ color: white; padding: 6px 12px; border-radius: 4px; font-size: 14px; }}
+QToolBar#navigation QToolButton {{ min-width: 132px; }}
 QToolBar QToolButton:checked {{ background: {ACCENT}; }}
 QToolBar QToolButton:hover {{ background: #37474f; }}
 QStatusBar {{ background: #eceff1; }}
