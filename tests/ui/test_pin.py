@@ -39,7 +39,7 @@ def test_hash_is_scrypt_with_random_salt_and_never_the_pin() -> None:
     assert expected.hex() == a["hash"]
     # the PIN is in no field (a field's random hex may contain the digits 2580 by chance: not a leak)
     assert set(a) == {"kdf", "salt", "hash", "n", "r", "p"}
-    assert "2580" not in {str(v) for v in a.values()} and "2580".encode().hex() not in str(a)
+    assert "2580" not in {str(v) for v in a.values()} and b"2580".hex() not in str(a)
     assert verify_pin(a, "2580") and verify_pin(b, "2580")
     assert not verify_pin(a, "2581") and not verify_pin(a, "") and not verify_pin(None, "2580")
     assert not verify_pin({"kdf": "md5", "hash": "x"}, "2580")
