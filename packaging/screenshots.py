@@ -181,7 +181,7 @@ def shoot_access(out: Path) -> int:
         win = MainWindow(gate, start_camera=False)
         win.setGeometry(40, 40, 1400, 860)
         win.show()
-        win.lock.set_pin("2468")
+        win.lock.set_pin("246813")
         grab_access(win, lin.id, grab, wait_for)
         win.close()
         gate.close()
@@ -253,7 +253,7 @@ def shoot(out: Path) -> int:
         win = MainWindow(gate, start_camera=False)
         win.setGeometry(40, 40, 1400, 860)
         win.show()
-        win.lock.set_pin("2468")
+        win.lock.set_pin("246813")
         win.lock.lock()
 
         # no webcam on this machine: the door view says so
@@ -261,7 +261,7 @@ def shoot(out: Path) -> int:
         grab("door_no_camera", win)
 
         # enrol Lin-Manuel Miranda from his photo, with the wizard (photo path)
-        win.lock.unlock("2468")
+        win.lock.unlock("246813")
         wizard = win.open_enrolment(mode="photos")
         assert wizard is not None
         wizard.move(240, 120)
@@ -316,7 +316,7 @@ def shoot(out: Path) -> int:
         wait_for(lambda: any(s in FINAL_STATES for s in states), 300)
 
         # guided camera enrolment on the clip (played again as the camera)
-        win.lock.unlock("2468")
+        win.lock.unlock("246813")
         wizard = win.open_enrolment(mode="camera")
         assert wizard is not None
         wizard.move(240, 120)
@@ -340,7 +340,7 @@ def shoot(out: Path) -> int:
         dialog.try_unlock()
         grab("pin_dialog", win, dialog)
         dialog.close()
-        win.lock.unlock("2468")
+        win.lock.unlock("246813")
         set_up_access(gate)
         grab_access(win, lin.id, grab, wait_for)
         win.navigate("events")

@@ -284,9 +284,14 @@ class MainWindow(QMainWindow):
         if not self.kiosk:
             unlocked = self.lock.unlocked
             account = self.lock.account if unlocked else None
-            text = (f"{account.name} ({account.role.value}): click to log out" if account is not None else
-                    "Admin: click to lock" if unlocked else "Locked")
+            # two short lines: the navigation bar keeps its width whatever the account's name
+            who = (account.name if len(account.name) <= 18 else account.name[:17] + "…") if account else ""
+            text = (f"{who} ({account.role.value})\nclick to log out" if account is not None else
+                    "Admin\nclick to lock" if unlocked else "Locked")
             self.lock_action.setText(text)
+            self.lock_action.setToolTip(
+                f"Logged in as {account.name} ({account.role.value}): click to log out" if account is not None
+                else "Admin pages unlocked: click to lock" if unlocked else "Click to unlock the admin pages")
             self.lock_action.setIcon(lock_icon(not unlocked, "#a5d6a7" if unlocked else "white"))
             for name, action in PAGE_ACTIONS.items():  # a logged-in role sees what it may open
                 nav = self.nav_actions.get(name)

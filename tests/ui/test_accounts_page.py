@@ -133,7 +133,7 @@ def test_first_run_creates_the_admin_account_and_shows_the_code_once(clicks: Any
     code = shown["code"].split("Recovery code: ")[1][:29]
     assert gate.accounts_state().mode == AccountsMode.ACTIVE
     assert win.lock.account is not None and win.lock.account.name == "alice"
-    assert win.lock_action.text() == "alice (admin): click to log out"
+    assert win.lock_action.text() == "alice (admin)\nclick to log out"
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("facegate.db*"))
     assert code.encode() not in raw and ADMIN_PW.encode() not in raw
 
@@ -146,7 +146,7 @@ def test_login_wrong_then_right_and_a_viewer_cannot_export(clicks: Any, window: 
     clicks.nav(win, "events")
     assert seen and win.current_page == "events"
     assert answer.errors == ["Wrong account name or password."]  # type: ignore[attr-defined]
-    assert win.lock_action.text() == "vic (viewer): click to log out"
+    assert win.lock_action.text() == "vic (viewer)\nclick to log out"
     for page in ("people", "settings", "models", "audit", "accounts"):
         assert not win.nav_actions[page].isEnabled(), page  # not for a viewer
     assert win.nav_actions["attendance"].isEnabled() and win.nav_actions["doors"].isEnabled()

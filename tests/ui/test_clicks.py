@@ -200,14 +200,14 @@ def test_attendance_export_button_writes_the_csv(qtbot: Any, person_with_a_visit
 def test_lock_and_unlock_buttons(qtbot: Any, window: MainWindow) -> None:
     lock_button = window.toolbar.widgetForAction(window.lock_action)
     assert window.lock.unlocked
-    qtbot.waitUntil(lambda: window.lock_action.text() == "Admin: click to lock", timeout=3000)
+    qtbot.waitUntil(lambda: window.lock_action.text() == "Admin\nclick to lock", timeout=3000)
     click(qtbot, lock_button)
     assert not window.lock.unlocked and window.lock_action.text() == "Locked"
     # unlocking asks for the PIN: a wrong one is refused in the dialog, the right one opens
     dialogs = answer_pin(qtbot, "0000", PIN)
     click(qtbot, lock_button)
     assert dialogs and "Wrong PIN" in dialogs[0].error.text()
-    assert window.lock.unlocked and window.lock_action.text() == "Admin: click to lock"
+    assert window.lock.unlocked and window.lock_action.text() == "Admin\nclick to lock"
     # cancelling the dialog keeps it locked
     click(qtbot, lock_button)
     answer_pin(qtbot, None)
