@@ -116,7 +116,7 @@ RULES: Final[dict[str, Rule]] = {
     else Action.ENROL,
     # The central server (cli_central.py): its own login (the DSN's PostgreSQL role and password) and
     # the site key file guard it; `sync` runs unattended like the door loop.
-    "central init": None, "central status": None, "sync": None,
+    "central init": None, "central status": None, "central purge": None, "sync": None,
 }
 #: The attribute each command group keeps its sub-command in.
 SUBCOMMAND_DESTS: Final[tuple[str, ...]] = ("access_command", "audit_command", "account_command", "keys_command",

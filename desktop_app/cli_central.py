@@ -3,6 +3,8 @@
     facegate central init --dsn DSN --site-key FILE     make the schema (or bring it up to date)
                                                         and the site key file (0600; kept if it exists)
     facegate central status --dsn DSN [--json]          doors, last seen, revision held, events waiting
+    facegate central purge --dsn DSN --events-days N [--dry-run]
+                                                        the server's retention: delete older events
     facegate sync --db DB --central DSN [--site-key FILE] [--node NAME]
                                                         one round: push the events, pull the roster
     facegate run --db DB --headless --door NAME --central DSN
@@ -44,6 +46,16 @@ def _dsn_arg(p: argparse.ArgumentParser, name: str = "--dsn", required: bool = T
                    help="the central PostgreSQL server, e.g. postgresql://facegate@server/facegate")
 
 
+def _days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of days: {text!r}") from None
+    if not 1 <= days <= 36500:
+        raise argparse.ArgumentTypeError(f"{days} days: give 1 to 36500")
+    return days
+
+
 def _key_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--site-key", type=Path, default=None, metavar="FILE",
                    help="the site key file made by `central init` (default: $FACEGATE_SITE_KEY)")
@@ -52,7 +64,7 @@ def _key_arg(p: argparse.ArgumentParser) -> None:
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``central init|status`` and ``sync`` to the ``facegate`` parser."""
     c = sub.add_parser("central", help="the central PostgreSQL server of many doors and sites")
-    cs = c.add_subparsers(dest="central_command", required=True, metavar="{init,status}")
+    cs = c.add_subparsers(dest="central_command", required=True, metavar="{init,status,purge}")
     p = cs.add_parser("init", help="create (or update) the central schema and the site key file")
     _dsn_arg(p)
     _key_arg(p)
@@ -60,6 +72,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     _dsn_arg(p)
     _key_arg(p)
     p.add_argument("--json", action="store_true")
+    p = cs.add_parser("purge", help="delete the central events older than a number of days (the server's retention)")
+    _dsn_arg(p)
+    _key_arg(p)
+    p.add_argument("--events-days", type=_days, required=True, metavar="N",
+                   help="delete the central events older than N days (1 to 36500)")
+    p.add_argument("--dry-run", action="store_true", help="count only")
     p = sub.add_parser("sync", help="one sync round of a door with the central server")
     p.add_argument("--db", type=Path, default=None, help=f"database file (default {default_db()})")
     _dsn_arg(p, "--central")
@@ -117,6 +135,15 @@ def cmd_central(args: argparse.Namespace) -> int:
                       "backup apart from the database backups")
         print(f"central server {redact_dsn(args.dsn)}: " + ("initialised" if new else "up to date")
               + f", site {key.site_id[:8]}")
+        return 0
+    if args.central_command == "purge":
+        from datetime import UTC, datetime, timedelta
+
+        before = datetime.now(UTC) - timedelta(days=args.events_days)
+        with CentralClient(args.dsn, _site_key(args) if args.site_key or _env_key() else None) as client:
+            deleted = client.purge_events(before, dry_run=args.dry_run)
+        print(f"central server {redact_dsn(args.dsn)}: {deleted} events before {before:%Y-%m-%d %H:%M} UTC "
+              + ("would be deleted (dry run)" if args.dry_run else "deleted"))
         return 0
     with CentralClient(args.dsn, _site_key(args) if args.site_key or _env_key() else None) as client:
         st = client.status()

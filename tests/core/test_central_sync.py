@@ -245,3 +245,37 @@ def test_an_employee_id_held_by_a_local_person_does_not_stop_the_pull(central: t
             assert "Central Cook" in {p.name for p in door.people()}
     finally:
         door.close()
+
+
+def test_central_purge_deletes_only_the_events_past_the_servers_limit(central: tuple[str, SiteKey],
+                                                                      tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                                                      ) -> None:
+    """`facegate central purge --events-days N`: the server's own retention (a dry run counts)."""
+    from datetime import UTC, datetime, timedelta
+
+    from desktop_app.cli import main as cli_main
+
+    dsn, key = central
+    door = FaceGate(tmp_path / "door.db", device="cpu")
+    try:
+        now = datetime.now(UTC)
+        for days in (400, 200, 1):
+            door.store.log_event(person_id=None, score=0.1, decision="unknown", camera="cam",
+                                 model_sha256=door.model.sha256, ts=now - timedelta(days=days), door="front")
+        with CentralClient(dsn, key) as client:
+            assert door.central_sync(client, name="door").events_new == 3
+        base = ["central", "purge", "--dsn", dsn, "--site-key", str(tmp_path / "site.key")]
+        assert cli_main([*base, "--events-days", "300", "--dry-run"]) == 0
+        assert "1 events before" in capsys.readouterr().out
+        with CentralClient(dsn, key) as client:
+            assert client.count_events() == 3  # a dry run deletes nothing
+        assert cli_main([*base, "--events-days", "100"]) == 0
+        out = capsys.readouterr().out
+        assert "2 events before" in out and out.rstrip().endswith("deleted")
+        with CentralClient(dsn, key) as client:
+            assert client.count_events() == 1
+        assert door.count_events() == 3  # the door's copy follows the door's own retention
+        with pytest.raises(SystemExit):
+            cli_main([*base, "--events-days", "0"])
+    finally:
+        door.close()

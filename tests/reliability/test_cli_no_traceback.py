@@ -191,6 +191,8 @@ CASES: list[Case] = [
     _c("central", "init", "--dsn", "postgresql://facegate@127.0.0.1:1/none", "--site-key", "{missing}/site.key"),
     _c("central", "status", "--dsn", "host=127.0.0.1 port=1 dbname=none connect_timeout=2"),
     _c("central", "status", "--dsn", "this is not = a dsn ="),
+    _c("central", "purge", "--dsn", "host=127.0.0.1 port=1 dbname=none connect_timeout=2", "--events-days", "30"),
+    _c("central", "purge", "--dsn", "postgresql://facegate@127.0.0.1:1/none", "--events-days", "-4"),
     _c("sync", "--db", "{db}", "--central", "postgresql://facegate@127.0.0.1:1/none"),  # no site key
     _c("sync", "--db", "{db}", "--central", "postgresql://facegate@127.0.0.1:1/none", "--site-key", "{notadb}"),
     _c("people", "--central", "postgresql://facegate@127.0.0.1:1/none", "--site-key", "{missing}/site.key"),

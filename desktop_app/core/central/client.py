@@ -236,6 +236,20 @@ class CentralClient(SiteModelClient):
             names = [d.name for d in cur.description or ()]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
+    def purge_events(self, before: datetime, *, dry_run: bool = False) -> int:
+        """Delete the central events that happened before ``before`` (aware), in one transaction;
+        returns how many (counted only with ``dry_run``). The doors' own copies follow their own
+        retention settings."""
+        if before.tzinfo is None:
+            raise ValueError("the cutoff must be an aware datetime")
+        with self._talk() as conn:
+            self._require_site(conn)
+            if dry_run:
+                row = conn.execute("SELECT count(*) FROM events WHERE ts < %s", (before,)).fetchone()
+                return int(row[0]) if row else 0
+            with conn.transaction():
+                return int(conn.execute("DELETE FROM events WHERE ts < %s", (before,)).rowcount)
+
     def count_events(self, node_uid: str | None = None) -> int:
         with self._talk() as conn:
             if node_uid is None:
