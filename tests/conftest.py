@@ -59,6 +59,31 @@ def clips(shared_data: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def lin_site(tmp_path_factory: pytest.TempPathFactory, clips: Path) -> Path:
+    """A data folder whose ``facegate.db`` has Lin-Manuel Miranda enrolled from his photo, built
+    once per session and never opened again: a test takes a private copy (``lin_gate``)."""
+    from desktop_app.core.service import FaceGate
+
+    folder = tmp_path_factory.mktemp("lin-site")
+    with FaceGate(folder / "facegate.db", device="cpu") as gate:
+        assert gate.enrol_images("Lin-Manuel Miranda", [clips / "lin-manuel-miranda.png"]).added
+    return folder
+
+
+@pytest.fixture()
+def lin_gate(lin_site: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """An open ``FaceGate`` on a private copy of ``lin_site`` (closed after the test)."""
+    import shutil
+
+    from desktop_app.core.service import FaceGate
+
+    shutil.copytree(lin_site, tmp_path / "gate")
+    gate = FaceGate(tmp_path / "gate" / "facegate.db", device="cpu")
+    yield gate
+    gate.close()
+
+
+@pytest.fixture(scope="session")
 def fp32_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shipped SFace converted to fp32 once per session."""
     from desktop_app.core.embedding.model_convert import ensure_fp32_copy

@@ -5,10 +5,8 @@ off the door's thread, and never raises into it. Real SQLite file, real encrypti
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,21 +24,10 @@ NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 LIN = "Lin-Manuel Miranda"
 
 
-@pytest.fixture(scope="module")
-def enrolled(tmp_path_factory: pytest.TempPathFactory, clips: Path) -> Path:
-    d = tmp_path_factory.mktemp("retention")
-    with FaceGate(d / "facegate.db", device="cpu") as gate:
-        assert gate.enrol_images(LIN, [clips / "lin-manuel-miranda.png"]).added
-    return d
-
-
 @pytest.fixture()
-def gate(enrolled: Path, tmp_path: Path) -> Iterator[FaceGate]:
-    dst = tmp_path / "gate"
-    shutil.copytree(enrolled, dst)
-    g = FaceGate(dst / "facegate.db", device="cpu")
-    yield g
-    g.close()
+def gate(lin_gate: FaceGate) -> FaceGate:
+    """A private copy of a database with Lin enrolled (``lin_gate``, tests/conftest.py)."""
+    return lin_gate
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,6 @@ Real enrolment (ONNX models, a real photo), real SQLite file, real spool file.""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,21 +18,10 @@ NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 LIN = "Lin-Manuel Miranda"
 
 
-@pytest.fixture(scope="module")
-def enrolled(tmp_path_factory: pytest.TempPathFactory, clips: Path) -> Path:
-    d = tmp_path_factory.mktemp("review_erasure")
-    with FaceGate(d / "facegate.db", device="cpu") as gate:
-        assert gate.enrol_images(LIN, [clips / "lin-manuel-miranda.png"]).added
-    return d
-
-
 @pytest.fixture()
-def gate(enrolled: Path, tmp_path: Path) -> Iterator[FaceGate]:
-    dst = tmp_path / "gate"
-    shutil.copytree(enrolled, dst)
-    g = FaceGate(dst / "facegate.db", device="cpu")
-    yield g
-    g.close()
+def gate(lin_gate: FaceGate) -> FaceGate:
+    """A private copy of a database with Lin enrolled (``lin_gate``, tests/conftest.py)."""
+    return lin_gate
 
 
 def test_erasing_a_person_drops_their_events_waiting_in_the_spool(gate: FaceGate, clips: Path) -> None:
