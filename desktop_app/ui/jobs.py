@@ -4,6 +4,10 @@ A :class:`Job` runs ``fn(progress, cancelled)`` in a pool thread; ``progress(don
 and the outcome reach the GUI thread through queued signals. ``cancel()`` only sets a flag that the
 function polls through ``cancelled()``; a job that raises
 :class:`~desktop_app.core.errors.CancelledError` ends as cancelled.
+
+The public :class:`JobSignals` are emitted in the GUI thread by the job's relay, which drops what
+arrives after the job was detached (``JobRunner.shutdown``): a result still queued when the window
+closed never reaches a page whose database is closed by then.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, Slot
 
 from desktop_app.core.errors import CancelledError
 from desktop_app.core.progress import CancelFn, ProgressFn
@@ -33,6 +37,52 @@ class JobSignals(QObject):
     finished = Signal()
 
 
+class _Relay(QObject):
+    """Lives in the GUI thread: the pool thread emits the ``raw_*`` signals (queued to here), and
+    the public signals follow unless the job was detached."""
+
+    raw_progress = Signal(int, int, str)
+    raw_succeeded = Signal(object)
+    raw_failed = Signal(str, object)
+    raw_cancelled = Signal()
+    raw_finished = Signal()
+
+    def __init__(self, public: JobSignals) -> None:
+        super().__init__()
+        self.public = public
+        self.detached = False
+        self.raw_progress.connect(self._progress)
+        self.raw_succeeded.connect(self._succeeded)
+        self.raw_failed.connect(self._failed)
+        self.raw_cancelled.connect(self._cancelled)
+        self.raw_finished.connect(self._finished)
+
+    @Slot(int, int, str)
+    def _progress(self, done: int, total: int, message: str) -> None:
+        if not self.detached:
+            self.public.progress.emit(done, total, message)
+
+    @Slot(object)
+    def _succeeded(self, result: object) -> None:
+        if not self.detached:
+            self.public.succeeded.emit(result)
+
+    @Slot(str, object)
+    def _failed(self, message: str, exc: object) -> None:
+        if not self.detached:
+            self.public.failed.emit(message, exc)
+
+    @Slot()
+    def _cancelled(self) -> None:
+        if not self.detached:
+            self.public.cancelled.emit()
+
+    @Slot()
+    def _finished(self) -> None:
+        if not self.detached:
+            self.public.finished.emit()
+
+
 class Job(QRunnable):
     """A cancellable function run in a QThreadPool, reporting through :attr:`signals`.
 
@@ -47,6 +97,7 @@ class Job(QRunnable):
         self.fn = fn
         self.name = name
         self.signals = JobSignals()
+        self._relay = _Relay(self.signals)
         self._cancel = threading.Event()
         self._done = threading.Event()
         self._state = JobState.QUEUED
@@ -67,6 +118,10 @@ class Job(QRunnable):
     def done(self) -> bool:
         return self._done.is_set()
 
+    def detach(self) -> None:
+        """Deliver nothing more (GUI thread): the receivers are going away."""
+        self._relay.detached = True
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the job ended (tests, shutdown); True when it did."""
         return self._done.wait(timeout)
@@ -77,24 +132,24 @@ class Job(QRunnable):
             result = self.fn(self._progress, self._cancel.is_set)
         except CancelledError:
             self._state = JobState.CANCELLED
-            self.signals.cancelled.emit()
+            self._relay.raw_cancelled.emit()
         except Exception as exc:
             log.warning("Job %s failed: %s", self.name, exc, exc_info=True)
             self._state = JobState.FAILED
-            self.signals.failed.emit(str(exc) or type(exc).__name__, exc)
+            self._relay.raw_failed.emit(str(exc) or type(exc).__name__, exc)
         else:
             if self._cancel.is_set():
                 self._state = JobState.CANCELLED
-                self.signals.cancelled.emit()
+                self._relay.raw_cancelled.emit()
             else:
                 self._state = JobState.SUCCEEDED
-                self.signals.succeeded.emit(result)
+                self._relay.raw_succeeded.emit(result)
         finally:
             self._done.set()
-            self.signals.finished.emit()
+            self._relay.raw_finished.emit()
 
     def _progress(self, done: int, total: int, message: str) -> None:
-        self.signals.progress.emit(int(done), int(total), str(message))
+        self._relay.raw_progress.emit(int(done), int(total), str(message))
 
 
 class JobRunner(QObject):
@@ -106,7 +161,6 @@ class JobRunner(QObject):
         if pool is None:
             self.pool.setMaxThreadCount(2)
         self._jobs: set[Job] = set()
-        self._closed = False
 
     def start(self, fn: Callable[[ProgressFn, CancelFn], Any], name: str = "job",
               setup: Callable[[Job], object] | None = None) -> Job:
@@ -125,15 +179,10 @@ class JobRunner(QObject):
     def active(self) -> int:
         return sum(not j.done for j in self._jobs)
 
-    @property
-    def closed(self) -> bool:
-        """``shutdown`` was called: a job's result still queued for the GUI thread may arrive after
-        the database was closed, and a slot that would read it must do nothing."""
-        return self._closed
-
     def shutdown(self, timeout_ms: int = 10000) -> bool:
-        """Cancel every job and wait for the pool; True when all ended in time."""
-        self._closed = True
+        """Cancel and detach every job (what they still report is dropped: the window and its
+        database are going away) and wait for the pool; True when all ended in time."""
         for job in list(self._jobs):
             job.cancel()
+            job.detach()
         return bool(self.pool.waitForDone(timeout_ms))

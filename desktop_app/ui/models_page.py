@@ -215,8 +215,6 @@ class ModelsPage(QWidget):
             self._rollback_job is not None and not self._rollback_job.done)
 
     def _update_buttons(self) -> None:
-        if self.ctx.jobs.closed:  # a late result after the window closed: the database is closed too
-            return
         busy = self.running
         ok = self.tools is not None and self.tools.available
         self.retrain_btn.setEnabled(ok and not busy)

@@ -41,3 +41,32 @@ def test_jobs_go_from_queued_through_running_to_one_final_state(qtbot: Any) -> N
         pass
     assert halted.state is JobState.CANCELLED
     assert runner.shutdown(5000)
+
+
+def test_a_result_still_queued_when_the_runner_shuts_down_is_dropped(qtbot: Any) -> None:
+    """The window closes (``shutdown``) after a job finished in its pool thread but before the GUI
+    thread got its result: the result and ``finished`` are dropped, not delivered to pages whose
+    database is closed by then. The same job, not shut down, delivers them."""
+    from PySide6.QtCore import QCoreApplication
+
+    for shut in (False, True):
+        release = threading.Event()
+
+        def work(progress: ProgressFn, cancelled: CancelFn, release: threading.Event = release) -> int:
+            release.wait(5)
+            progress(1, 1, "done")
+            return 7
+
+        runner = JobRunner()
+        got: list[object] = []
+        job = runner.start(work, "late", setup=lambda j, got=got: (
+            j.signals.succeeded.connect(got.append), j.signals.progress.connect(lambda *a: got.append(a)),
+            j.signals.finished.connect(lambda: got.append("end"))))
+        qtbot.waitUntil(lambda job=job: job.state is JobState.RUNNING, timeout=5000)  # the pool started it
+        release.set()
+        assert job.wait(5) and got == []  # it has ended; its reports wait in the GUI thread's queue
+        if shut:
+            runner.shutdown()
+        for _ in range(5):
+            QCoreApplication.processEvents()
+        assert got == ([] if shut else [(1, 1, "done"), 7, "end"]), got
