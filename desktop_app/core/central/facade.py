@@ -26,7 +26,7 @@ import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from desktop_app.core.central.client import CentralClient, RosterChange
 from desktop_app.core.central.model_follow import SiteModelFacade
@@ -42,6 +42,16 @@ log = logging.getLogger(__name__)
 PUSH_BATCH = 1000
 #: roster documents per local transaction when applying a pull (the door loop waits for one at most)
 APPLY_CHUNK = 2000
+
+
+class Applied(NamedTuple):
+    """What applying pulled changes did: documents applied, documents removed, people erased, and
+    central people kept without their employee ID (someone enrolled only here holds it)."""
+
+    applied: int
+    deleted: int
+    erased: int
+    id_clashes: int
 
 
 @dataclass(frozen=True)
@@ -74,8 +84,6 @@ class SyncReport:
 class CentralFacade(SiteModelFacade):
     """Central sync methods of ``FaceGate`` (see the module docstring)."""
 
-    #: central people applied without their employee ID by the last ``apply_central_changes``
-    _central_id_clashes: int = 0
 
     store: Store
     _lock: threading.RLock
@@ -152,8 +160,7 @@ class CentralFacade(SiteModelFacade):
                 held = self.store.held_documents()
             changes = [c for c in changes if c.kind != DocKind.PERSON or c.doc is None or (c.kind.value, c.key) in held
                        or {str(g).casefold() for g in c.doc.body.get("groups", [])} & allowed]
-        applied, deleted, erased = self.apply_central_changes(changes, top)
-        clashes = self._central_id_clashes
+        applied, deleted, erased, clashes = self.apply_central_changes(changes, top)
         if groups is not None:
             erased += self._erase_not_permitted(groups)
             with self._lock:
@@ -169,10 +176,10 @@ class CentralFacade(SiteModelFacade):
         return SyncReport(sent, new, len(audit), applied, deleted, erased, top, pending,
                           None if followed is None else followed.line, clashes)
 
-    def apply_central_changes(self, changes: list[RosterChange], top: int) -> tuple[int, int, int]:
+    def apply_central_changes(self, changes: list[RosterChange], top: int) -> Applied:
         """Apply pulled changes (documents whose digest differs from the one held, tombstones of
         what is held or known here); erase tombstoned people through ``erase_person``; then hold
-        revision ``top``. Returns (documents applied, documents removed, people erased).
+        revision ``top``. Returns what was applied (``Applied``).
 
         The documents go in kind order (people before their samples before their templates), in
         local transactions of at most ``APPLY_CHUNK`` documents, each noted as held with it: the
@@ -202,7 +209,6 @@ class CentralFacade(SiteModelFacade):
         with self._lock:
             if tombs:
                 count(self.store.apply_documents([], tombs))
-            self._central_id_clashes = counts["id_clashes"]
             erased = 0
             for kind, key in tombs:
                 if kind == DocKind.PERSON:
@@ -218,7 +224,7 @@ class CentralFacade(SiteModelFacade):
                                                            "erased": erased, "revision": top,
                                                            "employee_id_clashes": counts["id_clashes"]})
                 self._reload_shared_state()
-            return counts["upserted"], counts["deleted"], erased
+            return Applied(counts["upserted"], counts["deleted"], erased, counts["id_clashes"])
 
     def _erase_not_permitted(self, groups: Sequence[str]) -> int:
         """Erase the central people held here who are in none of ``groups`` (no longer permitted

@@ -43,6 +43,7 @@ from desktop_app.core.file_modes import write_private_text
 
 if TYPE_CHECKING:
     from desktop_app.core.central.client import CentralClient, RosterChange
+    from desktop_app.core.central.facade import Applied
     from desktop_app.core.embedding.model_registry import ModelRegistry
     from desktop_app.core.progress import CancelFn, ProgressFn
     from desktop_app.core.storage.records import ModelRecord
@@ -74,7 +75,7 @@ class SiteModelFacade:
                      cancelled: CancelFn | None = None) -> ModelRecord:
         raise NotImplementedError
 
-    def apply_central_changes(self, changes: list[RosterChange], top: int) -> tuple[int, int, int]:
+    def apply_central_changes(self, changes: list[RosterChange], top: int) -> Applied:
         raise NotImplementedError
 
     def central_revision(self) -> int:
