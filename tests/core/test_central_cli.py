@@ -94,6 +94,9 @@ def test_two_doors_one_central_server_through_a_cut(postgres_server: PostgresSer
         total_central = conn.execute("SELECT count(*), count(DISTINCT uid) FROM events").fetchone()
     assert sorted(central) == sorted(local["a"] + local["b"])  # every event, once
     assert total_central == (total_local, total_local)
+    print(f"granted at door a (clip run during the cut) {len(local['a'])}, at door b {len(local['b'])}; "
+          f"central granted {len(central)}; all events: doors {total_local}, central {total_central[0]} rows, "
+          f"{total_central[1]} distinct uids")  # the figures for the note (pytest -s)
     out = run("central", "status", "--dsn", dsn)
     assert out.returncode == 0 and "door-a" in out.stdout and "door-b" in out.stdout, out.stdout
     out = run("events", "--central", dsn)
