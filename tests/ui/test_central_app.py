@@ -65,8 +65,10 @@ def test_app_on_central_enrol_publish_offline_pending_retry(
         # enrol as the Photos page of the enrol wizard does, then the page's change signal
         gate.enrol_images(LIN, [clips / "lin-manuel-miranda.png"])
         win.hub.people_changed.emit()
+        # the link's thread sets its state, then the window shows it (a queued signal): wait for both
         qtbot.waitUntil(lambda: ctl.state.health == LinkHealth.IN_SYNC and ctl.rounds >= 1
-                        and LIN in central_people(dsn, key), timeout=15_000)
+                        and LIN in central_people(dsn, key) and ctl.banner.isHidden()
+                        and ctl.status_label.text().endswith("in sync"), timeout=15_000)
         assert ctl.status_label.text().endswith("in sync") and ctl.banner.isHidden()
 
         # a door's event on the server reaches the app's Events page (copied into the cache)
@@ -113,7 +115,8 @@ def test_app_on_central_enrol_publish_offline_pending_retry(
         postgres_server.start()
         down = False
         clicks.click(ctl.banner.retry)
-        qtbot.waitUntil(lambda: ctl.state.health == LinkHealth.IN_SYNC, timeout=15_000)
+        qtbot.waitUntil(lambda: ctl.state.health == LinkHealth.IN_SYNC and ctl.banner.isHidden()
+                        and ctl.status_label.text().endswith("in sync"), timeout=15_000)
         assert ctl.banner.isHidden() and ctl.status_label.text().endswith("in sync")
         assert central_people(dsn, key)[LIN].get("department") == "Stage"
     finally:
