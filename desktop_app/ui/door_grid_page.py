@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QScrollArea, QVB
 from desktop_app.core.accounts import Action
 from desktop_app.core.doors.runner import DoorRunner, select_doors
 from desktop_app.core.doors.status import CameraStatus, DoorStatus
+from desktop_app.core.privacy.display import DoorDisplay, shown_name
 from desktop_app.core.service import FaceGate
 from desktop_app.core.vocabulary import DoorState, SourceState
 
@@ -40,8 +41,9 @@ def camera_line(cam: CameraStatus) -> CameraLine:
     return CameraLine(cam.name, cam.direction.value, not cam.lost, text)
 
 
-def tile_from_status(s: DoorStatus) -> TileView:
-    """The tile of a door's status snapshot."""
+def tile_from_status(s: DoorStatus, display: DoorDisplay = DoorDisplay.FULL) -> TileView:
+    """The tile of a door's status snapshot; the last person is named as the door screen names
+    them (``display``: full name, initials, or not at all)."""
     last = s.last_decision
     direction = None
     if last is not None:
@@ -59,9 +61,17 @@ def tile_from_status(s: DoorStatus) -> TileView:
         name=s.name, state=s.state, detail=detail,
         last_decision=None if last is None else last.decision.value,
         last_reason=None if last is None else last.reason.value,
-        last_who=None if last is None else (last.person or last.decision.value + " face"),
+        last_who=None if last is None else (last.decision.value + " face" if last.person is None
+                                            else shown_name(last.person, display)),
         last_direction=direction, last_ts=None if last is None else last.ts,
         cameras=tuple(camera_line(c) for c in s.cameras), output=output, output_ok=health.ok, alarm=s.alarm)
+
+
+def _not_running(v: TileView) -> TileView:
+    """A door's tile after the doors stopped: its last decision only."""
+    return TileView(name=v.name, state=None, detail="not running", last_decision=v.last_decision,
+                    last_reason=v.last_reason, last_who=v.last_who, last_direction=v.last_direction,
+                    last_ts=v.last_ts)
 
 
 class DoorRunService(QObject):
@@ -133,6 +143,7 @@ class DoorGridPage(QWidget):
         self.realtime = realtime
         self.service = DoorRunService(ctx.gate, self)
         self.views: dict[str, TileView] = {}
+        self._statuses: dict[str, DoorStatus] = {}  # the last notice of each door (tiles are redrawn from it)
         self._live = False  # tiles follow the runner's notices (not after a stop)
 
         title = QLabel("All doors")
@@ -163,6 +174,7 @@ class DoorGridPage(QWidget):
         self.service.status.connect(self._on_status)
         self.service.ended.connect(self._on_ended)
         self.service.event_logged.connect(ctx.hub.events_changed)
+        ctx.hub.settings_changed.connect(self._redraw)
 
     def run_doors(self, names: Sequence[str] = ()) -> bool:
         """Start the named doors, every door when none is (after the PIN); the Door page's single
@@ -176,7 +188,7 @@ class DoorGridPage(QWidget):
             return False
         self.ctx.capture.worker.close_source()
         self._live = True
-        self.views = {}
+        self.views, self._statuses = {}, {}
         self.grid.set_views([TileView(name=n, state=None, detail="starting…") for n in names])
         self.run_btn.setEnabled(False)
         self.stop_btn.setEnabled(True)
@@ -198,12 +210,22 @@ class DoorGridPage(QWidget):
     def _on_status(self, status: DoorStatus) -> None:
         if not self._live:
             return
-        self.views[status.name] = tile_from_status(status)
+        self._statuses[status.name] = status
+        self.views[status.name] = tile_from_status(status, self.ctx.gate.config.door_screen.display)
         order = [t for t in self.grid.tiles] or list(self.views)
         views = [self.views.get(n) or TileView(name=n, state=None, detail="starting…") for n in order]
         views += [v for n, v in self.views.items() if n not in order]
         self.grid.set_views(views)
         self.states_changed.emit({v.name: STATE_WORDS[v.state] for v in views if v.state is not None})
+
+    def _redraw(self) -> None:
+        """The settings changed: the tiles name people as the door screen now does (a more private
+        choice hides the names already shown, whether or not the doors still run)."""
+        display = self.ctx.gate.config.door_screen.display
+        for name, status in self._statuses.items():
+            view = tile_from_status(status, display)
+            self.views[name] = view if self._live else _not_running(view)
+        self.grid.set_views(list(self.views.values()))
 
     def _on_ended(self, message: str) -> None:
         if message:
@@ -218,9 +240,7 @@ class DoorGridPage(QWidget):
         self.run_btn.setEnabled(True)
         self.stop_btn.setEnabled(False)
         self.status.setText(message)
-        self.grid.set_views([TileView(name=v.name, state=None, detail="not running", last_decision=v.last_decision,
-                                      last_reason=v.last_reason, last_who=v.last_who,
-                                      last_direction=v.last_direction, last_ts=v.last_ts)
-                             for v in self.views.values()])
+        self.views = {n: _not_running(v) for n, v in self.views.items()}
+        self.grid.set_views(list(self.views.values()))
         self.states_changed.emit({})
         self.ctx.hub.events_changed.emit()

@@ -70,7 +70,7 @@ def enrolled(tmp_path_factory: pytest.TempPathFactory, clips: Path) -> Path:
     with FaceGate(folder / "facegate.db", device="cpu") as gate:
         assert gate.enrol_images(LIN, [clips / "lin-manuel-miranda.png"]).added
         assert gate.enrol_images(ALEX, [clips / "alex-lacamoire.png"]).added
-        gate.protect_with_password("the admin password", actor="test")
+        gate.protect_with_password("a door-keeper's phrase", actor="test")
     return folder / "facegate.db"
 
 

@@ -62,6 +62,9 @@ def test_status_protect_move_unlock_rotate(db: Path, tmp_path: Path, clips: Path
 
     short = facegate("protect", "--db", str(db), "--password-stdin", stdin="1234\n")
     assert short.returncode == 2 and "too short" in short.stderr
+    for weak, why in (("password1234", "most common"), ("qwertyuiop", "sequence"), ("admin door 2024", "name")):
+        refused = facegate("protect", "--db", str(db), "--password-stdin", stdin=weak + "\n")
+        assert refused.returncode == 2 and why in refused.stderr, (weak, refused.stderr)
     done = facegate("protect", "--db", str(db), "--password-stdin", stdin=PASSWORD + "\r\n")
     assert done.returncode == 0, done.stderr
     assert status(db)[1]["password_accounts"] == ["admin"]

@@ -179,6 +179,28 @@ def test_an_operator_opens_a_door_but_may_not_change_it(clicks: Any, window: Any
     assert ("olga", "door.open") in rows and ("olga", "door.remove") not in rows
 
 
+def test_an_operator_sees_people_but_may_not_enrol_erase_or_export_them(clicks: Any, window: Any, site: FaceGate,
+                                                                        clips: Path) -> None:
+    """The People page for an operator: the enrolled person is shown, but enrolling, erasing and
+    exporting their data are each refused with a message (the admin's, as in the CLI)."""
+    lin = site.enrol_images("Lin-Manuel Miranda", [clips / "lin-manuel-miranda.png"]).person_id
+    win = window(site)
+    seen = modals((LoginDialog, log_in(clicks, "olga", OPERATOR_PW)))
+    clicks.nav(win, "people")
+    assert seen and win.current_page == "people"
+    page = win.people
+    assert page.select_person(lin) and page.person is not None and page.person.name == "Lin-Manuel Miranda"
+    for button, words in ((page.new_btn, "may not enrol people"), (page.erase_btn, "may not erase people"),
+                          (page.export_btn, "may not export a person's data")):
+        told = modals((QMessageBox, clicks.press("OK", words)))
+        clicks.click(button)
+        assert told, words
+    assert win.wizard is None or not win.wizard.isVisible()
+    assert [p.id for p in site.people()] == [lin]
+    rows = [(r.actor, r.action) for r in site.query_audit()]
+    assert not any(actor == "olga" and action.startswith(("person.", "enrol", "subject")) for actor, action in rows)
+
+
 def test_the_accounts_page_manages_accounts(clicks: Any, window: Any, site: FaceGate) -> None:
     win = window(site)
     seen = modals((LoginDialog, log_in(clicks, "alice", ADMIN_PW)))

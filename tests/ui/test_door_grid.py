@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from desktop_app.core.access.model import CameraSpec, DoorSpec
+from desktop_app.core.privacy.display import DoorDisplay
 from desktop_app.core.service import FaceGate
 from desktop_app.core.vocabulary import Direction
 from desktop_app.ui.main_window import MainWindow
@@ -100,13 +101,15 @@ def test_tiles_show_each_decision_with_its_reason(qtbot: Any, clicks: Any, clip:
                                                   tmp_path: Path) -> None:
     """Two doors play the real Hamilton clip at once (one engine, one batch): Lin-Manuel Miranda's
     group may pass "front" always, and "back" only at a time that is not now. The tiles show
-    "Granted … reason: granted" and "Denied … reason: outside schedule"."""
+    "Granted … reason: granted" and "Denied … reason: outside schedule"; with the door screen set
+    to initials or to nothing (Settings, clicked), the tiles show his initials, then no name."""
     from datetime import datetime
 
     from desktop_app.core.access.model import Group
     from desktop_app.core.access.schedule import DAY_NAMES, Schedule
 
     gate = FaceGate(tmp_path / "facegate.db", device="cpu")
+    win: MainWindow | None = None
     try:
         report = gate.enrol_images("Lin-Manuel Miranda", [clips / "lin-manuel-miranda.png"])
         assert report.person_id > 0
@@ -130,6 +133,21 @@ def test_tiles_show_each_decision_with_its_reason(qtbot: Any, clicks: Any, clip:
         front, back = tiles["front"].last.text(), tiles["back"].last.text()
         assert "Lin-Manuel Miranda" in front and "reason: granted" in front, front
         assert "Lin-Manuel Miranda" in back and "reason: outside schedule" in back, back
-        win.close()
+
+        # the door screen set to initials (Settings > Privacy, clicked): the tiles stop naming him too
+        clicks.nav(win, "settings")
+        box = win.settings.privacy
+        box.display.setCurrentIndex(box.display.findData(DoorDisplay.INITIALS.value))
+        clicks.click(win.settings.apply_btn)
+        assert win.settings.error.text() == "Saved."
+        front, back = tiles["front"].last.text(), tiles["back"].last.text()
+        assert "L. M. M." in front and "L. M. M." in back and "reason: granted" in front, front
+        assert "Miranda" not in front + back, (front, back)
+        box.display.setCurrentIndex(box.display.findData(DoorDisplay.NONE.value))
+        clicks.click(win.settings.apply_btn)
+        front = tiles["front"].last.text()
+        assert "Granted · in · " in front and "L. M. M." not in front and "Miranda" not in front, front
     finally:
+        if win is not None:
+            win.close()  # stops the doors before their database closes
         gate.close()

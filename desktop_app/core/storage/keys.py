@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
 
+from desktop_app.core.accounts.policy import password_problem
 from desktop_app.core.errors import InputError, StorageError
 from desktop_app.core.protection import envelope
 from desktop_app.core.protection.data_keys import DataKeys, new_data_key
@@ -135,6 +136,16 @@ def _account_ref(account: str) -> str:
     """How an account names its password wrap: its name NFC-normalised and case-folded, as the
     accounts compare names."""
     return name_key(required_text(account, "account").strip())
+
+
+def _check_new_password(password: str, account: str) -> None:
+    """InputError unless ``password`` may wrap the data key for ``account``: the accounts' password
+    rules (``accounts.policy.password_problem``: no 1234, no "password", not the account's name), the
+    same for an account's password and for ``facegate protect`` on a database without accounts; a
+    recovery code (random, made by FaceGate) is only checked for length."""
+    check_password(password)
+    if account != RECOVERY_WRAP and (problem := password_problem(password, account)) is not None:
+        raise InputError(problem)
 
 
 def _key_bytes(key_id: int) -> bytes:
@@ -409,8 +420,9 @@ class KeysMixin(SealingBase):
     def protect_with_password(self, password: str, actor: str, account: str = "admin") -> None:
         """Add (or replace) the wrap of the data key by ``password`` for ``account``, so that the
         password can unlock the face data where the machine key is missing. InputError for a
-        password too short; DataLockedError when locked (unlock first). Audited."""
-        check_password(password)
+        password the accounts' rules refuse (too short, common, a sequence; a recovery code is
+        random and only checked for length); DataLockedError when locked (unlock first). Audited."""
+        _check_new_password(password, account)
         who = _account_ref(account)
         with self._lock:
             keys = self._keys_for_admin()
@@ -428,8 +440,9 @@ class KeysMixin(SealingBase):
     def change_protection_password(self, old: str, new: str, actor: str, account: str = "admin") -> None:
         """Replace ``account``'s password wrap: ``old`` must open the current one; the data key is
         re-wrapped (no value is re-encrypted) and ``old`` no longer opens anything. InputError
-        when ``old`` is wrong, ``new`` too short, or no password protects the data yet. Audited."""
-        check_password(new)
+        when ``old`` is wrong, ``new`` refused by the accounts' rules, or no password protects the
+        data yet. Audited."""
+        _check_new_password(new, account)
         who = _account_ref(account)
         with self._lock:
             self._writable()
