@@ -175,7 +175,7 @@ def crops_from_images(items: Sequence[tuple[Path, str]], cache: CropCache | None
     Classes are the distinct names in order of first appearance; images without a usable face are
     listed in ``skipped``. Raises ValueError when no image gives a face.
     """
-    cache = cache or CropCache()
+    cache = cache if cache is not None else CropCache()  # an empty cache is falsy (len 0)
     names: dict[str, int] = {}
     crops: list[np.ndarray] = []
     labels: list[int] = []

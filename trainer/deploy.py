@@ -335,7 +335,7 @@ def deploy_candidate(fg: FaceGate, model: SFaceNet, split: TrainSplit, options: 
     rec = _register(run, path, comparison, extra)
     if not _switch(run, rec):
         return run.outcome(RetrainStatus.CANCELLED, path, parity, comparison, decision, rec)
-    _prior(run, cache or data.cache)
+    _prior(run, cache if cache is not None else data.cache)  # an empty cache is falsy (len 0)
     _recalibrate(run, data.strangers)
     fg.record_retrain_deployed(rec, run.previous.sha256, actor=opts.actor)
     run.say(RetrainStage.DONE, f"deployed, {rec.name} is active")

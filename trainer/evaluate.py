@@ -184,7 +184,7 @@ def build_eval_data(gallery: FaceCrops, probes: FaceCrops, *, lfw_dir: Path | No
                     progress: ProgressFn | None = None) -> EvalData:
     """Gather the evaluation data; with ``lfw_dir`` the LFW pairs' crops and the strangers are
     computed (detect + align) once here and kept in ``cache``."""
-    cache = cache or CropCache()
+    cache = cache if cache is not None else CropCache()  # an empty cache is falsy (len 0)
     pairs: list[LfwPair] = []
     strangers = np.zeros((0, 112, 112, 3), np.uint8)
     if lfw_dir is not None:

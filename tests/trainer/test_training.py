@@ -17,11 +17,13 @@ from desktop_app.core.service import FaceGate
 from trainer.cli import main as cli_main
 from trainer.data import (
     AugmentConfig,
+    CropCache,
     FaceCrops,
     PKSampler,
     TrainSplit,
     augment,
     crops_from_facegate,
+    crops_from_images,
     prepare_crops,
     split_held_out,
 )
@@ -85,6 +87,16 @@ def test_augment_is_seeded_and_keeps_faces_recognisable(lfw_split: TrainSplit) -
     flipped = augment(crops[:1], np.random.default_rng(0), AugmentConfig(
         flip_p=1.0, rotate_deg=0.0, scale=0.0, shift_px=0.0, brightness=0.0, contrast=0.0, blur_p=0.0))
     assert np.array_equal(flipped[0], crops[0, :, ::-1].astype(np.float32))
+
+
+def test_crops_from_images_fills_the_cache_it_is_given(lfw: Path) -> None:
+    """An empty CropCache is falsy (its len is 0); it must still be the one filled, so that a
+    later caller (the gate's evaluation, a bench) reuses its crops instead of detecting again."""
+    cache = CropCache(device="cpu")
+    shots = sorted((lfw / "Colin_Powell").glob("*.jpg"))[:2]
+    data = crops_from_images([(p, "Colin Powell") for p in shots], cache)
+    assert len(cache) == len(shots) == len(data)
+    assert all(np.array_equal(cache.crop(p), c) for p, c in zip(shots, data.crops, strict=True))
 
 
 def test_prepare_crops_is_the_embedders_illumination_normalisation(lfw_split: TrainSplit) -> None:
