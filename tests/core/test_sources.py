@@ -6,6 +6,7 @@ import itertools
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -418,6 +419,27 @@ def test_reader_reconnects_and_resumes() -> None:
     assert got == [("flaky camera", i) for i in range(5)] + [(CLIP.name, i) for i in range(CLIP_FRAMES)]
     assert rec.states == ["connecting", "live", "reconnecting", "live", "ended"]
     assert calls[0] == 2
+
+
+@needs_clip
+def test_get_right_after_start_waits_for_the_thread() -> None:
+    """get() called before the reader's thread has run at all (a loaded machine) waits for a frame;
+    it used to raise "Call start() before get()" because the state was still IDLE."""
+
+    class LateThread(LatestFrameReader):
+        def _run(self) -> None:
+            time.sleep(0.3)  # the thread is scheduled late
+            super()._run()
+
+    reader = LateThread(lambda: FailingAfter(3), drop_stale=False, backoff=FAST)
+    with pytest.raises(RuntimeError, match="start"):
+        reader.get(timeout=0.1)
+    reader.start()
+    try:
+        frame = reader.get(timeout=10.0)
+        assert frame is not None and frame.index == 0
+    finally:
+        reader.stop()
 
 
 @needs_clip

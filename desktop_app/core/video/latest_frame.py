@@ -239,9 +239,9 @@ class LatestFrameReader:
         limit). Returns None on timeout, or once the reader is ended/failed/stopped and no frame is
         left to hand out."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        if self._thread is None:  # not the state: the thread may not have left IDLE yet
+            raise RuntimeError("Call start() before get().")
         with self._cond:
-            if self._state == IDLE:
-                raise RuntimeError("Call start() before get().")
             while True:
                 if self._slot is not None:
                     frame, self._slot = self._slot, None
