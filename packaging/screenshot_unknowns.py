@@ -32,9 +32,11 @@ def main() -> int:
     from desktop_app.core.live.session import run_headless
     from desktop_app.core.service import FaceGate
     from desktop_app.core.video.imageio import read_image
+    from desktop_app.ui import theme
     from desktop_app.ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])
+    app.setStyleSheet(theme.STYLE_SHEET)  # as `facegate gui` does
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("FACEGATE_KEY_DIR", str(Path(tmp) / "keys"))
         os.environ.setdefault("FACEGATE_KEY_STORE", "file")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -164,3 +165,15 @@ class Clicks:
 def clicks(qtbot: Any) -> Clicks:
     """A :class:`Clicks` on this test's qtbot."""
     return Clicks(qtbot)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _screenshot_theme(qapp: Any) -> Iterator[None]:
+    """With FACEGATE_SAVE_SCREENSHOTS set (a run that remakes the docs' pictures), the app's
+    stylesheet is applied as ``facegate gui`` applies it, so the pictures show the real theme.
+    Ordinary runs keep Qt's plain style."""
+    if os.environ.get("FACEGATE_SAVE_SCREENSHOTS"):
+        from desktop_app.ui import theme
+
+        qapp.setStyleSheet(theme.STYLE_SHEET)
+    yield
