@@ -27,6 +27,10 @@ Protocol:
     .venv/bin/python bench/finetune_lfw.py [--roster hard] [--people 20] [--recipes frozen_trunk]
         [--lfw-folds 10] [--lfw-pairs-per-fold 600] [--crop-cache /tmp/lfw_crops.npz]
 
+``--probe-px N`` plays a door camera that sees faces from afar: every held-out probe and stranger
+crop is shrunk to N x N pixels (area averaging) and enlarged back to 112 (bilinear), as the
+alignment enlarges a small face; the enrolled shots and the training crops stay as they are.
+
 ``--crop-cache`` (an .npz of aligned crops by path, written by ``--save-crop-cache``) skips the
 detection of images already aligned. Prints progress, one JSON line per model and a summary table.
 """
@@ -41,6 +45,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -152,6 +157,22 @@ def relabel(crops: FaceCrops, like: FaceCrops) -> FaceCrops:
                      crops.skipped)
 
 
+def at_resolution(crops: np.ndarray, px: int) -> np.ndarray:
+    """(N, 112, 112, 3) uint8 crops as a camera sees them from afar: each shrunk to ``px`` square
+    (INTER_AREA) and enlarged back (INTER_LINEAR); ``px`` 0 or >= 112 returns ``crops``."""
+    if px <= 0 or px >= crops.shape[1] or len(crops) == 0:
+        return crops
+    size = crops.shape[1]
+    return np.stack([cv2.resize(cv2.resize(c, (px, px), interpolation=cv2.INTER_AREA), (size, size),
+                                interpolation=cv2.INTER_LINEAR) for c in crops])
+
+
+def far_probes(probes: FaceCrops, px: int) -> FaceCrops:
+    """:func:`at_resolution` of the probes' crops, labels and sources kept."""
+    return FaceCrops(at_resolution(probes.crops, px), probes.labels, probes.class_names, probes.class_keys,
+                     probes.sources, probes.sample_ids, probes.skipped)
+
+
 # --------------------------------------------------------------------------------------------------
 # LFW through the frozen trunk
 
@@ -185,6 +206,17 @@ def lfw_figures(model: SFaceNet, paths: list[Path], feats: torch.Tensor, pairs: 
     tars: dict[str, float] = res["tar_at_far"]  # type: ignore[assignment]
     return {"accuracy": float(res["accuracy"]), "accuracy_std": float(res["accuracy_std"]),  # type: ignore[arg-type]
             "tar_at_far_1e3": float(tars["0.001"]), "tar_at_far_1e2": float(tars["0.01"]), "pairs": len(pairs)}
+
+
+def lfw_through_onnx(path: Path, db: FaceCrops, probes: FaceCrops, strangers: np.ndarray, cache: CropCache,
+                     name: str, pairs: Sequence[LfwPair]) -> dict[str, float | int]:
+    """LFW figures of ``pairs`` through the app's Embedder on an ONNX file (a model whose trunk moved)."""
+    data = EvalData(gallery=db, probes=probes, strangers=strangers[:0], lfw_pairs=tuple(pairs), cache=cache)
+    rep, _ = evaluate_model(path, data, name=name)
+    assert rep.lfw is not None
+    return {"accuracy": rep.lfw.accuracy, "accuracy_std": rep.lfw.accuracy_std,
+            "tar_at_far_1e3": rep.lfw.tar_at_far_1e3, "tar_at_far_1e2": rep.lfw.tar_at_far_1e2,
+            "pairs": rep.lfw.pairs}
 
 
 def same_trunk(a: SFaceNet, b: SFaceNet) -> bool:
@@ -223,6 +255,8 @@ def main() -> None:
     ap.add_argument("--strangers", type=int, default=200)
     ap.add_argument("--crop-cache", type=Path, nargs="*", default=[], help=".npz files of aligned crops to reuse")
     ap.add_argument("--save-crop-cache", type=Path, default=None)
+    ap.add_argument("--probe-px", type=int, default=0,
+                    help="held-out probes and strangers seen from afar: crops through N x N pixels (0: off)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--out", type=Path, default=None, help="JSON results file")
     args = ap.parse_args()
@@ -250,10 +284,21 @@ def main() -> None:
         base_path = Path(fg.model.path)
         db = crops_from_facegate(fg)
         held_items = [(p, name) for name, photos in rest.items() for p in photos[: args.max_held_out]]
-        probes = relabel(crops_from_images(held_items, cache), db)
-        strangers = stranger_crops(args.lfw, args.strangers, cache, exclude=list(pool))
+        clean_probes = relabel(crops_from_images(held_items, cache), db)
+        clean_strangers = stranger_crops(args.lfw, args.strangers, cache, exclude=list(pool))
+        probes, strangers = far_probes(clean_probes, args.probe_px), at_resolution(clean_strangers, args.probe_px)
         data = EvalData(gallery=db, probes=probes, strangers=strangers, lfw_pairs=(), cache=cache,
                         target_fpir=fg.config.recognition.target_fpir)
+        clean = EvalData(gallery=db, probes=clean_probes, strangers=clean_strangers, lfw_pairs=(), cache=cache,
+                         target_fpir=fg.config.recognition.target_fpir) if args.probe_px else None
+
+        def clean_figures(path: Path, name: str) -> dict[str, object] | None:
+            """With --probe-px: the same model on the probes and strangers as photographed."""
+            if clean is None:
+                return None
+            rep, _ = evaluate_model(path, clean, name=name)
+            summary.append(row("  (clean)", rep, None, None, "probes and strangers at full resolution"))
+            return rep.to_dict()
         log(t0, f"{db.num_classes} people, {len(db)} enrolled crops, {len(probes)} held-out photos, "
                 f"{len(strangers)} strangers")
         pairs = lfw_pair_subset(args.lfw, args.lfw_folds, args.lfw_pairs_per_fold)
@@ -269,6 +314,8 @@ def main() -> None:
         results["pretrained"] = {**before.to_dict(), "lfw_all": lfw_b, "lfw_excl_roster": lfw_bx}
         print(json.dumps({"model": "pretrained", **results["pretrained"]}), flush=True)  # type: ignore[dict-item]
         summary.append(row("pretrained", before, lfw_b, lfw_bx))
+        results["pretrained"]["clean_probes"] = clean_figures(base_path, "pretrained")  # type: ignore[index]
+        base_onnx: dict[str, dict[str, float | int]] = {}  # LFW of the shipped model through its ONNX file
         split = split_held_out(db, 0.2, seed=0)
         for recipe in args.recipes:
             over: dict[str, object] = {"recipe": recipe, "base_model": base_path, "device": "cpu"}
@@ -287,14 +334,18 @@ def main() -> None:
                                                                                         pairs_ex)
             else:
                 log(t0, f"{recipe}: the trunk moved; LFW through the ONNX file")
-                lfw_data = EvalData(gallery=db, probes=probes, strangers=strangers[:0], lfw_pairs=tuple(pairs),
-                                    cache=cache)
-                rep, _ = evaluate_model(path, lfw_data, name=recipe)
-                assert rep.lfw is not None
-                lfw_a = {"accuracy": rep.lfw.accuracy, "accuracy_std": rep.lfw.accuracy_std,
-                         "tar_at_far_1e3": rep.lfw.tar_at_far_1e3, "tar_at_far_1e2": rep.lfw.tar_at_far_1e2,
-                         "pairs": rep.lfw.pairs}
-                lfw_ax = None
+                lfw_a, lfw_ax = (lfw_through_onnx(path, db, probes, strangers, cache, recipe, ps)
+                                 for ps in (pairs, pairs_ex))
+                if not base_onnx:  # the same path for the baseline, so the two compare like for like
+                    base_onnx.update(all=lfw_through_onnx(base_path, db, probes, strangers, cache, "pretrained", pairs),
+                                     excl_roster=lfw_through_onnx(base_path, db, probes, strangers, cache,
+                                                                  "pretrained", pairs_ex))
+                    results["pretrained"]["lfw_onnx"] = dict(base_onnx)  # type: ignore[index]
+                    summary.append(row("  (ONNX)", before, base_onnx["all"], base_onnx["excl_roster"],
+                                       "pretrained LFW through its ONNX file"))
+                log(t0, f"LFW through the ONNX files: pretrained {100 * base_onnx['all']['accuracy']:.2f} / excl. "
+                        f"roster {100 * base_onnx['excl_roster']['accuracy']:.2f} %, {recipe} "
+                        f"{100 * lfw_a['accuracy']:.2f} / {100 * lfw_ax['accuracy']:.2f} %")
             entry = {"model": recipe, **after.to_dict(), "lfw_all": lfw_a, "lfw_excl_roster": lfw_ax,
                      "train_seconds": round(res.seconds, 1), "best_epoch": res.best_epoch,
                      "epochs_run": res.epochs_run, "wise_alpha": res.wise_alpha, "parity": parity}
@@ -303,6 +354,7 @@ def main() -> None:
             summary.append(row(recipe, after, lfw_a, lfw_ax,
                                f"train {res.seconds:.0f} s, best epoch {res.best_epoch}/{res.epochs_run}, "
                                f"WiSE-FT alpha {res.wise_alpha}"))
+            entry["clean_probes"] = clean_figures(path, recipe)
     print()
     print(f"LFW: {len(pairs)} view-2 pairs ({args.lfw_folds} folds); excl. roster: {len(pairs_ex)} pairs")
     print(f"{'model':14s} rank-1          TPIR    MAP@R   LFW acc TAR@1e-3  LFW-ex acc TAR@1e-3")

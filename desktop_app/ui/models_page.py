@@ -327,8 +327,8 @@ class ModelsPage(QWidget):
             from trainer.pipeline import retrain
             from trainer.train import TrainConfig
 
-            cfg = TrainConfig(loss=options.loss, epochs=options.epochs, device=options.device,  # type: ignore[arg-type]
-                              **train_settings)
+            cfg = TrainConfig(**{"recipe": options.recipe, "loss": options.loss, "epochs": options.epochs,
+                                 "device": options.device, **train_settings})
             deploy = DeployOptions(lfw_dir=options.lfw_dir, lfw_pairs_per_fold=options.lfw_pairs_per_fold,
                                    dry_run=options.dry_run, actor=actor)
             out = retrain(gate, cfg, deploy, self.retrain_progress.emit, cancelled)
@@ -346,7 +346,8 @@ class ModelsPage(QWidget):
         self.report_pixmap = None
         self.open_report_btn.setVisible(False)
         what = "dry run" if options.dry_run else "retrain"
-        self.log_view.appendPlainText(f"Starting a {what}: loss {options.loss}, at most {options.epochs} epochs on "
+        self.log_view.appendPlainText(f"Starting a {what}: {options.recipe.replace('_', ' ')} recipe, "
+                                      f"loss {options.loss}, at most {options.epochs} epochs on "
                                       f"{options.device.upper()}" + (f", LFW check from {options.lfw_dir}"
                                                                      if options.lfw_dir else ", no LFW check"))
 

@@ -96,9 +96,14 @@ def test_retrain_dialog_options(qtbot: Any, tmp_path: Path) -> None:
     qtbot.addWidget(cpu_only)
     assert [cpu_only.device.itemData(i) for i in range(cpu_only.device.count())] == ["cpu"]
     assert cpu_only.options() == RetrainOptions()  # defaults: center+arcface, 6 epochs, CPU, no LFW
+    from trainer.train import TrainConfig
+
+    assert RetrainOptions().recipe == TrainConfig().recipe == "frozen_trunk"  # the menu's default is the trainer's
+    assert [cpu_only.recipe.itemData(i) for i in range(cpu_only.recipe.count())] == ["frozen_trunk", "partial"]
     dialog = RetrainDialog(TrainingTools(True, cuda=True, losses=names))
     qtbot.addWidget(dialog)
     assert dialog.device.findData("cuda") >= 0
+    dialog.recipe.setCurrentIndex(dialog.recipe.findData("partial"))
     dialog.loss.setCurrentIndex(dialog.loss.findData("center+softmax"))
     dialog.epochs.setValue(2)
     dialog.device.setCurrentIndex(dialog.device.findData("cuda"))
@@ -110,7 +115,7 @@ def test_retrain_dialog_options(qtbot: Any, tmp_path: Path) -> None:
     dialog.lfw_edit.setText(str(tmp_path / "lfw"))
     dialog.lfw_pairs.setValue(0)
     assert dialog.problem() is None
-    assert dialog.options() == RetrainOptions(loss="center+softmax", epochs=2, device="cuda",
+    assert dialog.options() == RetrainOptions(loss="center+softmax", epochs=2, recipe="partial", device="cuda",
                                               lfw_dir=tmp_path / "lfw", lfw_pairs_per_fold=None, dry_run=True)
 
 
@@ -178,6 +183,28 @@ def test_dry_run_retrain_shows_progress_outcome_and_report(qtbot: Any, window: M
     assert win.gallery_label.text() == win._gallery_text(len(gate.gallery), gate.gallery.person_count)
     assert "4 people" in win.gallery_label.text()
     assert page.retrain_btn.isEnabled() and not page.cancel_btn.isEnabled()
+
+
+def test_the_partial_recipe_chosen_in_the_dialog_is_the_one_trained(qtbot: Any, window: MainWindow,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """"What to train" reaches the trainer: a dry run with the last backbone stages (the partial
+    recipe, one warm-up epoch on the 4 people's real crops) is what the run's result says it was."""
+    page = _ready(qtbot, window)
+
+    def answer(dialog: RetrainDialog) -> Any:
+        dialog.recipe.setCurrentIndex(dialog.recipe.findData("partial"))
+        dialog.epochs.setValue(1)
+        dialog.dry_run.setChecked(True)
+        return RetrainDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(RetrainDialog, "exec", answer)
+    with qtbot.waitSignal(page.retrain_finished, timeout=180000) as finished:
+        qtbot.mouseClick(page.retrain_btn, Qt.MouseButton.LeftButton)
+    assert finished.args == ["dry-run"]
+    out = page.outcome
+    assert out is not None and out.training is not None and out.training.config.recipe == "partial"
+    assert out.training.wise_alpha is None  # WiSE-FT belongs to the frozen-trunk recipe only
+    assert "partial recipe" in page.log_view.toPlainText()
 
 
 def test_cancel_a_retrain(qtbot: Any, window: MainWindow) -> None:
