@@ -1,0 +1,92 @@
+"""Screenshots of the Models page after a dry-run retrain, and of the Retrain dialog:
+``docs/screenshots/models.png`` and ``docs/screenshots/retrain_dialog.png``.
+
+    .venv/bin/python packaging/screenshot_models.py [--out docs/screenshots]
+
+A fresh database in a temporary folder with the people of ``../shared/data/clips/knn_examples``
+enrolled (plus the two of the Hamilton clip), then a dry run of the default recipe (two epochs on
+the CPU, nothing deployed) started from the page, as the Retrain button does. Offscreen; the app's
+stylesheet applied as ``facegate gui`` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIPS = ROOT.parent / "shared" / "data" / "clips"
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    args = ap.parse_args()
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    from desktop_app.core.service import FaceGate
+    from desktop_app.ui import theme
+    from desktop_app.ui.main_window import MainWindow
+    from desktop_app.ui.retrain_dialog import RetrainDialog, RetrainOptions
+
+    app = QApplication.instance() or QApplication([])
+    assert isinstance(app, QApplication)
+    app.setStyleSheet(theme.STYLE_SHEET)
+
+    def wait(cond: object, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not cond() and time.monotonic() < deadline:  # type: ignore[operator]
+            app.processEvents()
+            time.sleep(0.05)
+        for _ in range(10):
+            app.processEvents()
+            time.sleep(0.02)
+        return bool(cond())  # type: ignore[operator]
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.setdefault("FACEGATE_KEY_DIR", str(Path(tmp) / "keys"))
+        os.environ.setdefault("FACEGATE_KEY_STORE", "file")
+        gate = FaceGate(Path(tmp) / "data" / "facegate.db", device="cpu")
+        train = CLIPS / "knn_examples" / "train"
+        for name, photos in (("Lin-Manuel Miranda", [CLIPS / "lin-manuel-miranda.png"]),
+                             ("Alex Lacamoire", [CLIPS / "alex-lacamoire.png", train / "alex_lacamoire"]),
+                             ("Joe Biden", [train / "biden"]), ("Kit Harington", [train / "kit_harington"]),
+                             ("Barack Obama", [train / "obama"]), ("Rose Leslie", [train / "rose_leslie"])):
+            gate.enrol_images(name, photos, check_quality=False)
+        win = MainWindow(gate, start_camera=False, realtime=False)
+        win.resize(1400, 900)
+        win.show()
+        win.lock.set_pin("582914")
+        win.navigate("models")
+        page = win.models
+        if not wait(lambda: page.tools is not None, 120) or page.tools is None or not page.tools.available:
+            print(f"the training tools are missing: {page.tools}", file=sys.stderr)
+            return 1
+        dialog = RetrainDialog(page.tools, win)
+        dialog.show()
+        wait(lambda: dialog.isVisible(), 5)
+        path = args.out / "retrain_dialog.png"
+        dialog.grab().save(str(path))
+        print(f"saved {path}")
+        dialog.close()
+        job = page.start_retrain(RetrainOptions(epochs=2, dry_run=True))
+        if job is None or not wait(lambda: not page.running and page.outcome is not None, 600):
+            print("the dry run did not finish", file=sys.stderr)
+            return 1
+        path = args.out / "models.png"
+        win.grab().save(str(path))
+        print(f"saved {path}: {page.outcome_label.text().splitlines()[0] if page.outcome_label.text() else ''}")
+        win.close()
+        gate.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
