@@ -19,7 +19,13 @@ Variants (rows):
 - ``s-norm`` / ``as-norm``: symmetric (adaptive top-k) score normalisation against the cohort;
 - ``default: side-light step`` (``--variants side``): today's ``normalise_face_crop``;
 - ``const``: black border (as OpenCV's ``alignCrop``) instead of replicated edges;
-- ``lmavg`` (not run by default: a full pass): landmarks averaged with the mirror image's.
+- ``lmavg`` (not run by default: a full pass): landmarks averaged with the mirror image's;
+- ``det480``, ``det640``, ... (not run by default: a detection pass each): the landmarks of a
+  detection on the image enlarged so that its shorter side is that many pixels (the product's
+  detector enlarges LFW's 250-px images to 320), with today's crop step; ``detavg`` (after two or
+  more of them): the landmarks averaged over 320 and those sides; ``detens`` (after them): the
+  embeddings averaged instead, over the crops of 320 and of each side (each flip-averaged), on
+  both sides of a pair: test-time augmentation over the alignment.
 
 Side light (second table): the probe crop of each pair of the first ``--light-folds`` folds is
 shaded by a horizontal sigmoid ramp (dark side x0.08..0.2, lit side x1.3, random side), the
@@ -49,7 +55,7 @@ from desktop_app.core.evaluation.metrics import best_threshold, kfold_accuracy, 
 from desktop_app.core.evaluation.models import eval_model_path
 from desktop_app.core.face import illumination as ill
 from desktop_app.core.face.alignment import FLIP_ORDER, alignment_matrix
-from desktop_app.core.face.detector import FaceDetector
+from desktop_app.core.face.detector import DetectorConfig, FaceDetector
 from desktop_app.core.types import Detection
 from desktop_app.core.video.imageio import read_image
 
@@ -100,6 +106,24 @@ def detect_all(paths: list[Path], out: Path) -> dict[str, np.ndarray]:
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(out, **z)
     return z
+
+
+def detect_at_side(det: dict[str, np.ndarray], side: int, out: Path) -> np.ndarray:
+    """Landmarks (N, 5, 2), in the image's pixels, of the detection nearest the default one when the
+    image is enlarged to a shorter side of ``side`` pixels before detection (cached in ``out``); the
+    default landmarks where that detection is missing or more than 0.3 inter-ocular away."""
+    if out.is_file():
+        return np.asarray(np.load(out))
+    detector = FaceDetector(config=DetectorConfig(min_side=side))
+    lm = det["lm"].copy()
+    for i in np.flatnonzero(det["found"]):
+        ref = det["lm"][i]
+        dets = detector.detect(read_image(Path(str(det["paths"][i]))))
+        near = min(dets, key=lambda d: float(np.hypot(*(d.landmarks.mean(0) - ref.mean(0)))), default=None)
+        if near is not None and np.abs(near.landmarks - ref).max() < 0.3 * float(np.linalg.norm(ref[1] - ref[0])):
+            lm[i] = near.landmarks
+    np.save(out, lm)
+    return lm
 
 
 def _align(image: np.ndarray, lm: np.ndarray, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
@@ -259,13 +283,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lfw", type=Path, default=DEFAULT_LFW)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/facegate-lfw-accuracy"))
-    ap.add_argument("--variants", nargs="*", default=["side", "const"], help="also: lmavg (a full pass)")
+    ap.add_argument("--variants", nargs="*", default=["side", "const"],
+                    help="also: lmavg, det480, det640, detavg (a detection pass each)")
     ap.add_argument("--light-folds", type=int, default=3)
     ap.add_argument("--light-methods", nargs="*",
                     default=["exposure", "clahe", "clahe-gated", "even+clahe-gated", "current"])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
+    if args.light_folds < 2:
+        ap.error("--light-folds must be at least 2 (the threshold of a fold is fitted on the others)")
     proto = Protocol(args.lfw)
     band = float(RecognitionSettings.model_fields["flip_band"].default)
     emb = Embedder(eval_model_path(None, False, args.cache), device="cpu", flip=False, threads=args.threads,
@@ -287,7 +314,28 @@ def main() -> None:
     cohort = cohort[cdet["found"]]
     rows["flip-always + s-norm"] = {**proto.figures(s_norm(proto, flip, cohort, found, None)), "passes": 2.0}
     rows["flip-always + as-norm k=100"] = {**proto.figures(s_norm(proto, flip, cohort, found, 100)), "passes": 2.0}
+    scaled: list[np.ndarray] = []
+    scaled_flips: list[np.ndarray] = []
     for v in args.variants:
+        if v == "detens":  # the flip-averaged embeddings of every alignment, averaged
+            side_flip = _unit(embed_variant(det, "det", "side", emb, args.cache))[1]
+            ens = sum(scaled_flips, side_flip)
+            ens = ens / np.maximum(np.linalg.norm(ens, axis=1, keepdims=True), 1e-12)
+            rows[f"detens: embeddings of {1 + len(scaled_flips)} alignments averaged"] = {
+                **proto.figures(proto.cos(ens, ens, found)), "passes": 2.0 * (1 + len(scaled_flips))}
+            continue
+        if v.startswith("det"):  # landmarks of a detection at another scale (or their average)
+            if v == "detavg":
+                lm = np.mean(np.stack([det["lm"], *scaled]), axis=0)
+            else:
+                lm = detect_at_side(det, int(v[3:]), args.cache / f"lm_{v}.npy")
+                scaled.append(lm)
+            vp, vf = _unit(embed_variant({**det, "lm": lm}, v, "side", emb, args.cache))
+            if v != "detavg":
+                scaled_flips.append(vf)
+            s_v, ref_v = near_threshold(proto, vp, vf, found, band)
+            rows[f"{v}: landmarks at that scale, side-light step"] = {**proto.figures(s_v), "passes": 1.0 + ref_v}
+            continue
         vp, vf = _unit(embed_variant(det, "det", v, emb, args.cache))
         s_v, ref_v = near_threshold(proto, vp, vf, found, band)
         label = "default: side-light step" if v == "side" else f"{v} (near-threshold flip)"
