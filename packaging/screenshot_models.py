@@ -11,49 +11,33 @@ stylesheet applied as ``facegate gui`` does.
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-CLIPS = ROOT.parent / "shared" / "data" / "clips"
-sys.path.insert(0, str(ROOT))
+from offscreen_shots import DATA, offscreen_site, out_folder
+
+CLIPS = DATA / "clips"
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
-    args = ap.parse_args()
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtWidgets import QApplication
-
+    out = out_folder(__doc__.splitlines()[0])
     from desktop_app.core.service import FaceGate
-    from desktop_app.ui import theme
     from desktop_app.ui.main_window import MainWindow
     from desktop_app.ui.retrain_dialog import RetrainDialog, RetrainOptions
 
-    app = QApplication.instance() or QApplication([])
-    assert isinstance(app, QApplication)
-    app.setStyleSheet(theme.STYLE_SHEET)
+    with offscreen_site() as (app, db):
 
-    def wait(cond: object, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not cond() and time.monotonic() < deadline:  # type: ignore[operator]
-            app.processEvents()
-            time.sleep(0.05)
-        for _ in range(10):
-            app.processEvents()
-            time.sleep(0.02)
-        return bool(cond())  # type: ignore[operator]
+        def wait(cond: object, timeout: float) -> bool:
+            deadline = time.monotonic() + timeout
+            while not cond() and time.monotonic() < deadline:  # type: ignore[operator]
+                app.processEvents()
+                time.sleep(0.05)
+            for _ in range(10):
+                app.processEvents()
+                time.sleep(0.02)
+            return bool(cond())  # type: ignore[operator]
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ.setdefault("FACEGATE_KEY_DIR", str(Path(tmp) / "keys"))
-        os.environ.setdefault("FACEGATE_KEY_STORE", "file")
-        gate = FaceGate(Path(tmp) / "data" / "facegate.db", device="cpu")
+        gate = FaceGate(db, device="cpu")
         train = CLIPS / "knn_examples" / "train"
         for name, photos in (("Lin-Manuel Miranda", [CLIPS / "lin-manuel-miranda.png"]),
                              ("Alex Lacamoire", [CLIPS / "alex-lacamoire.png", train / "alex_lacamoire"]),
@@ -72,7 +56,7 @@ def main() -> int:
         dialog = RetrainDialog(page.tools, win)
         dialog.show()
         wait(lambda: dialog.isVisible(), 5)
-        path = args.out / "retrain_dialog.png"
+        path = out / "retrain_dialog.png"
         dialog.grab().save(str(path))
         print(f"saved {path}")
         dialog.close()
@@ -80,7 +64,7 @@ def main() -> int:
         if job is None or not wait(lambda: not page.running and page.outcome is not None, 600):
             print("the dry run did not finish", file=sys.stderr)
             return 1
-        path = args.out / "models.png"
+        path = out / "models.png"
         win.grab().save(str(path))
         print(f"saved {path}: {page.outcome_label.text().splitlines()[0] if page.outcome_label.text() else ''}")
         win.close()

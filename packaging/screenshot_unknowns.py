@@ -9,38 +9,22 @@ events on earlier days, then the Hamilton clip played through the door loop with
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
-sys.path.insert(0, str(ROOT))
+from offscreen_shots import DATA, offscreen_site, out_folder
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
-    args = ap.parse_args()
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtWidgets import QApplication
-
+    out = out_folder(__doc__.splitlines()[0])
     from desktop_app.core.live.session import run_headless
     from desktop_app.core.service import FaceGate
     from desktop_app.core.video.imageio import read_image
-    from desktop_app.ui import theme
     from desktop_app.ui.main_window import MainWindow
 
-    app = QApplication.instance() or QApplication([])
-    app.setStyleSheet(theme.STYLE_SHEET)  # as `facegate gui` does
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ.setdefault("FACEGATE_KEY_DIR", str(Path(tmp) / "keys"))
-        os.environ.setdefault("FACEGATE_KEY_STORE", "file")
-        gate = FaceGate(Path(tmp) / "data" / "facegate.db", device="cpu")
+    with offscreen_site() as (app, db):
+        gate = FaceGate(db, device="cpu")
         day = 0
         for name in ("Colin_Powell", "Tony_Blair"):
             for n in (1, 2, 3):
@@ -64,8 +48,7 @@ def main() -> int:
         for _ in range(20):
             app.processEvents()
             time.sleep(0.02)
-        args.out.mkdir(parents=True, exist_ok=True)
-        path = args.out / "unknowns.png"
+        path = out / "unknowns.png"
         win.grab().save(str(path))
         print(f"{path}: {len(page.cards)} clusters")
         win.close()
