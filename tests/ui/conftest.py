@@ -168,12 +168,12 @@ def clicks(qtbot: Any) -> Clicks:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _screenshot_theme(qapp: Any) -> Iterator[None]:
+def _screenshot_theme(request: pytest.FixtureRequest) -> Iterator[None]:
     """With FACEGATE_SAVE_SCREENSHOTS set (a run that remakes the docs' pictures), the app's
     stylesheet is applied as ``facegate gui`` applies it, so the pictures show the real theme.
-    Ordinary runs keep Qt's plain style."""
+    Ordinary runs keep Qt's plain style (and create no QApplication here)."""
     if os.environ.get("FACEGATE_SAVE_SCREENSHOTS"):
         from desktop_app.ui import theme
 
-        qapp.setStyleSheet(theme.STYLE_SHEET)
+        request.getfixturevalue("qapp").setStyleSheet(theme.STYLE_SHEET)
     yield
