@@ -316,13 +316,15 @@ def main() -> None:
     rows["flip-always + as-norm k=100"] = {**proto.figures(s_norm(proto, flip, cohort, found, 100)), "passes": 2.0}
     scaled: list[np.ndarray] = []
     scaled_flips: list[np.ndarray] = []
+    scaled_plains: list[np.ndarray] = []
     for v in args.variants:
-        if v == "detens":  # the flip-averaged embeddings of every alignment, averaged
-            side_flip = _unit(embed_variant(det, "det", "side", emb, args.cache))[1]
-            ens = sum(scaled_flips, side_flip)
-            ens = ens / np.maximum(np.linalg.norm(ens, axis=1, keepdims=True), 1e-12)
-            rows[f"detens: embeddings of {1 + len(scaled_flips)} alignments averaged"] = {
-                **proto.figures(proto.cos(ens, ens, found)), "passes": 2.0 * (1 + len(scaled_flips))}
+        if v == "detens":  # the embeddings of every alignment averaged: flip-averaged ones, or plain ones
+            side_plain, side_flip = _unit(embed_variant(det, "det", "side", emb, args.cache))
+            k = 1 + len(scaled_flips)
+            for label, ens, passes in ((f"detens: {k} alignments x flip", sum(scaled_flips, side_flip), 2.0 * k),
+                                       (f"detens: {k} alignments, no flip", sum(scaled_plains, side_plain), 1.0 * k)):
+                ens = l2_normalise(ens)
+                rows[label] = {**proto.figures(proto.cos(ens, ens, found)), "passes": passes}
             continue
         if v.startswith("det"):  # landmarks of a detection at another scale (or their average)
             if v == "detavg":
@@ -332,6 +334,7 @@ def main() -> None:
                 scaled.append(lm)
             vp, vf = _unit(embed_variant({**det, "lm": lm}, v, "side", emb, args.cache))
             if v != "detavg":
+                scaled_plains.append(vp)
                 scaled_flips.append(vf)
             s_v, ref_v = near_threshold(proto, vp, vf, found, band)
             rows[f"{v}: landmarks at that scale, side-light step"] = {**proto.figures(s_v), "passes": 1.0 + ref_v}
