@@ -5,13 +5,14 @@ and Lin's erasure is re-applied from the erasure ledger (not recognised)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QScrollArea
 
 from desktop_app.core.service import FaceGate
 from desktop_app.core.video.imageio import read_image
@@ -85,6 +86,13 @@ def test_back_up_and_restore_by_clicks(qtbot: Any, open_admin_window: Any, click
     clicks.click(box.backup_btn)
     qtbot.waitUntil(lambda: "Backup written" in box.status.text(), timeout=60000)
     assert out.is_file() and b"\x89PNG" not in out.read_bytes()
+    if os.environ.get("FACEGATE_SAVE_SCREENSHOTS"):  # the docs' picture, made on request only
+        win.resize(1200, 800)
+        scroll = win.settings.findChild(QScrollArea)
+        assert scroll is not None
+        scroll.ensureWidgetVisible(box)
+        qtbot.wait(100)
+        win.grab().save(str(Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "settings_backup.png"))
 
     lin = gate.find_person(LIN)
     assert lin is not None

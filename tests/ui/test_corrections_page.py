@@ -5,6 +5,7 @@ faces (the clip's enrolment photos), a real SQLite file."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,10 @@ def test_correct_two_events_by_clicks_then_dashboard_and_withdraw(site: FaceGate
         assert board.dashboard.item(names.index(ALEX), 5).text() == "1"  # one false reject
         assert "1 false accepts · 1 false rejects" in board.summary.text()
         assert board.list.rowCount() == 2
+        if os.environ.get("FACEGATE_SAVE_SCREENSHOTS"):  # the docs' picture, made on request only
+            win.resize(1280, 760)
+            clicks.qtbot.wait(100)
+            win.grab().save(str(Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "corrections.png"))
 
         board.list.selectRow(0)
         seen = clicks.on_next_modal(clicks.press("Yes", "Withdraw the correction"))
