@@ -301,6 +301,34 @@ def test_a_changed_gallery_file_is_rebuilt_from_the_database(copy: Path, clips: 
     assert index.read_bytes() != bytes(data), "rewritten, encrypted again"
 
 
+def test_templates_are_decrypted_once_at_start_and_a_search_decrypts_nothing(
+        copy: Path, clips: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Search stays fast: the gallery is decrypted into memory when FaceGate opens (each template
+    once, or the gallery file once), and identifying faces afterwards opens no ciphertext at all.
+    Every decryption of a value or a file goes through ``envelope.open_value`` /
+    ``envelope.read_sealed_file``; both are counted here on the real encrypted site."""
+    from desktop_app.core.protection import envelope
+
+    opened: list[str] = []
+    for name in ("open_value", "read_sealed_file"):
+        real = getattr(envelope, name)
+
+        def counted(*args: object, _real: object = real, _name: str = name, **kwargs: object) -> object:
+            opened.append(_name)
+            return _real(*args, **kwargs)  # type: ignore[operator]
+
+        monkeypatch.setattr(envelope, name, counted)
+    photos = [read_image(clips / "knn_examples" / "test" / f) for f in ("obama1.jpg", "alex_lacamoire1.jpg")]
+    with FaceGate(copy, device="cpu") as gate:
+        assert gate.gallery_stats().templates == 10
+        at_start = len(opened)
+        assert at_start >= 1, "the gallery was loaded without decrypting anything: is the site encrypted?"
+        for _ in range(3):
+            names = {r.name for photo in photos for r in gate.identify(photo) if r.accepted}
+            assert names == {"obama", "Alex Lacamoire"}
+        assert len(opened) == at_start, f"a search decrypted {len(opened) - at_start} value(s)"
+
+
 def test_the_doctor_reports_the_encryption(copy: Path) -> None:
     report = run_doctor(copy, device="cpu")
     assert report.exit_code == 0, [f.line() for f in report.problems]
