@@ -1,5 +1,5 @@
-"""The options of an in-app retrain (what to train, loss, epochs, device, LFW check, dry run) and the check that the
-training tools (PyTorch, the ``train`` extra) are installed.
+"""The options of an in-app retrain (what to train, loss, epochs, device, LFW check, dry run) and
+the check that the training tools (PyTorch, the ``train`` extra) are installed.
 
 Nothing here imports torch at module level: :func:`probe_training_tools` does, and is meant to run in
 a pool thread (the import takes seconds).
@@ -196,7 +196,7 @@ class RetrainDialog(QDialog):
 
     def options(self) -> RetrainOptions:
         text = self.lfw_edit.text().strip()
-        recipe: Recipe = "partial" if self.recipe.currentData() == "partial" else "frozen_trunk"
+        recipe = RECIPES[max(self.recipe.currentIndex(), 0)][0]  # the menu lists RECIPES in order
         return RetrainOptions(loss=str(self.loss.currentData()), epochs=self.epochs.value(), recipe=recipe,
                               device=str(self.device.currentData()),
                               lfw_dir=Path(text).expanduser() if text else None,
