@@ -65,6 +65,21 @@ def _ready(qtbot: Any, win: MainWindow) -> ModelsPage:
     return page
 
 
+def _one_epoch_dry_run(asked: list[RetrainDialog], recipe: str | None = None) -> Any:
+    """A stand-in for ``RetrainDialog.exec``: the admin picks ``recipe`` (if given), 1 epoch and a
+    dry run in the real dialog, then OK; each dialog shown is appended to ``asked``."""
+
+    def answer(dialog: RetrainDialog) -> Any:
+        asked.append(dialog)
+        if recipe is not None:
+            dialog.recipe.setCurrentIndex(dialog.recipe.findData(recipe))
+        dialog.epochs.setValue(1)
+        dialog.dry_run.setChecked(True)
+        return RetrainDialog.DialogCode.Accepted
+
+    return answer
+
+
 def test_overall_progress_maps_stages_in_order() -> None:
     stages = list(RetrainStage)
     assert list(STAGE_SPANS) == stages  # every stage has its span, in run order
@@ -140,14 +155,7 @@ def test_dry_run_retrain_shows_progress_outcome_and_report(qtbot: Any, window: M
     timer.timeout.connect(lambda: ticks.__setitem__("during", ticks["during"] + page.running))
     timer.start()
     asked: list[RetrainDialog] = []
-
-    def answer(dialog: RetrainDialog) -> Any:  # the admin picks 1 epoch and a dry run, then OK
-        asked.append(dialog)
-        dialog.epochs.setValue(1)
-        dialog.dry_run.setChecked(True)
-        return RetrainDialog.DialogCode.Accepted
-
-    monkeypatch.setattr(RetrainDialog, "exec", answer)
+    monkeypatch.setattr(RetrainDialog, "exec", _one_epoch_dry_run(asked))
     with qtbot.waitSignal(page.retrain_finished, timeout=180000) as finished:
         qtbot.mouseClick(page.retrain_btn, Qt.MouseButton.LeftButton)
         job = page.job
@@ -190,14 +198,7 @@ def test_the_partial_recipe_chosen_in_the_dialog_is_the_one_trained(qtbot: Any, 
     """"What to train" reaches the trainer: a dry run with the last backbone stages (the partial
     recipe, one warm-up epoch on the 4 people's real crops) is what the run's result says it was."""
     page = _ready(qtbot, window)
-
-    def answer(dialog: RetrainDialog) -> Any:
-        dialog.recipe.setCurrentIndex(dialog.recipe.findData("partial"))
-        dialog.epochs.setValue(1)
-        dialog.dry_run.setChecked(True)
-        return RetrainDialog.DialogCode.Accepted
-
-    monkeypatch.setattr(RetrainDialog, "exec", answer)
+    monkeypatch.setattr(RetrainDialog, "exec", _one_epoch_dry_run([], recipe="partial"))
     with qtbot.waitSignal(page.retrain_finished, timeout=180000) as finished:
         qtbot.mouseClick(page.retrain_btn, Qt.MouseButton.LeftButton)
     assert finished.args == ["dry-run"]
