@@ -8,7 +8,8 @@ import argparse
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,22 @@ def offscreen_site() -> Iterator[tuple[Any, Path]]:
     from desktop_app.ui import theme
 
     app = QApplication.instance() or QApplication([])
+    assert isinstance(app, QApplication)
     app.setStyleSheet(theme.STYLE_SHEET)
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("FACEGATE_KEY_DIR", str(Path(tmp) / "keys"))
         os.environ.setdefault("FACEGATE_KEY_STORE", "file")
         yield app, Path(tmp) / "data" / "facegate.db"
+
+
+def wait_until(app: Any, cond: Callable[[], bool], timeout: float) -> bool:
+    """Run ``app``'s event loop until ``cond()`` or ``timeout`` seconds, then a little longer so
+    the last repaints land; returns ``cond()``."""
+    deadline = time.monotonic() + timeout
+    while not cond() and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.05)
+    for _ in range(10):
+        app.processEvents()
+        time.sleep(0.02)
+    return cond()

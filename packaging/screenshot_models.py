@@ -12,9 +12,8 @@ stylesheet applied as ``facegate gui`` does.
 from __future__ import annotations
 
 import sys
-import time
 
-from offscreen_shots import DATA, offscreen_site, out_folder
+from offscreen_shots import DATA, offscreen_site, out_folder, wait_until
 
 CLIPS = DATA / "clips"
 
@@ -26,17 +25,6 @@ def main() -> int:
     from desktop_app.ui.retrain_dialog import RetrainDialog, RetrainOptions
 
     with offscreen_site() as (app, db):
-
-        def wait(cond: object, timeout: float) -> bool:
-            deadline = time.monotonic() + timeout
-            while not cond() and time.monotonic() < deadline:  # type: ignore[operator]
-                app.processEvents()
-                time.sleep(0.05)
-            for _ in range(10):
-                app.processEvents()
-                time.sleep(0.02)
-            return bool(cond())  # type: ignore[operator]
-
         gate = FaceGate(db, device="cpu")
         train = CLIPS / "knn_examples" / "train"
         for name, photos in (("Lin-Manuel Miranda", [CLIPS / "lin-manuel-miranda.png"]),
@@ -50,18 +38,18 @@ def main() -> int:
         win.lock.set_pin("582914")
         win.navigate("models")
         page = win.models
-        if not wait(lambda: page.tools is not None, 120) or page.tools is None or not page.tools.available:
+        if not wait_until(app, lambda: page.tools is not None, 120) or page.tools is None or not page.tools.available:
             print(f"the training tools are missing: {page.tools}", file=sys.stderr)
             return 1
         dialog = RetrainDialog(page.tools, win)
         dialog.show()
-        wait(lambda: dialog.isVisible(), 5)
+        wait_until(app, lambda: dialog.isVisible(), 5)
         path = out / "retrain_dialog.png"
         dialog.grab().save(str(path))
         print(f"saved {path}")
         dialog.close()
         job = page.start_retrain(RetrainOptions(epochs=2, dry_run=True))
-        if job is None or not wait(lambda: not page.running and page.outcome is not None, 600):
+        if job is None or not wait_until(app, lambda: not page.running and page.outcome is not None, 600):
             print("the dry run did not finish", file=sys.stderr)
             return 1
         path = out / "models.png"

@@ -10,10 +10,9 @@ events on earlier days, then the Hamilton clip played through the door loop with
 from __future__ import annotations
 
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 
-from offscreen_shots import DATA, offscreen_site, out_folder
+from offscreen_shots import DATA, offscreen_site, out_folder, wait_until
 
 
 def main() -> int:
@@ -41,13 +40,7 @@ def main() -> int:
         win.lock.set_pin("582914")
         win.navigate("unknowns")
         page = win.unknowns
-        deadline = time.monotonic() + 60
-        while (page.loading or not page.cards) and time.monotonic() < deadline:
-            app.processEvents()
-            time.sleep(0.05)
-        for _ in range(20):
-            app.processEvents()
-            time.sleep(0.02)
+        wait_until(app, lambda: not page.loading and bool(page.cards), 60)
         path = out / "unknowns.png"
         win.grab().save(str(path))
         print(f"{path}: {len(page.cards)} clusters")
