@@ -22,15 +22,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lfw", type=Path, default=DEFAULT_LFW)
     ap.add_argument("--folds", type=int, default=10)
-    ap.add_argument("--setups", nargs="*", default=["int8_noflip", "fp32_noflip", "fp32_flip"])
+    ap.add_argument("--setups", nargs="*", default=["int8_noflip", "fp32_noflip", "fp32_flip", "fp32_views"])
+    ap.add_argument("--pairs", type=Path, default=None, help="another pairs file in pairs.txt's format")
     args = ap.parse_args()
-    setups = {"int8_noflip": (True, False), "int8_flip": (True, True), "fp32_noflip": (False, False),
-              "fp32_flip": (False, True)}
+    setups = {"int8_noflip": (True, False, False), "int8_flip": (True, True, False),
+              "fp32_noflip": (False, False, False), "fp32_flip": (False, True, False),
+              "fp32_views": (False, False, True), "fp32_views_flip": (False, True, True)}
     results = {}
     for name in args.setups:
-        int8, flip = setups[name]
-        res = evaluate_lfw(args.lfw / "pairs.txt", args.lfw, folds=args.folds,
-                           engine=build_engine(int8=int8, flip=flip, device="cpu"))
+        int8, flip, views = setups[name]
+        res = evaluate_lfw(args.pairs or args.lfw / "pairs.txt", args.lfw, folds=args.folds,
+                           engine=build_engine(int8=int8, flip=flip, device="cpu", views=views))
         res["setup"] = name
         res["ms_per_image"] = round(1000 * float(res["seconds"]) / max(1, int(res["images"])), 1)  # type: ignore[arg-type]
         results[name] = res

@@ -234,7 +234,8 @@ class FaceGate(ProtectionFacade, PrivacyFacade, BackupFacade, UnknownsFacade, Co
             self._engine: FaceEngine | None = None
             self._engine_device = device or rec.device
             self._flip: bool = rec.flip_templates if flip is None else flip
-            self._engine_config = EngineConfig(min_recognition_iod_px=rec.min_face_px)
+            self._engine_config = EngineConfig(min_recognition_iod_px=rec.min_face_px,
+                                               alignment_views=rec.views_templates)
             self.gallery: Gallery = self._load_gallery()
             self._admin_pin = AdminPin(self.store)
             self._accounts = AccountBook(self.store)

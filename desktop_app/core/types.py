@@ -78,7 +78,10 @@ class Face:
     """A detected, aligned and embedded face.
 
     crop: aligned face (112, 112, 3) uint8 BGR; embedding: (D,) float32, L2-normalised;
-    flip_averaged: True when the embedding averages the crop's and its mirror image's (test-time flip).
+    flip_averaged: True when the embedding averages the crop's and its mirror image's (test-time flip);
+    views: alignments averaged into the embedding (1: the detection's own only; more: also the
+    landmarks found again at other scales, :mod:`~desktop_app.core.face.alignment_views`);
+    views_tried: the other alignments were looked for (``views`` may still be 1 when none was found).
     """
 
     detection: Detection
@@ -86,6 +89,8 @@ class Face:
     embedding: np.ndarray
     quality: FaceQuality
     flip_averaged: bool = False
+    views: int = 1
+    views_tried: bool = False
 
 
 @dataclass(frozen=True)

@@ -111,17 +111,19 @@ class JobState(StrEnum):
 
 
 @unique
-class FlipMode(StrEnum):
-    """When a face's embedding averages the crop's and its mirror image's (test-time flip, twice the
-    embedding compute); ``RecognitionSettings.flip_tta``."""
+class TtaMode(StrEnum):
+    """When a test-time augmentation runs: ``RecognitionSettings.flip_tta`` (a face's embedding
+    averaged with its mirror image's, twice the embedding compute) and
+    ``RecognitionSettings.alignment_views`` (averaged over the alignments of the face found again at
+    other scales, :mod:`~desktop_app.core.face.alignment_views`)."""
 
     ALWAYS = "always"
     """Every embedding: enrolment, calibration and every face at the door."""
     NEAR_THRESHOLD = "near-threshold"
     """Enrolment and calibration always; at the door only the faces whose plain score falls within
-    ``flip_band`` of a decision (threshold or margin): the same decisions as ``always``, faster."""
+    ``flip_band`` of a decision (threshold or margin): nearly the decisions of ``always``, faster."""
     NEVER = "never"
-    """No embedding is flip-averaged (templates included)."""
+    """No embedding gets it (templates included)."""
 
 
 @unique

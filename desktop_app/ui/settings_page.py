@@ -41,7 +41,7 @@ from desktop_app.core.outputs.base import redact_uri
 from desktop_app.core.progress import CancelFn, ProgressFn
 from desktop_app.core.types import Calibration
 from desktop_app.core.video.sources import list_cameras
-from desktop_app.core.vocabulary import FlipMode, LivenessMode
+from desktop_app.core.vocabulary import LivenessMode, TtaMode
 
 from .backup_panel import BackupBox
 from .context import AppContext
@@ -59,10 +59,15 @@ FPIR_CHOICES: tuple[tuple[str, float], ...] = (
     ("1 in 10,000 strangers (0.01%)", 1e-4),
 )
 KIND_WEBCAM, KIND_FILE, KIND_URL = range(3)
-FLIP_CHOICES: tuple[tuple[str, FlipMode], ...] = (
-    ("Near the threshold only (faster, same decisions)", FlipMode.NEAR_THRESHOLD),
-    ("Always", FlipMode.ALWAYS),
-    ("Never (applies at the next start)", FlipMode.NEVER),
+FLIP_CHOICES: tuple[tuple[str, TtaMode], ...] = (
+    ("Near the threshold only (faster, same decisions)", TtaMode.NEAR_THRESHOLD),
+    ("Always", TtaMode.ALWAYS),
+    ("Never (applies at the next start)", TtaMode.NEVER),
+)
+VIEWS_CHOICES: tuple[tuple[str, TtaMode], ...] = (
+    ("Never (default; a change applies to templates at the next start)", TtaMode.NEVER),
+    ("Near the threshold only", TtaMode.NEAR_THRESHOLD),
+    ("Always", TtaMode.ALWAYS),
 )
 LIVENESS_CHOICES: tuple[tuple[str, LivenessMode], ...] = (
     ("Off: a photo of an employee would be let in", LivenessMode.OFF),
@@ -170,6 +175,10 @@ class SettingsPage(QWidget):
         for flip_label, mode in FLIP_CHOICES:
             self.flip.addItem(flip_label, mode)
         self.flip.setToolTip(RecognitionSettings.model_fields["flip_tta"].description or "")
+        self.views = QComboBox()
+        for views_label, mode in VIEWS_CHOICES:
+            self.views.addItem(views_label, mode)
+        self.views.setToolTip(RecognitionSettings.model_fields["alignment_views"].description or "")
         rec = QFormLayout()
         rec.addRow("Strangers wrongly let in, at most", self.fpir)
         rec.addRow("Threshold", self.calibration)
@@ -177,6 +186,7 @@ class SettingsPage(QWidget):
         rec.addRow("Run the models on", self.device)
         rec.addRow("", self.provider)
         rec.addRow("Mirror-image check", self.flip)
+        rec.addRow("Face re-found at other scales", self.views)
         rec_box = QGroupBox("Recognition")
         rec_box.setLayout(rec)
 
@@ -295,6 +305,7 @@ class SettingsPage(QWidget):
         self.cooldown.setValue(cfg.decision.cooldown_s)
         self.unknown_after.setValue(cfg.decision.unknown_after)
         self.flip.setCurrentIndex(max(self.flip.findData(cfg.recognition.flip_tta), 0))
+        self.views.setCurrentIndex(max(self.views.findData(cfg.recognition.alignment_views), 0))
         self.reuse_frames.setValue(cfg.decision.reuse_frames)
         self.liveness.setCurrentIndex(max(self.liveness.findData(cfg.liveness.mode.value), 0))
         self.privacy.load(cfg)
@@ -318,7 +329,7 @@ class SettingsPage(QWidget):
         data = cfg.model_dump()
         data["camera"].update(source=self.source_spec(), width=w, height=h, name=self.camera_name.text().strip())
         data["recognition"].update(target_fpir=float(self.fpir.currentData()), device=self.device.currentData(),
-                                   flip_tta=self.flip.currentData())
+                                   flip_tta=self.flip.currentData(), alignment_views=self.views.currentData())
         data["decision"].update(votes_needed=self.votes.value(), window=self.window_frames.value(),
                                 cooldown_s=self.cooldown.value(), unknown_after=self.unknown_after.value(),
                                 reuse_frames=self.reuse_frames.value())

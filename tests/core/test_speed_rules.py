@@ -20,25 +20,25 @@ from desktop_app.core.face.engine import AlignedFace
 from desktop_app.core.matching.accept import near_decision
 from desktop_app.core.storage.store import Store
 from desktop_app.core.types import Detection, Face, FaceQuality, PersonMatch
-from desktop_app.core.vocabulary import FlipMode
+from desktop_app.core.vocabulary import TtaMode
 
 # ----------------------------------------------------------------------------- settings
 
 
 def test_flip_mode_default_and_the_bools_older_databases_stored() -> None:
-    assert RecognitionSettings().flip_tta is FlipMode.NEAR_THRESHOLD
+    assert RecognitionSettings().flip_tta is TtaMode.NEAR_THRESHOLD
     assert RecognitionSettings().flip_templates
     old = AppConfig().model_dump(mode="json")
     for section, key in (("recognition", "flip_band"), ("decision", "reuse_frames")):
         del old[section][key]  # a database written before these settings existed
-    for stored, mode in ((True, FlipMode.NEAR_THRESHOLD), (False, FlipMode.NEVER)):
+    for stored, mode in ((True, TtaMode.NEAR_THRESHOLD), (False, TtaMode.NEVER)):
         old["recognition"]["flip_tta"] = stored
         cfg, problems = AppConfig.from_stored(old)
         assert problems == ()
         assert cfg.recognition.flip_tta is mode and cfg.recognition.flip_templates is stored
         assert AppConfig.model_validate_json(cfg.model_dump_json()) == cfg  # stored again as the word
         assert cfg.model_dump(mode="json")["recognition"]["flip_tta"] == mode.value
-    assert RecognitionSettings.model_validate({"flip_tta": "near-threshold"}).flip_tta is FlipMode.NEAR_THRESHOLD
+    assert RecognitionSettings.model_validate({"flip_tta": "near-threshold"}).flip_tta is TtaMode.NEAR_THRESHOLD
     with pytest.raises(ValidationError, match="flip_tta"):
         RecognitionSettings.model_validate({"flip_tta": "sometimes"})
     with pytest.raises(ValidationError, match="flip_band"):

@@ -20,7 +20,7 @@ from desktop_app.core.live.session import FrameResult, LiveSession, process_fram
 from desktop_app.core.service import FaceGate
 from desktop_app.core.video.imageio import read_image
 from desktop_app.core.video.sources import Frame, VideoFileSource
-from desktop_app.core.vocabulary import Decision, FlipMode
+from desktop_app.core.vocabulary import Decision, TtaMode
 
 LIN = "Lin-Manuel Miranda"
 ALEX = "Alex Lacamoire"
@@ -42,7 +42,7 @@ def enrolled(tmp_path_factory: pytest.TempPathFactory, clips: Path) -> Path:
     return d
 
 
-def open_gate(enrolled: Path, dest: Path, *, flip: FlipMode | None = None, reuse: int | None = None) -> FaceGate:
+def open_gate(enrolled: Path, dest: Path, *, flip: TtaMode | None = None, reuse: int | None = None) -> FaceGate:
     """A private copy of the enrolled database, with the given settings (None: the default)."""
     shutil.copytree(enrolled, dest)
     gate = FaceGate(dest / "facegate.db", device="cpu")
@@ -93,7 +93,7 @@ def untracked(results: Sequence[FrameResult]) -> list[list[tuple[tuple[float, ..
 def old_default(enrolled: Path, clip_frames: list[Frame], tmp_path_factory: pytest.TempPathFactory,
                 ) -> list[FrameResult]:
     """Flip on every face, every face embedded on every frame."""
-    with open_gate(enrolled, tmp_path_factory.mktemp("old") / "g", flip=FlipMode.ALWAYS, reuse=1) as gate:
+    with open_gate(enrolled, tmp_path_factory.mktemp("old") / "g", flip=TtaMode.ALWAYS, reuse=1) as gate:
         return run_clip(gate, clip_frames)
 
 
@@ -101,7 +101,7 @@ def old_default(enrolled: Path, clip_frames: list[Frame], tmp_path_factory: pyte
 def near_only(enrolled: Path, clip_frames: list[Frame], tmp_path_factory: pytest.TempPathFactory,
               ) -> list[FrameResult]:
     """Flip near the threshold only, every face embedded on every frame."""
-    with open_gate(enrolled, tmp_path_factory.mktemp("near") / "g", flip=FlipMode.NEAR_THRESHOLD, reuse=1) as gate:
+    with open_gate(enrolled, tmp_path_factory.mktemp("near") / "g", flip=TtaMode.NEAR_THRESHOLD, reuse=1) as gate:
         return run_clip(gate, clip_frames)
 
 
@@ -110,7 +110,7 @@ def new_default(enrolled: Path, clip_frames: list[Frame], tmp_path_factory: pyte
                 ) -> list[FrameResult]:
     """The default settings: flip near the threshold, embeddings reused along tracks."""
     with open_gate(enrolled, tmp_path_factory.mktemp("new") / "g") as gate:
-        assert gate.config.recognition.flip_tta is FlipMode.NEAR_THRESHOLD and gate.config.decision.reuse_frames > 1
+        assert gate.config.recognition.flip_tta is TtaMode.NEAR_THRESHOLD and gate.config.decision.reuse_frames > 1
         return run_clip(gate, clip_frames)
 
 

@@ -168,7 +168,7 @@ class EmbeddingReuse:
         """This frame's face (its detection, crop and quality) carrying ``track_id``'s embedding."""
         e = self._entries[track_id]
         return Face(detection=face.detection, crop=face.crop, embedding=e.face.embedding, quality=face.quality,
-                    flip_averaged=e.face.flip_averaged)
+                    flip_averaged=e.face.flip_averaged, views=e.face.views, views_tried=e.face.views_tried)
 
     def remember(self, track_ids: Sequence[int], faces: Sequence[Face], reused: Sequence[bool]) -> None:
         """After the policy update: the track each face was given, the face (as matched) and whether

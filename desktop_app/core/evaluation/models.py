@@ -21,7 +21,7 @@ from desktop_app.core.evaluation.lfw import (
     read_pairs,
 )
 from desktop_app.core.face.detector import FaceDetector
-from desktop_app.core.face.engine import FaceEngine
+from desktop_app.core.face.engine import EngineConfig, FaceEngine
 from desktop_app.core.service import FaceGate
 from desktop_app.core.video.imageio import read_image
 
@@ -42,10 +42,11 @@ def eval_model_path(model: Path | None, int8: bool, cache_dir: Path | None = Non
 
 
 def build_engine(model: Path | None = None, *, int8: bool = False, flip: bool = True, device: str = "auto",
-                 threads: int | None = None) -> FaceEngine:
-    """A FaceEngine with the shipped detector and the chosen embedder."""
+                 threads: int | None = None, views: bool = False) -> FaceEngine:
+    """A FaceEngine with the shipped detector and the chosen embedder; views: every face's embedding
+    averages its alignment views (``EngineConfig.alignment_views``)."""
     return FaceEngine(FaceDetector(), Embedder(eval_model_path(model, int8), device=device, flip=flip,
-                                               threads=threads))
+                                               threads=threads), EngineConfig(alignment_views=views))
 
 
 def evaluate_lfw(pairs_txt: Path, images_dir: Path, *, model: Path | None = None, int8: bool = False,
@@ -69,6 +70,7 @@ def evaluate_lfw(pairs_txt: Path, images_dir: Path, *, model: Path | None = None
     result["model_sha256"] = eng.model_sha256
     result["provider"] = eng.embedder.provider
     result["flip"] = eng.embedder.flip
+    result["views"] = eng.config.alignment_views
     result["folds"] = folds
     return result
 

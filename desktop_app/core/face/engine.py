@@ -8,8 +8,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from desktop_app.core.embedding.embedder import Embedder
+from desktop_app.core.embedding.embedder import Embedder, l2_normalise
 from desktop_app.core.face.alignment import align_face
+from desktop_app.core.face.alignment_views import DEFAULT_VIEW_IODS, view_landmarks
 from desktop_app.core.face.detector import FaceDetector
 from desktop_app.core.face.quality import QualityConfig, assess
 from desktop_app.core.types import Detection, Face, FaceQuality, StageTimes
@@ -20,11 +21,16 @@ from desktop_app.core.video.imageio import as_bgr
 class EngineConfig:
     """min_recognition_iod_px: faces whose eyes are closer than this (pixels) are reported as too
     small and not embedded (their embeddings are unreliable); max_faces: at most this many faces per
-    frame are embedded, largest first; quality: enrolment limits (assessed for every face)."""
+    frame are embedded, largest first; quality: enrolment limits (assessed for every face);
+    alignment_views: :meth:`FaceEngine.analyze` and :meth:`FaceEngine.main_face` average each
+    embedding over the face's alignments at other scales by default (templates, calibration);
+    view_iods: the eye distances (pixels) the face is detected again at for those alignments."""
 
     min_recognition_iod_px: float = 12.0
     max_faces: int = 8
     quality: QualityConfig = field(default_factory=QualityConfig)
+    alignment_views: bool = False
+    view_iods: tuple[float, ...] = DEFAULT_VIEW_IODS
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,8 @@ class FaceEngine:
       already knows, or batches the faces of several cameras): :meth:`detect_and_align` per image,
       then :meth:`embed_faces` on the faces that need an embedding (from any number of images, in
       one call), then optionally :meth:`mirror_refine` on the plain embeddings that need the
-      test-time flip. ``analyze(image)`` is exactly ``embed_faces(detect_and_align(image).faces)``.
+      test-time flip, or :meth:`embed_views` on the faces that need the alignment views.
+      ``analyze(image)`` is exactly ``embed_faces(detect_and_align(image).faces)`` (without views).
 
     Thread-safe as far as its detector and embedder are (each holds a lock): cameras may share one.
     """
@@ -134,23 +141,74 @@ class FaceEngine:
             out[i] = replace(faces[i], embedding=v, flip_averaged=True)
         return out
 
-    def analyze(self, image: np.ndarray, *, max_faces: int | None = None, flip: bool | None = None) -> Analysis:
+    def embed_views(self, items: Sequence[tuple[np.ndarray, AlignedFace | Face]], *,
+                    flip: bool | None = None) -> list[Face]:
+        """Embed faces averaged over their alignments: the detection's own, and one per
+        ``config.view_iods`` entry where the detector finds the face again on a patch scaled to that
+        eye distance (:mod:`~desktop_app.core.face.alignment_views`). Same order out.
+
+        items: (image the face was found in, (H, W, 3) BGR uint8; the face); flip: each alignment's
+        embedding flip-averaged (None: the embedder's setting). A :class:`Face` embedded plain (one
+        view) keeps its embedding for its own alignment (only its mirror image is embedded when
+        ``flip``). All crops go through the embedder in at most two calls. Returns :class:`Face` with
+        the (D,) unit mean of the alignments' unit embeddings, ``views`` (1 to 1 + len(view_iods))
+        and ``views_tried`` set; ``crop`` stays the detection's own alignment."""
+        use_flip = self.embedder.flip if flip is None else flip
+        if not items:
+            return []
+        extra: list[list[np.ndarray]] = []
+        for image, face in items:
+            bgr = as_bgr(image)
+            lms = view_landmarks(self.detector, bgr, face.detection, self.config.view_iods)[1:]
+            extra.append([align_face(bgr, lm) for lm in lms])
+        own: list[np.ndarray | None] = [None] * len(items)
+        to_mirror = []
+        for k, (_, face) in enumerate(items):
+            if isinstance(face, Face) and face.views == 1:
+                if face.flip_averaged == use_flip:
+                    own[k] = face.embedding
+                elif use_flip:
+                    to_mirror.append(k)
+        if to_mirror:
+            faces = [items[k][1] for k in to_mirror]
+            mirrored = self.embedder.mirror_average(np.stack([f.crop for f in faces]),
+                                                    np.stack([f.embedding for f in faces]))  # type: ignore[union-attr]
+            for k, v in zip(to_mirror, mirrored, strict=True):
+                own[k] = v
+        crops = [items[k][1].crop for k in range(len(items)) if own[k] is None]
+        crops += [c for views in extra for c in views]
+        vecs = iter(self.embedder.embed(np.stack(crops), flip=use_flip) if crops else [])
+        own = [next(vecs) if v is None else v for v in own]
+        out: list[Face] = []
+        for (_, face), first, views in zip(items, own, extra, strict=True):
+            total = np.asarray(first, np.float32) + sum((next(vecs) for _ in views), np.zeros_like(first))
+            out.append(Face(detection=face.detection, crop=face.crop, embedding=l2_normalise(total[None])[0],
+                            quality=face.quality, flip_averaged=use_flip, views=1 + len(views), views_tried=True))
+        return out
+
+    def analyze(self, image: np.ndarray, *, max_faces: int | None = None, flip: bool | None = None,
+                views: bool | None = None) -> Analysis:
         """Detect, align, assess and embed the faces of a (H, W, 3) BGR (or grey) uint8 image.
 
-        flip: as in :meth:`embed_faces` (None: the embedder's setting)."""
-        return self.analyze_many([image], max_faces=max_faces, flip=flip)[0]
+        flip: as in :meth:`embed_faces` (None: the embedder's setting); views: average over the
+        alignment views (:meth:`embed_views`; None: ``config.alignment_views``)."""
+        return self.analyze_many([image], max_faces=max_faces, flip=flip, views=views)[0]
 
     def analyze_many(self, images: Sequence[np.ndarray], *, max_faces: int | None = None,
-                     flip: bool | None = None) -> list[Analysis]:
+                     flip: bool | None = None, views: bool | None = None) -> list[Analysis]:
         """:meth:`analyze` for several images (e.g. the latest frame of each camera), their faces
         embedded together in ONE embedder call. Results equal (to float rounding, about 1e-6 in
         cosine) those of ``analyze`` on each image; same order as ``images``.
 
         Each :class:`Analysis` has its own detect and align times; its ``embed_ms`` is the time of
-        the shared embedder call (every image waited for all of it)."""
+        the shared embedder call (every image waited for all of it; with views, their detections too)."""
         staged = [self.detect_and_align(image, max_faces=max_faces) for image in images]
         t0 = time.perf_counter()
-        embedded = self.embed_faces([f for s in staged for f in s.faces], flip=flip)
+        if self.config.alignment_views if views is None else views:
+            embedded = self.embed_views([(image, f) for image, s in zip(images, staged, strict=True)
+                                         for f in s.faces], flip=flip)
+        else:
+            embedded = self.embed_faces([f for s in staged for f in s.faces], flip=flip)
         embed_ms = (time.perf_counter() - t0) * 1e3
         out: list[Analysis] = []
         k = 0
@@ -161,12 +219,16 @@ class FaceEngine:
             k += n
         return out
 
-    def main_face(self, image: np.ndarray, *, flip: bool | None = None) -> Face | None:
+    def main_face(self, image: np.ndarray, *, flip: bool | None = None, views: bool | None = None) -> Face | None:
         """The face nearest the centre, weighted by size (the subject of a portrait or LFW image),
-        embedded (flip: as in :meth:`embed_faces`); None when no face is large enough. Only that
+        embedded (flip, views: as in :meth:`analyze`); None when no face is large enough. Only that
         face is embedded."""
         found = self.main_aligned_face(image)
-        return None if found is None else self.embed_faces([found], flip=flip)[0]
+        if found is None:
+            return None
+        if self.config.alignment_views if views is None else views:
+            return self.embed_views([(image, found)], flip=flip)[0]
+        return self.embed_faces([found], flip=flip)[0]
 
     def main_aligned_face(self, image: np.ndarray) -> AlignedFace | None:
         """:meth:`main_face` before embedding."""

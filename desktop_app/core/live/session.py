@@ -47,9 +47,9 @@ from desktop_app.core.vocabulary import (
     Decision,
     Direction,
     FaceState,
-    FlipMode,
     LivenessMode,
     SourceState,
+    TtaMode,
 )
 
 log = logging.getLogger(__name__)
@@ -236,7 +236,8 @@ class LiveSession:
             self.policy.config = replace(self.policy.config, threshold=threshold)
         engine = gate.engine
         rec = gate.config.recognition
-        mode = FlipMode(rec.flip_tta) if engine.embedder.flip else FlipMode.NEVER
+        mode = TtaMode(rec.flip_tta) if engine.embedder.flip else TtaMode.NEVER
+        views = TtaMode(rec.alignment_views)
         frames = gate.config.decision.reuse_frames
         if (self._reuse_owner != (self.policy, gate.model.sha256)
                 or self._reuse.rules.max_frames != frames):  # new tracks or another model: nothing to reuse
@@ -247,7 +248,7 @@ class LiveSession:
         plan = self._reuse.plan(staged.faces, self.policy.tracks, self.policy.settled)
         faces: list[Face | None] = [None if t is None else self._reuse.reused_face(t, f)
                                     for t, f in zip(plan, staged.faces, strict=True)]
-        return _Pending(self, frame, engine, staged, mode, rec.flip_band, threshold, plan, faces,
+        return _Pending(self, frame, engine, staged, mode, views, rec.flip_band, threshold, plan, faces,
                         [None] * len(staged.faces))
 
     def _match(self, p: _Pending, idx: Sequence[int]) -> None:
@@ -261,9 +262,11 @@ class LiveSession:
         p.search_ms += (time.perf_counter() - t0) * 1e3
 
     def _near(self, p: _Pending, i: int) -> bool:
-        """Face ``i`` was embedded plain and its match is near a decision: it needs the flip."""
+        """Face ``i`` lacks a test-time augmentation run near the threshold (the flip, the alignment
+        views) and its match is near a decision: it needs them."""
         face = p.face(i)
-        return (p.mode is FlipMode.NEAR_THRESHOLD and not face.flip_averaged
+        return (((p.mode is TtaMode.NEAR_THRESHOLD and not face.flip_averaged)
+                 or (p.views is TtaMode.NEAR_THRESHOLD and not face.views_tried))
                 and near_decision(p.matches[i], p.threshold, self.policy.config.margin, p.band, face.quality))
 
     def _check_reused(self, p: _Pending) -> None:
@@ -330,8 +333,7 @@ class LiveSession:
                   if ev.decision != Decision.UNKNOWN or self.log_unknown)
         events = (*spoofs, *(e for e in logged if e is not None))
         strangers = unknown_event_faces(decisions, faces, obs) if self.log_unknown else []
-        if p.mode is FlipMode.NEAR_THRESHOLD:  # the stranger pool calibrates flip-averaged templates
-            strangers = p.engine.mirror_refine(strangers)
+        strangers = _as_templates(p, strangers)  # the stranger pool calibrates templates: embedded as they are
         gate.note_unknown_faces(strangers)
         out: list[TrackedFace] = []
         for tid, face, m, ok in zip(track_ids, faces, matches, usable, strict=True):
@@ -529,7 +531,8 @@ class _Pending:
     frame: Frame
     engine: FaceEngine
     staged: FrameFaces
-    mode: FlipMode
+    mode: TtaMode
+    views: TtaMode
     band: float
     threshold: float
     plan: list[int | None]
@@ -545,17 +548,32 @@ class _Pending:
         return f
 
 
+def _as_templates(p: _Pending, faces: Sequence[Face]) -> list[Face]:
+    """``faces`` of ``p``'s frame embedded as templates are (flip-averaged, averaged over the alignment
+    views, as the settings say), reusing what each already has."""
+    if p.views is not TtaMode.NEVER and any(not f.views_tried for f in faces):
+        return p.engine.embed_views([(p.frame.image, f) for f in faces], flip=p.mode is not TtaMode.NEVER)
+    if p.mode is TtaMode.NEAR_THRESHOLD:
+        return p.engine.mirror_refine(faces)
+    return list(faces)
+
+
 def _embed_together(jobs: Sequence[tuple[_Pending, int]], refine: bool) -> None:
-    """Embed (or, with ``refine``, flip-average) the listed faces: one embedder call per engine and
-    flip setting for all the cameras' faces; each frame is charged the time of the calls it was in."""
-    groups: dict[tuple[int, bool], list[tuple[_Pending, int]]] = {}
+    """Embed (or, with ``refine``, complete with the test-time augmentations run near the threshold:
+    the flip, the alignment views) the listed faces: one embedder call per engine and kind of work
+    for all the cameras' faces; each frame is charged the time of the calls it was in."""
+    groups: dict[tuple[int, bool, bool], list[tuple[_Pending, int]]] = {}
     for p, i in jobs:
-        flip = refine or p.mode is FlipMode.ALWAYS
-        groups.setdefault((id(p.engine), flip), []).append((p, i))
-    for (_, flip), group in groups.items():
+        flip = p.mode is TtaMode.ALWAYS or (refine and p.mode is TtaMode.NEAR_THRESHOLD)
+        views = p.views is TtaMode.ALWAYS or (refine and p.views is TtaMode.NEAR_THRESHOLD)
+        groups.setdefault((id(p.engine), flip, views), []).append((p, i))
+    for (_, flip, views), group in groups.items():
         engine = group[0][0].engine
         t0 = time.perf_counter()
-        if refine:
+        if views:
+            done = engine.embed_views([(p.frame.image, p.face(i) if refine else p.staged.faces[i])
+                                       for p, i in group], flip=flip)
+        elif refine:
             done = engine.mirror_refine([p.face(i) for p, i in group])
         else:
             done = engine.embed_faces([p.staged.faces[i] for p, i in group], flip=flip)
@@ -575,8 +593,9 @@ def process_frames(work: Sequence[tuple[LiveSession, Frame]]) -> list[FrameResul
     detects and aligns its frame, and plans which faces reuse their track's embedding
     (:mod:`~desktop_app.core.decision.reuse`); the faces that need an embedding, from all the
     frames, are embedded in one embedder call per engine (sessions of one ``FaceGate`` share one);
-    with ``flip_tta="near-threshold"`` the plain embeddings whose match is near a decision get the
-    mirror pass, again in one call; then each session decides and logs in order.
+    with ``flip_tta`` or ``alignment_views`` "near-threshold" the plain embeddings whose match is near
+    a decision get the mirror pass or the alignment views, again in one call per kind of work; then
+    each session decides and logs in order.
 
     A session must appear at most once per call (its frames are consecutive). Not thread-safe: call
     it from one thread (each session's own rule). ``FrameResult.times.embed_ms`` is the time of the

@@ -17,6 +17,7 @@ def quality_dict(face: Face) -> dict[str, object]:
     out: dict[str, object] = dataclasses.asdict(face.quality)
     out["reasons"] = list(face.quality.reasons)
     out["flip_averaged"] = bool(face.flip_averaged)
+    out["views"] = int(face.views)
     return out
 
 
