@@ -47,6 +47,13 @@ def offscreen_site() -> Iterator[tuple[Any, Path]]:
         yield app, Path(tmp) / "data" / "facegate.db"
 
 
+def save_shot(widget: Any, path: Path, detail: str = "") -> Path:
+    """Save what ``widget`` shows to ``path`` (PNG) and say so, with ``detail`` after a colon."""
+    widget.grab().save(str(path))
+    print(f"saved {path}" + (f": {detail}" if detail else ""))
+    return path
+
+
 def wait_until(app: Any, cond: Callable[[], bool], timeout: float) -> bool:
     """Run ``app``'s event loop until ``cond()`` or ``timeout`` seconds, then a little longer so
     the last repaints land; returns ``cond()``."""

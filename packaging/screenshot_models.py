@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from offscreen_shots import DATA, offscreen_site, out_folder, wait_until
+from offscreen_shots import DATA, offscreen_site, out_folder, save_shot, wait_until
 
 CLIPS = DATA / "clips"
 
@@ -44,17 +44,13 @@ def main() -> int:
         dialog = RetrainDialog(page.tools, win)
         dialog.show()
         wait_until(app, lambda: dialog.isVisible(), 5)
-        path = out / "retrain_dialog.png"
-        dialog.grab().save(str(path))
-        print(f"saved {path}")
+        save_shot(dialog, out / "retrain_dialog.png")
         dialog.close()
         job = page.start_retrain(RetrainOptions(epochs=2, dry_run=True))
         if job is None or not wait_until(app, lambda: not page.running and page.outcome is not None, 600):
             print("the dry run did not finish", file=sys.stderr)
             return 1
-        path = out / "models.png"
-        win.grab().save(str(path))
-        print(f"saved {path}: {page.outcome_label.text().splitlines()[0] if page.outcome_label.text() else ''}")
+        save_shot(win, out / "models.png", page.outcome_label.text().split("\n")[0])
         win.close()
         gate.close()
     return 0

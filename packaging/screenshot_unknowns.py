@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime, timedelta
 
-from offscreen_shots import DATA, offscreen_site, out_folder, wait_until
+from offscreen_shots import DATA, offscreen_site, out_folder, save_shot, wait_until
 
 
 def main() -> int:
@@ -41,9 +41,7 @@ def main() -> int:
         win.navigate("unknowns")
         page = win.unknowns
         wait_until(app, lambda: not page.loading and bool(page.cards), 60)
-        path = out / "unknowns.png"
-        win.grab().save(str(path))
-        print(f"{path}: {len(page.cards)} clusters")
+        save_shot(win, out / "unknowns.png", f"{len(page.cards)} clusters")
         win.close()
         gate.close()
     return 0

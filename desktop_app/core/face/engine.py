@@ -162,18 +162,17 @@ class FaceEngine:
             lms = view_landmarks(self.detector, bgr, face.detection, self.config.view_iods)[1:]
             extra.append([align_face(bgr, lm) for lm in lms])
         own: list[np.ndarray | None] = [None] * len(items)
-        to_mirror = []
+        to_mirror: list[tuple[int, Face]] = []
         for k, (_, face) in enumerate(items):
             if isinstance(face, Face) and face.views == 1:
                 if face.flip_averaged == use_flip:
                     own[k] = face.embedding
                 elif use_flip:
-                    to_mirror.append(k)
+                    to_mirror.append((k, face))
         if to_mirror:
-            faces = [items[k][1] for k in to_mirror]
-            mirrored = self.embedder.mirror_average(np.stack([f.crop for f in faces]),
-                                                    np.stack([f.embedding for f in faces]))  # type: ignore[union-attr]
-            for k, v in zip(to_mirror, mirrored, strict=True):
+            mirrored = self.embedder.mirror_average(np.stack([f.crop for _, f in to_mirror]),
+                                                    np.stack([f.embedding for _, f in to_mirror]))
+            for (k, _), v in zip(to_mirror, mirrored, strict=True):
                 own[k] = v
         crops = [items[k][1].crop for k in range(len(items)) if own[k] is None]
         crops += [c for views in extra for c in views]

@@ -72,8 +72,7 @@ def _as_face(face: EventFace) -> Face:
                           contrast=None if q.get("contrast") is None else num("contrast"))
     detection = Detection(box=(0.0, 0.0, 112.0, 112.0), landmarks=np.zeros((5, 2), np.float32), score=1.0)
     return Face(detection=detection, crop=face.crop, embedding=face.vector, quality=quality,
-                flip_averaged=bool(q.get("flip_averaged", False)), views=max(1, int(num("views") or 1)),
-                views_tried=int(num("views") or 1) > 1)
+                flip_averaged=bool(q.get("flip_averaged", False)), views=max(1, int(num("views"))))
 
 
 class UnknownsFacade:
