@@ -42,13 +42,16 @@ def enrolled(tmp_path_factory: pytest.TempPathFactory, clips: Path) -> Path:
     return d
 
 
-def open_gate(enrolled: Path, dest: Path, *, flip: TtaMode | None = None, reuse: int | None = None) -> FaceGate:
+def open_gate(enrolled: Path, dest: Path, *, flip: TtaMode | None = None, reuse: int | None = None,
+              views: TtaMode | None = None) -> FaceGate:
     """A private copy of the enrolled database, with the given settings (None: the default)."""
     shutil.copytree(enrolled, dest)
     gate = FaceGate(dest / "facegate.db", device="cpu")
     cfg = gate.config.model_dump(mode="json")
     if flip is not None:
         cfg["recognition"]["flip_tta"] = flip.value
+    if views is not None:
+        cfg["recognition"]["alignment_views"] = views.value
     if reuse is not None:
         cfg["decision"]["reuse_frames"] = reuse
     gate.update_config(AppConfig.model_validate(cfg))
@@ -276,3 +279,27 @@ def test_two_faces_that_swap_places_between_frames_keep_their_own_names(door: tu
                 assert centre_in(f.box, ox if f.name == "obama" else bx, 165), (k, f)
                 named += 1
     assert named > 40 and reused > 10, (named, reused)
+
+
+@pytest.fixture(scope="module")
+def views_near(enrolled: Path, clip_frames: list[Frame], tmp_path_factory: pytest.TempPathFactory,
+               ) -> list[FrameResult]:
+    """The default settings plus the alignment views near the threshold, switched on after enrolment
+    (the templates keep their one alignment; the door faces near a decision get the views)."""
+    with open_gate(enrolled, tmp_path_factory.mktemp("views") / "g", views=TtaMode.NEAR_THRESHOLD) as gate:
+        return run_clip(gate, clip_frames)
+
+
+@pytest.mark.slow
+def test_alignment_views_near_the_threshold_run_the_clip_to_the_same_decisions(new_default: list[FrameResult],
+                                                                              views_near: list[FrameResult]) -> None:
+    """The door with ``alignment_views: near-threshold`` on the real clip: the views are run only on
+    the faces near a decision, and the same people are let in, nobody else."""
+    faces = sum(len([f for f in r.faces if f.track_id >= 0]) for r in views_near)
+    viewed = sum(r.viewed for r in views_near)
+    assert 0 < viewed < 0.5 * faces, (viewed, faces)
+    assert sum(r.viewed for r in new_default) == 0, "the default never runs them"
+    assert sum(r.flipped for r in views_near) == viewed, "the flip and the views are run together near a decision"
+    granted = {e[2] for e in events_of(views_near) if e[1] == Decision.GRANTED}
+    assert granted == {e[2] for e in events_of(new_default) if e[1] == Decision.GRANTED}
+    assert LIN in granted, events_of(views_near)

@@ -110,7 +110,7 @@ class LoggedEvent:
 class FrameResult:
     """What one frame produced: faces, the events logged, per-stage timings (ms), how many
     events wait for the database (the door status "events pending: N"; 0 normally), and how many
-    faces were embedded (and flip-averaged) this frame."""
+    faces were embedded (flip-averaged, re-found at other scales) this frame."""
 
     index: int
     faces: tuple[TrackedFace, ...]
@@ -121,6 +121,9 @@ class FrameResult:
     embedded: int = 0
     #: faces whose embedding got the test-time flip pass this frame because their score was near a decision
     flipped: int = 0
+    #: faces whose embedding was averaged over the alignment views this frame (``alignment_views``:
+    #: always, or near a decision), whether or not a view found the face again
+    viewed: int = 0
     #: milliseconds the liveness checks of this frame's faces took (0 with liveness off)
     liveness_ms: float = 0.0
 
@@ -373,7 +376,7 @@ class LiveSession:
         times = StageTimes(detect_ms=st.detect_ms, align_ms=st.align_ms, embed_ms=p.embed_ms, search_ms=p.search_ms)
         return FrameResult(index=frame.index, faces=tuple(out), events=events, times=times,
                            pending_events=gate.pending_events, embedded=sum(not r for r in reused),
-                           flipped=p.flipped, liveness_ms=live_ms)
+                           flipped=p.flipped, viewed=p.viewed, liveness_ms=live_ms)
 
     def _log_spoof(self, track_id: int, verdict: LivenessVerdict, face: Face, match: PersonMatch | None,
                    frame: Frame) -> LoggedEvent | None:
@@ -541,6 +544,7 @@ class _Pending:
     embed_ms: float = 0.0
     search_ms: float = 0.0
     flipped: int = 0
+    viewed: int = 0
 
     def face(self, i: int) -> Face:
         f = self.faces[i]
@@ -580,7 +584,8 @@ def _embed_together(jobs: Sequence[tuple[_Pending, int]], refine: bool) -> None:
         ms = (time.perf_counter() - t0) * 1e3
         for (p, i), face in zip(group, done, strict=True):
             p.faces[i] = face
-            p.flipped += int(refine)
+            p.flipped += int(refine and p.mode is TtaMode.NEAR_THRESHOLD)
+            p.viewed += int(views)
         for p in {id(p): p for p, _ in group}.values():
             p.embed_ms += ms
 
