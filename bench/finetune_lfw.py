@@ -22,10 +22,14 @@ Protocol:
    embedding layer as shipped, so the LFW embeddings of every model are computed from one pass of
    the frozen trunk (flip TTA as the app does) and each model's own embedding layer; the export's
    ONNX-vs-PyTorch parity is checked on roster crops. Models whose trunk moved (``partial``) are
-   evaluated on LFW through their ONNX file instead.
+   evaluated on LFW through their ONNX file instead, and so is the baseline then (without
+   ``frozen_trunk`` in ``--recipes``, the frozen-trunk pass is skipped altogether).
+6. ``--seeds``: each recipe is trained once per seed (a different validation shot per person, other
+   batches and jitter); the roster, held-out photos, strangers and baseline stay the same, so the
+   rows show how much of a gain is the draw.
 
     .venv/bin/python bench/finetune_lfw.py [--roster hard] [--people 20] [--recipes frozen_trunk]
-        [--lfw-folds 10] [--lfw-pairs-per-fold 600] [--crop-cache /tmp/lfw_crops.npz]
+        [--lfw-folds 10] [--lfw-pairs-per-fold 600] [--seeds 0 1 2] [--crop-cache /tmp/lfw_crops.npz]
 
 ``--probe-px N`` plays a door camera that sees faces from afar: every held-out probe and stranger
 crop is shrunk to N x N pixels (area averaging) and enlarged back to 112 (bilinear), as the
@@ -38,11 +42,13 @@ detection of images already aligned. Prints progress, one JSON line per model an
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -59,13 +65,17 @@ from trainer.evaluate import EvalData, ModelReport, evaluate_model, lfw_pair_sub
 from trainer.head_tune import flip_tta, raw_embeddings, trunk_features
 from trainer.model.sface import SFaceNet, load_pretrained_sface
 from trainer.pipeline import epoch_line, export_candidate
-from trainer.train import TrainConfig, embed_crops, train
+from trainer.train import EpochStats, TrainConfig, embed_crops, train
 
 DEFAULT_LFW = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw"
 
 
 def log(t0: float, msg: str) -> None:
     print(f"[{time.perf_counter() - t0:7.1f}s] {msg}", flush=True)
+
+
+def progress_line(t0: float, epochs: int, stats: EpochStats) -> None:
+    log(t0, epoch_line(stats, epochs))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -182,11 +192,7 @@ def lfw_features(pairs: Sequence[LfwPair], cache: CropCache, model: SFaceNet, t0
                  ) -> tuple[list[Path], torch.Tensor]:
     """Distinct pair images with a face, and their frozen-trunk features (N, 2, 50176) float16
     (the crop and its mirror image), computed in chunks with progress lines."""
-    seen: dict[Path, None] = {}
-    for p in pairs:
-        seen.setdefault(p.left)
-        seen.setdefault(p.right)
-    paths = [p for p in seen if cache.crop(p) is not None]
+    paths = pair_images(pairs, cache)
     chunks = []
     step = 256
     for i in range(0, len(paths), step):
@@ -196,6 +202,12 @@ def lfw_features(pairs: Sequence[LfwPair], cache: CropCache, model: SFaceNet, t0
         chunks.append(tf.feats)
         log(t0, f"LFW trunk features {min(i + step, len(paths))}/{len(paths)}")
     return paths, torch.cat(chunks) if chunks else torch.zeros((0, 2, 50176), dtype=torch.float16)
+
+
+def pair_images(pairs: Sequence[LfwPair], cache: CropCache) -> list[Path]:
+    """The distinct images of ``pairs`` in which a face was found, in pair order."""
+    seen = dict.fromkeys(p for pair in pairs for p in (pair.left, pair.right))
+    return [p for p in seen if cache.crop(p) is not None]
 
 
 def pair_figures(emb: dict[Path, np.ndarray], pairs: Sequence[LfwPair]) -> dict[str, float | int]:
@@ -255,6 +267,9 @@ def main() -> None:
     ap.add_argument("--max-held-out", type=int, default=5, help="held-out photos per person (at most)")
     ap.add_argument("--recipes", nargs="+", default=["frozen_trunk"], choices=["frozen_trunk", "partial"])
     ap.add_argument("--epochs", type=int, default=None, help="default: TrainConfig's")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0],
+                    help="train once per seed (the validation split and every training draw); the roster, "
+                         "the held-out photos and the baseline are the same for all")
     ap.add_argument("--lfw-folds", type=int, default=10)
     ap.add_argument("--lfw-pairs-per-fold", type=int, default=None, help="subset of each fold (default: all 600)")
     ap.add_argument("--strangers", type=int, default=200)
@@ -311,34 +326,43 @@ def main() -> None:
         pairs_ex = [p for p in pairs if p.left.parent.name not in roster_names
                     and p.right.parent.name not in roster_names]
         base_model = load_pretrained_sface(base_path)
-        paths, feats = lfw_features(pairs, cache, base_model, t0)
+        base_onnx: dict[str, dict[str, float | int]] = {}  # LFW of the shipped model through its ONNX file
+        if "frozen_trunk" in args.recipes:
+            paths, feats = lfw_features(pairs, cache, base_model, t0)
+        else:  # every model's trunk moves: LFW goes through the ONNX files only, the baseline's too
+            paths, feats = pair_images(pairs, cache), None
         if args.save_crop_cache:
             save_crop_cache(cache, args.save_crop_cache)
         before, _ = evaluate_model(base_path, data, name="pretrained")
-        lfw_b, lfw_bx = lfw_figures(base_model, paths, feats, pairs), lfw_figures(base_model, paths, feats, pairs_ex)
+        if feats is not None:
+            lfw_b, lfw_bx = lfw_figures(base_model, paths, feats, pairs), lfw_figures(base_model, paths, feats,
+                                                                                      pairs_ex)
+        else:
+            lfw_b, lfw_bx = lfw_through_onnx(base_path, paths, cache, pairs, pairs_ex)
+            base_onnx.update(all=lfw_b, excl_roster=lfw_bx)
         results["pretrained"] = {**before.to_dict(), "lfw_all": lfw_b, "lfw_excl_roster": lfw_bx}
         print(json.dumps({"model": "pretrained", **results["pretrained"]}), flush=True)  # type: ignore[dict-item]
         summary.append(row("pretrained", before, lfw_b, lfw_bx))
         results["pretrained"]["clean_probes"] = clean_figures(base_path, "pretrained")  # type: ignore[index]
-        base_onnx: dict[str, dict[str, float | int]] = {}  # LFW of the shipped model through its ONNX file
-        split = split_held_out(db, 0.2, seed=0)
-        for recipe in args.recipes:
-            over: dict[str, object] = {"recipe": recipe, "base_model": base_path, "device": "cpu"}
+        for seed, recipe in itertools.product(args.seeds, args.recipes):
+            name = recipe if len(args.seeds) == 1 else f"{recipe}@{seed}"
+            split = split_held_out(db, 0.2, seed=seed)
+            over: dict[str, object] = {"recipe": recipe, "base_model": base_path, "device": "cpu", "seed": seed}
             if args.epochs:
                 over["epochs"] = args.epochs
             if recipe == "partial":
-                over["checkpoint_dir"] = Path(tmp) / "ck"
+                over["checkpoint_dir"] = Path(tmp) / f"ck{seed}"
             cfg = TrainConfig(**over)  # type: ignore[arg-type]
-            log(t0, f"training {recipe}: {len(split.train)} crops, {len(split.held_out)} for validation")
-            res = train(cfg, split, progress=lambda s, c=cfg: log(t0, epoch_line(s, c.epochs)))
-            path = Path(tmp) / f"{recipe}.onnx"
+            log(t0, f"training {name}: {len(split.train)} crops, {len(split.held_out)} for validation")
+            res = train(cfg, split, progress=partial(progress_line, t0, cfg.epochs))
+            path = Path(tmp) / f"{recipe}-{seed}.onnx"
             parity = export_candidate(res.model, path, split.held_out.crops[:8])
-            after, _ = evaluate_model(path, data, name=recipe)
-            if same_trunk(res.model, base_model):
+            after, _ = evaluate_model(path, data, name=name)
+            if feats is not None and same_trunk(res.model, base_model):
                 lfw_a, lfw_ax = lfw_figures(res.model, paths, feats, pairs), lfw_figures(res.model, paths, feats,
                                                                                         pairs_ex)
             else:
-                log(t0, f"{recipe}: the trunk moved; LFW through the ONNX file")
+                log(t0, f"{name}: the trunk moved; LFW through the ONNX file")
                 lfw_a, lfw_ax = lfw_through_onnx(path, paths, cache, pairs, pairs_ex)
                 if not base_onnx:  # the same path for the baseline, so the two compare like for like
                     base_all, base_ex = lfw_through_onnx(base_path, paths, cache, pairs, pairs_ex)
@@ -347,17 +371,17 @@ def main() -> None:
                     summary.append(row("  (ONNX)", before, base_onnx["all"], base_onnx["excl_roster"],
                                        "pretrained LFW through its ONNX file"))
                 log(t0, f"LFW through the ONNX files: pretrained {100 * base_onnx['all']['accuracy']:.2f} / excl. "
-                        f"roster {100 * base_onnx['excl_roster']['accuracy']:.2f} %, {recipe} "
+                        f"roster {100 * base_onnx['excl_roster']['accuracy']:.2f} %, {name} "
                         f"{100 * lfw_a['accuracy']:.2f} / {100 * lfw_ax['accuracy']:.2f} %")
-            entry = {"model": recipe, **after.to_dict(), "lfw_all": lfw_a, "lfw_excl_roster": lfw_ax,
+            entry = {"model": name, "seed": seed, **after.to_dict(), "lfw_all": lfw_a, "lfw_excl_roster": lfw_ax,
                      "train_seconds": round(res.seconds, 1), "best_epoch": res.best_epoch,
                      "epochs_run": res.epochs_run, "wise_alpha": res.wise_alpha, "parity": parity}
             print(json.dumps(entry), flush=True)
-            results[recipe] = entry
-            summary.append(row(recipe, after, lfw_a, lfw_ax,
+            results[name] = entry
+            summary.append(row(name, after, lfw_a, lfw_ax,
                                f"train {res.seconds:.0f} s, best epoch {res.best_epoch}/{res.epochs_run}, "
                                f"WiSE-FT alpha {res.wise_alpha}"))
-            entry["clean_probes"] = clean_figures(path, recipe)
+            entry["clean_probes"] = clean_figures(path, name)
     print()
     print(f"LFW: {len(pairs)} view-2 pairs ({args.lfw_folds} folds); excl. roster: {len(pairs_ex)} pairs")
     print(f"{'model':14s} rank-1          TPIR    MAP@R   LFW acc TAR@1e-3  LFW-ex acc TAR@1e-3")
