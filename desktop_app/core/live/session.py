@@ -110,7 +110,7 @@ class LoggedEvent:
 class FrameResult:
     """What one frame produced: faces, the events logged, per-stage timings (ms), how many
     events wait for the database (the door status "events pending: N"; 0 normally), and how many
-    faces were embedded (flip-averaged, re-found at other scales) this frame."""
+    faces were embedded (flip-averaged, averaged over the alignment views) this frame."""
 
     index: int
     faces: tuple[TrackedFace, ...]
@@ -583,9 +583,10 @@ def _embed_together(jobs: Sequence[tuple[_Pending, int]], refine: bool) -> None:
             done = engine.embed_faces([p.staged.faces[i] for p, i in group], flip=flip)
         ms = (time.perf_counter() - t0) * 1e3
         for (p, i), face in zip(group, done, strict=True):
+            before = p.faces[i]
             p.faces[i] = face
             p.flipped += int(refine and p.mode is TtaMode.NEAR_THRESHOLD)
-            p.viewed += int(views)
+            p.viewed += int(views and (before is None or not before.views_tried))
         for p in {id(p): p for p, _ in group}.values():
             p.embed_ms += ms
 
