@@ -42,13 +42,13 @@ detection of images already aligned. Prints progress, one JSON line per model an
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from functools import partial
 from pathlib import Path
 
 import cv2
@@ -250,7 +250,7 @@ def row(label: str, r: ModelReport, lfw: dict[str, float | int] | None, lfw_ex: 
         return f"{100 * float(x):6.2f}" if x is not None else "   -  "
 
     hits = round(r.rank1 * r.n_probes)
-    return (f"{label:14s} {hits:3d}/{r.n_probes:<3d} {pct(r.rank1)}  {pct(r.tpir)}  {r.map_at_r:6.4f}  "
+    return (f"{label:16s} {hits:3d}/{r.n_probes:<3d} {pct(r.rank1)}  {pct(r.tpir)}  {r.map_at_r:6.4f}  "
             f"{pct(lfw['accuracy'] if lfw else None)}  {pct(lfw['tar_at_far_1e3'] if lfw else None)}  "
             f"{pct(lfw_ex['accuracy'] if lfw_ex else None)}  {pct(lfw_ex['tar_at_far_1e3'] if lfw_ex else None)}"
             f"  {extra}")
@@ -280,6 +280,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--out", type=Path, default=None, help="JSON results file")
     args = ap.parse_args()
+    args.seeds, args.recipes = list(dict.fromkeys(args.seeds)), list(dict.fromkeys(args.recipes))  # no repeats
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -341,8 +342,10 @@ def main() -> None:
             lfw_b, lfw_bx = lfw_through_onnx(base_path, paths, cache, pairs, pairs_ex)
             base_onnx.update(all=lfw_b, excl_roster=lfw_bx)
         results["pretrained"] = {**before.to_dict(), "lfw_all": lfw_b, "lfw_excl_roster": lfw_bx}
+        if base_onnx:
+            results["pretrained"]["lfw_onnx"] = dict(base_onnx)  # type: ignore[index]
         print(json.dumps({"model": "pretrained", **results["pretrained"]}), flush=True)  # type: ignore[dict-item]
-        summary.append(row("pretrained", before, lfw_b, lfw_bx))
+        summary.append(row("pretrained", before, lfw_b, lfw_bx, "LFW through its ONNX file" if base_onnx else ""))
         results["pretrained"]["clean_probes"] = clean_figures(base_path, "pretrained")  # type: ignore[index]
         for seed, recipe in itertools.product(args.seeds, args.recipes):
             name = recipe if len(args.seeds) == 1 else f"{recipe}@{seed}"
@@ -354,7 +357,7 @@ def main() -> None:
                 over["checkpoint_dir"] = Path(tmp) / f"ck{seed}"
             cfg = TrainConfig(**over)  # type: ignore[arg-type]
             log(t0, f"training {name}: {len(split.train)} crops, {len(split.held_out)} for validation")
-            res = train(cfg, split, progress=partial(progress_line, t0, cfg.epochs))
+            res = train(cfg, split, progress=functools.partial(progress_line, t0, cfg.epochs))
             path = Path(tmp) / f"{recipe}-{seed}.onnx"
             parity = export_candidate(res.model, path, split.held_out.crops[:8])
             after, _ = evaluate_model(path, data, name=name)
@@ -384,7 +387,7 @@ def main() -> None:
             entry["clean_probes"] = clean_figures(path, name)
     print()
     print(f"LFW: {len(pairs)} view-2 pairs ({args.lfw_folds} folds); excl. roster: {len(pairs_ex)} pairs")
-    print(f"{'model':14s} rank-1          TPIR    MAP@R   LFW acc TAR@1e-3  LFW-ex acc TAR@1e-3")
+    print(f"{'model':16s} rank-1          TPIR    MAP@R   LFW acc TAR@1e-3  LFW-ex acc TAR@1e-3")
     for line in summary:
         print(line)
     print(f"total {time.perf_counter() - t0:.0f} s")

@@ -20,6 +20,8 @@ Variants (rows):
 - ``default: side-light step`` (``--variants side``): today's ``normalise_face_crop``;
 - ``const``: black border (as OpenCV's ``alignCrop``) instead of replicated edges;
 - ``lmavg`` (not run by default: a full pass): landmarks averaged with the mirror image's;
+- ``affine``, ``sharp`` (not run by default: a full pass each): a full affine fit of the landmarks
+  instead of the similarity fit; an unsharp mask (0.5, sigma 1 px) on the crop before today's step;
 - ``det480``, ``det640``, ... (not run by default: a detection pass each): the landmarks of a
   detection on the image enlarged so that its shorter side is that many pixels (the product's
   detector enlarges LFW's 250-px images to 320), with today's crop step; ``detavg`` (after two or
@@ -54,7 +56,7 @@ from desktop_app.core.evaluation.lfw import lfw_single_image_people, read_pairs
 from desktop_app.core.evaluation.metrics import best_threshold, kfold_accuracy, tar_at_far
 from desktop_app.core.evaluation.models import eval_model_path
 from desktop_app.core.face import illumination as ill
-from desktop_app.core.face.alignment import FLIP_ORDER, alignment_matrix
+from desktop_app.core.face.alignment import ARCFACE_TEMPLATE, FLIP_ORDER, alignment_matrix
 from desktop_app.core.face.detector import DetectorConfig, FaceDetector
 from desktop_app.core.types import Detection
 from desktop_app.core.video.imageio import read_image
@@ -136,12 +138,27 @@ def _exposure(crop: np.ndarray) -> np.ndarray:
     return ill.normalise_face_crop(crop, side_ratio=None)
 
 
+def _affine_align(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    """The crop of a full affine fit (6 parameters, least squares) of the five landmarks onto the
+    ArcFace template, instead of the similarity fit: it can undo a shear, and bends to landmark noise."""
+    src = np.hstack([np.asarray(lm, np.float64), np.ones((5, 1))])
+    m = np.linalg.lstsq(src, ARCFACE_TEMPLATE.astype(np.float64), rcond=None)[0].T
+    return cv2.warpAffine(image, m, (112, 112), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _unsharp(crop: np.ndarray, amount: float = 0.5, sigma: float = 1.0) -> np.ndarray:
+    """Unsharp mask: ``crop`` + ``amount`` x (``crop`` - its Gaussian blur of ``sigma`` px)."""
+    return cv2.addWeighted(crop, 1.0 + amount, cv2.GaussianBlur(crop, (0, 0), sigma), -amount, 0)
+
+
 #: Crop makers: "base" is the previous default (exposure gamma only), "side" today's default crop step.
 ALIGNMENTS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray, bool], np.ndarray]] = {
     "base": lambda img, lm, lmm, ok_m: _exposure(_align(img, lm)),
     "side": lambda img, lm, lmm, ok_m: ill.normalise_face_crop(_align(img, lm)),
     "const": lambda img, lm, lmm, ok_m: _exposure(_align(img, lm, cv2.BORDER_CONSTANT)),
     "lmavg": lambda img, lm, lmm, ok_m: _exposure(_align(img, (lm + lmm) / 2 if ok_m else lm)),
+    "affine": lambda img, lm, lmm, ok_m: ill.normalise_face_crop(_affine_align(img, lm)),
+    "sharp": lambda img, lm, lmm, ok_m: ill.normalise_face_crop(_unsharp(_align(img, lm))),
 }
 
 
@@ -284,7 +301,7 @@ def main() -> None:
     ap.add_argument("--lfw", type=Path, default=DEFAULT_LFW)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/facegate-lfw-accuracy"))
     ap.add_argument("--variants", nargs="*", default=["side", "const"],
-                    help="also: lmavg, det480, det640, detavg (a detection pass each)")
+                    help="also: lmavg, affine, sharp (a full pass each); det480, det640, detavg (a detection each)")
     ap.add_argument("--light-folds", type=int, default=3)
     ap.add_argument("--light-methods", nargs="*",
                     default=["exposure", "clahe", "clahe-gated", "even+clahe-gated", "current"])
