@@ -18,6 +18,7 @@ import pytest
 from desktop_app.core.config import AppConfig
 from desktop_app.core.live.session import FrameResult, LiveSession, process_frames
 from desktop_app.core.service import FaceGate
+from desktop_app.core.types import Face
 from desktop_app.core.video.imageio import read_image
 from desktop_app.core.video.sources import Frame, VideoFileSource
 from desktop_app.core.vocabulary import Decision, TtaMode
@@ -325,3 +326,29 @@ def test_each_face_is_counted_once_for_each_augmentation_it_gets(
     assert viewed == {TtaMode.ALWAYS: embedded, TtaMode.NEVER: 0}.get(views, viewed)
     assert (viewed > 0) is (views is not TtaMode.NEVER)
     assert (flipped > 0) is (flip is TtaMode.NEAR_THRESHOLD)
+
+
+@pytest.mark.slow
+def test_strangers_given_to_the_pool_are_embedded_as_templates_are(clips: Path, clip_frames: list[Frame],
+                                                                   tmp_path: Path) -> None:
+    """With the flip near the threshold and the views always, an unknown face was viewed plain at the
+    door; the stranger pool calibrates templates (views, each flip-averaged), so that is what it gets:
+    every alignment mirrored, not only the detection's own."""
+    with FaceGate(tmp_path / "facegate.db", device="cpu") as gate:
+        assert gate.enrol_images("obama", [clips / "knn_examples" / "train" / "obama" / "obama2.jpg"]).added
+        cfg = gate.config.model_dump(mode="json")
+        cfg["recognition"].update(flip_tta=TtaMode.NEAR_THRESHOLD.value, alignment_views=TtaMode.ALWAYS.value)
+        gate.update_config(AppConfig.model_validate(cfg))
+        given: list[Face] = []
+        gate.note_unknown_faces = given.extend  # type: ignore[method-assign,assignment]
+        session = LiveSession(gate)
+        checked = 0
+        for frame in clip_frames[:60]:
+            given.clear()
+            session.process(frame)
+            for face in given:
+                ref = gate.engine.embed_views([(frame.image, face)], flip=True)[0]
+                assert face.flip_averaged and face.views == ref.views
+                assert float(face.embedding @ ref.embedding) > 0.9999
+                checked += 1
+    assert checked, "the clip's faces were logged as unknown"

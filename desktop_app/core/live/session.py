@@ -554,12 +554,19 @@ class _Pending:
 
 def _as_templates(p: _Pending, faces: Sequence[Face]) -> list[Face]:
     """``faces`` of ``p``'s frame embedded as templates are (flip-averaged, averaged over the alignment
-    views, as the settings say), reusing what each already has."""
-    if p.views is not TtaMode.NEVER and any(not f.views_tried for f in faces):
-        return p.engine.embed_views([(p.frame.image, f) for f in faces], flip=p.mode is not TtaMode.NEVER)
-    if p.mode is TtaMode.NEAR_THRESHOLD:
-        return p.engine.mirror_refine(faces)
-    return list(faces)
+    views, as the settings say), reusing what each already has. A face averaged over several views
+    is flipped through :meth:`FaceEngine.embed_views` (every alignment mirrored), never through
+    ``mirror_refine``, which knows only the detection's own crop."""
+    flip = p.mode is not TtaMode.NEVER
+    if p.views is TtaMode.NEVER:
+        return p.engine.mirror_refine(faces) if flip else list(faces)
+    out = list(faces)
+    todo = [k for k, f in enumerate(faces) if not f.views_tried or (flip and not f.flip_averaged)]
+    if todo:
+        done = p.engine.embed_views([(p.frame.image, faces[k]) for k in todo], flip=flip)
+        for k, face in zip(todo, done, strict=True):
+            out[k] = face
+    return out
 
 
 def _embed_together(jobs: Sequence[tuple[_Pending, int]], refine: bool) -> None:
