@@ -37,11 +37,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from desktop_app.core.embedding.embedder import l2_normalise
-from desktop_app.core.errors import ImageError
 from desktop_app.core.evaluation.lfw import LfwPair, evaluate_pairs, read_pairs
-from desktop_app.core.evaluation.models import build_engine
+from desktop_app.core.evaluation.models import build_engine, photo_embedding
 from desktop_app.core.face.engine import FaceEngine
-from desktop_app.core.video.imageio import read_image
 
 DEFAULT_LFW = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw"
 
@@ -97,11 +95,7 @@ def embed_all(engine: FaceEngine, paths: Sequence[Path], cache: Path | None) -> 
     todo = [p for p in paths if p not in out]
     t0 = time.perf_counter()
     for i, path in enumerate(todo):
-        try:
-            face = engine.main_face(read_image(path))
-        except ImageError:
-            face = None
-        out[path] = None if face is None else face.embedding
+        out[path] = photo_embedding(engine, path)
         if (i + 1) % 1000 == 0:
             print(f"  embedded {i + 1}/{len(todo)} images ({time.perf_counter() - t0:.0f} s)", flush=True)
     if cache is not None and todo:

@@ -49,6 +49,16 @@ def build_engine(model: Path | None = None, *, int8: bool = False, flip: bool = 
                                                threads=threads), EngineConfig(alignment_views=views))
 
 
+def photo_embedding(engine: FaceEngine, path: Path) -> np.ndarray | None:
+    """The (D,) unit embedding of the main face (:meth:`FaceEngine.main_face`) of the photo at
+    ``path``; None when the file cannot be read as an image or shows no face large enough."""
+    try:
+        face = engine.main_face(read_image(path))
+    except ImageError:
+        return None
+    return None if face is None else face.embedding
+
+
 def evaluate_lfw(pairs_txt: Path, images_dir: Path, *, model: Path | None = None, int8: bool = False,
                  flip: bool = True, device: str = "auto", folds: int = 10,
                  engine: FaceEngine | None = None) -> dict[str, object]:
@@ -59,14 +69,7 @@ def evaluate_lfw(pairs_txt: Path, images_dir: Path, *, model: Path | None = None
     eng = engine or build_engine(model, int8=int8, flip=flip, device=device)
     pairs = [p for p in read_pairs(Path(pairs_txt), Path(images_dir)) if p.fold < folds]
 
-    def embed(path: Path) -> np.ndarray | None:
-        try:
-            face = eng.main_face(read_image(path))
-        except ImageError:
-            return None
-        return None if face is None else face.embedding
-
-    result = evaluate_pairs(pairs, embed)
+    result = evaluate_pairs(pairs, lambda path: photo_embedding(eng, path))
     result["model_sha256"] = eng.model_sha256
     result["provider"] = eng.embedder.provider
     result["flip"] = eng.embedder.flip
